@@ -1,0 +1,3 @@
+from il2ward.celery import app as celery_app
+
+__all__ = ["celery_app"]

@@ -1,0 +1,130 @@
+"""API plumbing shared by every app (errors, aware times, auth) and the patient endpoints."""
+
+from datetime import UTC, datetime
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+from drf_spectacular.utils import extend_schema
+from rest_framework import exceptions, generics, serializers, status
+from rest_framework.authtoken.models import Token
+from rest_framework.authtoken.views import ObtainAuthToken
+from rest_framework.response import Response
+from rest_framework.views import exception_handler as drf_exception_handler
+
+from il2ward import access
+from il2ward.errors import Conflict, Forbidden, Invalid
+from il2ward.models import Patient, Role, Ward
+from il2ward.services import patient_create
+
+
+def exception_handler(exc, context):
+    """The contract's error shapes: 400 {"errors": {field: [...]}}, 409 {"code", "detail"}, 403, 404, 401."""
+    if isinstance(exc, Invalid):
+        return Response({"errors": exc.errors}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, Conflict):
+        return Response({"code": exc.code, "detail": exc.detail}, status=status.HTTP_409_CONFLICT)
+    if isinstance(exc, Forbidden | PermissionDenied):
+        return Response({"detail": str(exc) or "Not allowed for your role."}, status=status.HTTP_403_FORBIDDEN)
+    if isinstance(exc, Http404):
+        return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+    if isinstance(exc, exceptions.ValidationError):
+        detail = exc.detail if isinstance(exc.detail, dict) else {"non_field_errors": exc.detail}
+        return Response({"errors": detail}, status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, exceptions.ParseError):
+        return Response({"errors": {"body": [str(exc.detail)]}}, status=status.HTTP_400_BAD_REQUEST)
+    return drf_exception_handler(exc, context)
+
+
+def iso_z(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def iso_local(value: datetime | None, zone) -> str | None:
+    return None if value is None else value.astimezone(zone).isoformat()
+
+
+class AwareDateTimeField(serializers.Field):
+    """ISO 8601 with an offset in, UTC `Z` out. A naive time is a 400, never silently read as server time."""
+
+    default_error_messages = {
+        "invalid": "Not an ISO 8601 date-time.",
+        "naive": "Give the time with its UTC offset (e.g. 2027-03-12T16:00:00-06:00 or ...Z).",
+    }
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        try:
+            value = parse_datetime(data.strip())
+        except ValueError:
+            value = None
+        if value is None:
+            self.fail("invalid")
+        if timezone.is_naive(value):
+            self.fail("naive")
+        return value.astimezone(UTC)
+
+    def to_representation(self, value):
+        return iso_z(value)
+
+
+class TokenView(ObtainAuthToken):
+    """POST {"username", "password"} → {"token"}; then send `Authorization: Token <token>`."""
+
+    permission_classes = ()
+
+    def post(self, request, *args, **kwargs):
+        serializer = self.serializer_class(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        return Response({"token": token.key})
+
+
+class PatientSerializer(serializers.ModelSerializer):
+    ward = serializers.SlugRelatedField(slug_field="code", queryset=Ward.objects.all())
+
+    class Meta:
+        model = Patient
+        fields = ["id", "mrn", "name", "birth_date", "sex", "ward"]
+        extra_kwargs = {"mrn": {"validators": []}}  # duplicates are a 409 duplicate_mrn, not a 400
+
+
+class PatientListCreate(generics.ListCreateAPIView):
+    """Patients on the wards visible to the caller; `?ward=CODE` filters. Creating needs a clinical role."""
+
+    serializer_class = PatientSerializer
+
+    def get_queryset(self):
+        qs = access.visible_patients(self.request.user).select_related("ward").order_by("pk")
+        ward = self.request.query_params.get("ward")
+        return qs.filter(ward__code=ward) if ward else qs
+
+    @extend_schema(responses={201: PatientSerializer})
+    def post(self, request, *args, **kwargs):
+        access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST, Role.ADMIN)
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        if not access.visible_wards(request.user).filter(pk=data["ward"].pk).exists():
+            raise Invalid({"ward": ["Not one of your wards."]})
+        patient = patient_create(
+            mrn=data["mrn"],
+            name=data["name"],
+            birth_date=data["birth_date"],
+            ward=data["ward"],
+            sex=data.get("sex", Patient.Sex.UNKNOWN),
+            by=request.user,
+            now=timezone.now(),
+        )
+        return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
+
+
+class PatientDetail(generics.RetrieveAPIView):
+    serializer_class = PatientSerializer
+
+    def get_object(self):
+        return access.patient_for(self.request.user, self.kwargs["pk"])

@@ -1,0 +1,71 @@
+"""/healthz (the process runs) and /readyz (database, broker and a recent beat heartbeat all fine)."""
+
+from datetime import timedelta
+
+from django.conf import settings
+from django.db import connection
+from django.http import JsonResponse
+from django.utils import timezone
+
+from il2ward.models import Heartbeat
+
+BEAT = "beat"
+
+
+def beat_beats(*, now) -> None:
+    Heartbeat.objects.update_or_create(name=BEAT, defaults={"at": now})
+
+
+def healthz(request):
+    return JsonResponse({"status": "ok"})
+
+
+def _check_database() -> str | None:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except Exception as exc:  # noqa: BLE001 - report, don't crash the probe
+        return type(exc).__name__
+    return None
+
+
+def _check_broker() -> str | None:
+    from il2ward.celery import app
+
+    try:
+        with app.connection_for_write() as conn:
+            conn.ensure_connection(max_retries=1, timeout=2)
+    except Exception as exc:  # noqa: BLE001
+        return type(exc).__name__
+    return None
+
+
+def _check_beat(now) -> str | None:
+    last = Heartbeat.objects.filter(name=BEAT).values_list("at", flat=True).first()
+    if last is None:
+        return "no heartbeat yet"
+    if now - last > timedelta(seconds=3 * settings.SWEEP_INTERVAL_SECONDS + 30):
+        return f"last heartbeat {int((now - last).total_seconds())} s ago"
+    return None
+
+
+def readiness_problems(now) -> dict[str, str]:
+    problems = {}
+    db = _check_database()
+    if db:
+        problems["database"] = db
+    broker = _check_broker()
+    if broker:
+        problems["broker"] = broker
+    if not db:
+        beat = _check_beat(now)
+        if beat:
+            problems["beat"] = beat
+    return problems
+
+
+def readyz(request):
+    problems = readiness_problems(timezone.now())
+    if problems:
+        return JsonResponse({"status": "unavailable", "failed": problems}, status=503)
+    return JsonResponse({"status": "ok"})

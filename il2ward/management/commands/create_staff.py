@@ -1,0 +1,37 @@
+import os
+
+from django.core.management.base import BaseCommand, CommandError
+from django.utils import timezone
+
+from il2ward.errors import Invalid
+from il2ward.models import Role
+from il2ward.services import staff_upsert
+
+
+class Command(BaseCommand):
+    help = "Create or update a staff member (idempotent). The password is read from IL2WARD_PASSWORD, never argv."
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--role", required=True, choices=Role.values)
+        parser.add_argument("--ward", action="append", default=[], dest="wards", help="ward code (repeatable)")
+        parser.add_argument("--email", default="")
+        parser.add_argument("--name", default="", help="printed name shown under e-signatures")
+
+    def handle(self, *args, username, role, wards, email, name, **options):
+        password = os.environ.get("IL2WARD_PASSWORD", "")
+        if not password:
+            raise CommandError("Set IL2WARD_PASSWORD in the environment (the password is never taken from argv).")
+        try:
+            staff_upsert(
+                username=username,
+                role=role,
+                password=password,
+                ward_codes=wards,
+                email=email,
+                printed_name=name,
+                now=timezone.now(),
+            )
+        except Invalid as exc:
+            raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.errors.items())) from exc
+        self.stdout.write(f"staff {username} ({role}) wards: {', '.join(wards) or '-'}")

@@ -1,0 +1,125 @@
+"""The hospital around the drug: wards, staff, patients, the audit trail and e-signatures."""
+
+import zoneinfo
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+
+
+def validate_zone(value: str) -> None:
+    if value not in zoneinfo.available_timezones():
+        raise ValidationError(f"Unknown time zone {value!r}")
+
+
+class Role(models.TextChoices):
+    NURSE = "nurse", "Nurse"
+    CHARGE_NURSE = "charge_nurse", "Charge nurse"
+    ONCOLOGIST = "oncologist", "Oncologist"
+    PHARMACIST = "pharmacist", "Pharmacist"
+    ADMIN = "admin", "Administrator"
+
+
+NURSING_ROLES = (Role.NURSE, Role.CHARGE_NURSE)
+
+
+class Ward(models.Model):
+    code = models.SlugField(max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    tz = models.CharField("time zone", max_length=64, validators=[validate_zone])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["code"]
+
+    def __str__(self) -> str:
+        return f"{self.code} — {self.name}"
+
+    @property
+    def zone(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.tz)
+
+
+class StaffProfile(models.Model):
+    """A user's ward membership and printed name (the name shown under an e-signature). Roles are Django groups."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="profile")
+    printed_name = models.CharField(max_length=200, blank=True)
+    wards = models.ManyToManyField(Ward, blank=True, related_name="staff")
+
+    def __str__(self) -> str:
+        return self.printed_name or self.user.get_username()
+
+
+class Patient(models.Model):
+    class Sex(models.TextChoices):
+        FEMALE = "female", "Female"
+        MALE = "male", "Male"
+        OTHER = "other", "Other"
+        UNKNOWN = "unknown", "Unknown"
+
+    mrn = models.CharField("MRN", max_length=32, unique=True)
+    name = models.CharField(max_length=200)
+    birth_date = models.DateField()
+    sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
+    ward = models.ForeignKey(Ward, on_delete=models.PROTECT, related_name="patients")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        # Never used in logs: log lines carry ids only.
+        return f"{self.name} ({self.mrn})"
+
+
+class AuditEvent(models.Model):
+    """Append-only, hash-chained record of every clinical write. On PostgreSQL a trigger refuses UPDATE and DELETE."""
+
+    at = models.DateTimeField()
+    actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    action = models.CharField(max_length=64)
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    old = models.JSONField(null=True, blank=True)
+    new = models.JSONField(null=True, blank=True)
+    reason = models.TextField(blank=True)
+    request_id = models.CharField(max_length=64, blank=True)
+    prev_hash = models.CharField(max_length=64)
+    hash = models.CharField(max_length=64, unique=True)
+
+    class Meta:
+        ordering = ["pk"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"#{self.pk} {self.action} {self.object_type}:{self.object_id}"
+
+
+class Signature(models.Model):
+    """An e-signature: signer, printed name, meaning, time and a hash of the signed record (password re-entered)."""
+
+    signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures")
+    printed_name = models.CharField(max_length=200)
+    meaning = models.CharField(max_length=200)
+    signed_at = models.DateTimeField()
+    object_type = models.CharField(max_length=64)
+    object_id = models.CharField(max_length=64)
+    record_hash = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["signed_at", "pk"]
+        indexes = [models.Index(fields=["object_type", "object_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.printed_name}: {self.meaning}"
+
+
+class Heartbeat(models.Model):
+    """Last time a periodic process (the beat's sweep) ran; /readyz reports a dead beat from it."""
+
+    name = models.CharField(max_length=64, unique=True)
+    at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}Z"

@@ -1,0 +1,91 @@
+"""Writes for wards, staff and patients. One function per state change; each writes its audit row."""
+
+from datetime import date, datetime
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, transaction
+
+from il2ward.audit import audit
+from il2ward.errors import Conflict, Invalid
+from il2ward.models import Patient, Role, StaffProfile, Ward, validate_zone
+
+User = get_user_model()
+
+
+@transaction.atomic
+def ward_upsert(*, code: str, name: str, tz: str, by=None, now: datetime) -> Ward:
+    try:
+        validate_zone(tz)
+    except Exception as exc:
+        raise Invalid({"tz": [f"Unknown time zone {tz!r}"]}) from exc
+    ward = Ward.objects.select_for_update().filter(code=code).first()
+    if ward is None:
+        ward = Ward.objects.create(code=code, name=name, tz=tz)
+        audit(actor=by, action="ward.create", obj=ward, at=now, new={"code": code, "name": name, "tz": tz})
+    elif (ward.name, ward.tz) != (name, tz):
+        old = {"name": ward.name, "tz": ward.tz}
+        ward.name, ward.tz = name, tz
+        ward.save(update_fields=["name", "tz"])
+        audit(actor=by, action="ward.update", obj=ward, at=now, old=old, new={"name": name, "tz": tz})
+    return ward
+
+
+@transaction.atomic
+def staff_upsert(
+    *,
+    username: str,
+    role: str,
+    password: str,
+    ward_codes: list[str],
+    email: str = "",
+    printed_name: str = "",
+    by=None,
+    now: datetime,
+):
+    if role not in Role.values:
+        raise Invalid({"role": [f"Unknown role {role!r}; one of {', '.join(Role.values)}"]})
+    wards = list(Ward.objects.filter(code__in=ward_codes))
+    unknown = sorted(set(ward_codes) - {w.code for w in wards})
+    if unknown:
+        raise Invalid({"ward": [f"Unknown ward {', '.join(unknown)}"]})
+    user, created = User.objects.get_or_create(username=username)
+    if email:
+        user.email = email
+    if password:
+        user.set_password(password)
+    user.is_staff = role == Role.ADMIN  # the Django admin is for administrators only
+    user.save()
+    group, _ = Group.objects.get_or_create(name=role)
+    user.groups.set([group])
+    profile, _ = StaffProfile.objects.get_or_create(user=user)
+    profile.printed_name = printed_name or profile.printed_name or username
+    profile.save()
+    profile.wards.set(wards)
+    audit(
+        actor=by,
+        action="staff.create" if created else "staff.update",
+        obj=user,
+        at=now,
+        new={"username": username, "role": role, "wards": sorted(ward_codes), "email_set": bool(email)},
+    )
+    return user
+
+
+@transaction.atomic
+def patient_create(*, mrn: str, name: str, birth_date: date, ward: Ward, sex: str = "unknown", by, now: datetime):
+    if Patient.objects.filter(mrn=mrn).exists():
+        raise Conflict("duplicate_mrn", "A patient with this MRN already exists.")
+    try:
+        with transaction.atomic():
+            patient = Patient.objects.create(mrn=mrn, name=name, birth_date=birth_date, ward=ward, sex=sex)
+    except IntegrityError as exc:  # a concurrent create with the same MRN
+        raise Conflict("duplicate_mrn", "A patient with this MRN already exists.") from exc
+    audit(
+        actor=by,
+        action="patient.create",
+        obj=patient,
+        at=now,
+        new={"mrn": mrn, "name": name, "birth_date": birth_date, "ward": ward.code, "sex": sex},
+    )
+    return patient

@@ -1,0 +1,1 @@
+urlpatterns: list = []  # observation endpoints come with the hold rules (issue 3)

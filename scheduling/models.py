@@ -1,0 +1,192 @@
+"""The plan and what was done: courses, dose slots, evaluations, administrations, holds and overrides."""
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+
+from il2ward.models import Patient, Signature
+from monitoring.models import RuleSetVersion
+
+
+class Course(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULING = "scheduling", "Scheduling"  # created; the calendar task has not written the slots yet
+        PLANNED = "planned", "Planned"
+        ACTIVE = "active", "Active"
+        REST = "rest", "Rest days"
+        COMPLETED = "completed", "Completed"
+        STOPPED = "stopped", "Stopped"
+
+    OPEN_STATUSES = (Status.SCHEDULING, Status.PLANNED, Status.ACTIVE, Status.REST)
+
+    class WeightSource(models.TextChoices):
+        ACTUAL = "actual", "Actual"
+        ADMISSION = "admission", "Admission"
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="courses")
+    regimen = models.CharField(max_length=32, default="hd-il2")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULING)
+    dosing_weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    dosing_weight_source = models.CharField(max_length=16, choices=WeightSource.choices, default=WeightSource.ACTUAL)
+    baseline_weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    dose_iu = models.PositiveBigIntegerField(help_text="SCH-DOSE: 600,000 IU × dosing weight; never reduced.")
+    first_dose_at = models.DateTimeField()
+    cycle2_first_at = models.DateTimeField(help_text="SCH-CYCLE2: day 15 unless an oncologist moved it later.")
+    rule_set = models.ForeignKey(RuleSetVersion, on_delete=models.PROTECT, related_name="courses")
+    oncologist = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="courses")
+    eligibility_items = models.JSONField(default=dict, blank=True)
+    eligibility_signature = models.OneToOneField(
+        Signature, null=True, blank=True, on_delete=models.PROTECT, related_name="attested_course"
+    )
+    discharge_date = models.DateField(null=True, blank=True)
+    stop_reason = models.TextField(blank=True)
+    created_at = models.DateTimeField()
+    scheduled_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-first_dose_at", "pk"]
+        constraints = [
+            # The database backs up the service's 409 active_course_exists.
+            models.UniqueConstraint(
+                fields=["patient"],
+                condition=Q(status__in=["scheduling", "planned", "active", "rest"]),
+                name="one_open_course_per_patient",
+            ),
+        ]
+        indexes = [models.Index(fields=["status"])]
+
+    def __str__(self) -> str:
+        return f"Course {self.pk}"
+
+    @property
+    def eligibility_attested(self) -> bool:
+        return self.eligibility_signature_id is not None
+
+
+class Dose(models.Model):
+    class Status(models.TextChoices):
+        SCHEDULED = "scheduled", "Scheduled"
+        GIVEN = "given", "Given"
+        HELD = "held", "Held"
+        MISSED = "missed", "Missed"
+        CANCELLED = "cancelled", "Cancelled"
+
+    class Flag(models.TextChoices):
+        NONE = "", "None"
+        HOLD = "hold", "Hold"
+        STOP = "stop", "Stop"
+        INCOMPLETE = "incomplete", "Incomplete"
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="doses")
+    cycle = models.PositiveSmallIntegerField()
+    number = models.PositiveSmallIntegerField()
+    due_at = models.DateTimeField()
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.SCHEDULED)
+    flag = models.CharField(max_length=16, choices=Flag.choices, default=Flag.NONE, blank=True)
+    latest_evaluation = models.ForeignKey(
+        "DoseEvaluation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    status_changed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["course", "cycle", "number"]
+        constraints = [models.UniqueConstraint(fields=["course", "cycle", "number"], name="dose_slot_unique")]
+        indexes = [models.Index(fields=["status", "due_at"])]
+
+    def __str__(self) -> str:
+        return f"C{self.cycle}D{self.number}"
+
+    @property
+    def label(self) -> str:
+        return f"Cycle {self.cycle} · dose {self.number}"
+
+
+class DoseEvaluation(models.Model):
+    """One pre-dose evaluation, stored with the rule set and input ids so it can always be explained again."""
+
+    class Decision(models.TextChoices):
+        GIVE = "give", "Give"
+        HOLD = "hold", "Hold"
+        STOP = "stop", "Stop"
+        INCOMPLETE = "incomplete", "Incomplete"
+
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="evaluations")
+    decision = models.CharField(max_length=16, choices=Decision.choices)
+    findings = models.JSONField(default=list)
+    missing = models.JSONField(default=list)
+    grades = models.JSONField(default=dict)
+    observations_used = models.JSONField(default=list)
+    rule_set = models.ForeignKey(RuleSetVersion, on_delete=models.PROTECT, related_name="+")
+    evaluated_at = models.DateTimeField()
+    trigger = models.CharField(max_length=32, default="manual")
+
+    class Meta:
+        ordering = ["-evaluated_at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.decision} @ {self.evaluated_at:%Y-%m-%d %H:%M}Z"
+
+
+class Administration(models.Model):
+    """A dose charted as given. Corrections mark it entered-in-error; the row is never deleted or edited otherwise."""
+
+    class Timing(models.TextChoices):
+        EARLY = "early", "Early"
+        ON_TIME = "on_time", "On time"
+        LATE = "late", "Late"
+
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="administrations")
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    dose_iu = models.PositiveBigIntegerField()
+    dosing_weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    dosing_weight_source = models.CharField(max_length=16)
+    given_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    vial_lot = models.CharField(max_length=64, blank=True)
+    reconstituted_at = models.DateTimeField(null=True, blank=True)
+    timing = models.CharField(max_length=16, choices=Timing.choices)
+    evaluation = models.ForeignKey(DoseEvaluation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    charted_at = models.DateTimeField()
+    entered_in_error_at = models.DateTimeField(null=True, blank=True)
+    entered_in_error_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    entered_in_error_reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+        constraints = [
+            # Backs up the row lock: at most one standing administration per dose.
+            models.UniqueConstraint(
+                fields=["dose"], condition=Q(entered_in_error_at__isnull=True), name="one_administration_per_dose"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Administration {self.pk}"
+
+
+class Hold(models.Model):
+    """A dose held: by a nurse or oncologist with a coded reason, or recorded by the sweep at due + W (rule ids)."""
+
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="holds")
+    reason = models.CharField(max_length=64, help_text="A rule id (CV-SBP …) or another coded reason.")
+    rule_ids = models.JSONField(default=list, blank=True)
+    note = models.TextField(blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    automatic = models.BooleanField(default=False)
+    evaluation = models.ForeignKey(DoseEvaluation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    entered_in_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dose"], condition=Q(entered_in_error_at__isnull=True), name="one_hold_per_dose"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Hold {self.reason}"

@@ -1,0 +1,150 @@
+"""Reads for courses and doses, with their queries pinned (tests assert the counts)."""
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.conf import settings
+from django.db.models import Count, Max, Min, Prefetch, Q
+from django.http import Http404
+
+from il2ward import access
+from scheduling.domain import dosing
+from scheduling.models import Administration, Course, Dose
+
+
+@dataclass(frozen=True)
+class CycleBounds:
+    number: int
+    first_due_at: datetime
+    last_due_at: datetime
+
+
+@dataclass(frozen=True)
+class CourseSummary:
+    cycles: list[CycleBounds]
+    counts: dict[str, int]
+    preparation: dosing.Preparation
+
+
+def visible_courses(user):
+    return Course.objects.filter(patient__in=access.visible_patients(user))
+
+
+def course_for(user, course_id) -> Course:
+    try:
+        return (
+            visible_courses(user)
+            .select_related("patient__ward", "rule_set", "eligibility_signature", "oncologist")
+            .get(pk=course_id)
+        )
+    except (Course.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such course") from exc
+
+
+def preparation_for(course: Course) -> dosing.Preparation:
+    return dosing.preparation(
+        course.dose_iu,
+        diluent_policy=settings.IL2WARD_DILUENT_POLICY,
+        max_hours=settings.IL2WARD_RECONSTITUTION_MAX_HOURS,
+    )
+
+
+def course_summary(course: Course) -> CourseSummary:
+    """Cycle bounds and status counts in one aggregate query."""
+    rows = (
+        Dose.objects.filter(course=course)
+        .values("cycle")
+        .annotate(
+            first=Min("due_at"),
+            last=Max("due_at"),
+            **{s: Count("pk", filter=Q(status=s)) for s in Dose.Status.values},
+        )
+        .order_by("cycle")
+    )
+    counts = dict.fromkeys(Dose.Status.values, 0)
+    cycles = []
+    for row in rows:
+        cycles.append(CycleBounds(row["cycle"], row["first"], row["last"]))
+        for s in Dose.Status.values:
+            counts[s] += row[s]
+    return CourseSummary(cycles=cycles, counts=counts, preparation=preparation_for(course))
+
+
+def _standing_administrations():
+    return Prefetch(
+        "administrations",
+        queryset=Administration.objects.filter(entered_in_error_at__isnull=True).select_related(
+            "given_by", "verified_by"
+        ),
+        to_attr="standing_administrations",
+    )
+
+
+def doses_with_details():
+    return Dose.objects.select_related("latest_evaluation__rule_set").prefetch_related(_standing_administrations())
+
+
+def course_doses(course: Course) -> list[Dose]:
+    return list(doses_with_details().filter(course=course).order_by("cycle", "number"))
+
+
+def standing_administration(dose: Dose) -> Administration | None:
+    standing = getattr(dose, "standing_administrations", None)
+    if standing is None:
+        standing = list(dose.administrations.filter(entered_in_error_at__isnull=True))
+    return standing[0] if standing else None
+
+
+def dose_for(user, dose_id) -> Dose:
+    try:
+        return (
+            doses_with_details()
+            .select_related("course__patient__ward", "course__rule_set")
+            .get(pk=dose_id, course__patient__in=access.visible_patients(user))
+        )
+    except (Dose.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such dose") from exc
+
+
+@dataclass(frozen=True)
+class WardRow:
+    patient: object
+    course: Course | None
+    next_dose: Dose | None
+    counts: dict[str, int]
+
+
+def ward_patients(ward, *, now: datetime) -> list[WardRow]:
+    """Every patient on the ward with the open (or latest) course, its next open slot and dose counts: 3 queries."""
+    patients = list(ward.patients.order_by("name", "pk"))
+    courses: dict[int, Course] = {}
+    for course in Course.objects.filter(patient__ward=ward).order_by("patient_id", "-first_dose_at"):
+        courses.setdefault(course.patient_id, course)  # newest course per patient
+    course_ids = [c.pk for c in courses.values()]
+    next_doses: dict[int, Dose] = {}
+    counts: dict[int, dict[str, int]] = {cid: dict.fromkeys(Dose.Status.values, 0) for cid in course_ids}
+    for dose in Dose.objects.filter(course_id__in=course_ids).order_by("course_id", "cycle", "number"):
+        counts[dose.course_id][dose.status] += 1
+        if dose.status == Dose.Status.SCHEDULED and dose.course_id not in next_doses:
+            next_doses[dose.course_id] = dose
+    rows = []
+    for patient in patients:
+        course = courses.get(patient.pk)
+        cid = course.pk if course else None
+        rows.append(WardRow(patient, course, next_doses.get(cid), counts.get(cid, {})))
+    return rows
+
+
+def course_list(user) -> list[Course]:
+    """Open and recent courses visible to the user, newest first (fixed query count)."""
+    return list(
+        visible_courses(user)
+        .select_related("patient__ward")
+        .annotate(
+            given=Count("doses", filter=Q(doses__status=Dose.Status.GIVEN)),
+            held=Count("doses", filter=Q(doses__status=Dose.Status.HELD)),
+            missed=Count("doses", filter=Q(doses__status=Dose.Status.MISSED)),
+            flagged=Count("doses", filter=Q(doses__status=Dose.Status.SCHEDULED, doses__flag__in=["hold", "stop"])),
+        )
+        .order_by("-first_dose_at")[:200]
+    )

@@ -1,0 +1,38 @@
+"""Thin Celery tasks: ids in, refetch, re-check, call one service. Messages carry ids only."""
+
+import logging
+
+from celery import shared_task
+from django.db import OperationalError
+from django.utils import timezone
+
+from il2ward.health import beat_beats
+from scheduling import services
+
+log = logging.getLogger(__name__)
+
+
+def safe_delay(task, *args) -> bool:
+    """Publish a task; if the broker is down, log and go on: the state is in the database and a sweep finds it."""
+    try:
+        task.apply_async(args=args, retry=False)
+        return True
+    except Exception:  # noqa: BLE001 - any broker failure; the beat sweep is the safety net
+        log.warning("broker unavailable; %s(%s) left to the sweep", task.name, ",".join(map(str, args)))
+        return False
+
+
+@shared_task(name="scheduling.generate_calendar", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+def generate_calendar(course_id: int) -> int:
+    return services.course_materialise_calendar(course_id=course_id, now=timezone.now())
+
+
+@shared_task(name="scheduling.sweep", acks_late=True)
+def sweep() -> dict:
+    """The periodic sweep: one `now` for the whole pass."""
+    now = timezone.now()
+    beat_beats(now=now)
+    return {
+        "picked_up": len(services.courses_pickup_unscheduled(now=now)),
+        "status_changes": services.courses_advance_status(now=now),
+    }

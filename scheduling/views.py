@@ -1,0 +1,113 @@
+"""Pages (server-rendered, thin): home, ward page, new course, course page."""
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import redirect, render
+from django.utils import timezone
+
+from il2ward import access
+from il2ward.errors import Conflict, Invalid
+from il2ward.models import Role
+from scheduling import selectors, services
+from scheduling.domain import calendar, dosing
+from scheduling.forms import CourseForm
+
+
+@login_required
+def home(request):
+    if access.has_role(request.user, Role.ONCOLOGIST):
+        return redirect("course-list")
+    ward = access.visible_wards(request.user).first()
+    if ward is None:
+        return render(request, "scheduling/no_ward.html")
+    return redirect("ward", code=ward.code)
+
+
+@login_required
+def ward_page(request, code: str):
+    ward = access.ward_for(request.user, code)
+    now = timezone.now()
+    return render(
+        request,
+        "scheduling/ward.html",
+        {
+            "ward": ward,
+            "rows": selectors.ward_patients(ward, now=now),
+            "now": now,
+            "wards": access.visible_wards(request.user),
+        },
+    )
+
+
+@login_required
+def course_list(request):
+    courses = selectors.course_list(request.user)
+    return render(request, "scheduling/course_list.html", {"courses": courses})
+
+
+@login_required
+def course_new(request):
+    if not access.has_role(request.user, Role.ONCOLOGIST):
+        raise PermissionDenied("Only an oncologist creates a course.")
+    patients = access.visible_patients(request.user).select_related("ward")
+    form = CourseForm(request.POST or None, patients=patients, initial={"patient": request.GET.get("patient")})
+    preview = None
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        preview = course_preview(data)
+        if not request.POST.get("preview"):
+            try:
+                course = services.course_create(
+                    patient=data["patient"],
+                    first_dose_at=data["first_dose_at"],
+                    dosing_weight_kg=data["dosing_weight_kg"],
+                    dosing_weight_source=data["dosing_weight_source"],
+                    baseline_weight_kg=data.get("baseline_weight_kg"),
+                    rule_set_name=data["rule_set"],
+                    by=request.user,
+                    now=timezone.now(),
+                )
+            except Conflict as exc:
+                form.add_error(None, exc.detail)
+            except Invalid as exc:
+                for field, errors in exc.errors.items():
+                    form.add_error(field if field in form.fields else None, errors)
+            else:
+                messages.success(request, "Course created; its 28 slots are being written.")
+                return redirect("course", pk=course.pk)
+    elif request.method == "POST" and form.cleaned_data.get("dosing_weight_kg"):
+        preview = course_preview(form.cleaned_data)
+    return render(request, "scheduling/course_new.html", {"form": form, "preview": preview})
+
+
+def course_preview(data) -> dict | None:
+    weight = data.get("dosing_weight_kg")
+    if weight is None:
+        return None
+    dose = dosing.dose_iu(weight)
+    preview = {"dose_iu": dose, "preparation": dosing.preparation(dose), "weight": weight}
+    if data.get("first_dose_at") and data.get("patient"):
+        zone = data["patient"].ward.zone
+        slots = calendar.course_slots(data["first_dose_at"], zone=zone)
+        preview["slots"] = [(s, s.due_at.astimezone(zone)) for s in slots]
+        preview["zone"] = zone
+    return preview
+
+
+@login_required
+def course_page(request, pk: int):
+    course = selectors.course_for(request.user, pk)
+    zone = course.patient.ward.zone
+    doses = selectors.course_doses(course)
+    return render(
+        request,
+        "scheduling/course.html",
+        {
+            "course": course,
+            "summary": selectors.course_summary(course),
+            "doses": [(d, d.due_at.astimezone(zone), selectors.standing_administration(d)) for d in doses],
+            "zone": zone,
+            "scheduling": course.status == course.Status.SCHEDULING,
+        },
+    )
