@@ -10,17 +10,12 @@ from django.db.models import Max, Min
 from il2ward.audit import audit
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
+from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring.services import rule_set_current
 from scheduling.domain import calendar, dosing, progress
 from scheduling.models import Course, Dose
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
-
-
-def _enqueue_calendar(course_id: int) -> None:
-    from scheduling.tasks import generate_calendar, safe_delay
-
-    transaction.on_commit(lambda: safe_delay(generate_calendar, course_id))
 
 
 @transaction.atomic
@@ -80,7 +75,7 @@ def course_create(
             "rule_set": str(rule_set),
         },
     )
-    _enqueue_calendar(course.pk)
+    enqueue_on_commit("scheduling.generate_calendar", course.pk)
     return course
 
 
@@ -111,8 +106,6 @@ def course_materialise_calendar(*, course_id: int, now: datetime) -> int:
 
 def courses_pickup_unscheduled(*, now: datetime, limit: int = 200) -> list[int]:
     """Sweep: re-enqueue the calendar task for courses still `scheduling` after a minute (its message was lost)."""
-    from scheduling.tasks import generate_calendar, safe_delay
-
     cutoff = now - timedelta(seconds=settings.IL2WARD_SCHEDULING_PICKUP_SECONDS)
     ids = list(
         Course.objects.filter(status=Course.Status.SCHEDULING, created_at__lt=cutoff).values_list("pk", flat=True)[
@@ -120,7 +113,7 @@ def courses_pickup_unscheduled(*, now: datetime, limit: int = 200) -> list[int]:
         ]
     )
     for course_id in ids:
-        safe_delay(generate_calendar, course_id)
+        send_task_safely("scheduling.generate_calendar", course_id)
     return ids
 
 

@@ -1,25 +1,11 @@
 """Thin Celery tasks: ids in, refetch, re-check, call one service. Messages carry ids only."""
 
-import logging
-
 from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
 from il2ward.health import beat_beats
 from scheduling import services
-
-log = logging.getLogger(__name__)
-
-
-def safe_delay(task, *args) -> bool:
-    """Publish a task; if the broker is down, log and go on: the state is in the database and a sweep finds it."""
-    try:
-        task.apply_async(args=args, retry=False)
-        return True
-    except Exception:  # noqa: BLE001 - any broker failure; the beat sweep is the safety net
-        log.warning("broker unavailable; %s(%s) left to the sweep", task.name, ",".join(map(str, args)))
-        return False
 
 
 @shared_task(name="scheduling.generate_calendar", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
