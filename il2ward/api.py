@@ -6,7 +6,8 @@ from django.core.exceptions import PermissionDenied
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -47,6 +48,7 @@ def iso_local(value: datetime | None, zone) -> str | None:
     return None if value is None else value.astimezone(zone).isoformat()
 
 
+@extend_schema_field(OpenApiTypes.DATETIME)
 class AwareDateTimeField(serializers.Field):
     """ISO 8601 with an offset in, UTC `Z` out. A naive time is a 400, never silently read as server time."""
 
@@ -91,6 +93,11 @@ class PatientSerializer(serializers.ModelSerializer):
         model = Patient
         fields = ["id", "mrn", "name", "birth_date", "sex", "ward"]
         extra_kwargs = {"mrn": {"validators": []}}  # duplicates are a 409 duplicate_mrn, not a 400
+
+    def validate_birth_date(self, value):
+        if value > timezone.localdate() or value.year < 1900:
+            raise serializers.ValidationError("Not a plausible birth date.")
+        return value
 
 
 class PatientListCreate(generics.ListCreateAPIView):

@@ -2,11 +2,11 @@
 
 import hashlib
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 
 from django.contrib.auth import authenticate
-from django.db import connection
+from django.db import connection, transaction
 
 from il2ward.errors import Invalid
 from il2ward.middleware import request_id_var
@@ -39,7 +39,7 @@ def _event_hash(
     body = canonical(
         {
             "prev": prev_hash,
-            "at": at.isoformat(),
+            "at": at.astimezone(UTC).isoformat(),  # the database gives the time back in UTC: hash it that way
             "actor": actor_id,
             "action": action,
             "type": object_type,
@@ -54,7 +54,18 @@ def _event_hash(
 
 
 def audit(*, actor, action: str, obj, at: datetime, old=None, new=None, reason: str = "") -> AuditEvent:
-    """Append one event. Call inside the service's transaction so the event commits (or not) with the change."""
+    """Append one event. Call inside the service's transaction so the event commits (or not) with the change.
+
+    Called outside a transaction (autocommit), the read of the chain's head and the insert still run in one
+    transaction of their own: otherwise the PostgreSQL advisory lock would be released after its own statement and two
+    concurrent appends could fork the chain.
+    """
+    if at.tzinfo is None or at.utcoffset() is None:
+        raise ValueError(f"audit time must be timezone-aware, got {at!r}")
+    if not connection.in_atomic_block:
+        with transaction.atomic():
+            return audit(actor=actor, action=action, obj=obj, at=at, old=old, new=new, reason=reason)
+    at = at.astimezone(UTC)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:  # one writer at a time extends the chain, so it never forks
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])

@@ -123,3 +123,44 @@ class Heartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}Z"
+
+
+class Notification(models.Model):
+    """The outbox: one row per (kind, subject, recipient, time bucket), written in the transaction that caused it.
+
+    The row is the truth and the broker only a nudge: delivery state lives in NotificationDelivery rows, and a
+    sweep re-sends whatever is still pending. It carries ids and codes, never free-text patient data.
+    """
+
+    class Kind(models.TextChoices):
+        ASSESSMENT_DUE = "assessment_due", "Pre-dose assessment due"
+        DOSE_DUE = "dose_due", "Dose due"
+        DOSE_OVERDUE = "dose_overdue", "Dose overdue"
+        DOSE_MISSED = "dose_missed", "Dose missed"
+        HOLD_FLAGGED = "hold_flagged", "Hold criteria met"
+        STOP_RECOMMENDED = "stop_recommended", "Stop recommended"
+        VITALS_DUE = "vitals_due", "Vitals due"
+        WEIGHT_DUE = "weight_due", "Daily weight due"
+        LABS_DUE = "labs_due", "Daily labs due"
+        ESCALATION = "escalation", "Escalation: hold not acknowledged"
+        THIRD_HOLD = "third_hold", "Third held dose in a cycle"
+
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
+    patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    course_id = models.BigIntegerField(null=True, blank=True)
+    dose_id = models.BigIntegerField(null=True, blank=True)
+    dedupe_key = models.CharField(max_length=200, unique=True)
+    details = models.JSONField(default=dict, blank=True, help_text="Codes only: rule ids, cycle, dose number.")
+    created_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["recipient", "acknowledged_at"]), models.Index(fields=["kind", "created_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.kind} → {self.recipient_id}"

@@ -4,6 +4,8 @@ from datetime import date, datetime
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from il2ward.audit import audit
@@ -15,10 +17,21 @@ User = get_user_model()
 
 @transaction.atomic
 def ward_upsert(*, code: str, name: str, tz: str, by=None, now: datetime) -> Ward:
+    errors = {}
+    try:
+        validate_slug(code)  # the code is in page addresses (/wards/{code}/)
+    except ValidationError:
+        errors["code"] = ["Use letters, digits, hyphens and underscores only."]
+    if len(code) > Ward._meta.get_field("code").max_length:
+        errors["code"] = [f"At most {Ward._meta.get_field('code').max_length} characters."]
+    if not name.strip() or len(name) > Ward._meta.get_field("name").max_length:
+        errors["name"] = [f"A ward needs a name of 1 to {Ward._meta.get_field('name').max_length} characters."]
     try:
         validate_zone(tz)
-    except Exception as exc:
-        raise Invalid({"tz": [f"Unknown time zone {tz!r}"]}) from exc
+    except ValidationError:
+        errors["tz"] = [f"Unknown time zone {tz!r}"]
+    if errors:
+        raise Invalid(errors)
     ward = Ward.objects.select_for_update().filter(code=code).first()
     if ward is None:
         ward = Ward.objects.create(code=code, name=name, tz=tz)
@@ -43,6 +56,13 @@ def staff_upsert(
     by=None,
     now: datetime,
 ):
+    username_field = User._meta.get_field(User.USERNAME_FIELD)
+    try:
+        username_field.run_validators(username)
+        if not username:
+            raise ValidationError("empty")
+    except ValidationError as exc:
+        raise Invalid({"username": [f"Not a valid username: {username!r}"]}) from exc
     if role not in Role.values:
         raise Invalid({"role": [f"Unknown role {role!r}; one of {', '.join(Role.values)}"]})
     wards = list(Ward.objects.filter(code__in=ward_codes))

@@ -1,13 +1,29 @@
-"""Writes for monitoring: rule-set versions (observations are added by the hold-rules work)."""
+"""Writes for monitoring: rule-set versions and observations (vitals, neuro, weights, fluids, labs, events)."""
 
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal, InvalidOperation
 
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
-from il2ward.audit import audit
-from il2ward.errors import Invalid
+from il2ward.audit import audit, check_password_again
+from il2ward.errors import Conflict, Invalid
+from il2ward.models import Patient
+from il2ward.tasking import enqueue_on_commit
 from monitoring.domain.rulesets import RULE_SETS
-from monitoring.models import RuleSetVersion
+from monitoring.domain.snapshot import EVENT_KINDS
+from monitoring.models import (
+    LAB_FIELDS,
+    ClinicalEvent,
+    FluidBalance,
+    LabResult,
+    NeuroAssessment,
+    Observation,
+    RuleSetVersion,
+    VitalSigns,
+    WeightMeasurement,
+)
 
 
 def rule_set_current(name: str, *, now: datetime) -> RuleSetVersion:
@@ -49,3 +65,398 @@ def rule_set_override(*, name: str, overrides: dict, by, now: datetime) -> RuleS
     )
     audit(actor=by, action="ruleset.override", obj=version, at=now, old=current.overrides, new=merged)
     return version
+
+
+# --------------------------------------------------------------------------------------------------- observations
+#
+# One service per state change (vitals_record, neuro_record, weight_record, fluids_record, labs_record, event_record,
+# event_resolve, observation_enter_in_error). Each validates everything first (Invalid names every bad field, nothing
+# is written), writes the row and its audit event in one transaction, and after commit asks the scheduling app to
+# re-evaluate the patient's open doses (task "scheduling.evaluate_patient", patient id only).
+
+
+@dataclass(frozen=True)
+class Bound:
+    """The physiologically possible range of one input (inclusive) and the decimal places it may carry."""
+
+    low: Decimal | int | str
+    high: Decimal | int | str
+    places: int = 0
+    unit: str = ""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "low", Decimal(str(self.low)))
+        object.__setattr__(self, "high", Decimal(str(self.high)))
+
+
+# Values outside these ranges are typing errors, not patients (API.md: "physiologically impossible values are 400").
+VITALS_BOUNDS = {
+    "sbp": Bound(40, 300, unit="mmHg"),
+    "dbp": Bound(20, 200, unit="mmHg"),
+    "heart_rate": Bound(20, 250, unit="/min"),
+    "resp_rate": Bound(4, 80, unit="/min"),
+    "spo2": Bound(50, 100, unit="%"),
+    "temp_c": Bound(30, 45, 1, "°C"),
+    "o2_lpm": Bound(0, 15, 1, "L/min"),
+    "fio2_pct": Bound(21, 100, unit="%"),
+    "phenylephrine_mcg_kg_min": Bound(0, 10, 2, "µg/kg/min"),
+}
+NEURO_BOUNDS = {"rass": Bound(-5, 4)}
+WEIGHT_BOUNDS = {"weight_kg": Bound(20, 350, 1, "kg")}
+FLUID_BOUNDS = {
+    "urine_ml": Bound(0, 10_000, unit="mL"),
+    "intake_ml": Bound(0, 20_000, unit="mL"),
+    "diarrhea_ml": Bound(0, 10_000, unit="mL"),
+}
+# Wide enough for any real result (including critical values), narrow enough to catch a unit or decimal-point slip.
+LAB_BOUNDS = {
+    "creatinine_mg_dl": Bound("0.1", 20, 2, "mg/dL"),
+    "platelets_k_ul": Bound(0, 2000, 1, "×10³/µL"),
+    "bilirubin_mg_dl": Bound(0, 50, 2, "mg/dL"),
+    "bicarbonate_mmol_l": Bound(5, 50, 1, "mmol/L"),
+    "ast_u_l": Bound(0, 20_000, unit="U/L"),
+    "alt_u_l": Bound(0, 20_000, unit="U/L"),
+    "albumin_g_dl": Bound("0.5", 8, 1, "g/dL"),
+    "potassium_mmol_l": Bound("1.5", 10, 2, "mmol/L"),
+    "magnesium_mg_dl": Bound("0.3", 10, 2, "mg/dL"),
+    "phosphate_mg_dl": Bound("0.3", 20, 2, "mg/dL"),
+    "sodium_mmol_l": Bound(90, 200, 1, "mmol/L"),
+    "hemoglobin_g_dl": Bound(1, 25, 1, "g/dL"),
+    "wbc_k_ul": Bound(0, 500, 2, "×10³/µL"),
+    "troponin_ng_l": Bound(0, 100_000, 1, "ng/L"),
+}
+
+FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks differ a little; more than this in the future is a typing error
+MAX_FLUID_PERIOD = timedelta(hours=24)
+EVALUATE_TASK = "scheduling.evaluate_patient"
+
+
+class _Checker:
+    """Collects every error of one request, so the 400 names all bad fields at once."""
+
+    def __init__(self, now: datetime):
+        self.now = now
+        self.errors: dict[str, list[str]] = {}
+
+    def add(self, name: str, message: str) -> None:
+        self.errors.setdefault(name, []).append(message)
+
+    def number(self, name: str, value, bound: Bound, *, required: bool = True) -> int | Decimal | None:
+        if value is None or value == "":
+            if required:
+                self.add(name, "This field is required.")
+            return None
+        if isinstance(value, bool):
+            self.add(name, "A number is required.")
+            return None
+        try:
+            number = Decimal(repr(value) if isinstance(value, float) else str(value).strip())
+        except InvalidOperation:
+            self.add(name, "A number is required.")
+            return None
+        if not number.is_finite():
+            self.add(name, "A number is required.")
+            return None
+        step = Decimal(1).scaleb(-bound.places)
+        if number.quantize(step) != number:
+            self.add(
+                name,
+                "A whole number is required."
+                if bound.places == 0
+                else f"At most {bound.places} decimal place{'s' if bound.places > 1 else ''}.",
+            )
+            return None
+        if not bound.low <= number <= bound.high:
+            unit = f" {bound.unit}" if bound.unit else ""
+            self.add(name, f"Must be between {bound.low} and {bound.high}{unit}; {number} is not possible.")
+            return None
+        return int(number) if bound.places == 0 else number.quantize(step)
+
+    def numbers(self, values: dict, bounds: dict[str, Bound], *, required: tuple[str, ...] = ()) -> dict:
+        return {
+            name: self.number(name, values.get(name), bound, required=name in required)
+            for name, bound in bounds.items()
+        }
+
+    def time(self, name: str, value, *, required: bool = True) -> datetime | None:
+        if value is None:
+            if required:
+                self.add(name, "This field is required.")
+            return None
+        if not isinstance(value, datetime):
+            self.add(name, "Not a date-time.")
+            return None
+        if timezone.is_naive(value):
+            self.add(name, "Give the time with its UTC offset (e.g. 2027-03-12T16:00:00-06:00 or ...Z).")
+            return None
+        if value > self.now + FUTURE_TOLERANCE:
+            self.add(name, "More than 5 minutes in the future.")
+            return None
+        return value.astimezone(UTC)
+
+    def choice(self, name: str, value, choices, *, required: bool = True) -> str:
+        if value is None or value == "":
+            if required:
+                self.add(name, "This field is required.")
+            return ""
+        if value not in choices:
+            self.add(name, f"{value!r} is not one of: {', '.join(choices)}.")
+            return ""
+        return value
+
+    def flag(self, name: str, value) -> bool:
+        if value is None:
+            return False
+        if not isinstance(value, bool):
+            self.add(name, "Must be true or false.")
+            return False
+        return value
+
+    def raise_if_any(self) -> None:
+        if self.errors:
+            raise Invalid(self.errors)
+
+
+def _record(model, *, patient: Patient, recorded_at: datetime, values: dict, by, now: datetime):
+    row = model.objects.create(patient=patient, recorded_at=recorded_at, recorded_by=by, created_at=now, **values)
+    audit(
+        actor=by,
+        action=f"{model.KIND}.record",
+        obj=row,
+        at=now,
+        new={"patient": patient.pk, "recorded_at": recorded_at, **values},
+    )
+    enqueue_on_commit(EVALUATE_TASK, patient.pk)
+    return row
+
+
+@transaction.atomic
+def vitals_record(
+    *,
+    patient: Patient,
+    recorded_at: datetime,
+    sbp: int,
+    dbp: int,
+    heart_rate: int,
+    resp_rate: int,
+    spo2: int,
+    temp_c: Decimal,
+    o2_lpm: Decimal | None = None,
+    fio2_pct: int | None = None,
+    rhythm: str | None = None,
+    phenylephrine_mcg_kg_min: Decimal | None = None,
+    by,
+    now: datetime,
+) -> VitalSigns:
+    """Chart a vitals set. Leave o2_lpm / fio2_pct / phenylephrine / rhythm out when not applicable or not charted."""
+    check = _Checker(now)
+    at = check.time("recorded_at", recorded_at)
+    given = {
+        "sbp": sbp,
+        "dbp": dbp,
+        "heart_rate": heart_rate,
+        "resp_rate": resp_rate,
+        "spo2": spo2,
+        "temp_c": temp_c,
+        "o2_lpm": o2_lpm,
+        "fio2_pct": fio2_pct,
+        "phenylephrine_mcg_kg_min": phenylephrine_mcg_kg_min,
+    }
+    values = check.numbers(given, VITALS_BOUNDS, required=("sbp", "dbp", "heart_rate", "resp_rate", "spo2", "temp_c"))
+    if values["sbp"] is not None and values["dbp"] is not None and values["dbp"] >= values["sbp"]:
+        check.add("dbp", "Diastolic must be below systolic.")
+    values["rhythm"] = check.choice("rhythm", rhythm, VitalSigns.Rhythm.values, required=False)
+    check.raise_if_any()
+    return _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now)
+
+
+@transaction.atomic
+def neuro_record(
+    *,
+    patient: Patient,
+    recorded_at: datetime,
+    rass: int,
+    confusion: str,
+    neuro_check_failed: bool = False,
+    hallucinations: bool = False,
+    by,
+    now: datetime,
+) -> NeuroAssessment:
+    check = _Checker(now)
+    at = check.time("recorded_at", recorded_at)
+    values = check.numbers({"rass": rass}, NEURO_BOUNDS, required=("rass",))
+    values["confusion"] = check.choice("confusion", confusion, NeuroAssessment.Confusion.values)
+    values["neuro_check_failed"] = check.flag("neuro_check_failed", neuro_check_failed)
+    values["hallucinations"] = check.flag("hallucinations", hallucinations)
+    check.raise_if_any()
+    return _record(NeuroAssessment, patient=patient, recorded_at=at, values=values, by=by, now=now)
+
+
+@transaction.atomic
+def weight_record(
+    *, patient: Patient, recorded_at: datetime, weight_kg: Decimal, by, now: datetime
+) -> WeightMeasurement:
+    check = _Checker(now)
+    at = check.time("recorded_at", recorded_at)
+    values = check.numbers({"weight_kg": weight_kg}, WEIGHT_BOUNDS, required=("weight_kg",))
+    check.raise_if_any()
+    return _record(WeightMeasurement, patient=patient, recorded_at=at, values=values, by=by, now=now)
+
+
+@transaction.atomic
+def fluids_record(
+    *,
+    patient: Patient,
+    period_start: datetime,
+    period_end: datetime,
+    urine_ml: int,
+    intake_ml: int | None = None,
+    diarrhea_ml: int | None = None,
+    recorded_at: datetime | None = None,
+    by,
+    now: datetime,
+) -> FluidBalance:
+    """Intake/output over one period (at most 24 h). recorded_at defaults to period_end (it may not precede it).
+
+    Overlapping periods are accepted: the rule engine reads an overlap as a charting error and takes the safer
+    values (less urine, more diarrhoea), and the nurse can mark the wrong one entered-in-error.
+    """
+    check = _Checker(now)
+    start = check.time("period_start", period_start)
+    end = check.time("period_end", period_end)
+    if start is not None and end is not None:
+        if end <= start:
+            check.add("period_end", "Must be after period_start.")
+        elif end - start > MAX_FLUID_PERIOD:
+            check.add("period_end", "A fluid balance period is at most 24 hours.")
+    at = end
+    if recorded_at is not None:
+        at = check.time("recorded_at", recorded_at)
+        if at is not None and end is not None and at < end:
+            check.add("recorded_at", "Cannot be before period_end.")
+    values = check.numbers(
+        {"urine_ml": urine_ml, "intake_ml": intake_ml, "diarrhea_ml": diarrhea_ml}, FLUID_BOUNDS, required=("urine_ml",)
+    )
+    check.raise_if_any()
+    values = {"period_start": start, "period_end": end, **values}
+    return _record(FluidBalance, patient=patient, recorded_at=at, values=values, by=by, now=now)
+
+
+@transaction.atomic
+def labs_record(
+    *,
+    patient: Patient,
+    recorded_at: datetime,
+    creatinine_mg_dl: Decimal | None = None,
+    platelets_k_ul: Decimal | None = None,
+    bilirubin_mg_dl: Decimal | None = None,
+    bicarbonate_mmol_l: Decimal | None = None,
+    ast_u_l: int | None = None,
+    alt_u_l: int | None = None,
+    albumin_g_dl: Decimal | None = None,
+    potassium_mmol_l: Decimal | None = None,
+    magnesium_mg_dl: Decimal | None = None,
+    phosphate_mg_dl: Decimal | None = None,
+    sodium_mmol_l: Decimal | None = None,
+    hemoglobin_g_dl: Decimal | None = None,
+    wbc_k_ul: Decimal | None = None,
+    troponin_ng_l: Decimal | None = None,
+    by,
+    now: datetime,
+) -> LabResult:
+    """One lab panel (recorded_at = specimen time); any subset of the tests, at least one."""
+    given = {
+        "creatinine_mg_dl": creatinine_mg_dl,
+        "platelets_k_ul": platelets_k_ul,
+        "bilirubin_mg_dl": bilirubin_mg_dl,
+        "bicarbonate_mmol_l": bicarbonate_mmol_l,
+        "ast_u_l": ast_u_l,
+        "alt_u_l": alt_u_l,
+        "albumin_g_dl": albumin_g_dl,
+        "potassium_mmol_l": potassium_mmol_l,
+        "magnesium_mg_dl": magnesium_mg_dl,
+        "phosphate_mg_dl": phosphate_mg_dl,
+        "sodium_mmol_l": sodium_mmol_l,
+        "hemoglobin_g_dl": hemoglobin_g_dl,
+        "wbc_k_ul": wbc_k_ul,
+        "troponin_ng_l": troponin_ng_l,
+    }
+    check = _Checker(now)
+    at = check.time("recorded_at", recorded_at)
+    values = check.numbers(given, LAB_BOUNDS)
+    if all(v is None or v == "" for v in given.values()):
+        check.add("non_field_errors", f"Give at least one result ({', '.join(LAB_FIELDS)}).")
+    check.raise_if_any()
+    return _record(LabResult, patient=patient, recorded_at=at, values=values, by=by, now=now)
+
+
+@transaction.atomic
+def event_record(
+    *, patient: Patient, kind: str, recorded_at: datetime, note: str = "", by, now: datetime
+) -> ClinicalEvent:
+    """A clinical flag, active from recorded_at until resolved (event_resolve)."""
+    check = _Checker(now)
+    at = check.time("recorded_at", recorded_at)
+    kind = check.choice("kind", kind, EVENT_KINDS)
+    check.raise_if_any()
+    return _record(
+        ClinicalEvent, patient=patient, recorded_at=at, values={"kind": kind, "note": note or ""}, by=by, now=now
+    )
+
+
+@transaction.atomic
+def event_resolve(
+    *, event: ClinicalEvent, resolved_at: datetime | None = None, note: str = "", by, now: datetime
+) -> ClinicalEvent:
+    """Mark an active event resolved (default: now). 409 when already resolved or entered in error."""
+    check = _Checker(now)
+    at = check.time("resolved_at", now if resolved_at is None else resolved_at)
+    check.raise_if_any()
+    event = ClinicalEvent.objects.select_for_update().get(pk=event.pk)
+    if event.entered_in_error_at is not None:
+        raise Conflict("entered_in_error", "This event was entered in error.")
+    if event.resolved_at is not None:
+        raise Conflict("already_resolved", "This event is already resolved.")
+    if at < event.recorded_at:
+        raise Invalid({"resolved_at": ["Cannot be before the event was recorded."]})
+    event.resolved_at, event.resolved_by, event.resolution_note = at, by, note or ""
+    event.save(update_fields=["resolved_at", "resolved_by", "resolution_note"])
+    audit(
+        actor=by,
+        action=f"{ClinicalEvent.KIND}.resolve",
+        obj=event,
+        at=now,
+        old={"resolved_at": None},
+        new={"kind": event.kind, "resolved_at": at, "note": event.resolution_note},
+    )
+    enqueue_on_commit(EVALUATE_TASK, event.patient_id)
+    return event
+
+
+@transaction.atomic
+def observation_enter_in_error(*, observation: Observation, reason: str, password: str, by, now: datetime):
+    """Mark an observation entered-in-error: kept and shown as such, never read by the rules again.
+
+    Needs a reason and the user's password re-entered. 409 already_entered_in_error when it already is.
+    """
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid({"reason": ["Say why this entry is wrong."]})
+    check_password_again(by, password)
+    model = type(observation)
+    row = model.objects.select_for_update().get(pk=observation.pk)
+    if row.entered_in_error_at is not None:
+        raise Conflict("already_entered_in_error", "This entry is already marked entered in error.")
+    row.entered_in_error_at, row.entered_in_error_by, row.entered_in_error_reason = now, by, reason
+    row.save(update_fields=["entered_in_error_at", "entered_in_error_by", "entered_in_error_reason"])
+    audit(
+        actor=by,
+        action=f"{model.KIND}.entered_in_error",
+        obj=row,
+        at=now,
+        old={"entered_in_error_at": None},
+        new={"patient": row.patient_id, "entered_in_error_at": now},
+        reason=reason,
+    )
+    enqueue_on_commit(EVALUATE_TASK, row.patient_id)
+    return row

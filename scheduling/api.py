@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django.http import Http404
 from django.utils import timezone
+from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -113,7 +114,7 @@ def course_representation(course: Course, summary: selectors.CourseSummary) -> d
 
 
 class CourseCreate(APIView):
-    @extend_schema(request=CourseCreateSerializer, responses={201: dict})
+    @extend_schema(request=CourseCreateSerializer, responses={201: OpenApiTypes.OBJECT})
     def post(self, request):
         access.require_role(request.user, Role.ONCOLOGIST)
         serializer = CourseCreateSerializer(data=request.data)
@@ -138,12 +139,20 @@ class CourseCreate(APIView):
 
 
 class CourseDetail(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        description="A course: status, dose, preparation, eligibility, cycles and dose counts (API.md).",
+    )
     def get(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         return Response(course_representation(course, selectors.course_summary(course)))
 
 
 class CourseDoses(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        description="The course's 28 dose slots with their latest evaluation and administration.",
+    )
     def get(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         zone = course.patient.ward.zone
@@ -151,6 +160,160 @@ class CourseDoses(APIView):
 
 
 class DoseDetail(APIView):
+    @extend_schema(
+        responses={200: OpenApiTypes.OBJECT},
+        description="One dose: due time (UTC and ward-local), status, flag, latest evaluation, administration.",
+    )
     def get(self, request, pk: int):
         dose = selectors.dose_for(request.user, pk)
         return Response(dose_representation(dose, dose.course.patient.ward.zone))
+
+
+class EvaluateDose(APIView):
+    """Evaluate the dose's hold rules now from the patient's latest data; the evaluation is stored."""
+
+    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        dose = selectors.dose_for(request.user, pk)
+        evaluation = services.dose_evaluate(dose_id=dose.pk, now=timezone.now(), trigger="api")
+        return Response(evaluation_representation(evaluation))
+
+
+class AdministerSerializer(serializers.Serializer):
+    started_at = AwareDateTimeField()
+    ended_at = AwareDateTimeField(required=False, allow_null=True)
+    verifier = serializers.CharField(max_length=150)
+    verifier_password = serializers.CharField(max_length=200, trim_whitespace=False)
+    verified_dose_iu = serializers.IntegerField(min_value=1)
+    vial_lot = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    reconstituted_at = AwareDateTimeField(required=False, allow_null=True)
+
+
+class AdministerDose(APIView):
+    """Chart the dose as given (nurse), with the second nurse's blind double check. 409 codes in API.md."""
+
+    @extend_schema(request=AdministerSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE)
+        dose = selectors.dose_for(request.user, pk)
+        serializer = AdministerSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        adm = services.dose_administer(
+            dose_id=dose.pk,
+            by=request.user,
+            started_at=data["started_at"],
+            ended_at=data.get("ended_at"),
+            verifier_username=data["verifier"],
+            verifier_password=data["verifier_password"],
+            verified_dose_iu=data["verified_dose_iu"],
+            vial_lot=data.get("vial_lot", ""),
+            reconstituted_at=data.get("reconstituted_at"),
+            now=timezone.now(),
+        )
+        dose = selectors.dose_for(request.user, pk)
+        body = dose_representation(dose, dose.course.patient.ward.zone)
+        body["administration"] = administration_representation(adm)
+        return Response(body, status=status.HTTP_201_CREATED)
+
+
+class HoldSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=64)
+    note = serializers.CharField(required=False, allow_blank=True, default="", max_length=2000)
+
+
+class HoldDose(APIView):
+    @extend_schema(request=HoldSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
+        dose = selectors.dose_for(request.user, pk)
+        serializer = HoldSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.dose_hold(dose_id=dose.pk, by=request.user, now=timezone.now(), **serializer.validated_data)
+        dose = selectors.dose_for(request.user, pk)
+        return Response(dose_representation(dose, dose.course.patient.ward.zone))
+
+
+class SignedReasonSerializer(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+    password = serializers.CharField(max_length=200, trim_whitespace=False)
+
+
+class OverrideDose(APIView):
+    """An oncologist lifts a `hold` decision for this slot (e-signed: password required). Never a `stop`."""
+
+    @extend_schema(request=SignedReasonSerializer, responses={201: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        access.require_role(request.user, Role.ONCOLOGIST)
+        dose = selectors.dose_for(request.user, pk)
+        serializer = SignedReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        override = services.dose_override(
+            dose_id=dose.pk, by=request.user, now=timezone.now(), **serializer.validated_data
+        )
+        return Response(
+            {
+                "id": override.pk,
+                "dose": dose.pk,
+                "evaluation": override.evaluation_id,
+                "reason": override.reason,
+                "signature": signature_representation(override.signature),
+            },
+            status=status.HTTP_201_CREATED,
+        )
+
+
+def signature_representation(signature) -> dict:
+    return {
+        "id": signature.pk,
+        "printed_name": signature.printed_name,
+        "meaning": signature.meaning,
+        "signed_at": iso_z(signature.signed_at),
+        "record_hash": signature.record_hash,
+    }
+
+
+class EnteredInError(APIView):
+    @extend_schema(request=SignedReasonSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
+        adm = selectors.administration_for(request.user, pk)
+        serializer = SignedReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        adm = services.administration_enter_in_error(
+            administration_id=adm.pk, by=request.user, now=timezone.now(), **serializer.validated_data
+        )
+        return Response({"id": adm.pk, "dose": adm.dose_id, "entered_in_error_at": iso_z(adm.entered_in_error_at)})
+
+
+class EligibilitySerializer(serializers.Serializer):
+    items = serializers.DictField(child=serializers.BooleanField())
+    password = serializers.CharField(max_length=200, trim_whitespace=False)
+
+
+class CourseEligibility(APIView):
+    """Attest eligibility (HOLD-RULES §2), e-signed. Every checklist key must be true."""
+
+    @extend_schema(request=EligibilitySerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        access.require_role(request.user, Role.ONCOLOGIST)
+        course = selectors.course_for(request.user, pk)
+        serializer = EligibilitySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.course_attest_eligibility(
+            course_id=course.pk, by=request.user, now=timezone.now(), **serializer.validated_data
+        )
+        course = selectors.course_for(request.user, pk)
+        return Response(course_representation(course, selectors.course_summary(course)))
+
+
+class CourseStop(APIView):
+    @extend_schema(request=SignedReasonSerializer, responses={200: OpenApiTypes.OBJECT})
+    def post(self, request, pk: int):
+        access.require_role(request.user, Role.ONCOLOGIST)
+        course = selectors.course_for(request.user, pk)
+        serializer = SignedReasonSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        services.course_stop(course_id=course.pk, by=request.user, now=timezone.now(), **serializer.validated_data)
+        course = selectors.course_for(request.user, pk)
+        return Response(course_representation(course, selectors.course_summary(course)))

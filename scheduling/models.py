@@ -115,6 +115,7 @@ class DoseEvaluation(models.Model):
     findings = models.JSONField(default=list)
     missing = models.JSONField(default=list)
     grades = models.JSONField(default=dict)
+    measures = models.JSONField(default=dict, help_text="Derived values shown with it: weight gain %, urine 8 h.")
     observations_used = models.JSONField(default=list)
     rule_set = models.ForeignKey(RuleSetVersion, on_delete=models.PROTECT, related_name="+")
     evaluated_at = models.DateTimeField()
@@ -190,3 +191,60 @@ class Hold(models.Model):
 
     def __str__(self) -> str:
         return f"Hold {self.reason}"
+
+
+class Override(models.Model):
+    """An oncologist's e-signed override of a `hold` decision for one slot (never a `stop`)."""
+
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="overrides")
+    evaluation = models.ForeignKey(DoseEvaluation, on_delete=models.PROTECT, related_name="+")
+    reason = models.TextField()
+    signature = models.OneToOneField(Signature, on_delete=models.PROTECT, related_name="+")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Override {self.pk}"
+
+
+class CycleDecision(models.Model):
+    """After a `stop` recommendation the oncologist records continue or stop for the cycle (e-signed)."""
+
+    class Choice(models.TextChoices):
+        CONTINUE = "continue", "Continue the cycle"
+        STOP = "stop", "Stop the cycle"
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="cycle_decisions")
+    cycle = models.PositiveSmallIntegerField()
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="+")
+    evaluation = models.ForeignKey(DoseEvaluation, on_delete=models.PROTECT, related_name="+")
+    choice = models.CharField(max_length=16, choices=Choice.choices)
+    reason = models.TextField()
+    signature = models.OneToOneField(Signature, on_delete=models.PROTECT, related_name="+")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+
+    def __str__(self) -> str:
+        return f"Cycle {self.cycle}: {self.choice}"
+
+
+class RetreatmentBar(models.Model):
+    """A retreatment-bar event (HOLD-RULES §4) recorded on a course: every later course is refused (SCH-RETREAT)."""
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="retreatment_bars")
+    kind = models.CharField(max_length=64)
+    source = models.CharField(max_length=64, help_text="The observation it came from, e.g. event:12 or vitals:8.")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["at", "pk"]
+        constraints = [models.UniqueConstraint(fields=["course", "kind", "source"], name="retreatment_bar_unique")]
+
+    def __str__(self) -> str:
+        return self.kind

@@ -42,8 +42,13 @@ def course_for(user, course_id) -> Course:
 
 
 def preparation_for(course: Course) -> dosing.Preparation:
+    return preparation_of(course.dose_iu)
+
+
+def preparation_of(dose_iu: int) -> dosing.Preparation:
+    """SCH-PREP with the site's settings (diluent policy, reconstitution limit)."""
     return dosing.preparation(
-        course.dose_iu,
+        dose_iu,
         diluent_policy=settings.IL2WARD_DILUENT_POLICY,
         max_hours=settings.IL2WARD_RECONSTITUTION_MAX_HOURS,
     )
@@ -148,3 +153,12 @@ def course_list(user) -> list[Course]:
         )
         .order_by("-first_dose_at")[:200]
     )
+
+
+def administration_for(user, administration_id) -> Administration:
+    try:
+        return Administration.objects.select_related("dose").get(
+            pk=administration_id, dose__course__patient__in=access.visible_patients(user)
+        )
+    except (Administration.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such administration") from exc

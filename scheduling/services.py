@@ -5,15 +5,18 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Max, Min
+from django.db.models import F, Max, Min, Q
 
-from il2ward.audit import audit
+from il2ward.audit import audit, check_password_again, sign
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
+from il2ward.notifications import notify
 from il2ward.tasking import enqueue_on_commit, send_task_safely
+from monitoring.models import LabResult
 from monitoring.services import rule_set_current
-from scheduling.domain import calendar, dosing, progress
-from scheduling.models import Course, Dose
+from scheduling.domain import calendar, charting, dosing, progress, window
+from scheduling.evaluation import evaluate_doses, recipients_for
+from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
 
@@ -82,8 +85,8 @@ def course_create(
 def course_materialise_calendar(*, course_id: int, now: datetime) -> int:
     """Write the course's slots (SCH-SLOTS, SCH-CYCLE2) in one bulk insert. Idempotent: returns slots written."""
     with transaction.atomic():
-        course = Course.objects.select_for_update().select_related("patient__ward").get(pk=course_id)
-        if course.status != Course.Status.SCHEDULING:
+        course = Course.objects.select_for_update().select_related("patient__ward").filter(pk=course_id).first()
+        if course is None or course.status != Course.Status.SCHEDULING:
             return 0
         slots = calendar.course_slots(
             course.first_dose_at, zone=course.patient.ward.zone, cycle2_first_at=course.cycle2_first_at
@@ -141,7 +144,9 @@ def courses_advance_status(*, now: datetime) -> int:
             pk__in=ids, status__in=[Course.Status.PLANNED, Course.Status.ACTIVE, Course.Status.REST]
         ).exclude(status=status)
         for course_id, old in movable.values_list("pk", "status"):
-            if Course.objects.filter(pk=course_id, status=old).update(status=status) == 1:
+            with transaction.atomic():  # the status change and its audit row commit together
+                if Course.objects.filter(pk=course_id, status=old).update(status=status) != 1:
+                    continue
                 changed += 1
                 audit(
                     actor=None,
@@ -152,3 +157,479 @@ def courses_advance_status(*, now: datetime) -> int:
                     new={"status": status},
                 )
     return changed
+
+
+# --- Eligibility, stop ---------------------------------------------------------------------------------------------
+
+ELIGIBILITY_ITEMS = (
+    "cardiac_stress_test_normal",
+    "pulmonary_function_normal",
+    "no_active_infection",
+    "no_organ_allograft",
+    "no_hypersensitivity",
+    "pregnancy_test_negative_or_na",
+    "baseline_labs_done",
+    "antihypertensives_stopped",
+)
+ELIGIBILITY_CREATININE_MAX = Decimal("1.5")  # HOLD-RULES §2 (label §5)
+ELIGIBILITY_CREATININE_HOURS = 72
+
+
+@transaction.atomic
+def course_attest_eligibility(*, course_id: int, items: dict, password: str, by, now: datetime) -> Course:
+    """HOLD-RULES §2: every checklist item true, no earlier retreatment bar, creatinine ≤ 1.5 within 72 h; e-signed."""
+    course = Course.objects.select_for_update().select_related("patient").get(pk=course_id)
+    if course.eligibility_attested:
+        raise Conflict("already_attested", "Eligibility for this course is already attested.")
+    if course.status not in Course.OPEN_STATUSES:
+        raise Conflict("course_not_active", "The course is not open.")
+    unknown = sorted(set(items) - set(ELIGIBILITY_ITEMS))
+    if unknown:
+        raise Invalid({"items": [f"Unknown checklist item(s): {', '.join(unknown)}"]})
+    missing = [key for key in ELIGIBILITY_ITEMS if items.get(key) is not True]
+    if missing:
+        raise Invalid({"items": [f"Every item must be confirmed; not confirmed: {', '.join(missing)}"]})
+    if _barred(course.patient_id, exclude_course=course.pk):
+        raise Conflict("retreatment_blocked", "An earlier course recorded a retreatment-bar event (SCH-RETREAT).")
+    creatinine = (
+        LabResult.objects.filter(
+            patient_id=course.patient_id,
+            creatinine_mg_dl__isnull=False,
+            entered_in_error_at__isnull=True,
+            recorded_at__gte=now - timedelta(hours=ELIGIBILITY_CREATININE_HOURS),
+            recorded_at__lte=now,
+        )
+        .order_by("-recorded_at", "-pk")
+        .values_list("creatinine_mg_dl", flat=True)
+        .first()
+    )
+    if creatinine is None:
+        raise Conflict("baseline_creatinine_missing", "No serum creatinine in the last 72 h.")
+    if creatinine > ELIGIBILITY_CREATININE_MAX:
+        raise Conflict("baseline_creatinine_high", f"Serum creatinine {creatinine} mg/dL is above 1.5 mg/dL.")
+    record = {"course": course.pk, "patient": course.patient_id, "items": items, "creatinine_mg_dl": creatinine}
+    signature = sign(
+        signer=by,
+        password=password,
+        meaning="Eligibility for high-dose IL-2 attested",
+        obj=course,
+        record=record,
+        at=now,
+    )
+    course.eligibility_items = items
+    course.eligibility_signature = signature
+    course.save(update_fields=["eligibility_items", "eligibility_signature"])
+    audit(actor=by, action="course.attest_eligibility", obj=course, at=now, new=record)
+    return course
+
+
+@transaction.atomic
+def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime) -> Course:
+    """Stop the course (e-signed): every open slot becomes cancelled."""
+    course = Course.objects.select_for_update().get(pk=course_id)
+    if course.status not in Course.OPEN_STATUSES:
+        raise Conflict("course_not_active", "The course is already completed or stopped.")
+    if not reason.strip():
+        raise Invalid({"reason": ["Give the reason for stopping."]})
+    signature = sign(
+        signer=by,
+        password=password,
+        meaning="Course stopped",
+        obj=course,
+        record={"course": course.pk, "reason": reason},
+        at=now,
+    )
+    cancelled = Dose.objects.filter(course=course, status=Dose.Status.SCHEDULED).update(
+        status=Dose.Status.CANCELLED, status_changed_at=now
+    )
+    old = course.status
+    course.status, course.stop_reason = Course.Status.STOPPED, reason
+    course.save(update_fields=["status", "stop_reason"])
+    audit(
+        actor=by,
+        action="course.stop",
+        obj=course,
+        at=now,
+        old={"status": old},
+        new={"status": course.status, "cancelled": cancelled, "signature": signature.pk},
+        reason=reason,
+    )
+    return course
+
+
+def _barred(patient_id: int, *, exclude_course: int | None = None) -> bool:
+    return RetreatmentBar.objects.filter(course__patient_id=patient_id).exclude(course_id=exclude_course).exists()
+
+
+# --- Evaluation, charting, holds, overrides --------------------------------------------------------------------------
+
+
+def _locked_dose(dose_id: int) -> Dose:
+    """The row lock on the dose is the race guard: two nurses charting one dose serialise here."""
+    try:
+        return (
+            Dose.objects.select_for_update(of=("self",))
+            .select_related("course__patient__ward", "course__rule_set", "latest_evaluation")
+            .get(pk=dose_id)
+        )
+    except Dose.DoesNotExist as exc:
+        raise Invalid({"dose": ["No such dose."]}) from exc
+
+
+def dose_evaluate(*, dose_id: int, now: datetime, trigger: str = "manual") -> DoseEvaluation:
+    """Evaluate one dose now and store the result (POST /doses/{id}/evaluate/, and before charting)."""
+    with transaction.atomic():
+        dose = _locked_dose(dose_id)
+        return evaluate_doses([dose], now=now, trigger=trigger)[0]
+
+
+def _hold_overridden(dose: Dose) -> bool:
+    return Override.objects.filter(dose=dose).exists()
+
+
+@transaction.atomic
+def dose_administer(
+    *,
+    dose_id: int,
+    by,
+    started_at: datetime,
+    ended_at: datetime | None,
+    verifier_username: str,
+    verifier_password: str,
+    verified_dose_iu: int,
+    vial_lot: str = "",
+    reconstituted_at: datetime | None = None,
+    now: datetime,
+) -> Administration:
+    """Chart a dose as given, with a blind double check by a second nurse (API.md: administer)."""
+    if charting.in_future(started_at, now=now):
+        raise Invalid({"started_at": ["The start time is in the future."]})
+    if ended_at is not None and ended_at < started_at:
+        raise Invalid({"ended_at": ["The end time is before the start time."]})
+    if ended_at is not None and charting.in_future(ended_at, now=now):
+        raise Invalid({"ended_at": ["The end time is in the future."]})
+    if reconstituted_at is not None and reconstituted_at > started_at:
+        raise Invalid({"reconstituted_at": ["Reconstituted after the infusion started?"]})
+    verifier = _verifier(by=by, username=verifier_username, password=verifier_password)
+    dose = _locked_dose(dose_id)
+    course = dose.course
+    if not verifier.profile.wards.filter(pk=course.patient.ward_id).exists():
+        raise Invalid({"verifier": ["The second nurse must work on this patient's ward."]})
+    # Re-evaluate on the patient's data as it is now: a stored "give" may have gone stale.
+    evaluation = None
+    if dose.status == Dose.Status.SCHEDULED and course.status in Course.OPEN_STATUSES:
+        evaluation = evaluate_doses([dose], now=now, trigger="charting")[0]
+    refusal = charting.administer_refusal(
+        dose_status=dose.status,
+        course_status=course.status,
+        eligibility_attested=course.eligibility_attested,
+        due_at=dose.due_at,
+        started_at=started_at,
+        window_minutes=settings.IL2WARD_WINDOW_MINUTES,
+        decision=evaluation.decision if evaluation else "",
+        hold_overridden=_hold_overridden(dose),
+        reconstituted_at=reconstituted_at,
+        max_hours_after_reconstitution=settings.IL2WARD_RECONSTITUTION_MAX_HOURS,
+    )
+    if refusal:
+        raise Conflict(refusal, REFUSAL_DETAILS.get(refusal, ""))
+    if verified_dose_iu != course.dose_iu:
+        raise Conflict("double_check_mismatch", "The second nurse's dose does not match the prescribed dose.")
+    adm = Administration.objects.create(
+        dose=dose,
+        started_at=started_at,
+        ended_at=ended_at,
+        dose_iu=course.dose_iu,
+        dosing_weight_kg=course.dosing_weight_kg,
+        dosing_weight_source=course.dosing_weight_source,
+        given_by=by,
+        verified_by=verifier,
+        vial_lot=vial_lot,
+        reconstituted_at=reconstituted_at,
+        timing=window.timing_class(dose.due_at, at=started_at, on_time_minutes=settings.IL2WARD_ON_TIME_MINUTES),
+        evaluation=evaluation,
+        charted_at=now,
+    )
+    Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.GIVEN, status_changed_at=now)
+    audit(
+        actor=by,
+        action="dose.administer",
+        obj=dose,
+        at=now,
+        old={"status": dose.status},
+        new={
+            "status": Dose.Status.GIVEN,
+            "administration": adm.pk,
+            "started_at": started_at,
+            "ended_at": ended_at,
+            "dose_iu": adm.dose_iu,
+            "verified_by": verifier.pk,
+            "vial_lot": vial_lot,
+            "reconstituted_at": reconstituted_at,
+            "timing": adm.timing,
+            "evaluation": evaluation.pk if evaluation else None,
+        },
+    )
+    return adm
+
+
+REFUSAL_DETAILS = {
+    "already_charted": "This dose has already been charted.",
+    "course_not_active": "The course is not running (stopped, completed or still being scheduled).",
+    "eligibility_not_attested": "An oncologist has not attested eligibility for this course yet.",
+    "outside_window": "The start time is outside the dose window (due ± W).",
+    "stop_criteria_met": "Stop criteria are met: the dose cannot be given; the oncologist decides on the cycle.",
+    "hold_criteria_met": "Hold criteria are met: hold this dose, or ask the oncologist for an override.",
+    "assessment_incomplete": "The pre-dose assessment is incomplete or stale: record the missing data first.",
+    "preparation_expired": "The vial was reconstituted more than 48 h ago: prepare a new one.",
+}
+
+
+def _verifier(*, by, username: str, password: str):
+    from django.contrib.auth import authenticate
+
+    from il2ward import access
+
+    if not username:
+        raise Invalid({"verifier": ["A second nurse must check the dose."]})
+    if username == by.get_username():
+        raise Invalid({"verifier": ["The second check must be by a different nurse."]})
+    verifier = authenticate(username=username, password=password or "")
+    if verifier is None:
+        raise Invalid({"verifier_password": ["The second nurse's username or password is wrong."]})
+    if not access.is_nursing(verifier):
+        raise Invalid({"verifier": ["The second check must be by a nurse."]})
+    return verifier
+
+
+@transaction.atomic
+def dose_hold(*, dose_id: int, reason: str, note: str = "", by, now: datetime) -> Hold:
+    """Hold a dose with a coded reason (a rule id or another code). Never made up (SCH-NOMAKEUP)."""
+    reason = (reason or "").strip()
+    if not reason or len(reason) > 64:
+        raise Invalid({"reason": ["Give a coded reason: a rule id (e.g. CV-SBP) or a short code."]})
+    dose = _locked_dose(dose_id)
+    if dose.status != Dose.Status.SCHEDULED:
+        raise Conflict("already_charted", REFUSAL_DETAILS["already_charted"])
+    if dose.course.status not in Course.OPEN_STATUSES:
+        raise Conflict("course_not_active", REFUSAL_DETAILS["course_not_active"])
+    evaluation = dose.latest_evaluation
+    rule_ids = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")] if evaluation else []
+    hold = _record_hold(dose, reason=reason, rule_ids=rule_ids, note=note, by=by, now=now, evaluation=evaluation)
+    return hold
+
+
+def _record_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic=False) -> Hold:
+    hold = Hold.objects.create(
+        dose=dose,
+        reason=reason,
+        rule_ids=rule_ids,
+        note=note,
+        by=by,
+        at=now,
+        automatic=automatic,
+        evaluation=evaluation,
+    )
+    Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.HELD, status_changed_at=now)
+    audit(
+        actor=by,
+        action="dose.hold",
+        obj=dose,
+        at=now,
+        old={"status": dose.status},
+        new={"status": Dose.Status.HELD, "reason": reason, "rules": rule_ids, "automatic": automatic},
+        reason=note,
+    )
+    _check_third_hold(dose, now=now)
+    return hold
+
+
+def _check_third_hold(dose: Dose, *, now: datetime) -> None:
+    """SCH-3HELD: the cycle's third held slot notifies the oncologist."""
+    held = Dose.objects.filter(course_id=dose.course_id, cycle=dose.cycle, status=Dose.Status.HELD).count()
+    if held >= 3:
+        notify(
+            kind="third_hold",
+            recipients=[dose.course.oncologist],
+            dedupe=f"third_hold:course{dose.course_id}:cycle{dose.cycle}",
+            now=now,
+            patient=dose.course.patient,
+            course_id=dose.course_id,
+            dose_id=dose.pk,
+            details={"rule": "SCH-3HELD", "cycle": dose.cycle, "held": held},
+        )
+
+
+@transaction.atomic
+def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime) -> Override:
+    """An oncologist lifts a `hold` decision for this slot (e-signed). A `stop` is never overridden."""
+    if not (reason or "").strip():
+        raise Invalid({"reason": ["Give the reason for the override."]})
+    dose = _locked_dose(dose_id)
+    if dose.status != Dose.Status.SCHEDULED:
+        raise Conflict("already_charted", REFUSAL_DETAILS["already_charted"])
+    evaluation = evaluate_doses([dose], now=now, trigger="override")[0]
+    if evaluation.decision != DoseEvaluation.Decision.HOLD:
+        raise Conflict(
+            "override_not_allowed",
+            f"Only a hold decision can be overridden; this dose's decision is {evaluation.decision}.",
+        )
+    rules = [f["rule"] for f in evaluation.findings if f["level"] == "hold"]
+    signature = sign(
+        signer=by,
+        password=password,
+        meaning="Hold overridden for one dose",
+        obj=dose,
+        record={"dose": dose.pk, "evaluation": evaluation.pk, "rules": rules, "reason": reason},
+        at=now,
+    )
+    override = Override.objects.create(
+        dose=dose, evaluation=evaluation, reason=reason, signature=signature, by=by, at=now
+    )
+    audit(
+        actor=by,
+        action="dose.override",
+        obj=dose,
+        at=now,
+        new={"override": override.pk, "evaluation": evaluation.pk, "rules": rules, "signature": signature.pk},
+        reason=reason,
+    )
+    return override
+
+
+@transaction.atomic
+def administration_enter_in_error(*, administration_id: int, reason: str, password: str, by, now: datetime):
+    """Mark a charted administration entered-in-error; it stays in the history and the dose reopens."""
+    if not (reason or "").strip():
+        raise Invalid({"reason": ["Give the reason for the correction."]})
+    check_password_again(by, password)
+    try:
+        adm = Administration.objects.select_for_update().get(pk=administration_id)
+    except Administration.DoesNotExist as exc:
+        raise Invalid({"administration": ["No such administration."]}) from exc
+    if adm.entered_in_error_at is not None:
+        raise Conflict("already_entered_in_error", "This administration is already marked entered-in-error.")
+    dose = _locked_dose(adm.dose_id)
+    adm.entered_in_error_at, adm.entered_in_error_by, adm.entered_in_error_reason = now, by, reason
+    adm.save(update_fields=["entered_in_error_at", "entered_in_error_by", "entered_in_error_reason"])
+    Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.SCHEDULED, status_changed_at=now)
+    audit(
+        actor=by,
+        action="administration.entered_in_error",
+        obj=adm,
+        at=now,
+        old={"dose_status": dose.status},
+        new={"dose_status": Dose.Status.SCHEDULED},
+        reason=reason,
+    )
+    return adm
+
+
+# --- Sweeps ---------------------------------------------------------------------------------------------------------
+
+SWEEP_BATCH = 500
+
+
+def doses_close_expired(*, now: datetime) -> dict[str, int]:
+    """At due + W an open slot closes (SCH-WINDOW): flagged hold/stop → recorded held with its rule ids, else missed.
+
+    Each dose is claimed with a conditional update so two sweeps never both close it.
+    """
+    window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
+    expired = list(
+        Dose.objects.filter(status=Dose.Status.SCHEDULED, due_at__lt=now - window_)
+        .select_related("course__patient__ward", "course__oncologist", "latest_evaluation")
+        .order_by("due_at")[:SWEEP_BATCH]
+    )
+    counts = {"held": 0, "missed": 0}
+    for dose in expired:
+        with transaction.atomic():
+            flagged = dose.flag in (Dose.Flag.HOLD, Dose.Flag.STOP)
+            target = Dose.Status.HELD if flagged else Dose.Status.MISSED
+            if (
+                Dose.objects.filter(pk=dose.pk, status=Dose.Status.SCHEDULED).update(
+                    status=target, status_changed_at=now
+                )
+                != 1
+            ):
+                continue  # another sweep or a nurse got there first
+            evaluation = dose.latest_evaluation
+            if flagged:
+                rules = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")]
+                Hold.objects.create(
+                    dose=dose,
+                    reason=rules[0] if rules else dose.flag,
+                    rule_ids=rules,
+                    at=now,
+                    automatic=True,
+                    evaluation=evaluation,
+                    note="Recorded held at due + W: hold criteria met and not given.",
+                )
+                audit(
+                    actor=None,
+                    action="dose.hold",
+                    obj=dose,
+                    at=now,
+                    old={"status": "scheduled"},
+                    new={"status": "held", "rules": rules, "automatic": True},
+                )
+                _check_third_hold(dose, now=now)
+                counts["held"] += 1
+            else:
+                audit(
+                    actor=None,
+                    action="dose.missed",
+                    obj=dose,
+                    at=now,
+                    old={"status": "scheduled"},
+                    new={"status": "missed"},
+                )
+                notify(
+                    kind="dose_missed",
+                    recipients=recipients_for(dose, "dose_missed"),
+                    dedupe=f"dose_missed:dose{dose.pk}",
+                    now=now,
+                    patient=dose.course.patient,
+                    course_id=dose.course_id,
+                    dose_id=dose.pk,
+                    details={"rule": "SCH-WINDOW", "cycle": dose.cycle, "number": dose.number},
+                )
+                counts["missed"] += 1
+    return counts
+
+
+def doses_evaluate_entering_window(*, now: datetime) -> int:
+    """Evaluate every open slot inside its pre-dose window (due − 2 h … due + W) not yet evaluated in that window."""
+    pre = timedelta(hours=settings.IL2WARD_PRE_DOSE_HOURS)
+    window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
+    candidates = (
+        Dose.objects.filter(
+            status=Dose.Status.SCHEDULED,
+            course__status__in=Course.OPEN_STATUSES,
+            due_at__lte=now + pre,
+            due_at__gte=now - window_,
+        )
+        .filter(Q(latest_evaluation__isnull=True) | Q(latest_evaluation__evaluated_at__lt=F("due_at") - pre))
+        .select_related("course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation")
+        .order_by("due_at")[:SWEEP_BATCH]
+    )
+    doses = list(candidates)
+    evaluate_doses(doses, now=now, trigger="sweep")
+    return len(doses)
+
+
+def patient_evaluate_next_dose(*, patient_id: int, now: datetime) -> DoseEvaluation | None:
+    """New data arrived for the patient: re-evaluate the next open slot of the open course."""
+    window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
+    dose = (
+        Dose.objects.filter(
+            course__patient_id=patient_id,
+            course__status__in=Course.OPEN_STATUSES,
+            status=Dose.Status.SCHEDULED,
+            due_at__gte=now - window_,
+        )
+        .order_by("due_at")
+        .values_list("pk", flat=True)
+        .first()
+    )
+    return None if dose is None else dose_evaluate(dose_id=dose, now=now, trigger="new_data")

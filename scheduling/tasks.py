@@ -21,4 +21,12 @@ def sweep() -> dict:
     return {
         "picked_up": len(services.courses_pickup_unscheduled(now=now)),
         "status_changes": services.courses_advance_status(now=now),
+        "evaluated": services.doses_evaluate_entering_window(now=now),
+        **services.doses_close_expired(now=now),
     }
+
+
+@shared_task(name="scheduling.evaluate_patient", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+def evaluate_patient(patient_id: int) -> None:
+    """New observations for a patient: re-evaluate the next open dose (flags, notifications, retreatment bars)."""
+    services.patient_evaluate_next_dose(patient_id=patient_id, now=timezone.now())

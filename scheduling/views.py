@@ -1,5 +1,6 @@
 """Pages (server-rendered, thin): home, ward page, new course, course page."""
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -28,16 +29,17 @@ def home(request):
 def ward_page(request, code: str):
     ward = access.ward_for(request.user, code)
     now = timezone.now()
-    return render(
-        request,
-        "scheduling/ward.html",
-        {
-            "ward": ward,
-            "rows": selectors.ward_patients(ward, now=now),
-            "now": now,
-            "wards": access.visible_wards(request.user),
-        },
-    )
+    with timezone.override(ward.zone):  # every time on a ward page is ward-local
+        return render(
+            request,
+            "scheduling/ward.html",
+            {
+                "ward": ward,
+                "rows": selectors.ward_patients(ward, now=now),
+                "now": now,
+                "wards": access.visible_wards(request.user),
+            },
+        )
 
 
 @login_required
@@ -78,15 +80,16 @@ def course_new(request):
                 return redirect("course", pk=course.pk)
     elif request.method == "POST" and form.cleaned_data.get("dosing_weight_kg"):
         preview = course_preview(form.cleaned_data)
-    return render(request, "scheduling/course_new.html", {"form": form, "preview": preview})
+    with timezone.override(preview["zone"] if preview and "zone" in preview else timezone.get_current_timezone()):
+        return render(request, "scheduling/course_new.html", {"form": form, "preview": preview})
 
 
 def course_preview(data) -> dict | None:
     weight = data.get("dosing_weight_kg")
     if weight is None:
         return None
-    dose = dosing.dose_iu(weight)
-    preview = {"dose_iu": dose, "preparation": dosing.preparation(dose), "weight": weight}
+    dose = dosing.dose_iu(weight, iu_per_kg=settings.IL2WARD_DOSE_IU_PER_KG)
+    preview = {"dose_iu": dose, "preparation": selectors.preparation_of(dose), "weight": weight}
     if data.get("first_dose_at") and data.get("patient"):
         zone = data["patient"].ward.zone
         slots = calendar.course_slots(data["first_dose_at"], zone=zone)
@@ -100,14 +103,15 @@ def course_page(request, pk: int):
     course = selectors.course_for(request.user, pk)
     zone = course.patient.ward.zone
     doses = selectors.course_doses(course)
-    return render(
-        request,
-        "scheduling/course.html",
-        {
-            "course": course,
-            "summary": selectors.course_summary(course),
-            "doses": [(d, d.due_at.astimezone(zone), selectors.standing_administration(d)) for d in doses],
-            "zone": zone,
-            "scheduling": course.status == course.Status.SCHEDULING,
-        },
-    )
+    with timezone.override(zone):
+        return render(
+            request,
+            "scheduling/course.html",
+            {
+                "course": course,
+                "summary": selectors.course_summary(course),
+                "doses": [(d, d.due_at.astimezone(zone), selectors.standing_administration(d)) for d in doses],
+                "zone": zone,
+                "scheduling": course.status == course.Status.SCHEDULING,
+            },
+        )

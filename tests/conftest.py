@@ -137,3 +137,12 @@ def make_course(oncologist):
 @pytest.fixture
 def now():
     return timezone.now()
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    """Personas are created with real passwords in every test; a cheap hasher keeps that from dominating the run.
+
+    The password checks themselves (login, token, e-signature re-entry) still run through Django's auth.
+    """
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

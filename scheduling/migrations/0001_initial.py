@@ -6,146 +6,317 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('il2ward', '0001_initial'),
-        ('monitoring', '0001_initial'),
+        ("il2ward", "0001_initial"),
+        ("monitoring", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Course',
+            name="Course",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('regimen', models.CharField(default='hd-il2', max_length=32)),
-                ('status', models.CharField(choices=[('scheduling', 'Scheduling'), ('planned', 'Planned'), ('active', 'Active'), ('rest', 'Rest days'), ('completed', 'Completed'), ('stopped', 'Stopped')], default='scheduling', max_length=16)),
-                ('dosing_weight_kg', models.DecimalField(decimal_places=1, max_digits=5)),
-                ('dosing_weight_source', models.CharField(choices=[('actual', 'Actual'), ('admission', 'Admission')], default='actual', max_length=16)),
-                ('baseline_weight_kg', models.DecimalField(decimal_places=1, max_digits=5)),
-                ('dose_iu', models.PositiveBigIntegerField(help_text='SCH-DOSE: 600,000 IU × dosing weight; never reduced.')),
-                ('first_dose_at', models.DateTimeField()),
-                ('cycle2_first_at', models.DateTimeField(help_text='SCH-CYCLE2: day 15 unless an oncologist moved it later.')),
-                ('eligibility_items', models.JSONField(blank=True, default=dict)),
-                ('discharge_date', models.DateField(blank=True, null=True)),
-                ('stop_reason', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField()),
-                ('scheduled_at', models.DateTimeField(blank=True, null=True)),
-                ('eligibility_signature', models.OneToOneField(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='attested_course', to='il2ward.signature')),
-                ('oncologist', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='il2ward.patient')),
-                ('rule_set', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='courses', to='monitoring.rulesetversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("regimen", models.CharField(default="hd-il2", max_length=32)),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduling", "Scheduling"),
+                            ("planned", "Planned"),
+                            ("active", "Active"),
+                            ("rest", "Rest days"),
+                            ("completed", "Completed"),
+                            ("stopped", "Stopped"),
+                        ],
+                        default="scheduling",
+                        max_length=16,
+                    ),
+                ),
+                ("dosing_weight_kg", models.DecimalField(decimal_places=1, max_digits=5)),
+                (
+                    "dosing_weight_source",
+                    models.CharField(
+                        choices=[("actual", "Actual"), ("admission", "Admission")], default="actual", max_length=16
+                    ),
+                ),
+                ("baseline_weight_kg", models.DecimalField(decimal_places=1, max_digits=5)),
+                (
+                    "dose_iu",
+                    models.PositiveBigIntegerField(help_text="SCH-DOSE: 600,000 IU × dosing weight; never reduced."),
+                ),
+                ("first_dose_at", models.DateTimeField()),
+                (
+                    "cycle2_first_at",
+                    models.DateTimeField(help_text="SCH-CYCLE2: day 15 unless an oncologist moved it later."),
+                ),
+                ("eligibility_items", models.JSONField(blank=True, default=dict)),
+                ("discharge_date", models.DateField(blank=True, null=True)),
+                ("stop_reason", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField()),
+                ("scheduled_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "eligibility_signature",
+                    models.OneToOneField(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="attested_course",
+                        to="il2ward.signature",
+                    ),
+                ),
+                (
+                    "oncologist",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="courses", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="courses", to="il2ward.patient"
+                    ),
+                ),
+                (
+                    "rule_set",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="courses",
+                        to="monitoring.rulesetversion",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-first_dose_at', 'pk'],
+                "ordering": ["-first_dose_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Dose',
+            name="Dose",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('cycle', models.PositiveSmallIntegerField()),
-                ('number', models.PositiveSmallIntegerField()),
-                ('due_at', models.DateTimeField()),
-                ('status', models.CharField(choices=[('scheduled', 'Scheduled'), ('given', 'Given'), ('held', 'Held'), ('missed', 'Missed'), ('cancelled', 'Cancelled')], default='scheduled', max_length=16)),
-                ('flag', models.CharField(blank=True, choices=[('', 'None'), ('hold', 'Hold'), ('stop', 'Stop'), ('incomplete', 'Incomplete')], default='', max_length=16)),
-                ('status_changed_at', models.DateTimeField(blank=True, null=True)),
-                ('course', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='doses', to='scheduling.course')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("cycle", models.PositiveSmallIntegerField()),
+                ("number", models.PositiveSmallIntegerField()),
+                ("due_at", models.DateTimeField()),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("scheduled", "Scheduled"),
+                            ("given", "Given"),
+                            ("held", "Held"),
+                            ("missed", "Missed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="scheduled",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "flag",
+                    models.CharField(
+                        blank=True,
+                        choices=[("", "None"), ("hold", "Hold"), ("stop", "Stop"), ("incomplete", "Incomplete")],
+                        default="",
+                        max_length=16,
+                    ),
+                ),
+                ("status_changed_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "course",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="doses", to="scheduling.course"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['course', 'cycle', 'number'],
+                "ordering": ["course", "cycle", "number"],
             },
         ),
         migrations.CreateModel(
-            name='DoseEvaluation',
+            name="DoseEvaluation",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('decision', models.CharField(choices=[('give', 'Give'), ('hold', 'Hold'), ('stop', 'Stop'), ('incomplete', 'Incomplete')], max_length=16)),
-                ('findings', models.JSONField(default=list)),
-                ('missing', models.JSONField(default=list)),
-                ('grades', models.JSONField(default=dict)),
-                ('observations_used', models.JSONField(default=list)),
-                ('evaluated_at', models.DateTimeField()),
-                ('trigger', models.CharField(default='manual', max_length=32)),
-                ('dose', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='evaluations', to='scheduling.dose')),
-                ('rule_set', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='monitoring.rulesetversion')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "decision",
+                    models.CharField(
+                        choices=[("give", "Give"), ("hold", "Hold"), ("stop", "Stop"), ("incomplete", "Incomplete")],
+                        max_length=16,
+                    ),
+                ),
+                ("findings", models.JSONField(default=list)),
+                ("missing", models.JSONField(default=list)),
+                ("grades", models.JSONField(default=dict)),
+                ("observations_used", models.JSONField(default=list)),
+                ("evaluated_at", models.DateTimeField()),
+                ("trigger", models.CharField(default="manual", max_length=32)),
+                (
+                    "dose",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="evaluations", to="scheduling.dose"
+                    ),
+                ),
+                (
+                    "rule_set",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="monitoring.rulesetversion"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-evaluated_at', '-pk'],
+                "ordering": ["-evaluated_at", "-pk"],
             },
         ),
         migrations.AddField(
-            model_name='dose',
-            name='latest_evaluation',
-            field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.doseevaluation'),
+            model_name="dose",
+            name="latest_evaluation",
+            field=models.ForeignKey(
+                blank=True,
+                null=True,
+                on_delete=django.db.models.deletion.PROTECT,
+                related_name="+",
+                to="scheduling.doseevaluation",
+            ),
         ),
         migrations.CreateModel(
-            name='Administration',
+            name="Administration",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('started_at', models.DateTimeField()),
-                ('ended_at', models.DateTimeField(blank=True, null=True)),
-                ('dose_iu', models.PositiveBigIntegerField()),
-                ('dosing_weight_kg', models.DecimalField(decimal_places=1, max_digits=5)),
-                ('dosing_weight_source', models.CharField(max_length=16)),
-                ('vial_lot', models.CharField(blank=True, max_length=64)),
-                ('reconstituted_at', models.DateTimeField(blank=True, null=True)),
-                ('timing', models.CharField(choices=[('early', 'Early'), ('on_time', 'On time'), ('late', 'Late')], max_length=16)),
-                ('charted_at', models.DateTimeField()),
-                ('entered_in_error_at', models.DateTimeField(blank=True, null=True)),
-                ('entered_in_error_reason', models.TextField(blank=True)),
-                ('entered_in_error_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('given_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('verified_by', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dose', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='administrations', to='scheduling.dose')),
-                ('evaluation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.doseevaluation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("started_at", models.DateTimeField()),
+                ("ended_at", models.DateTimeField(blank=True, null=True)),
+                ("dose_iu", models.PositiveBigIntegerField()),
+                ("dosing_weight_kg", models.DecimalField(decimal_places=1, max_digits=5)),
+                ("dosing_weight_source", models.CharField(max_length=16)),
+                ("vial_lot", models.CharField(blank=True, max_length=64)),
+                ("reconstituted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "timing",
+                    models.CharField(
+                        choices=[("early", "Early"), ("on_time", "On time"), ("late", "Late")], max_length=16
+                    ),
+                ),
+                ("charted_at", models.DateTimeField()),
+                ("entered_in_error_at", models.DateTimeField(blank=True, null=True)),
+                ("entered_in_error_reason", models.TextField(blank=True)),
+                (
+                    "entered_in_error_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "given_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "verified_by",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "dose",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="administrations",
+                        to="scheduling.dose",
+                    ),
+                ),
+                (
+                    "evaluation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="scheduling.doseevaluation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['started_at', 'pk'],
+                "ordering": ["started_at", "pk"],
             },
         ),
         migrations.CreateModel(
-            name='Hold',
+            name="Hold",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('reason', models.CharField(help_text='A rule id (CV-SBP …) or another coded reason.', max_length=64)),
-                ('rule_ids', models.JSONField(blank=True, default=list)),
-                ('note', models.TextField(blank=True)),
-                ('at', models.DateTimeField()),
-                ('automatic', models.BooleanField(default=False)),
-                ('entered_in_error_at', models.DateTimeField(blank=True, null=True)),
-                ('by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('dose', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='holds', to='scheduling.dose')),
-                ('evaluation', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='scheduling.doseevaluation')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("reason", models.CharField(help_text="A rule id (CV-SBP …) or another coded reason.", max_length=64)),
+                ("rule_ids", models.JSONField(blank=True, default=list)),
+                ("note", models.TextField(blank=True)),
+                ("at", models.DateTimeField()),
+                ("automatic", models.BooleanField(default=False)),
+                ("entered_in_error_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "dose",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="holds", to="scheduling.dose"
+                    ),
+                ),
+                (
+                    "evaluation",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="scheduling.doseevaluation",
+                    ),
+                ),
             ],
             options={
-                'ordering': ['at', 'pk'],
+                "ordering": ["at", "pk"],
             },
         ),
         migrations.AddIndex(
-            model_name='course',
-            index=models.Index(fields=['status'], name='scheduling__status_1da608_idx'),
+            model_name="course",
+            index=models.Index(fields=["status"], name="scheduling__status_1da608_idx"),
         ),
         migrations.AddConstraint(
-            model_name='course',
-            constraint=models.UniqueConstraint(condition=models.Q(('status__in', ['scheduling', 'planned', 'active', 'rest'])), fields=('patient',), name='one_open_course_per_patient'),
+            model_name="course",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("status__in", ["scheduling", "planned", "active", "rest"])),
+                fields=("patient",),
+                name="one_open_course_per_patient",
+            ),
         ),
         migrations.AddIndex(
-            model_name='dose',
-            index=models.Index(fields=['status', 'due_at'], name='scheduling__status_3ec3b7_idx'),
+            model_name="dose",
+            index=models.Index(fields=["status", "due_at"], name="scheduling__status_3ec3b7_idx"),
         ),
         migrations.AddConstraint(
-            model_name='dose',
-            constraint=models.UniqueConstraint(fields=('course', 'cycle', 'number'), name='dose_slot_unique'),
+            model_name="dose",
+            constraint=models.UniqueConstraint(fields=("course", "cycle", "number"), name="dose_slot_unique"),
         ),
         migrations.AddConstraint(
-            model_name='administration',
-            constraint=models.UniqueConstraint(condition=models.Q(('entered_in_error_at__isnull', True)), fields=('dose',), name='one_administration_per_dose'),
+            model_name="administration",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("entered_in_error_at__isnull", True)),
+                fields=("dose",),
+                name="one_administration_per_dose",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='hold',
-            constraint=models.UniqueConstraint(condition=models.Q(('entered_in_error_at__isnull', True)), fields=('dose',), name='one_hold_per_dose'),
+            model_name="hold",
+            constraint=models.UniqueConstraint(
+                condition=models.Q(("entered_in_error_at__isnull", True)), fields=("dose",), name="one_hold_per_dose"
+            ),
         ),
     ]

@@ -1,5 +1,8 @@
 import os
 
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
@@ -22,6 +25,11 @@ class Command(BaseCommand):
         password = os.environ.get("IL2WARD_PASSWORD", "")
         if not password:
             raise CommandError("Set IL2WARD_PASSWORD in the environment (the password is never taken from argv).")
+        existing = get_user_model().objects.filter(username=username).first()
+        try:  # the same rules (settings.AUTH_PASSWORD_VALIDATORS) as everywhere else a password is set
+            validate_password(password, user=existing)
+        except ValidationError as exc:
+            raise CommandError(f"IL2WARD_PASSWORD: {' '.join(exc.messages)}") from exc
         try:
             staff_upsert(
                 username=username,

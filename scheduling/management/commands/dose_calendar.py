@@ -22,10 +22,10 @@ class Command(BaseCommand):
         parser.add_argument("--json", action="store_true")
 
     def handle(self, *args, first_dose, tz, cycles, **options):
-        try:
-            zone = zoneinfo.ZoneInfo(tz)
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
-            raise CommandError(f"unknown time zone {tz!r}") from exc
+        # Checked against the list, not by loading: ZoneInfo("America") is a directory (IsADirectoryError).
+        if tz not in zoneinfo.available_timezones():
+            raise CommandError(f"unknown time zone {tz!r} (an IANA name such as America/Chicago)")
+        zone = zoneinfo.ZoneInfo(tz)
         try:
             first = datetime.fromisoformat(first_dose)
         except ValueError as exc:

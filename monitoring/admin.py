@@ -1,0 +1,67 @@
+"""Read-only admin for observations and rule-set versions: clinical records change only through services."""
+
+from django.contrib import admin
+
+from il2ward.admin import ReadOnlyAdmin
+from monitoring.models import (
+    ClinicalEvent,
+    FluidBalance,
+    LabResult,
+    NeuroAssessment,
+    RuleSetVersion,
+    VitalSigns,
+    WeightMeasurement,
+)
+
+OBSERVATION_LIST = ["pk", "patient", "recorded_at", "recorded_by", "entered_in_error_at"]
+
+
+class ObservationAdmin(ReadOnlyAdmin):
+    list_select_related = ["patient", "recorded_by"]
+    list_filter = [("entered_in_error_at", admin.EmptyFieldListFilter)]
+    date_hierarchy = "recorded_at"
+    search_fields = ["patient__mrn"]
+    ordering = ["-recorded_at", "-pk"]
+
+
+@admin.register(VitalSigns)
+class VitalSignsAdmin(ObservationAdmin):
+    list_display = [*OBSERVATION_LIST[:3], "sbp", "dbp", "heart_rate", "spo2", "temp_c", *OBSERVATION_LIST[3:]]
+
+
+@admin.register(NeuroAssessment)
+class NeuroAssessmentAdmin(ObservationAdmin):
+    list_display = [*OBSERVATION_LIST[:3], "rass", "confusion", *OBSERVATION_LIST[3:]]
+
+
+@admin.register(WeightMeasurement)
+class WeightMeasurementAdmin(ObservationAdmin):
+    list_display = [*OBSERVATION_LIST[:3], "weight_kg", *OBSERVATION_LIST[3:]]
+
+
+@admin.register(FluidBalance)
+class FluidBalanceAdmin(ObservationAdmin):
+    list_display = [*OBSERVATION_LIST[:2], "period_start", "period_end", "urine_ml", *OBSERVATION_LIST[3:]]
+
+
+@admin.register(LabResult)
+class LabResultAdmin(ObservationAdmin):
+    list_display = [
+        *OBSERVATION_LIST[:3],
+        "creatinine_mg_dl",
+        "platelets_k_ul",
+        "bilirubin_mg_dl",
+        *OBSERVATION_LIST[3:],
+    ]
+
+
+@admin.register(ClinicalEvent)
+class ClinicalEventAdmin(ObservationAdmin):
+    list_display = [*OBSERVATION_LIST[:3], "kind", "resolved_at", *OBSERVATION_LIST[3:]]
+    list_filter = ["kind", *ObservationAdmin.list_filter]
+
+
+@admin.register(RuleSetVersion)
+class RuleSetVersionAdmin(ReadOnlyAdmin):
+    list_display = ["name", "version", "base", "created_at", "created_by"]
+    list_filter = ["name"]

@@ -1,0 +1,356 @@
+"""Observation endpoints (API.md: Observations): vitals, neuro, weights, fluids, labs, clinical events.
+
+Serializers here parse and shape JSON only; the physiological ranges live in the services, so every writer (API,
+pages, interfaces, commands) is held to the same checks. GET lists newest first and includes rows entered in error
+(marked by ``entered_in_error_at``), so the flowsheet shows the correction.
+"""
+
+from django.utils import timezone
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from il2ward import access
+from il2ward.api import AwareDateTimeField, iso_local
+from il2ward.errors import Invalid
+from il2ward.models import Role
+from monitoring import selectors, services
+from monitoring.domain.snapshot import EVENT_KINDS
+from monitoring.models import (
+    LAB_FIELDS,
+    ClinicalEvent,
+    FluidBalance,
+    LabResult,
+    NeuroAssessment,
+    VitalSigns,
+    WeightMeasurement,
+)
+
+WRITE_ROLES = (Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)  # on the patient's ward (nurses) or any (oncologists)
+MAX_LIMIT = 1000
+
+
+def _number(**kwargs) -> serializers.DecimalField:
+    """Any decimal number in; range and precision are the service's business (so its messages name the range)."""
+    return serializers.DecimalField(max_digits=None, decimal_places=None, **kwargs)
+
+
+def _optional_number() -> serializers.DecimalField:
+    return _number(required=False, allow_null=True)
+
+
+# --------------------------------------------------------------------------------------------------- input
+
+
+class VitalsIn(serializers.Serializer):
+    recorded_at = AwareDateTimeField()
+    sbp = serializers.IntegerField()
+    dbp = serializers.IntegerField()
+    heart_rate = serializers.IntegerField()
+    resp_rate = serializers.IntegerField()
+    spo2 = serializers.IntegerField()
+    temp_c = _number()
+    o2_lpm = _optional_number()
+    fio2_pct = serializers.IntegerField(required=False, allow_null=True)
+    rhythm = serializers.ChoiceField(
+        choices=VitalSigns.Rhythm.values, required=False, allow_null=True, allow_blank=True
+    )
+    phenylephrine_mcg_kg_min = _optional_number()
+
+
+class NeuroIn(serializers.Serializer):
+    recorded_at = AwareDateTimeField()
+    rass = serializers.IntegerField()
+    confusion = serializers.ChoiceField(choices=NeuroAssessment.Confusion.values)
+    neuro_check_failed = serializers.BooleanField(required=False, default=False)
+    hallucinations = serializers.BooleanField(required=False, default=False)
+
+
+class WeightIn(serializers.Serializer):
+    recorded_at = AwareDateTimeField()
+    weight_kg = _number()
+
+
+class FluidsIn(serializers.Serializer):
+    period_start = AwareDateTimeField()
+    period_end = AwareDateTimeField()
+    urine_ml = serializers.IntegerField()
+    intake_ml = serializers.IntegerField(required=False, allow_null=True)
+    diarrhea_ml = serializers.IntegerField(required=False, allow_null=True)
+
+
+class LabsIn(serializers.Serializer):
+    """Any subset of the panel (at least one result)."""
+
+    recorded_at = AwareDateTimeField(help_text="Specimen time.")
+    creatinine_mg_dl = _optional_number()
+    platelets_k_ul = _optional_number()
+    bilirubin_mg_dl = _optional_number()
+    bicarbonate_mmol_l = _optional_number()
+    ast_u_l = _optional_number()
+    alt_u_l = _optional_number()
+    albumin_g_dl = _optional_number()
+    potassium_mmol_l = _optional_number()
+    magnesium_mg_dl = _optional_number()
+    phosphate_mg_dl = _optional_number()
+    sodium_mmol_l = _optional_number()
+    hemoglobin_g_dl = _optional_number()
+    wbc_k_ul = _optional_number()
+    troponin_ng_l = _optional_number()
+
+
+class EventIn(serializers.Serializer):
+    kind = serializers.ChoiceField(choices=EVENT_KINDS)
+    recorded_at = AwareDateTimeField()
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class EventResolveIn(serializers.Serializer):
+    resolved_at = AwareDateTimeField(required=False, help_text="Default: now.")
+    note = serializers.CharField(required=False, allow_blank=True, max_length=2000)
+
+
+class EnteredInErrorIn(serializers.Serializer):
+    reason = serializers.CharField(max_length=2000)
+    password = serializers.CharField(trim_whitespace=False, write_only=True)
+
+
+# --------------------------------------------------------------------------------------------------- output
+
+
+class ObservationOut(serializers.ModelSerializer):
+    """Fields every observation shows. Times in UTC (`Z`), `recorded_local` in the ward's zone."""
+
+    recorded_at = AwareDateTimeField(read_only=True)
+    recorded_local = serializers.SerializerMethodField()
+    recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    created_at = AwareDateTimeField(read_only=True)
+    entered_in_error_at = AwareDateTimeField(read_only=True)
+    entered_in_error_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    COMMON = [
+        "id",
+        "patient",
+        "recorded_at",
+        "recorded_local",
+        "recorded_by",
+        "created_at",
+        "entered_in_error_at",
+        "entered_in_error_by",
+        "entered_in_error_reason",
+    ]
+
+    def _local(self, value):
+        zone = self.context.get("zone")
+        return iso_local(value, zone) if zone is not None else None
+
+    def get_recorded_local(self, obj) -> str | None:
+        return self._local(obj.recorded_at)
+
+
+class VitalsOut(ObservationOut):
+    rhythm = serializers.SerializerMethodField()
+    map = serializers.IntegerField(read_only=True, help_text="Mean arterial pressure, (SBP + 2 × DBP) / 3.")
+
+    class Meta:
+        model = VitalSigns
+        fields = [
+            *ObservationOut.COMMON,
+            "sbp",
+            "dbp",
+            "map",
+            "heart_rate",
+            "resp_rate",
+            "spo2",
+            "temp_c",
+            "o2_lpm",
+            "fio2_pct",
+            "rhythm",
+            "phenylephrine_mcg_kg_min",
+        ]
+        read_only_fields = fields
+
+    def get_rhythm(self, obj) -> str | None:
+        return obj.rhythm or None
+
+
+class NeuroOut(ObservationOut):
+    class Meta:
+        model = NeuroAssessment
+        fields = [*ObservationOut.COMMON, "rass", "confusion", "neuro_check_failed", "hallucinations"]
+        read_only_fields = fields
+
+
+class WeightOut(ObservationOut):
+    class Meta:
+        model = WeightMeasurement
+        fields = [*ObservationOut.COMMON, "weight_kg"]
+        read_only_fields = fields
+
+
+class FluidsOut(ObservationOut):
+    period_start = AwareDateTimeField(read_only=True)
+    period_start_local = serializers.SerializerMethodField()
+    period_end = AwareDateTimeField(read_only=True)
+    period_end_local = serializers.SerializerMethodField()
+
+    class Meta:
+        model = FluidBalance
+        fields = [
+            *ObservationOut.COMMON,
+            "period_start",
+            "period_start_local",
+            "period_end",
+            "period_end_local",
+            "urine_ml",
+            "intake_ml",
+            "diarrhea_ml",
+        ]
+        read_only_fields = fields
+
+    def get_period_start_local(self, obj) -> str | None:
+        return self._local(obj.period_start)
+
+    def get_period_end_local(self, obj) -> str | None:
+        return self._local(obj.period_end)
+
+
+class LabsOut(ObservationOut):
+    class Meta:
+        model = LabResult
+        fields = [*ObservationOut.COMMON, *LAB_FIELDS]
+        read_only_fields = fields
+
+
+class EventOut(ObservationOut):
+    resolved_at = AwareDateTimeField(read_only=True)
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+
+    class Meta:
+        model = ClinicalEvent
+        fields = [*ObservationOut.COMMON, "kind", "note", "resolved_at", "resolved_by", "resolution_note"]
+        read_only_fields = fields
+
+
+OUTPUT = {
+    VitalSigns.KIND: VitalsOut,
+    NeuroAssessment.KIND: NeuroOut,
+    WeightMeasurement.KIND: WeightOut,
+    FluidBalance.KIND: FluidsOut,
+    LabResult.KIND: LabsOut,
+    ClinicalEvent.KIND: EventOut,
+}
+
+
+def _out(row, zone) -> dict:
+    return OUTPUT[row.KIND](row, context={"zone": zone}).data
+
+
+# --------------------------------------------------------------------------------------------------- views
+
+
+def _limit(request) -> int:
+    raw = request.query_params.get("limit")
+    if raw is None:
+        return 200
+    try:
+        limit = int(raw)
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_LIMIT:
+        raise Invalid({"limit": [f"A whole number from 1 to {MAX_LIMIT}."]})
+    return limit
+
+
+LIMIT_PARAM = OpenApiParameter("limit", int, description=f"Newest N (default 200, at most {MAX_LIMIT}).")
+
+
+class _PatientObservations(APIView):
+    """GET: the patient's observations of one kind, newest first. POST: record one (nurse on the ward, oncologist)."""
+
+    kind: str
+    input_serializer: type[serializers.Serializer]
+    record = None  # the service, set by each subclass
+
+    def get(self, request, pk: int):
+        patient = access.patient_for(request.user, pk)
+        rows = selectors.observations(patient, self.kind, limit=_limit(request))
+        return Response(OUTPUT[self.kind](rows, many=True, context={"zone": patient.ward.zone}).data)
+
+    def post(self, request, pk: int):
+        access.require_role(request.user, *WRITE_ROLES)
+        patient = access.patient_for(request.user, pk)
+        serializer = self.input_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = type(self).record(patient=patient, **serializer.validated_data, by=request.user, now=timezone.now())
+        return Response(_out(row, patient.ward.zone), status=status.HTTP_201_CREATED)
+
+
+def _schema(input_serializer, output_serializer):
+    return extend_schema_view(
+        get=extend_schema(parameters=[LIMIT_PARAM], responses={200: output_serializer(many=True)}),
+        post=extend_schema(request=input_serializer, responses={201: output_serializer}),
+    )
+
+
+@_schema(VitalsIn, VitalsOut)
+class PatientVitals(_PatientObservations):
+    kind, input_serializer, record = VitalSigns.KIND, VitalsIn, staticmethod(services.vitals_record)
+
+
+@_schema(NeuroIn, NeuroOut)
+class PatientNeuro(_PatientObservations):
+    kind, input_serializer, record = NeuroAssessment.KIND, NeuroIn, staticmethod(services.neuro_record)
+
+
+@_schema(WeightIn, WeightOut)
+class PatientWeights(_PatientObservations):
+    kind, input_serializer, record = WeightMeasurement.KIND, WeightIn, staticmethod(services.weight_record)
+
+
+@_schema(FluidsIn, FluidsOut)
+class PatientFluids(_PatientObservations):
+    kind, input_serializer, record = FluidBalance.KIND, FluidsIn, staticmethod(services.fluids_record)
+
+
+@_schema(LabsIn, LabsOut)
+class PatientLabs(_PatientObservations):
+    kind, input_serializer, record = LabResult.KIND, LabsIn, staticmethod(services.labs_record)
+
+
+@_schema(EventIn, EventOut)
+class PatientEvents(_PatientObservations):
+    kind, input_serializer, record = ClinicalEvent.KIND, EventIn, staticmethod(services.event_record)
+
+
+class EventResolve(APIView):
+    """Mark an active clinical event resolved (409 already_resolved / entered_in_error)."""
+
+    @extend_schema(request=EventResolveIn, responses={200: EventOut})
+    def post(self, request, pk: int, event_id: int):
+        access.require_role(request.user, *WRITE_ROLES)
+        patient = access.patient_for(request.user, pk)
+        event = selectors.event_for(patient, event_id)
+        serializer = EventResolveIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        event = services.event_resolve(event=event, **serializer.validated_data, by=request.user, now=timezone.now())
+        return Response(_out(event, patient.ward.zone))
+
+
+class ObservationEnteredInError(APIView):
+    """Mark an observation entered in error (reason + password): kept, shown as such, no longer read by the rules.
+
+    `kind` is one of vitals, neuro, weights, fluids, labs, events. 409 already_entered_in_error.
+    """
+
+    @extend_schema(request=EnteredInErrorIn, responses={200: dict})
+    def post(self, request, kind: str, pk: int):
+        access.require_role(request.user, *WRITE_ROLES)
+        observation = selectors.observation_for(request.user, kind, pk)
+        serializer = EnteredInErrorIn(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        row = services.observation_enter_in_error(
+            observation=observation, **serializer.validated_data, by=request.user, now=timezone.now()
+        )
+        return Response(_out(row, observation.patient.ward.zone))

@@ -1,0 +1,302 @@
+"""Reads for monitoring: the rule engine's snapshots (batch-shaped), the ward board's latest vitals, the flowsheet.
+
+Every read of clinical data here skips rows marked entered-in-error and rows dated after ``now``. Query counts are
+pinned by tests: ``snapshots_for`` costs one query per observation table (6) whatever the number of patients.
+
+"Latest per patient" is a ``ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY ...)`` filtered to 1 (Django wraps
+the windowed query in a subquery, so it runs the same on SQLite and PostgreSQL). Ordering first by a CASE that puts
+the rows meeting a condition first ("creatinine IS NOT NULL") makes row 1 the latest row meeting it, so several
+"latest X" questions are answered by one scan of a table.
+"""
+
+import operator
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from functools import reduce
+
+from django.db.models import Case, F, Q, QuerySet, Value, When, Window
+from django.db.models.functions import RowNumber
+from django.http import Http404
+
+from il2ward import access
+from il2ward.models import Patient
+from monitoring.domain.snapshot import LAB_NAMES, Event, FluidPeriod, PatientSnapshot, Reading
+from monitoring.models import (
+    OBSERVATION_MODELS,
+    ClinicalEvent,
+    FluidBalance,
+    LabResult,
+    NeuroAssessment,
+    Observation,
+    VitalSigns,
+    WeightMeasurement,
+)
+
+VITAL_FIELDS = (
+    "sbp",
+    "dbp",
+    "heart_rate",
+    "resp_rate",
+    "spo2",
+    "temp_c",
+    "o2_lpm",
+    "fio2_pct",
+    "rhythm",
+    "phenylephrine_mcg_kg_min",
+)
+NEURO_FIELDS = ("rass", "confusion", "neuro_check_failed", "hallucinations")
+SNAPSHOT_LAB_FIELDS = tuple(LAB_NAMES)  # the lab columns the rule engine reads
+
+# Fluid periods passed to the engine: those ending in the 48 h before `now`. The engine's longest window is 24 h back
+# from the end of the latest period, so this covers it even when that period ended up to a day ago; and it never
+# reaches into an earlier cycle, which ended at least 9 rest days before a new one starts.
+FLUID_LOOKBACK = timedelta(hours=48)
+
+
+@dataclass(frozen=True)
+class SnapshotRequest:
+    """Which patient, and the course context the snapshot needs.
+
+    ``since`` is the start of the course (aware): events recorded since then are passed even when resolved,
+    ``creatinine_history`` holds the creatinine results since then, ``baseline_creatinine_mg_dl`` is the latest
+    creatinine at or before it, and fluid periods ending before it are not passed. None = no lower bound (and no
+    baseline creatinine).
+    """
+
+    patient_id: int
+    baseline_weight_kg: Decimal | int | None = None
+    first_slot_of_cycle: bool = False
+    since: datetime | None = None
+
+    def __post_init__(self) -> None:
+        if self.since is not None and (self.since.tzinfo is None or self.since.utcoffset() is None):
+            raise ValueError(f"SnapshotRequest.since must be timezone-aware, got {self.since!r}")
+
+
+def _standing(model, patient_ids, *, now: datetime, time_field: str = "recorded_at") -> QuerySet:
+    """Rows of these patients that stand (not entered in error) and exist at `now`."""
+    return model.objects.filter(
+        patient_id__in=patient_ids, entered_in_error_at__isnull=True, **{f"{time_field}__lte": now}
+    )
+
+
+def _newest_first(condition: Q | None = None) -> Window:
+    """Row number per patient, newest first; with a condition, the rows meeting it are numbered first."""
+    order = [] if condition is None else [Case(When(condition, then=Value(0)), default=Value(1))]
+    return Window(
+        RowNumber(), partition_by=[F("patient_id")], order_by=[*order, F("recorded_at").desc(), F("pk").desc()]
+    )
+
+
+def _per_since(requests: list[SnapshotRequest], lookup: str, *, unbounded: bool) -> Q:
+    """OR over the requests' `since`: Q(patient_id__in=[...], <lookup>=since). A request without `since` matches
+    all its rows when `unbounded`, none otherwise."""
+    groups: dict[datetime | None, list[int]] = {}
+    for request in requests:
+        groups.setdefault(request.since, []).append(request.patient_id)
+    parts = []
+    for since, ids in groups.items():
+        if since is not None:
+            parts.append(Q(patient_id__in=ids, **{lookup: since}))
+        elif unbounded:
+            parts.append(Q(patient_id__in=ids))
+    return reduce(operator.or_, parts) if parts else Q(pk__in=[])
+
+
+def _reading(row: Observation | None, field: str) -> Reading | None:
+    if row is None:
+        return None
+    value = getattr(row, field)
+    if value is None or value == "":
+        return None
+    return Reading(value=value, at=row.recorded_at, source_id=row.source_id)
+
+
+def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int, PatientSnapshot]:
+    """The rule engine's input for many patients in 6 queries (one per observation table), keyed by patient id.
+
+    Each reading is the latest standing value at or before `now`, whatever its age; a patient without data gets
+    an empty snapshot. See ``monitoring/domain/snapshot.py`` for what the engine expects of each field.
+    """
+    if now.tzinfo is None or now.utcoffset() is None:
+        raise ValueError("now must be timezone-aware")
+    requests = list({r.patient_id: r for r in requests}.values())
+    if not requests:
+        return {}
+    ids = [r.patient_id for r in requests]
+
+    # Vitals: the latest set, and the two latest sets with a rhythm charted (for previous_rhythm).
+    charted = ~Q(rhythm="")
+    vitals_latest: dict[int, VitalSigns] = {}
+    rhythm_sets: dict[int, list[VitalSigns]] = {}
+    for row in (
+        _standing(VitalSigns, ids, now=now)
+        .annotate(rn=_newest_first(), rhythm_rn=_newest_first(charted))
+        .filter(Q(rn=1) | (Q(rhythm_rn__lte=2) & charted))
+        .order_by("patient_id", "-recorded_at", "-pk")
+    ):
+        if row.rn == 1:
+            vitals_latest[row.patient_id] = row
+        if row.rhythm and row.rhythm_rn <= 2:
+            rhythm_sets.setdefault(row.patient_id, []).append(row)
+
+    neuro = {
+        row.patient_id: row
+        for row in _standing(NeuroAssessment, ids, now=now).annotate(rn=_newest_first()).filter(rn=1).order_by()
+    }
+    weights = {
+        row.patient_id: row
+        for row in _standing(WeightMeasurement, ids, now=now).annotate(rn=_newest_first()).filter(rn=1).order_by()
+    }
+
+    # Labs: per column the latest non-null result (a panel need not contain every test); for creatinine also the one
+    # before it, the course's results (history) and the latest at or before the course start (baseline).
+    creat = Q(creatinine_mg_dl__isnull=False)
+    before_course = _per_since(requests, "recorded_at__lte", unbounded=False)
+    in_course = _per_since(requests, "recorded_at__gte", unbounded=True)
+    windows = {f"rn_{field}": _newest_first(Q(**{f"{field}__isnull": False})) for field in SNAPSHOT_LAB_FIELDS}
+    windows["rn_baseline"] = _newest_first(creat & before_course)
+    wanted = [Q(**{f"rn_{field}": 1, f"{field}__isnull": False}) for field in SNAPSHOT_LAB_FIELDS]
+    wanted += [creat & Q(rn_creatinine_mg_dl__lte=2), creat & in_course, creat & before_course & Q(rn_baseline=1)]
+    lab_rows: dict[int, list[LabResult]] = {}
+    for row in (
+        _standing(LabResult, ids, now=now)
+        .annotate(**windows)
+        .filter(reduce(operator.or_, wanted))
+        .order_by("patient_id", "recorded_at", "pk")
+    ):
+        lab_rows.setdefault(row.patient_id, []).append(row)
+
+    fluids: dict[int, list[FluidPeriod]] = {}
+    for row in (
+        _standing(FluidBalance, ids, now=now, time_field="period_end")
+        .filter(period_end__gt=now - FLUID_LOOKBACK)
+        .filter(_per_since(requests, "period_end__gt", unbounded=True))
+        .order_by("patient_id", "period_start", "pk")
+    ):
+        fluids.setdefault(row.patient_id, []).append(
+            FluidPeriod(
+                start=row.period_start,
+                end=row.period_end,
+                urine_ml=row.urine_ml,
+                diarrhea_ml=row.diarrhea_ml,
+                source_id=row.source_id,
+            )
+        )
+
+    # Events: active at `now`, or recorded during the course (resolved ones too; the engine counts only active).
+    events: dict[int, list[Event]] = {}
+    for row in (
+        _standing(ClinicalEvent, ids, now=now)
+        .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gt=now) | in_course)
+        .order_by("patient_id", "recorded_at", "pk")
+    ):
+        events.setdefault(row.patient_id, []).append(
+            Event(kind=row.kind, at=row.recorded_at, source_id=row.source_id, resolved_at=row.resolved_at)
+        )
+
+    snapshots = {}
+    for request in requests:
+        pid = request.patient_id
+        vitals = vitals_latest.get(pid)
+        previous_rhythm = next((r for r in rhythm_sets.get(pid, []) if vitals is None or r.pk != vitals.pk), None)
+        labs = lab_rows.get(pid, [])  # chronological
+        latest_labs = {
+            field: _reading(next((r for r in labs if getattr(r, f"rn_{field}") == 1), None), field)
+            for field in SNAPSHOT_LAB_FIELDS
+        }
+        creatinine = [r for r in labs if r.creatinine_mg_dl is not None]
+        latest_creatinine = next((r for r in creatinine if r.rn_creatinine_mg_dl == 1), None)
+        previous_creatinine = next((r for r in creatinine if r.rn_creatinine_mg_dl == 2), None)
+        history = [
+            _reading(r, "creatinine_mg_dl")
+            for r in creatinine
+            if r is not latest_creatinine and (request.since is None or r.recorded_at >= request.since)
+        ]
+        baseline = next(
+            (
+                r.creatinine_mg_dl
+                for r in creatinine
+                if r.rn_baseline == 1 and request.since is not None and r.recorded_at <= request.since
+            ),
+            None,
+        )
+        snapshots[pid] = PatientSnapshot(
+            **{field: _reading(vitals, field) for field in VITAL_FIELDS},
+            **{field: _reading(neuro.get(pid), field) for field in NEURO_FIELDS},
+            weight_kg=_reading(weights.get(pid), "weight_kg"),
+            baseline_weight_kg=request.baseline_weight_kg,
+            **latest_labs,
+            urine_periods=tuple(fluids.get(pid, ())),
+            events=tuple(events.get(pid, ())),
+            previous_creatinine=_reading(previous_creatinine, "creatinine_mg_dl"),
+            creatinine_history=tuple(history),
+            baseline_creatinine_mg_dl=baseline,
+            first_slot_of_cycle=request.first_slot_of_cycle,
+            previous_rhythm=_reading(previous_rhythm, "rhythm"),
+        )
+    return snapshots
+
+
+def patient_snapshot(
+    patient_id: int,
+    *,
+    now: datetime,
+    baseline_weight_kg: Decimal | int | None = None,
+    first_slot_of_cycle: bool = False,
+    since: datetime | None = None,
+) -> PatientSnapshot:
+    """One patient's snapshot (the same 6 queries as a batch)."""
+    request = SnapshotRequest(patient_id, baseline_weight_kg, first_slot_of_cycle, since)
+    return snapshots_for([request], now=now)[patient_id]
+
+
+def latest_vitals_for(patient_ids, *, now: datetime) -> dict[int, VitalSigns]:
+    """The latest standing vitals set at or before `now` of each patient that has one (one query; the ward board)."""
+    ids = list(patient_ids)
+    if not ids:
+        return {}
+    rows = _standing(VitalSigns, ids, now=now).annotate(rn=_newest_first()).filter(rn=1).order_by()
+    return {row.patient_id: row for row in rows}
+
+
+def observation_model(kind: str) -> type[Observation]:
+    """The model of an observation kind (vitals, neuro, weights, fluids, labs, events); unknown kind → 404."""
+    try:
+        return OBSERVATION_MODELS[kind]
+    except KeyError as exc:
+        raise Http404("No such observation kind") from exc
+
+
+def observations(patient: Patient, kind: str, *, limit: int = 200) -> list[Observation]:
+    """A patient's observations of one kind, newest first, including those entered in error (shown as such).
+
+    One query (recording and correcting users joined).
+    """
+    model = observation_model(kind)
+    related = ["recorded_by", "entered_in_error_by"] + (["resolved_by"] if model is ClinicalEvent else [])
+    return list(model.objects.filter(patient=patient).select_related(*related).order_by("-recorded_at", "-pk")[:limit])
+
+
+def observation_for(user, kind: str, observation_id) -> Observation:
+    """One observation the user may see (its patient on the user's wards), with patient and ward; else 404."""
+    model = observation_model(kind)
+    related = ["patient__ward", "recorded_by", "entered_in_error_by"]
+    if model is ClinicalEvent:
+        related.append("resolved_by")
+    try:
+        return (
+            model.objects.select_related(*related)
+            .filter(patient__in=access.visible_patients(user))
+            .get(pk=observation_id)
+        )
+    except (model.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such observation") from exc
+
+
+def event_for(patient: Patient, event_id) -> ClinicalEvent:
+    try:
+        return ClinicalEvent.objects.select_related("recorded_by").get(patient=patient, pk=event_id)
+    except (ClinicalEvent.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such event") from exc

@@ -1,0 +1,89 @@
+"""Health probes and the API's own documentation (API.md: Health; Conventions: OpenAPI schema and docs).
+
+/readyz checks the broker for real: Redis when REDIS_URL is set, else the filesystem transport of the demo.
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.contrib.staticfiles import finders
+from django.utils import timezone
+
+from il2ward.health import BEAT
+from il2ward.models import Heartbeat
+
+pytestmark = pytest.mark.django_db
+
+
+def test_healthz_is_200_without_login(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_readyz_is_503_naming_beat_before_any_heartbeat(client):
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    failed = response.json()["failed"]
+    assert list(failed) == ["beat"], failed  # the database and the broker are fine
+
+
+def test_readyz_is_200_after_the_sweep_task_ran(client):
+    from scheduling.tasks import sweep
+
+    sweep.apply().get()  # the task the beat schedules, run here in-process
+    assert Heartbeat.objects.get(name=BEAT).at > timezone.now() - timedelta(minutes=1)
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json() == {"status": "ok"}
+
+
+def test_readyz_is_503_naming_beat_when_the_heartbeat_is_stale(client, settings):
+    Heartbeat.objects.create(name=BEAT, at=timezone.now() - timedelta(seconds=4 * settings.SWEEP_INTERVAL_SECONDS + 30))
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert "ago" in response.json()["failed"]["beat"]
+
+
+def test_readyz_is_503_naming_broker_when_the_broker_is_unreachable(client):
+    """A broker URL nobody listens on (a real failed connection, not a stub)."""
+    from il2ward.celery import app
+
+    Heartbeat.objects.create(name=BEAT, at=timezone.now())
+    configured = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:9/0"
+    try:
+        response = client.get("/readyz")
+    finally:
+        app.conf.broker_url = configured
+    assert response.status_code == 503
+    assert list(response.json()["failed"]) == ["broker"]
+
+
+def test_openapi_schema_is_served_and_lists_the_endpoints(client):
+    response = client.get("/api/schema/")
+    assert response.status_code == 200
+    schema = response.content.decode()
+    assert re.search(r"^openapi: 3\.", schema, re.M)
+    for path in ("/api/v1/courses/", "/api/v1/patients/", "/api/v1/patients/{id}/", "/api/v1/auth/token/"):
+        assert f"{path}:" in schema, path
+
+
+def test_openapi_schema_documents_course_and_dose_reads(client):
+    """API.md lists GET courses/{id}/, courses/{id}/doses/ and doses/{id}/: the schema must not drop them."""
+    schema = client.get("/api/schema/").content.decode()
+    for path in ("/api/v1/courses/{id}/", "/api/v1/courses/{id}/doses/", "/api/v1/doses/{id}/"):
+        assert f"{path}:" in schema, f"{path} missing from the OpenAPI schema"
+
+
+def test_api_docs_page_uses_no_cdn(client):
+    response = client.get("/api/docs/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    for cdn in ("cdn.", "unpkg", "jsdelivr", "cdnjs", "googleapis"):
+        assert cdn not in html, cdn
+    assets = re.findall(r"""(?:src|href)=["']/static/([^"']+)["']""", html)
+    assert any("swagger-ui" in a for a in assets), "the docs page should load the vendored Swagger UI"
+    for asset in assets:
+        assert finders.find(asset), f"/static/{asset} is referenced by /api/docs/ but not shipped"
+    assert "/api/schema/" in html

@@ -1,0 +1,146 @@
+"""The shape ARCHITECTURE.md asks for, checked on the source (ast) and on the configured project.
+
+- A `domain/` package imports only the standard library (and its own package).
+- Dependencies point one way, scheduling → monitoring → il2ward: il2ward imports neither app (only the project root,
+  il2ward/settings.py and il2ward/urls.py, names them, and urls.py only as include("...") strings); monitoring never
+  imports scheduling.
+- The production settings pass `manage.py check --deploy` with no warnings.
+"""
+
+import ast
+import os
+import secrets
+import string
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DOMAIN_PACKAGES = ("scheduling/domain", "monitoring/domain")
+PROJECT_ROOT_FILES = {"il2ward/settings.py", "il2ward/urls.py"}
+
+
+def sources(package: str) -> list[Path]:
+    return sorted(p for p in (ROOT / package).rglob("*.py") if ".venv" not in p.parts)
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(ROOT).as_posix()
+
+
+def imported_modules(path: Path, root: Path = ROOT) -> set[str]:
+    """Every absolute module an import statement (anywhere in the file) or importlib.import_module("...") names."""
+    tree = ast.parse(path.read_text(), filename=str(path))
+    package = ".".join(path.relative_to(root).parent.parts)
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:  # relative: resolve against the file's package
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                found.add(".".join([*base, node.module] if node.module else base))
+            else:
+                found.add(node.module)
+        elif (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "attr", getattr(node.func, "id", None)) in ("import_module", "__import__")
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            found.add(node.args[0].value)
+    return found
+
+
+def top(module: str) -> str:
+    return module.split(".")[0]
+
+
+def test_the_packages_checked_exist():
+    for package in (*DOMAIN_PACKAGES, "il2ward", "monitoring", "scheduling"):
+        assert sources(package), f"no Python sources under {package}/"
+
+
+@pytest.mark.parametrize("path", [p for pkg in DOMAIN_PACKAGES for p in sources(pkg)], ids=rel)
+def test_domain_modules_import_only_the_standard_library(path):
+    own = ".".join(path.relative_to(ROOT).parts[:2])  # e.g. scheduling.domain
+    outside = {
+        m
+        for m in imported_modules(path)
+        if top(m) not in sys.stdlib_module_names and not (m == own or m.startswith(own + "."))
+    }
+    assert not outside, f"{rel(path)} imports {sorted(outside)}: a domain package uses the standard library only"
+
+
+@pytest.mark.parametrize("path", [p for p in sources("il2ward") if rel(p) not in PROJECT_ROOT_FILES], ids=rel)
+def test_il2ward_never_imports_scheduling_or_monitoring(path):
+    upward = {m for m in imported_modules(path) if top(m) in ("scheduling", "monitoring")}
+    assert not upward, f"{rel(path)} imports {sorted(upward)}: dependencies point scheduling → monitoring → il2ward"
+
+
+@pytest.mark.parametrize("path", sources("monitoring"), ids=rel)
+def test_monitoring_never_imports_scheduling(path):
+    upward = {m for m in imported_modules(path) if top(m) == "scheduling"}
+    assert not upward, f"{rel(path)} imports {sorted(upward)}: dependencies point scheduling → monitoring → il2ward"
+
+
+def test_project_urls_reach_the_apps_only_through_include_strings():
+    path = ROOT / "il2ward" / "urls.py"
+    tree = ast.parse(path.read_text())
+    assert not {m for m in imported_modules(path) if top(m) in ("scheduling", "monitoring")}
+    included = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "include":
+            included |= {a.value for a in node.args if isinstance(a, ast.Constant) and isinstance(a.value, str)}
+    app_strings = {
+        n.value
+        for n in ast.walk(tree)
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and top(n.value) in ("scheduling", "monitoring")
+    }
+    assert app_strings, "il2ward/urls.py is expected to include the apps' URLconfs"
+    assert app_strings <= included, f"app modules named outside include(): {sorted(app_strings - included)}"
+
+
+def test_imported_modules_sees_every_kind_of_import(tmp_path):
+    """The checker above is only as good as this: plain, from, nested, relative and importlib imports are found."""
+    probe = tmp_path / "monitoring" / "domain" / "probe.py"
+    probe.parent.mkdir(parents=True)
+    probe.write_text(
+        "import os\nfrom django.db import models\n"
+        "def f():\n    import scheduling.services\n    from . import rulesets\n    from ..models import X\n"
+        "    importlib.import_module('scheduling.tasks')\n"
+    )
+    found = imported_modules(probe, root=tmp_path)
+    assert found == {
+        "os",
+        "django.db",
+        "scheduling.services",
+        "monitoring.domain",
+        "monitoring.models",
+        "scheduling.tasks",
+    }
+
+
+def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
+    alphabet = string.ascii_letters + string.digits + "!@#%^&*(-_=+)"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "IL2WARD_"))}
+    env.update(
+        IL2WARD_ENV="production",
+        DJANGO_SECRET_KEY="".join(secrets.choice(alphabet) for _ in range(50)),
+        IL2WARD_ALLOWED_HOSTS="ward.example.org",
+        IL2WARD_VAR_DIR=str(tmp_path / "var"),
+    )
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    output = result.stdout + result.stderr
+    assert result.returncode == 0, output
+    assert "System check identified no issues" in output, output
