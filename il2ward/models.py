@@ -27,6 +27,11 @@ class Ward(models.Model):
     code = models.SlugField(max_length=32, unique=True)
     name = models.CharField(max_length=200)
     tz = models.CharField("time zone", max_length=64, validators=[validate_zone])
+    on_call_oncologist = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="on_call_wards"
+    )
+    webhook_url = models.URLField(blank=True, help_text="Paging webhook: notifications are POSTed here as JSON.")
+    webhook_secret = models.CharField(max_length=128, blank=True, help_text="HMAC-SHA256 key for the webhook.")
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -46,6 +51,10 @@ class StaffProfile(models.Model):
     user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="profile")
     printed_name = models.CharField(max_length=200, blank=True)
     wards = models.ManyToManyField(Ward, blank=True, related_name="staff")
+    on_duty = models.BooleanField(default=True, help_text="Nurses on duty receive a ward's unassigned reminders.")
+    notify_in_app = models.BooleanField(default=True)
+    notify_email = models.BooleanField(default=True)
+    notify_webhook = models.BooleanField(default=True)
 
     def __str__(self) -> str:
         return self.printed_name or self.user.get_username()
@@ -63,6 +72,9 @@ class Patient(models.Model):
     birth_date = models.DateField()
     sex = models.CharField(max_length=10, choices=Sex.choices, default=Sex.UNKNOWN)
     ward = models.ForeignKey(Ward, on_delete=models.PROTECT, related_name="patients")
+    assigned_nurse = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_patients"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -164,3 +176,34 @@ class Notification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient_id}"
+
+
+class Medication(models.Model):
+    """A patient's medication list entry, for the eligibility interaction warnings (HOLD-RULES §2)."""
+
+    patient = models.ForeignKey(Patient, on_delete=models.PROTECT, related_name="medications")
+    name = models.CharField(max_length=200)
+    active = models.BooleanField(default=True)
+    recorded_at = models.DateTimeField()
+    recorded_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+
+    class Meta:
+        ordering = ["name", "pk"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class CalendarFeedToken(models.Model):
+    """A per-user secret for subscribing to course calendars without a session; revocable."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="calendar_tokens")
+    token = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"calendar token of {self.user_id}"

@@ -11,12 +11,14 @@ api_v1 = [
     path("patients/<int:pk>/", api.PatientDetail.as_view(), name="api-patient"),
     path("", include("monitoring.api_urls")),
     path("", include("scheduling.api_urls")),
+    path("", include("scheduling.export_urls")),
 ]
 
 urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("", include("scheduling.urls")),
+    path("", include("il2ward.urls_notifications")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

@@ -248,3 +248,85 @@ class RetreatmentBar(models.Model):
 
     def __str__(self) -> str:
         return self.kind
+
+
+class TeachingRecord(models.Model):
+    """The patient-teaching checklist of HOLD-RULES §5, documented once per course (a correction is a new row)."""
+
+    ITEMS = (
+        ("infection_risk", "Infection risk; report fever, cough or shortness of breath"),
+        ("report_symptoms", "Report chest pain, irregular or fast heartbeat, bruising or bleeding, abdominal pain"),
+        ("meals_fluids", "Small frequent meals and fluids"),
+        ("dietitian", "Dietitian referral if needed"),
+        ("tests_during_therapy", "Blood tests and chest X-rays during therapy"),
+    )
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="teaching_records")
+    items = models.JSONField(default=dict)
+    note = models.TextField(blank=True)
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+
+    def __str__(self) -> str:
+        return f"Teaching for course {self.course_id}"
+
+
+class AdverseEvent(models.Model):
+    """An adverse event with its CTCAE term and grade, linked to the doses it caused to be held."""
+
+    class Category(models.TextChoices):
+        CNS = "cns", "CNS"
+        CARDIOVASCULAR = "cardiovascular", "Cardiovascular"
+        GI = "gi", "Gastrointestinal"
+        RENAL = "renal", "Renal"
+        HAEMATOLOGICAL = "haematological", "Haematological"
+        HEPATIC = "hepatic", "Hepatic"
+        METABOLIC = "metabolic", "Metabolic"
+        RESPIRATORY = "respiratory", "Respiratory"
+        SKIN = "skin", "Skin"
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="adverse_events")
+    category = models.CharField(max_length=32, choices=Category.choices)
+    term = models.CharField(max_length=200, help_text="CTCAE term, e.g. Hypotension")
+    grade = models.PositiveSmallIntegerField(choices=[(g, f"Grade {g}") for g in range(1, 6)])
+    onset_at = models.DateTimeField()
+    resolved_at = models.DateTimeField(null=True, blank=True)
+    note = models.TextField(blank=True)
+    held_doses = models.ManyToManyField(Dose, blank=True, related_name="adverse_events")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+    entered_in_error_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["onset_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.term} G{self.grade}"
+
+
+class ResponseAssessment(models.Model):
+    """The response assessment after a course (~28 days after it ends, SCH-RETREAT), e-signed."""
+
+    class Response(models.TextChoices):
+        CR = "CR", "Complete response"
+        PR = "PR", "Partial response"
+        SD = "SD", "Stable disease"
+        PD = "PD", "Progressive disease"
+        NE = "NE", "Not evaluable"
+
+    course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="response_assessments")
+    assessed_on = models.DateField()
+    response = models.CharField(max_length=2, choices=Response.choices)
+    note = models.TextField(blank=True)
+    signature = models.OneToOneField(Signature, on_delete=models.PROTECT, related_name="+")
+    by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-assessed_on", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.response} on {self.assessed_on}"

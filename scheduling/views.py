@@ -16,39 +16,6 @@ from scheduling.forms import CourseForm
 
 
 @login_required
-def home(request):
-    if access.has_role(request.user, Role.ONCOLOGIST):
-        return redirect("course-list")
-    ward = access.visible_wards(request.user).first()
-    if ward is None:
-        return render(request, "scheduling/no_ward.html")
-    return redirect("ward", code=ward.code)
-
-
-@login_required
-def ward_page(request, code: str):
-    ward = access.ward_for(request.user, code)
-    now = timezone.now()
-    with timezone.override(ward.zone):  # every time on a ward page is ward-local
-        return render(
-            request,
-            "scheduling/ward.html",
-            {
-                "ward": ward,
-                "rows": selectors.ward_patients(ward, now=now),
-                "now": now,
-                "wards": access.visible_wards(request.user),
-            },
-        )
-
-
-@login_required
-def course_list(request):
-    courses = selectors.course_list(request.user)
-    return render(request, "scheduling/course_list.html", {"courses": courses})
-
-
-@login_required
 def course_new(request):
     if not access.has_role(request.user, Role.ONCOLOGIST):
         raise PermissionDenied("Only an oncologist creates a course.")
@@ -96,22 +63,3 @@ def course_preview(data) -> dict | None:
         preview["slots"] = [(s, s.due_at.astimezone(zone)) for s in slots]
         preview["zone"] = zone
     return preview
-
-
-@login_required
-def course_page(request, pk: int):
-    course = selectors.course_for(request.user, pk)
-    zone = course.patient.ward.zone
-    doses = selectors.course_doses(course)
-    with timezone.override(zone):
-        return render(
-            request,
-            "scheduling/course.html",
-            {
-                "course": course,
-                "summary": selectors.course_summary(course),
-                "doses": [(d, d.due_at.astimezone(zone), selectors.standing_administration(d)) for d in doses],
-                "zone": zone,
-                "scheduling": course.status == course.Status.SCHEDULING,
-            },
-        )

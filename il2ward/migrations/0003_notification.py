@@ -6,31 +6,79 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('il2ward', '0002_audit_append_only'),
+        ("il2ward", "0002_audit_append_only"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Notification',
+            name="Notification",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('assessment_due', 'Pre-dose assessment due'), ('dose_due', 'Dose due'), ('dose_overdue', 'Dose overdue'), ('dose_missed', 'Dose missed'), ('hold_flagged', 'Hold criteria met'), ('stop_recommended', 'Stop recommended'), ('vitals_due', 'Vitals due'), ('weight_due', 'Daily weight due'), ('labs_due', 'Daily labs due'), ('escalation', 'Escalation: hold not acknowledged'), ('third_hold', 'Third held dose in a cycle')], max_length=32)),
-                ('course_id', models.BigIntegerField(blank=True, null=True)),
-                ('dose_id', models.BigIntegerField(blank=True, null=True)),
-                ('dedupe_key', models.CharField(max_length=200, unique=True)),
-                ('details', models.JSONField(blank=True, default=dict, help_text='Codes only: rule ids, cycle, dose number.')),
-                ('created_at', models.DateTimeField()),
-                ('acknowledged_at', models.DateTimeField(blank=True, null=True)),
-                ('acknowledged_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to=settings.AUTH_USER_MODEL)),
-                ('patient', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.PROTECT, related_name='+', to='il2ward.patient')),
-                ('recipient', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='notifications', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "kind",
+                    models.CharField(
+                        choices=[
+                            ("assessment_due", "Pre-dose assessment due"),
+                            ("dose_due", "Dose due"),
+                            ("dose_overdue", "Dose overdue"),
+                            ("dose_missed", "Dose missed"),
+                            ("hold_flagged", "Hold criteria met"),
+                            ("stop_recommended", "Stop recommended"),
+                            ("vitals_due", "Vitals due"),
+                            ("weight_due", "Daily weight due"),
+                            ("labs_due", "Daily labs due"),
+                            ("escalation", "Escalation: hold not acknowledged"),
+                            ("third_hold", "Third held dose in a cycle"),
+                        ],
+                        max_length=32,
+                    ),
+                ),
+                ("course_id", models.BigIntegerField(blank=True, null=True)),
+                ("dose_id", models.BigIntegerField(blank=True, null=True)),
+                ("dedupe_key", models.CharField(max_length=200, unique=True)),
+                (
+                    "details",
+                    models.JSONField(blank=True, default=dict, help_text="Codes only: rule ids, cycle, dose number."),
+                ),
+                ("created_at", models.DateTimeField()),
+                ("acknowledged_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "acknowledged_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "patient",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="il2ward.patient",
+                    ),
+                ),
+                (
+                    "recipient",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="notifications",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
             options={
-                'ordering': ['-created_at', '-pk'],
-                'indexes': [models.Index(fields=['recipient', 'acknowledged_at'], name='il2ward_not_recipie_6cc352_idx'), models.Index(fields=['kind', 'created_at'], name='il2ward_not_kind_e10dfb_idx')],
+                "ordering": ["-created_at", "-pk"],
+                "indexes": [
+                    models.Index(fields=["recipient", "acknowledged_at"], name="il2ward_not_recipie_6cc352_idx"),
+                    models.Index(fields=["kind", "created_at"], name="il2ward_not_kind_e10dfb_idx"),
+                ],
             },
         ),
     ]
