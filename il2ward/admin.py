@@ -1,26 +1,82 @@
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.utils import timezone
 
-from il2ward.models import AuditEvent, Heartbeat, Patient, Signature, StaffProfile, Ward
+from il2ward import recipients
+from il2ward.audit import audit
+from il2ward.models import (
+    NURSING_ROLES,
+    AuditEvent,
+    Delivery,
+    Heartbeat,
+    Notification,
+    Patient,
+    Signature,
+    StaffProfile,
+    Ward,
+)
+
+
+def _audit_change(request, obj, form, action: str, field: str) -> None:
+    """Assignments and on-call changed in the admin are audited like the assignments page's."""
+    if field in form.changed_data:
+        old = form.initial.get(field)
+        audit(
+            actor=request.user,
+            action=action,
+            obj=obj,
+            at=timezone.now(),
+            old={field: old},
+            new={field: getattr(obj, f"{field}_id")},
+        )
 
 
 @admin.register(Ward)
 class WardAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "tz"]
+    list_display = ["code", "name", "tz", "on_call_oncologist", "webhook_url"]
+    list_editable = ["on_call_oncologist"]
     search_fields = ["code", "name"]
+    fields = ["code", "name", "tz", "on_call_oncologist", "webhook_url", "webhook_secret"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "on_call_oncologist":
+            kwargs["queryset"] = recipients.oncologists()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            _audit_change(request, obj, form, "ward.on_call", "on_call_oncologist")
 
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "printed_name"]
+    list_display = ["user", "printed_name", "on_duty", "notify_in_app", "notify_email", "notify_webhook"]
+    list_editable = ["on_duty", "notify_in_app", "notify_email", "notify_webhook"]
+    list_filter = ["on_duty", "wards"]
     filter_horizontal = ["wards"]
     search_fields = ["user__username", "printed_name"]
 
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):
-    list_display = ["mrn", "name", "ward"]
+    list_display = ["mrn", "name", "ward", "assigned_nurse"]
+    list_editable = ["assigned_nurse"]
     list_filter = ["ward"]
     search_fields = ["mrn", "name"]
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "assigned_nurse":
+            from django.contrib.auth import get_user_model
+
+            kwargs["queryset"] = (
+                get_user_model().objects.filter(is_active=True, groups__name__in=NURSING_ROLES).distinct()
+            )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def save_model(self, request, obj, form, change):
+        super().save_model(request, obj, form, change)
+        if change:
+            _audit_change(request, obj, form, "patient.assign_nurse", "assigned_nurse")
 
     def has_delete_permission(self, request, obj=None):
         return False  # nothing clinical is deleted
@@ -51,3 +107,80 @@ class SignatureAdmin(ReadOnlyAdmin):
 @admin.register(Heartbeat)
 class HeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "at"]
+
+
+class DeliveryInline(admin.TabularInline):
+    model = Delivery
+    fields = ["channel", "status", "attempts", "next_attempt_at", "delivered_at", "last_error"]
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Notification)
+class NotificationAdmin(ReadOnlyAdmin):
+    list_display = ["pk", "kind", "recipient", "patient_id", "dose_id", "created_at", "acknowledged_at"]
+    list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
+    search_fields = ["dedupe_key", "recipient__username"]
+    inlines = [DeliveryInline]
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(Delivery)
+class DeliveryAdmin(ReadOnlyAdmin):
+    """Dead letters are retried or dismissed here; /readyz reports them until then."""
+
+    list_display = [
+        "pk",
+        "notification",
+        "channel",
+        "status",
+        "attempts",
+        "next_attempt_at",
+        "delivered_at",
+        "last_error",
+    ]
+    list_filter = ["status", "channel"]
+    actions = ["retry_now", "dismiss"]
+
+    @admin.action(description="Retry now (attempts start again)")
+    def retry_now(self, request, queryset):
+        from il2ward.notifications import DELIVER_TASK, TASK_CHUNK
+        from il2ward.tasking import send_task_safely
+
+        ids = list(
+            queryset.filter(
+                status__in=[Delivery.Status.DEAD, Delivery.Status.DISMISSED, Delivery.Status.PENDING]
+            ).values_list("pk", flat=True)
+        )
+        Delivery.objects.filter(pk__in=ids).update(
+            status=Delivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
+        )
+        for start in range(0, len(ids), TASK_CHUNK):
+            send_task_safely(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
+        audit(
+            actor=request.user,
+            action="delivery.retry",
+            obj=("il2ward.delivery", ",".join(map(str, ids))[:64]),
+            at=timezone.now(),
+            new={"deliveries": ids},
+        )
+        self.message_user(request, f"{len(ids)} deliveries queued again.", messages.SUCCESS)
+
+    @admin.action(description="Dismiss dead letters (no further attempts)")
+    def dismiss(self, request, queryset):
+        ids = list(queryset.filter(status=Delivery.Status.DEAD).values_list("pk", flat=True))
+        Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.DISMISSED)
+        audit(
+            actor=request.user,
+            action="delivery.dismiss",
+            obj=("il2ward.delivery", ",".join(map(str, ids))[:64]),
+            at=timezone.now(),
+            new={"deliveries": ids},
+        )
+        self.message_user(request, f"{len(ids)} dead letters dismissed.", messages.SUCCESS)

@@ -18,4 +18,6 @@ def declare_beat_schedule(sender, **kwargs):
     every = settings.SWEEP_INTERVAL_SECONDS
     sender.conf.beat_schedule = {
         "scheduling-sweep": {"task": "scheduling.sweep", "schedule": every},
+        # Resend what is still pending (lost messages, flushed Redis, killed workers, retries after backoff).
+        "notifications-resend": {"task": "il2ward.deliveries_sweep", "schedule": every},
     }

@@ -1,4 +1,4 @@
-"""/healthz (the process runs) and /readyz (database, broker and a recent beat heartbeat all fine)."""
+"""/healthz (the process runs) and /readyz (database, broker, a recent beat heartbeat, no dead-lettered delivery)."""
 
 from datetime import timedelta
 
@@ -49,6 +49,17 @@ def _check_beat(now) -> str | None:
     return None
 
 
+def _check_deliveries() -> str | None:
+    """Dead-lettered deliveries need a person: retry or dismiss them in the admin."""
+    from il2ward.notifications import dead_letters
+
+    dead = dead_letters()
+    if not dead:
+        return None
+    by_channel = ", ".join(f"{channel} {n}" for channel, n in sorted(dead.items()))
+    return f"{sum(dead.values())} dead-lettered ({by_channel}): /admin/il2ward/delivery/?status__exact=dead"
+
+
 def readiness_problems(now) -> dict[str, str]:
     problems = {}
     db = _check_database()
@@ -61,6 +72,9 @@ def readiness_problems(now) -> dict[str, str]:
         beat = _check_beat(now)
         if beat:
             problems["beat"] = beat
+        deliveries = _check_deliveries()
+        if deliveries:
+            problems["deliveries"] = deliveries
     return problems
 
 

@@ -157,13 +157,20 @@ class Notification(models.Model):
         ESCALATION = "escalation", "Escalation: hold not acknowledged"
         THIRD_HOLD = "third_hold", "Third held dose in a cycle"
 
+    # Acknowledging one of these for a dose acknowledges them all and stops the escalation (il2ward.notifications).
+    HOLD_FAMILY = (Kind.HOLD_FLAGGED, Kind.STOP_RECOMMENDED, Kind.ESCALATION)
+
     kind = models.CharField(max_length=32, choices=Kind.choices)
     recipient = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="notifications")
     patient = models.ForeignKey(Patient, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     course_id = models.BigIntegerField(null=True, blank=True)
     dose_id = models.BigIntegerField(null=True, blank=True)
     dedupe_key = models.CharField(max_length=200, unique=True)
+    topic = models.CharField(
+        max_length=200, blank=True, default="", help_text="The dedupe key without the recipient: the same event."
+    )
     details = models.JSONField(default=dict, blank=True, help_text="Codes only: rule ids, cycle, dose number.")
+    due_at = models.DateTimeField(null=True, blank=True, help_text="When the reminder was due (latency is from here).")
     created_at = models.DateTimeField()
     acknowledged_at = models.DateTimeField(null=True, blank=True)
     acknowledged_by = models.ForeignKey(
@@ -172,10 +179,56 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
-        indexes = [models.Index(fields=["recipient", "acknowledged_at"]), models.Index(fields=["kind", "created_at"])]
+        indexes = [
+            models.Index(fields=["recipient", "acknowledged_at"]),
+            models.Index(fields=["kind", "created_at"]),
+            models.Index(fields=["dose_id", "kind"], name="notification_dose_kind"),
+            models.Index(fields=["topic"], name="notification_topic"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient_id}"
+
+
+class Delivery(models.Model):
+    """One channel's delivery of one notification: claimed with a conditional update, retried with backoff.
+
+    In-app is delivered when the notification row commits (the bell reads the database). E-mail and webhook rows start
+    `pending`; a task sends them after commit and the resend sweep re-sends what is still pending at `next_attempt_at`.
+    After IL2WARD_DELIVERY_MAX_ATTEMPTS failures a row is `dead` (dead-lettered) and /readyz reports it.
+    """
+
+    class Channel(models.TextChoices):
+        IN_APP = "in_app", "In-app"
+        EMAIL = "email", "E-mail"
+        WEBHOOK = "webhook", "Webhook"
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SENDING = "sending", "Sending"
+        DELIVERED = "delivered", "Delivered"
+        CANCELLED = "cancelled", "Not sent: acknowledged first"
+        DEAD = "dead", "Dead-lettered"
+        DISMISSED = "dismissed", "Dead letter dismissed by an administrator"
+
+    notification = models.ForeignKey(Notification, on_delete=models.PROTECT, related_name="deliveries")
+    channel = models.CharField(max_length=16, choices=Channel.choices)
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(help_text="The resend sweep picks a pending row up from this time.")
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.CharField(max_length=200, blank=True, help_text="An error class or HTTP status: no content.")
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["pk"]
+        verbose_name_plural = "deliveries"
+        constraints = [models.UniqueConstraint(fields=["notification", "channel"], name="delivery_per_channel")]
+        indexes = [models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next")]
+
+    def __str__(self) -> str:
+        return f"{self.channel} of notification {self.notification_id}: {self.status}"
 
 
 class Medication(models.Model):

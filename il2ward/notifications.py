@@ -1,10 +1,54 @@
-"""Writing outbox rows. Call inside the transaction that causes the notification; a repeat is harmless."""
+"""The notification outbox: writing rows, acknowledging them, and delivering them channel by channel.
 
-from datetime import datetime
+Writing: `notify()` inside the transaction that causes the notification. One row per recipient, keyed
+`<dedupe>:u<recipient>` (unique), so a repeat — a second sweep, a retried task — writes nothing. Each new row gets a
+Delivery per channel the recipient wants (StaffProfile.notify_*): in-app is delivered as the row commits (the bell
+reads the database); e-mail and webhook are `pending` and one task, enqueued after commit with ids only, sends them.
+
+Delivering: a delivery is claimed with a conditional update (pending → sending, attempts + 1), so two workers never
+both send it. Success → delivered. Failure → pending again at now + backoff (30 s doubling, capped at an hour), or
+dead after IL2WARD_DELIVERY_MAX_ATTEMPTS (8) attempts; /readyz reports dead letters. The beat's resend sweep
+re-enqueues pending rows whose time has come and takes back claims older than the lease (a worker killed while
+sending): so a lost message, a flushed Redis or a killed worker delays a delivery but never loses it, and a kill
+between "sent" and "recorded" sends it at most once more.
+
+Acknowledging: only the recipient acknowledges her notification. It acknowledges every row about the same event (the
+same topic: same kind and subject for every recipient), and for a dose's hold_flagged / stop_recommended / escalation
+all three kinds for that dose: once anyone caring for the patient has acknowledged a hold, its escalation stops for
+everyone. Their e-mail and webhook deliveries still pending are cancelled (nobody needs paging about it any more).
+"""
+
+import logging
+from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
+from django.db.models import F, Q
+from django.http import Http404
+from django.utils import timezone
 
-from il2ward.models import Notification
+from il2ward.audit import audit
+from il2ward.channels import ChannelError, message_for, setting, transports
+from il2ward.models import Delivery, Notification, StaffProfile
+from il2ward.tasking import enqueue_on_commit, send_task_safely
+
+log = logging.getLogger(__name__)
+
+DELIVER_TASK = "il2ward.deliver"
+TASK_CHUNK = 50  # delivery ids per task message
+
+
+def max_attempts() -> int:
+    return setting("IL2WARD_DELIVERY_MAX_ATTEMPTS", 8)
+
+
+def backoff(attempts: int) -> timedelta:
+    """Delay before the next attempt after `attempts` failures: base × 2^(attempts − 1), capped."""
+    base = setting("IL2WARD_DELIVERY_BACKOFF_SECONDS", 30)
+    cap = setting("IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS", 3600)
+    return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
+
+
+# --- Writing ------------------------------------------------------------------------------------------------------
 
 
 def notify(
@@ -17,8 +61,12 @@ def notify(
     course_id: int | None = None,
     dose_id: int | None = None,
     details: dict | None = None,
+    due_at: datetime | None = None,
 ) -> list[Notification]:
-    """One row per recipient with key `<dedupe>:<recipient id>`; an existing key is left alone (idempotent)."""
+    """One row per recipient with key `<dedupe>:u<recipient id>`; an existing key is left alone (idempotent).
+
+    Returns the rows created now. Their e-mail/webhook deliveries are sent by a task enqueued after commit.
+    """
     created = []
     for user in {u.pk: u for u in recipients if u is not None}.values():
         key = f"{dedupe}:u{user.pk}"
@@ -32,7 +80,9 @@ def notify(
                         "patient": patient,
                         "course_id": course_id,
                         "dose_id": dose_id,
+                        "topic": dedupe,
                         "details": details or {},
+                        "due_at": due_at,
                         "created_at": now,
                     },
                 )
@@ -40,4 +90,190 @@ def notify(
             continue
         if made:
             created.append(row)
+    if created:
+        ids = _create_deliveries(created, patient=patient, now=now)
+        for start in range(0, len(ids), TASK_CHUNK):
+            enqueue_on_commit(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
     return created
+
+
+def _channels_for(user, prefs: dict, *, patient) -> list[str]:
+    in_app, email, webhook = prefs.get(user.pk, (True, True, True))  # no profile: every channel
+    channels = [Delivery.Channel.IN_APP] if in_app else []
+    if email and user.email:
+        channels.append(Delivery.Channel.EMAIL)
+    if webhook and patient is not None and patient.ward.webhook_url:
+        channels.append(Delivery.Channel.WEBHOOK)
+    return channels
+
+
+def _create_deliveries(rows: list[Notification], *, patient, now: datetime) -> list[int]:
+    """Delivery rows for new notifications; returns the ids a task must send (not in-app: it is already there)."""
+    resend_at = now + timedelta(seconds=setting("IL2WARD_RESEND_AFTER_SECONDS", 60))
+    prefs = {  # read fresh (one query): a preference changed a minute ago counts
+        row[0]: row[1:]
+        for row in StaffProfile.objects.filter(user__in=[r.recipient_id for r in rows]).values_list(
+            "user_id", "notify_in_app", "notify_email", "notify_webhook"
+        )
+    }
+    deliveries = []
+    for row in rows:
+        for channel in _channels_for(row.recipient, prefs, patient=patient):
+            in_app = channel == Delivery.Channel.IN_APP
+            deliveries.append(
+                Delivery(
+                    notification=row,
+                    channel=channel,
+                    status=Delivery.Status.DELIVERED if in_app else Delivery.Status.PENDING,
+                    delivered_at=now if in_app else None,
+                    next_attempt_at=now if in_app else resend_at,  # the sweep's nudge if the task never comes
+                    created_at=now,
+                )
+            )
+    made = Delivery.objects.bulk_create(deliveries)
+    if any(d.pk is None for d in made):  # backends that do not return ids from a bulk insert
+        made = Delivery.objects.filter(notification__in=rows)
+    return [d.pk for d in made if d.status == Delivery.Status.PENDING]
+
+
+# --- Reading ------------------------------------------------------------------------------------------------------
+
+
+def for_user(user, *, unacknowledged: bool = False, limit: int = 100):
+    """The user's notifications, newest first (the API list and the notifications page)."""
+    rows = Notification.objects.filter(recipient=user).select_related("patient__ward")
+    if unacknowledged:
+        rows = rows.filter(acknowledged_at__isnull=True)
+    return rows.order_by("-created_at", "-pk")[:limit]
+
+
+def bell_count(user) -> int:
+    """Unacknowledged notifications the user gets in the app (her in-app preference)."""
+    return Notification.objects.filter(
+        recipient=user, acknowledged_at__isnull=True, deliveries__channel=Delivery.Channel.IN_APP
+    ).count()
+
+
+def notification_for(user, notification_id) -> Notification:
+    """A notification of this user; anyone else's is "not found"."""
+    try:
+        return Notification.objects.select_related("patient").get(pk=notification_id, recipient=user)
+    except (Notification.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such notification") from exc
+
+
+# --- Acknowledging ------------------------------------------------------------------------------------------------
+
+
+def family(notification: Notification) -> Q:
+    """Rows about the same event: the same topic; for a dose's hold, its hold, stop and escalation rows."""
+    same = Q(topic=notification.topic) if notification.topic else Q(pk=notification.pk)
+    if notification.kind in Notification.HOLD_FAMILY and notification.dose_id:
+        same |= Q(dose_id=notification.dose_id, kind__in=Notification.HOLD_FAMILY)
+    return same
+
+
+@transaction.atomic
+def notification_acknowledge(*, notification_id: int, by, now: datetime) -> Notification:
+    """The recipient acknowledges; the whole family is acknowledged with her name and pending pages are cancelled.
+
+    Acknowledging again is harmless and keeps the first time.
+    """
+    row = notification_for(by, notification_id)
+    if row.acknowledged_at is not None:
+        return row
+    related = Notification.objects.select_for_update().filter(family(row), acknowledged_at__isnull=True)
+    ids = list(related.values_list("pk", flat=True))
+    Notification.objects.filter(pk__in=ids).update(acknowledged_at=now, acknowledged_by=by)
+    cancelled = Delivery.objects.filter(notification_id__in=ids, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.CANCELLED, last_error="acknowledged"
+    )
+    audit(
+        actor=by,
+        action="notification.acknowledge",
+        obj=row,
+        at=now,
+        new={"kind": row.kind, "dose": row.dose_id, "acknowledged": sorted(ids), "deliveries_cancelled": cancelled},
+    )
+    row.refresh_from_db()
+    return row
+
+
+# --- Delivering ---------------------------------------------------------------------------------------------------
+
+
+def claim(delivery_id: int, *, now: datetime) -> bool:
+    """pending → sending, exactly one claimer wins. A retry waits for its next_attempt_at; a first attempt does not."""
+    due = Q(attempts=0) | Q(next_attempt_at__lte=now)
+    return (
+        Delivery.objects.filter(due, pk=delivery_id, status=Delivery.Status.PENDING).update(
+            status=Delivery.Status.SENDING, claimed_at=now, attempts=F("attempts") + 1
+        )
+        == 1
+    )
+
+
+def deliver(delivery_id: int) -> str:
+    """Claim and send one delivery; returns its status afterwards (or "skipped" when someone else has it)."""
+    now = timezone.now()
+    if not claim(delivery_id, now=now):
+        return "skipped"
+    delivery = Delivery.objects.select_related("notification__recipient", "notification__patient__ward").get(
+        pk=delivery_id
+    )
+    notification = delivery.notification
+    if notification.acknowledged_at is not None:
+        _finish(delivery, status=Delivery.Status.CANCELLED, last_error="acknowledged")
+        return Delivery.Status.CANCELLED
+    try:
+        transports()[delivery.channel](message_for(notification), delivery_id=delivery.pk, attempt=delivery.attempts)
+    except ChannelError as exc:
+        return _failed(delivery, exc.code, now=timezone.now())
+    # Read the clock again: delivered_at is when the channel accepted it (the latency the bench measures).
+    _finish(delivery, status=Delivery.Status.DELIVERED, delivered_at=timezone.now(), last_error="")
+    log.info("delivery %s (%s, notification %s) delivered", delivery.pk, delivery.channel, notification.pk)
+    return Delivery.Status.DELIVERED
+
+
+def _finish(delivery: Delivery, **fields) -> None:
+    # Only our own claim: a claim the sweep took back (lease expired) belongs to whoever claimed it next.
+    Delivery.objects.filter(pk=delivery.pk, status=Delivery.Status.SENDING, claimed_at=delivery.claimed_at).update(
+        **fields
+    )
+
+
+def _failed(delivery: Delivery, code: str, *, now: datetime) -> str:
+    if delivery.attempts >= max_attempts():
+        _finish(delivery, status=Delivery.Status.DEAD, last_error=code)
+        log.error("delivery %s (%s) dead-lettered after %s attempts: %s", delivery.pk, delivery.channel,
+                  delivery.attempts, code)  # fmt: skip
+        return Delivery.Status.DEAD
+    _finish(delivery, status=Delivery.Status.PENDING, next_attempt_at=now + backoff(delivery.attempts), last_error=code)
+    log.warning("delivery %s (%s) attempt %s failed: %s", delivery.pk, delivery.channel, delivery.attempts, code)
+    return Delivery.Status.PENDING
+
+
+def deliveries_resend(*, now: datetime, limit: int = 2000) -> dict[str, int]:
+    """The resend sweep: take back lost claims, then re-enqueue every pending delivery whose time has come."""
+    lease = timedelta(seconds=setting("IL2WARD_DELIVERY_LEASE_SECONDS", 120))
+    stale = Q(status=Delivery.Status.SENDING, claimed_at__lt=now - lease)
+    dead = Delivery.objects.filter(stale, attempts__gte=max_attempts()).update(
+        status=Delivery.Status.DEAD, last_error="lost while sending"
+    )
+    reclaimed = Delivery.objects.filter(stale).update(status=Delivery.Status.PENDING, next_attempt_at=now)
+    ids = list(
+        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        .order_by("next_attempt_at", "pk")
+        .values_list("pk", flat=True)[:limit]
+    )
+    for start in range(0, len(ids), TASK_CHUNK):
+        send_task_safely(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
+    return {"reclaimed": reclaimed, "dead_lettered": dead, "resent": len(ids)}
+
+
+def dead_letters() -> dict[str, int]:
+    """Dead-lettered deliveries by channel (for /readyz)."""
+    from django.db.models import Count
+
+    rows = Delivery.objects.filter(status=Delivery.Status.DEAD).values("channel").annotate(n=Count("pk"))
+    return {row["channel"]: row["n"] for row in rows}

@@ -157,18 +157,18 @@ class _Checker:
         if not number.is_finite():
             self.add(name, "A number is required.")
             return None
+        if not bound.low <= number <= bound.high:
+            unit = f" {bound.unit}" if bound.unit else ""
+            self.add(name, f"Must be between {bound.low} and {bound.high}{unit}; {number} is not possible.")
+            return None
         step = Decimal(1).scaleb(-bound.places)
-        if number.quantize(step) != number:
+        if number.quantize(step) != number:  # never rounded silently: 37.25 °C is refused, not stored as 37.2
             self.add(
                 name,
                 "A whole number is required."
                 if bound.places == 0
                 else f"At most {bound.places} decimal place{'s' if bound.places > 1 else ''}.",
             )
-            return None
-        if not bound.low <= number <= bound.high:
-            unit = f" {bound.unit}" if bound.unit else ""
-            self.add(name, f"Must be between {bound.low} and {bound.high}{unit}; {number} is not possible.")
             return None
         return int(number) if bound.places == 0 else number.quantize(step)
 

@@ -55,8 +55,37 @@ def evaluation_representation(evaluation) -> dict | None:
         "findings": evaluation.findings,
         "missing": evaluation.missing,
         "grades": evaluation.grades,
+        "measures": evaluation.measures,
         "rule_set": str(evaluation.rule_set),
+        "observations_used": evaluation.observations_used,
+        "trigger": evaluation.trigger,
         "evaluated_at": iso_z(evaluation.evaluated_at),
+    }
+
+
+def consequences_representation(dose: Dose) -> dict:
+    """The standing hold and the overrides of one dose (two queries; the dose detail only)."""
+    hold = selectors.standing_hold(dose)
+    return {
+        "hold": None
+        if hold is None
+        else {
+            "reason": hold.reason,
+            "rules": hold.rule_ids,
+            "automatic": hold.automatic,
+            "note": hold.note,
+            "by": hold.by.get_username() if hold.by else None,
+            "at": iso_z(hold.at),
+        },
+        "overrides": [
+            {
+                "id": o.pk,
+                "evaluation": o.evaluation_id,
+                "reason": o.reason,
+                "signature": signature_representation(o.signature),
+            }
+            for o in selectors.dose_overrides(dose)
+        ],
     }
 
 
@@ -162,20 +191,25 @@ class CourseDoses(APIView):
 class DoseDetail(APIView):
     @extend_schema(
         responses={200: OpenApiTypes.OBJECT},
-        description="One dose: due time (UTC and ward-local), status, flag, latest evaluation, administration.",
+        description="One dose: due time (UTC and ward-local), status, flag, latest evaluation, administration, "
+        "the standing hold and any overrides.",
     )
     def get(self, request, pk: int):
         dose = selectors.dose_for(request.user, pk)
-        return Response(dose_representation(dose, dose.course.patient.ward.zone))
+        return Response(
+            {**dose_representation(dose, dose.course.patient.ward.zone), **consequences_representation(dose)}
+        )
 
 
 class EvaluateDose(APIView):
-    """Evaluate the dose's hold rules now from the patient's latest data; the evaluation is stored."""
+    """Evaluate the dose's hold rules now from the patient's latest data; the evaluation is stored.
+
+    Findings by rule id with value and threshold, the rule set and version, and the ids of the observations read."""
 
     @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
     def post(self, request, pk: int):
-        dose = selectors.dose_for(request.user, pk)
-        evaluation = services.dose_evaluate(dose_id=dose.pk, now=timezone.now(), trigger="api")
+        dose_id = selectors.visible_dose_id(request.user, pk)
+        evaluation = services.dose_evaluate(dose_id=dose_id, now=timezone.now(), trigger="api")
         return Response(evaluation_representation(evaluation))
 
 
@@ -231,7 +265,9 @@ class HoldDose(APIView):
         serializer.is_valid(raise_exception=True)
         services.dose_hold(dose_id=dose.pk, by=request.user, now=timezone.now(), **serializer.validated_data)
         dose = selectors.dose_for(request.user, pk)
-        return Response(dose_representation(dose, dose.course.patient.ward.zone))
+        return Response(
+            {**dose_representation(dose, dose.course.patient.ward.zone), **consequences_representation(dose)}
+        )
 
 
 class SignedReasonSerializer(serializers.Serializer):

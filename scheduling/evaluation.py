@@ -2,6 +2,9 @@
 
 Batch-shaped on purpose: the sweep evaluates every slot entering its pre-dose window in a constant number of
 queries; a single dose (evaluate endpoint, charting) goes through the same path with a list of one.
+
+Each evaluation uses the newest version of the course's rule set (a site's threshold change applies from the next
+evaluation on) and stores that version, so an old evaluation keeps naming the thresholds that made it.
 """
 
 from datetime import datetime
@@ -13,17 +16,35 @@ from il2ward.notifications import notify
 from monitoring.domain import engine
 from monitoring.domain.rulesets import RuleSet
 from monitoring.domain.snapshot import RETREATMENT_BAR_EVENTS
+from monitoring.models import ClinicalEvent, RuleSetVersion
 from monitoring.selectors import SnapshotRequest, snapshots_for
-from scheduling.models import Dose, DoseEvaluation, RetreatmentBar
+from scheduling.models import Course, Dose, DoseEvaluation, RetreatmentBar
 
-# Findings that are themselves retreatment-bar events (HOLD-RULES §4): sustained VT, chest pain with ECG change.
-BAR_FINDINGS = {"CV-RHYTHM": "sustained_vt", "CV-ISCHEMIA": "chest_pain_ecg"}
+# Parsing a definition costs more than comparing it, so the parsed rule set is kept per row. The definition is
+# compared on every use: an id can come back with other content (a rolled-back row on SQLite, a test database).
+_PARSED: dict[int, tuple[dict, RuleSet]] = {}
+
+
+def parsed_rule_set(version: RuleSetVersion) -> RuleSet:
+    cached = _PARSED.get(version.pk)
+    if cached is None or cached[0] != version.definition:
+        cached = _PARSED[version.pk] = (version.definition, RuleSet.from_dict(version.definition))
+    return cached[1]
+
+
+def current_versions(names) -> dict[str, RuleSetVersion]:
+    """The newest version of each named rule set (one query)."""
+    newest: dict[str, RuleSetVersion] = {}
+    for version in RuleSetVersion.objects.filter(name__in=set(names)).order_by("name", "-version"):
+        newest.setdefault(version.name, version)
+    return newest
 
 
 def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[DoseEvaluation]:
     """Evaluate each dose from its patient's latest data; store the evaluation and flag the dose.
 
     `doses` must come with `course__patient__ward`, `course__rule_set` and `latest_evaluation` selected.
+    Queries: 1 (rule-set versions) + 6 (snapshots) + 2 (insert, update), plus notifications for newly flagged doses.
     """
     if not doses:
         return []
@@ -36,29 +57,31 @@ def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[Do
         )
         for d in doses
     }
+    versions = current_versions(d.course.rule_set.name for d in doses)
     snapshots = snapshots_for(list(requests.values()), now=now)
-    rule_sets: dict[int, RuleSet] = {}
     results = []
     for dose in doses:
-        version = dose.course.rule_set
-        if version.pk not in rule_sets:
-            rule_sets[version.pk] = RuleSet.from_dict(version.definition)
-        result = engine.evaluate(snapshots[dose.course.patient_id], rule_set=rule_sets[version.pk], now=now)
-        results.append((dose, result, snapshots[dose.course.patient_id]))
+        version = versions.get(dose.course.rule_set.name, dose.course.rule_set)
+        snapshot = snapshots[dose.course.patient_id]
+        result = engine.evaluate(snapshot, rule_set=parsed_rule_set(version), now=now)
+        results.append((dose, result, snapshot, version))
     with transaction.atomic():
         evaluations = DoseEvaluation.objects.bulk_create(
-            [_evaluation_row(dose, result.to_dict(), now=now, trigger=trigger) for dose, result, _ in results]
+            [
+                _evaluation_row(dose, result.to_dict(), version, now=now, trigger=trigger)
+                for dose, result, _, version in results
+            ]
         )
         previous_flags = {dose.pk: dose.flag for dose in doses}
-        for (dose, result, _), evaluation in zip(results, evaluations, strict=True):
+        for (dose, result, _, _), evaluation in zip(results, evaluations, strict=True):
             dose.latest_evaluation = evaluation
             dose.flag = result.decision if result.decision in ("hold", "stop", "incomplete") else ""
         Dose.objects.bulk_update(doses, ["latest_evaluation", "flag"])
-        _consequences(doses, previous_flags, results, now=now)
+        _consequences(previous_flags, results, now=now)
     return evaluations
 
 
-def _evaluation_row(dose: Dose, result: dict, *, now: datetime, trigger: str) -> DoseEvaluation:
+def _evaluation_row(dose: Dose, result: dict, version: RuleSetVersion, *, now: datetime, trigger: str):
     return DoseEvaluation(
         dose=dose,
         decision=result["decision"],
@@ -67,27 +90,31 @@ def _evaluation_row(dose: Dose, result: dict, *, now: datetime, trigger: str) ->
         grades=result["grades"],
         measures=result["measures"],
         observations_used=result["used"],
-        rule_set=dose.course.rule_set,
+        rule_set=version,
         evaluated_at=now,
         trigger=trigger,
     )
 
 
-def _consequences(doses, previous_flags, results, *, now) -> None:
-    """Notify a new hold/stop flag; record retreatment-bar events on the course (HOLD-RULES §4)."""
+def _consequences(previous_flags, results, *, now) -> None:
+    """Notify a new hold/stop flag; record retreatment-bar events on the course (HOLD-RULES §4, SCH-RETREAT)."""
     bars = []
-    for dose, result, snapshot in results:
+    recipients: dict[tuple[int, str], list] = {}
+    for dose, result, snapshot, _ in results:
         course = dose.course
         bars += [
             RetreatmentBar(course=course, kind=kind, source=source, at=now)
             for kind, source in bar_events(result, snapshot)
         ]
         if dose.flag in ("hold", "stop") and previous_flags[dose.pk] != dose.flag:
-            rules = [f.rule for f in result.findings if f.level in ("hold", "stop")]
+            rules = list(result.reasons)
             kind = "stop_recommended" if dose.flag == "stop" else "hold_flagged"
+            key = (course.pk, kind)
+            if key not in recipients:
+                recipients[key] = recipients_for(dose, kind)
             notify(
                 kind=kind,
-                recipients=recipients_for(dose, kind),
+                recipients=recipients[key],
                 dedupe=f"{kind}:dose{dose.pk}",
                 now=now,
                 patient=course.patient,
@@ -96,18 +123,48 @@ def _consequences(doses, previous_flags, results, *, now) -> None:
                 details={"rules": rules, "cycle": dose.cycle, "number": dose.number},
             )
     if bars:
-        RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)
+        RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)  # unique(course, kind, source): once each
 
 
 def bar_events(result, snapshot) -> list[tuple[str, str]]:
-    """(bar kind, source) pairs: retreatment-bar events in the patient's data, and findings that are bars."""
-    out = [
-        (event.kind, event.source_id or event.kind) for event in snapshot.events if event.kind in RETREATMENT_BAR_EVENTS
-    ]
-    for finding in result.findings:
-        if finding.level == "stop" and finding.rule in BAR_FINDINGS:
-            out.append((BAR_FINDINGS[finding.rule], f"finding:{finding.rule}"))
-    return out
+    """(bar kind, source id) of every retreatment-bar event in the patient's data (HOLD-RULES §4).
+
+    Recorded events of a bar kind count as they are; a stop finding that is itself a bar is traced to the
+    observation behind it: CV-RHYTHM's sustained VT to the vitals set (or the event), CV-ISCHEMIA to the chest-pain
+    event.
+    """
+    out = {(e.kind, e.source_id or e.kind) for e in snapshot.events if e.kind in RETREATMENT_BAR_EVENTS}
+    stops = {f.rule for f in result.findings if f.level == "stop"}
+    if "CV-RHYTHM" in stops:
+        rhythm = snapshot.rhythm
+        if rhythm is not None and rhythm.value in result.options.get("CV-RHYTHM.stop_rhythms", ("vt_sustained",)):
+            out.add(("sustained_vt", rhythm.source_id or "rhythm"))
+    if "CV-ISCHEMIA" in stops:
+        out |= {
+            ("chest_pain_ecg", e.source_id or e.kind)
+            for e in snapshot.events
+            if e.kind == "chest_pain_ecg" and e.active_at(result.evaluated_at)
+        }
+    return sorted(out)
+
+
+def record_bars_after_course(*, patient_id: int, now: datetime) -> int:
+    """New data for a patient without an open slot: a bar event recorded since the latest course began still
+    bars retreatment (SCH-RETREAT), so record it on that course. Returns the number of bar events found."""
+    course = Course.objects.filter(patient_id=patient_id).order_by("-first_dose_at", "-pk").first()
+    if course is None:
+        return 0
+    events = ClinicalEvent.objects.filter(
+        patient_id=patient_id,
+        kind__in=RETREATMENT_BAR_EVENTS,
+        entered_in_error_at__isnull=True,
+        recorded_at__gte=course.created_at,
+        recorded_at__lte=now,
+    )
+    bars = [RetreatmentBar(course=course, kind=e.kind, source=e.source_id, at=now) for e in events]
+    if bars:
+        RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)
+    return len(bars)
 
 
 def recipients_for(dose: Dose, kind: str):

@@ -1,12 +1,44 @@
-"""The nurse's pages: home (her ward board), the ward board, and what hangs off it (issue: the nurse's eMAR)."""
+"""The nurse's pages (the eMAR): home, the ward board (polled by htmx), the patient page (MAR, flowsheet, capillary
+leak), charting a dose (assessment, give with a blind double check, hold, correction), the other entries (fluids,
+labs, events, teaching) and the downtime print.
 
+Thin: parse the form, authorise through il2ward.access (another ward's patient is a 404), call one service, and show
+what a service refuses (Invalid → the fields, Conflict → a message with its code) instead of failing.
+"""
+
+from datetime import timedelta
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
 from il2ward import access
+from il2ward.errors import Conflict, Invalid
 from il2ward.models import Role
-from scheduling import selectors
+from monitoring import services as obs
+from monitoring.models import LAB_FIELDS, FluidBalance, WeightMeasurement
+from monitoring.selectors import event_for
+from scheduling import board, nurse_forms, nurse_services, selectors, services
+from scheduling.models import Administration, Course, Dose, TeachingRecord
+
+CLINICAL_ROLES = (Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
+
+
+def _require(user, *roles) -> None:
+    if not access.has_role(user, *roles):
+        raise PermissionDenied("Not allowed for your role.")
+
+
+def _render(request, template, context, *, zone, status=200):
+    context.setdefault("wards", access.visible_wards(request.user))  # the ward links in the top bar
+    with timezone.override(zone):  # every time on a ward page is ward-local
+        return render(request, template, context, status=status)
+
+
+# --- Home and the ward board ------------------------------------------------------------------------------------------
 
 
 @login_required
@@ -21,16 +53,417 @@ def home(request):
 
 @login_required
 def ward_page(request, code: str):
+    """The ward board. htmx polls it every 30 s with X-IL2Ward-Poll (not user action: the session still expires)."""
     ward = access.ward_for(request.user, code)
     now = timezone.now()
-    with timezone.override(ward.zone):  # every time on a ward page is ward-local
-        return render(
-            request,
-            "scheduling/ward.html",
-            {
-                "ward": ward,
-                "rows": selectors.ward_patients(ward, now=now),
-                "now": now,
-                "wards": access.visible_wards(request.user),
-            },
+    context = {"ward": ward, "board": board.ward_board(ward, now=now), "now": now}
+    if request.htmx:  # the poll: the board alone
+        with timezone.override(ward.zone):
+            return render(request, "scheduling/ward.html#board", context)
+    return _render(request, "scheduling/ward.html", context, zone=ward.zone)
+
+
+@login_required
+def downtime(request, code: str):
+    """A printable sheet for the next 24 h: every due slot, flags, last vitals and blank rows to chart by hand."""
+    ward = access.ward_for(request.user, code)
+    now = timezone.now()
+    context = {
+        "ward": ward,
+        "entries": board.downtime_sheet(ward, now=now),
+        "now": now,
+        "until": now + timedelta(hours=24),
+        "blank_rows": range(3),
+        "vitals_rows": range(6),
+    }
+    return _render(request, "scheduling/nurse/downtime.html", context, zone=ward.zone)
+
+
+# --- Patient page ---------------------------------------------------------------------------------------------------
+
+
+@login_required
+def patient_page(request, pk: int):
+    patient = access.patient_for(request.user, pk)
+    now = timezone.now()
+    course = board.patient_course(patient)
+    current = board.next_open_dose(course, now=now)
+    zone = patient.ward.zone
+    teaching = board.latest_teaching(course)
+    context = {
+        "patient": patient,
+        "course": course,
+        "current": current,
+        "doses": board.mar(course) if course else [],
+        "panel": board.live_panel(patient, course, current, now=now),
+        "flow": board.flowsheet(patient, course),
+        "teaching": teaching,
+        "teaching_rows": [(label, bool(teaching.items.get(key))) for key, label in TeachingRecord.ITEMS]
+        if teaching
+        else [],
+        "day": board.course_day(course, now=now, zone=zone) if course else None,
+        "preparation": selectors.preparation_for(course) if course else None,
+        "now": now,
+    }
+    return _render(request, "scheduling/nurse/patient.html", context, zone=zone)
+
+
+# --- Charting a dose ------------------------------------------------------------------------------------------------
+
+
+def _urine_since_default(patient, dose, *, now):
+    """Urine must be recorded without gaps: continue from the last fluids period, else from the last slot."""
+    last_end = (
+        FluidBalance.objects.filter(patient=patient, entered_in_error_at__isnull=True, period_end__lte=now)
+        .order_by("-period_end")
+        .values_list("period_end", flat=True)
+        .first()
+    )
+    if last_end is not None and now - last_end <= timedelta(hours=16):
+        return last_end
+    previous = board.previous_slot(dose) if dose is not None else None
+    if previous is not None and now - previous.due_at <= timedelta(hours=16):
+        return previous.due_at
+    return now - timedelta(hours=8)
+
+
+def _weight_missing(patient, *, now) -> bool:
+    return not WeightMeasurement.objects.filter(
+        patient=patient,
+        entered_in_error_at__isnull=True,
+        recorded_at__gt=now - timedelta(hours=24),
+        recorded_at__lte=now,
+    ).exists()
+
+
+def _assessment_form(patient, dose, *, now, data=None):
+    zone = patient.ward.zone
+    initial = {
+        "recorded_at": now.replace(second=0, microsecond=0),
+        "urine_since": _urine_since_default(patient, dose, now=now),
+    }
+    return nurse_forms.AssessmentForm(
+        data, zone=zone, initial=initial, weight_missing=_weight_missing(patient, now=now), prefix="assess"
+    )
+
+
+def _give_form(dose, *, now, data=None):
+    zone = dose.course.patient.ward.zone
+    return nurse_forms.GiveForm(
+        data, zone=zone, initial={"started_at": now.replace(second=0, microsecond=0)}, prefix="give"
+    )
+
+
+def _chartable(dose) -> bool:
+    return dose.status == Dose.Status.SCHEDULED and dose.course.status in Course.OPEN_STATUSES
+
+
+@login_required
+def dose_page(request, pk: int):
+    """GET: the dose with its live evaluation (evaluated on opening, HOLD-RULES §3). POST action = assess | give |
+    hold | correct; each calls one service and shows what it refused."""
+    dose = selectors.dose_for(request.user, pk)
+    now = timezone.now()
+    if request.method == "POST":
+        handler = {"assess": _post_assess, "give": _post_give, "hold": _post_hold, "correct": _post_correct}.get(
+            request.POST.get("action", "")
         )
+        if handler is None:
+            return HttpResponseBadRequest("Unknown action.")
+        return handler(request, dose, now=now)
+    if _chartable(dose):
+        services.dose_evaluate(dose_id=dose.pk, now=now, trigger="opened")
+        dose = selectors.dose_for(request.user, pk)
+    return _dose_response(request, dose, now=now)
+
+
+def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False, **forms):
+    patient = dose.course.patient
+    evaluation = dose.latest_evaluation
+    rules = board.hold_rules(evaluation)
+    context = {
+        "dose": dose,
+        "course": dose.course,
+        "patient": patient,
+        "evaluation": evaluation,
+        "rules": rules,
+        "overrides": list(dose.overrides.select_related("by__profile")),
+        "history": list(
+            dose.administrations.select_related(
+                "given_by__profile", "verified_by__profile", "entered_in_error_by__profile"
+            ).order_by("charted_at", "pk")
+        ),
+        "holds": list(dose.holds.select_related("by__profile")),
+        "preparation": selectors.preparation_for(dose.course),
+        "chartable": _chartable(dose),
+        "refusal": refusal,
+        "saved": saved,
+        "crumb": f"Dose C{dose.cycle} #{dose.number}",
+        "assess_form": forms.get("assess_form") or _assessment_form(patient, dose, now=now),
+        "give_form": forms.get("give_form") or _give_form(dose, now=now),
+        "hold_form": forms.get("hold_form") or nurse_forms.HoldForm(rules=rules, prefix="hold"),
+        "correct_form": forms.get("correct_form") or nurse_forms.CorrectionForm(prefix="correct"),
+        "can_give": access.is_nursing(request.user),
+        "now": now,
+    }
+    return _render(request, "scheduling/nurse/dose.html", context, zone=patient.ward.zone, status=status)
+
+
+def _refused(request, dose, exc: Conflict, *, now, **forms):
+    """A refusal (409) is shown on the page with a fresh evaluation: the refused write was rolled back."""
+    if _chartable_now(dose):
+        services.dose_evaluate(dose_id=dose.pk, now=now, trigger="charting")
+    dose = selectors.dose_for(request.user, dose.pk)
+    return _dose_response(request, dose, now=now, status=409, refusal=exc, **forms)
+
+
+def _chartable_now(dose) -> bool:
+    fresh = Dose.objects.filter(pk=dose.pk).values_list("status", "course__status").first()
+    return fresh is not None and fresh[0] == Dose.Status.SCHEDULED and fresh[1] in Course.OPEN_STATUSES
+
+
+def _post_assess(request, dose, *, now):
+    _require(request.user, *CLINICAL_ROLES)
+    patient = dose.course.patient
+    form = _assessment_form(patient, dose, now=now, data=request.POST)
+    if form.is_valid():
+        try:
+            nurse_services.assessment_record(
+                patient=patient,
+                dose_id=dose.pk if _chartable(dose) else None,
+                by=request.user,
+                now=now,
+                **form.service_kwargs(),
+            )
+        except Invalid as exc:
+            nurse_forms.apply_errors(form, exc)
+        else:
+            if not request.htmx:
+                messages.success(request, "Assessment recorded; the dose was evaluated on it.")
+                return redirect("dose", pk=dose.pk)
+            dose = selectors.dose_for(request.user, dose.pk)
+            return _dose_response(request, dose, now=now, saved=True)
+    return _dose_response(request, dose, now=now, status=200 if request.htmx else 400, assess_form=form)
+
+
+def _post_give(request, dose, *, now):
+    _require(request.user, Role.NURSE, Role.CHARGE_NURSE)
+    form = _give_form(dose, now=now, data=request.POST)
+    if not form.is_valid():
+        return _dose_response(request, dose, now=now, status=400, give_form=form)
+    data = form.cleaned_data
+    try:
+        adm = services.dose_administer(
+            dose_id=dose.pk,
+            by=request.user,
+            started_at=data["started_at"],
+            ended_at=data.get("ended_at"),
+            verifier_username=data["verifier"],
+            verifier_password=data["verifier_password"],
+            verified_dose_iu=data["verified_dose_iu"],
+            vial_lot=data["vial_lot"],
+            reconstituted_at=data["reconstituted_at"],
+            now=now,
+        )
+    except Conflict as exc:
+        return _refused(request, dose, exc, now=now, give_form=form)
+    except Invalid as exc:
+        nurse_forms.apply_errors(form, exc)
+        return _dose_response(request, dose, now=now, status=400, give_form=form)
+    messages.success(
+        request,
+        f"Dose {dose.cycle}·{dose.number} charted as given ({adm.get_timing_display().lower()}), checked by "
+        f"{adm.verified_by.get_username()}.",
+    )
+    return redirect("dose", pk=dose.pk)
+
+
+def _post_hold(request, dose, *, now):
+    _require(request.user, *CLINICAL_ROLES)
+    form = nurse_forms.HoldForm(request.POST, rules=board.hold_rules(dose.latest_evaluation), prefix="hold")
+    if not form.is_valid():
+        return _dose_response(request, dose, now=now, status=400, hold_form=form)
+    try:
+        services.dose_hold(
+            dose_id=dose.pk,
+            reason=form.cleaned_data["reason"],
+            note=form.cleaned_data["note"],
+            by=request.user,
+            now=now,
+        )
+    except Conflict as exc:
+        return _refused(request, dose, exc, now=now, hold_form=form)
+    except Invalid as exc:
+        nurse_forms.apply_errors(form, exc)
+        return _dose_response(request, dose, now=now, status=400, hold_form=form)
+    messages.success(request, f"Dose {dose.cycle}·{dose.number} held ({form.cleaned_data['reason']}).")
+    return redirect("dose", pk=dose.pk)
+
+
+def _post_correct(request, dose, *, now):
+    _require(request.user, *CLINICAL_ROLES)
+    form = nurse_forms.CorrectionForm(request.POST, prefix="correct")
+    if not form.is_valid():
+        return _dose_response(request, dose, now=now, status=400, correct_form=form)
+    if not Administration.objects.filter(pk=form.cleaned_data["administration"], dose=dose).exists():
+        form.add_error(None, "That administration is not on this dose.")
+        return _dose_response(request, dose, now=now, status=400, correct_form=form)
+    try:
+        services.administration_enter_in_error(
+            administration_id=form.cleaned_data["administration"],
+            reason=form.cleaned_data["reason"],
+            password=form.cleaned_data["password"],
+            by=request.user,
+            now=now,
+        )
+    except Conflict as exc:
+        return _refused(request, dose, exc, now=now, correct_form=form)
+    except Invalid as exc:
+        nurse_forms.apply_errors(form, exc)
+        return _dose_response(request, dose, now=now, status=400, correct_form=form)
+    messages.success(request, "The administration is marked entered-in-error; it stays in the history.")
+    return redirect("dose", pk=dose.pk)
+
+
+# --- Assessment without a dose, and the other entries ----------------------------------------------------------------
+
+
+@login_required
+def assessment_page(request, pk: int):
+    """A pre-dose assessment from the patient page: it evaluates the patient's next open slot."""
+    patient = access.patient_for(request.user, pk)
+    now = timezone.now()
+    course = board.patient_course(patient)
+    dose = board.next_open_dose(course, now=now)
+    if dose is not None:
+        return redirect("dose", pk=dose.pk)
+    form = _assessment_form(patient, None, now=now, data=request.POST if request.method == "POST" else None)
+    if request.method == "POST":
+        _require(request.user, *CLINICAL_ROLES)
+        if form.is_valid():
+            try:
+                nurse_services.assessment_record(patient=patient, by=request.user, now=now, **form.service_kwargs())
+            except Invalid as exc:
+                nurse_forms.apply_errors(form, exc)
+            else:
+                messages.success(request, "Assessment recorded.")
+                return redirect("patient", pk=patient.pk)
+    return _entry_page(request, patient, form, "Assessment", "scheduling/nurse/assessment.html")
+
+
+def _entry_page(request, patient, form, title, template="scheduling/nurse/entry.html", **extra):
+    status = 400 if request.method == "POST" else 200
+    context = {"patient": patient, "form": form, "title": title, **extra}
+    return _render(request, template, context, zone=patient.ward.zone, status=status)
+
+
+def _record(request, form, call) -> bool:
+    """Run a service on a valid form; put its Invalid on the form. True when it stored."""
+    if not form.is_valid():
+        return False
+    try:
+        call(form.cleaned_data)
+    except Invalid as exc:
+        nurse_forms.apply_errors(form, exc)
+        return False
+    return True
+
+
+@login_required
+def fluids_page(request, pk: int):
+    patient = access.patient_for(request.user, pk)
+    now = timezone.now()
+    start, end = nurse_forms.last_shift(now, patient.ward.zone)
+    form = nurse_forms.FluidsForm(
+        request.POST if request.method == "POST" else None, zone=patient.ward.zone, initial={"period_start": start, "period_end": end}
+    )
+    if request.method == "POST":
+        _require(request.user, *CLINICAL_ROLES)
+
+        def call(data):
+            obs.fluids_record(patient=patient, by=request.user, now=now, **data)
+
+        if _record(request, form, call):
+            messages.success(request, "Fluid balance recorded.")
+            return redirect("patient", pk=patient.pk)
+    return _entry_page(request, patient, form, "Fluids for a shift")
+
+
+@login_required
+def labs_page(request, pk: int):
+    patient = access.patient_for(request.user, pk)
+    now = timezone.now()
+    form = nurse_forms.LabsForm(
+        request.POST if request.method == "POST" else None, zone=patient.ward.zone, initial={"recorded_at": now.replace(second=0, microsecond=0)}
+    )
+    if request.method == "POST":
+        _require(request.user, *CLINICAL_ROLES)
+
+        def call(data):
+            obs.labs_record(
+                patient=patient,
+                recorded_at=data["recorded_at"],
+                by=request.user,
+                now=now,
+                **{name: data.get(name) for name in LAB_FIELDS},
+            )
+
+        if _record(request, form, call):
+            messages.success(request, "Lab results recorded.")
+            return redirect("patient", pk=patient.pk)
+    return _entry_page(request, patient, form, "Lab results")
+
+
+@login_required
+def events_page(request, pk: int):
+    patient = access.patient_for(request.user, pk)
+    now = timezone.now()
+    if request.method == "POST" and request.POST.get("action") == "resolve":
+        _require(request.user, *CLINICAL_ROLES)
+        event = event_for(patient, request.POST.get("event"))
+        try:
+            obs.event_resolve(event=event, by=request.user, now=now)
+        except Conflict as exc:
+            messages.error(request, f"Not resolved: {exc.detail}")
+        else:
+            messages.success(request, "Event marked resolved.")
+        return redirect("patient", pk=patient.pk)
+    form = nurse_forms.EventForm(
+        request.POST if request.method == "POST" else None, zone=patient.ward.zone, initial={"recorded_at": now.replace(second=0, microsecond=0)}
+    )
+    if request.method == "POST":
+        _require(request.user, *CLINICAL_ROLES)
+
+        def call(data):
+            obs.event_record(patient=patient, by=request.user, now=now, **data)
+
+        if _record(request, form, call):
+            messages.success(request, "Clinical event recorded.")
+            return redirect("patient", pk=patient.pk)
+    return _entry_page(request, patient, form, "Clinical event")
+
+
+@login_required
+def teaching_page(request, pk: int):
+    """The patient-teaching checklist of HOLD-RULES §5, once per course (a new entry supersedes, never edits)."""
+    patient = access.patient_for(request.user, pk)
+    now = timezone.now()
+    course = board.patient_course(patient)
+    if course is None:
+        messages.error(request, "Teaching is documented per course: this patient has no course.")
+        return redirect("patient", pk=patient.pk)
+    latest = board.latest_teaching(course)
+    initial = {**(latest.items if latest else {}), "note": latest.note if latest else ""}
+    form = nurse_forms.TeachingForm(request.POST if request.method == "POST" else None, initial=initial)
+    if request.method == "POST":
+        _require(request.user, *CLINICAL_ROLES)
+
+        def call(data):
+            nurse_services.teaching_record(
+                course_id=course.pk, items=form.items(), note=data.get("note", ""), by=request.user, now=now
+            )
+
+        if _record(request, form, call):
+            messages.success(request, "Patient teaching documented.")
+            return redirect("patient", pk=patient.pk)
+    return _entry_page(request, patient, form, "Patient teaching", latest=latest)

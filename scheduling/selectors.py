@@ -9,7 +9,7 @@ from django.http import Http404
 
 from il2ward import access
 from scheduling.domain import dosing
-from scheduling.models import Administration, Course, Dose
+from scheduling.models import Administration, Course, Dose, Hold, Override
 
 
 @dataclass(frozen=True)
@@ -109,6 +109,25 @@ def dose_for(user, dose_id) -> Dose:
         )
     except (Dose.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such dose") from exc
+
+
+def visible_dose_id(user, dose_id) -> int:
+    """The dose's id when the user may see it (one query, nothing fetched); else 404."""
+    try:
+        found = Dose.objects.filter(pk=dose_id, course__patient__in=access.visible_patients(user)).values_list(
+            "pk", flat=True
+        )
+        return found.get()
+    except (Dose.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such dose") from exc
+
+
+def standing_hold(dose: Dose) -> Hold | None:
+    return Hold.objects.filter(dose=dose, entered_in_error_at__isnull=True).select_related("by").first()
+
+
+def dose_overrides(dose: Dose) -> list[Override]:
+    return list(Override.objects.filter(dose=dose).select_related("signature").order_by("at", "pk"))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring.models import LabResult
 from monitoring.services import rule_set_current
 from scheduling.domain import calendar, charting, dosing, progress, window
-from scheduling.evaluation import evaluate_doses, recipients_for
+from scheduling.evaluation import evaluate_doses, recipients_for, record_bars_after_course
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
@@ -42,9 +42,12 @@ def course_create(
     Patient.objects.select_for_update().get(pk=patient.pk)  # serialise course creation per patient
     if Course.objects.filter(patient=patient, status__in=Course.OPEN_STATUSES).exists():
         raise Conflict("active_course_exists", "This patient already has an open course.")
-    rule_set = rule_set_current(rule_set_name or settings.IL2WARD_DEFAULT_RULE_SET, now=now)
     zone = patient.ward.zone
     first_utc = first_dose_at.astimezone(calendar.UTC)
+    refusal = course_retreatment_refusal(patient=patient, first_dose_at=first_utc)
+    if refusal:
+        raise refusal
+    rule_set = rule_set_current(rule_set_name or settings.IL2WARD_DEFAULT_RULE_SET, now=now)
     dose_iu = dosing.dose_iu(dosing_weight_kg, iu_per_kg=settings.IL2WARD_DOSE_IU_PER_KG)
     try:
         with transaction.atomic():
@@ -80,6 +83,32 @@ def course_create(
     )
     enqueue_on_commit("scheduling.generate_calendar", course.pk)
     return course
+
+
+def course_retreatment_refusal(*, patient: Patient, first_dose_at: datetime) -> Conflict | None:
+    """SCH-RETREAT for a new course: barred for good after a retreatment-bar event on any earlier course, and not
+    before discharge + IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS (ward-local dates). Two queries.
+
+    Kept apart so scheduling.decisions.course_retreatment_check can replace it (that one also asks for every earlier
+    course to be closed with a discharge date recorded).
+    """
+    bar = RetreatmentBar.objects.filter(course__patient=patient).order_by("at", "pk").first()
+    if bar is not None:
+        return Conflict(
+            "retreatment_blocked",
+            f"SCH-RETREAT: course {bar.course_id} recorded a retreatment-bar event ({bar.kind}); no further course.",
+        )
+    last_discharge = Course.objects.filter(patient=patient).aggregate(last=Max("discharge_date"))["last"]
+    if last_discharge is not None:
+        wait = timedelta(days=settings.IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS)
+        earliest = last_discharge + wait
+        if earliest > first_dose_at.astimezone(patient.ward.zone).date():
+            return Conflict(
+                "retreatment_blocked",
+                f"SCH-RETREAT: not before {earliest.isoformat()} (discharge {last_discharge.isoformat()} "
+                f"+ {wait.days} days).",
+            )
+    return None
 
 
 def course_materialise_calendar(*, course_id: int, now: datetime) -> int:
@@ -269,7 +298,7 @@ def _locked_dose(dose_id: int) -> Dose:
     try:
         return (
             Dose.objects.select_for_update(of=("self",))
-            .select_related("course__patient__ward", "course__rule_set", "latest_evaluation")
+            .select_related("course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation")
             .get(pk=dose_id)
         )
     except Dose.DoesNotExist as exc:
@@ -283,11 +312,45 @@ def dose_evaluate(*, dose_id: int, now: datetime, trigger: str = "manual") -> Do
         return evaluate_doses([dose], now=now, trigger=trigger)[0]
 
 
-def _hold_overridden(dose: Dose) -> bool:
-    return Override.objects.filter(dose=dose).exists()
+def _rules(evaluation: DoseEvaluation | None, levels=("hold", "stop")) -> list[str]:
+    """The rule ids behind an evaluation's hold or stop, in finding order, once each."""
+    if evaluation is None:
+        return []
+    return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in levels))
 
 
-@transaction.atomic
+def _hold_overridden(dose: Dose, evaluation: DoseEvaluation) -> bool:
+    """An override lifts the hold rules it was signed for, on this slot only: a hold by a rule no override covers
+    needs a new one (the oncologist signed for what she saw)."""
+    covered: set[str] = set()
+    for override in Override.objects.filter(dose=dose).select_related("evaluation"):
+        covered.update(_rules(override.evaluation, ("hold",)))
+    return bool(covered) and set(_rules(evaluation, ("hold",))) <= covered
+
+
+REFUSAL_DETAILS = {
+    "already_charted": "This dose has already been charted.",
+    "course_not_active": "The course is not running (stopped, completed or still being scheduled).",
+    "eligibility_not_attested": "An oncologist has not attested eligibility for this course yet.",
+    "outside_window": "The start time is outside the dose window (due ± W).",
+    "stop_criteria_met": "Stop criteria are met: the dose cannot be given; the oncologist decides on the cycle.",
+    "hold_criteria_met": "Hold criteria are met: hold this dose, or ask the oncologist for an override.",
+    "assessment_incomplete": "The pre-dose assessment is incomplete or stale: record the missing data first.",
+    "preparation_expired": "The vial was reconstituted more than 48 h ago: prepare a new one.",
+    "double_check_mismatch": "The second nurse's dose does not match the prescribed dose.",
+}
+
+
+def _refusal_detail(code: str, evaluation: DoseEvaluation | None) -> str:
+    """The refusal's sentence, naming the rule ids or the missing data behind it."""
+    detail = REFUSAL_DETAILS.get(code, "")
+    if code in ("stop_criteria_met", "hold_criteria_met") and evaluation is not None:
+        detail += f" Rules: {', '.join(_rules(evaluation))}."
+    elif code == "assessment_incomplete" and evaluation is not None and evaluation.missing:
+        detail += f" Missing or stale: {', '.join(evaluation.missing)}."
+    return detail
+
+
 def dose_administer(
     *,
     dose_id: int,
@@ -301,7 +364,12 @@ def dose_administer(
     reconstituted_at: datetime | None = None,
     now: datetime,
 ) -> Administration:
-    """Chart a dose as given, with a blind double check by a second nurse (API.md: administer)."""
+    """Chart a dose as given, with a blind double check by a second nurse (API.md: administer).
+
+    Bad input is refused (Invalid) before anything is written. The dose is then locked and evaluated afresh on the
+    patient's data as it is now (a stored "give" may have gone stale); a refusal (Conflict, 409) keeps that evaluation
+    (and the flag and notifications it raised) so the record shows what the rules said, and writes nothing else.
+    """
     if charting.in_future(started_at, now=now):
         raise Invalid({"started_at": ["The start time is in the future."]})
     if ended_at is not None and ended_at < started_at:
@@ -311,30 +379,47 @@ def dose_administer(
     if reconstituted_at is not None and reconstituted_at > started_at:
         raise Invalid({"reconstituted_at": ["Reconstituted after the infusion started?"]})
     verifier = _verifier(by=by, username=verifier_username, password=verifier_password)
-    dose = _locked_dose(dose_id)
+    with transaction.atomic():
+        dose = _locked_dose(dose_id)
+        course = dose.course
+        if not verifier.profile.wards.filter(pk=course.patient.ward_id).exists():
+            raise Invalid({"verifier": ["The second nurse must work on this patient's ward."]})
+        evaluation = None
+        if charting.open_dose_refusal(dose_status=dose.status, course_status=course.status) is None:
+            evaluation = evaluate_doses([dose], now=now, trigger="charting")[0]
+        decision = evaluation.decision if evaluation else ""
+        refusal = charting.administer_refusal(
+            dose_status=dose.status,
+            course_status=course.status,
+            eligibility_attested=course.eligibility_attested,
+            due_at=dose.due_at,
+            started_at=started_at,
+            window_minutes=settings.IL2WARD_WINDOW_MINUTES,
+            decision=decision,
+            hold_overridden=decision == DoseEvaluation.Decision.HOLD and _hold_overridden(dose, evaluation),
+            reconstituted_at=reconstituted_at,
+            max_hours_after_reconstitution=settings.IL2WARD_RECONSTITUTION_MAX_HOURS,
+            dose_iu=course.dose_iu,
+            verified_dose_iu=verified_dose_iu,
+        )
+        if refusal is None:
+            return _chart_given(
+                dose,
+                by=by,
+                verifier=verifier,
+                started_at=started_at,
+                ended_at=ended_at,
+                vial_lot=vial_lot,
+                reconstituted_at=reconstituted_at,
+                evaluation=evaluation,
+                now=now,
+            )
+    # Outside the atomic block: the evaluation above is kept; the refusal itself writes nothing.
+    raise Conflict(refusal, _refusal_detail(refusal, evaluation))
+
+
+def _chart_given(dose, *, by, verifier, started_at, ended_at, vial_lot, reconstituted_at, evaluation, now):
     course = dose.course
-    if not verifier.profile.wards.filter(pk=course.patient.ward_id).exists():
-        raise Invalid({"verifier": ["The second nurse must work on this patient's ward."]})
-    # Re-evaluate on the patient's data as it is now: a stored "give" may have gone stale.
-    evaluation = None
-    if dose.status == Dose.Status.SCHEDULED and course.status in Course.OPEN_STATUSES:
-        evaluation = evaluate_doses([dose], now=now, trigger="charting")[0]
-    refusal = charting.administer_refusal(
-        dose_status=dose.status,
-        course_status=course.status,
-        eligibility_attested=course.eligibility_attested,
-        due_at=dose.due_at,
-        started_at=started_at,
-        window_minutes=settings.IL2WARD_WINDOW_MINUTES,
-        decision=evaluation.decision if evaluation else "",
-        hold_overridden=_hold_overridden(dose),
-        reconstituted_at=reconstituted_at,
-        max_hours_after_reconstitution=settings.IL2WARD_RECONSTITUTION_MAX_HOURS,
-    )
-    if refusal:
-        raise Conflict(refusal, REFUSAL_DETAILS.get(refusal, ""))
-    if verified_dose_iu != course.dose_iu:
-        raise Conflict("double_check_mismatch", "The second nurse's dose does not match the prescribed dose.")
     adm = Administration.objects.create(
         dose=dose,
         started_at=started_at,
@@ -373,19 +458,8 @@ def dose_administer(
     return adm
 
 
-REFUSAL_DETAILS = {
-    "already_charted": "This dose has already been charted.",
-    "course_not_active": "The course is not running (stopped, completed or still being scheduled).",
-    "eligibility_not_attested": "An oncologist has not attested eligibility for this course yet.",
-    "outside_window": "The start time is outside the dose window (due ± W).",
-    "stop_criteria_met": "Stop criteria are met: the dose cannot be given; the oncologist decides on the cycle.",
-    "hold_criteria_met": "Hold criteria are met: hold this dose, or ask the oncologist for an override.",
-    "assessment_incomplete": "The pre-dose assessment is incomplete or stale: record the missing data first.",
-    "preparation_expired": "The vial was reconstituted more than 48 h ago: prepare a new one.",
-}
-
-
 def _verifier(*, by, username: str, password: str):
+    """The second nurse of the blind double check: another nurse whose password is entered now (400 otherwise)."""
     from django.contrib.auth import authenticate
 
     from il2ward import access
@@ -404,22 +478,26 @@ def _verifier(*, by, username: str, password: str):
 
 @transaction.atomic
 def dose_hold(*, dose_id: int, reason: str, note: str = "", by, now: datetime) -> Hold:
-    """Hold a dose with a coded reason (a rule id or another code). Never made up (SCH-NOMAKEUP)."""
+    """Hold a dose with a coded reason (a rule id or another code). Never made up (SCH-NOMAKEUP).
+
+    The dose is evaluated afresh first, so the hold records the rule ids that applied when it was held.
+    """
     reason = (reason or "").strip()
     if not reason or len(reason) > 64:
         raise Invalid({"reason": ["Give a coded reason: a rule id (e.g. CV-SBP) or a short code."]})
     dose = _locked_dose(dose_id)
-    if dose.status != Dose.Status.SCHEDULED:
-        raise Conflict("already_charted", REFUSAL_DETAILS["already_charted"])
-    if dose.course.status not in Course.OPEN_STATUSES:
-        raise Conflict("course_not_active", REFUSAL_DETAILS["course_not_active"])
-    evaluation = dose.latest_evaluation
-    rule_ids = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")] if evaluation else []
-    hold = _record_hold(dose, reason=reason, rule_ids=rule_ids, note=note, by=by, now=now, evaluation=evaluation)
-    return hold
+    refusal = charting.open_dose_refusal(dose_status=dose.status, course_status=dose.course.status)
+    if refusal:
+        raise Conflict(refusal, REFUSAL_DETAILS[refusal])
+    evaluation = evaluate_doses([dose], now=now, trigger="hold")[0]
+    Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.HELD, status_changed_at=now)
+    return _write_hold(
+        dose, reason=reason, rule_ids=_rules(evaluation), note=note, by=by, now=now, evaluation=evaluation
+    )
 
 
-def _record_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic=False) -> Hold:
+def _write_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic=False) -> Hold:
+    """The Hold row, its audit event and SCH-3HELD, for a dose whose status the caller has just set to held."""
     hold = Hold.objects.create(
         dose=dose,
         reason=reason,
@@ -430,14 +508,13 @@ def _record_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic
         automatic=automatic,
         evaluation=evaluation,
     )
-    Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.HELD, status_changed_at=now)
     audit(
         actor=by,
         action="dose.hold",
         obj=dose,
         at=now,
-        old={"status": dose.status},
-        new={"status": Dose.Status.HELD, "reason": reason, "rules": rule_ids, "automatic": automatic},
+        old={"status": Dose.Status.SCHEDULED},
+        new={"status": Dose.Status.HELD, "hold": hold.pk, "reason": reason, "rules": rule_ids, "automatic": automatic},
         reason=note,
     )
     _check_third_hold(dose, now=now)
@@ -445,9 +522,10 @@ def _record_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic
 
 
 def _check_third_hold(dose: Dose, *, now: datetime) -> None:
-    """SCH-3HELD: the cycle's third held slot notifies the oncologist."""
+    """SCH-3HELD: the cycle's third held slot notifies the oncologist, once per cycle (the dedupe key)."""
     held = Dose.objects.filter(course_id=dose.course_id, cycle=dose.cycle, status=Dose.Status.HELD).count()
     if held >= 3:
+        options = dose.course.rule_set.definition.get("options", {})
         notify(
             kind="third_hold",
             recipients=[dose.course.oncologist],
@@ -456,25 +534,39 @@ def _check_third_hold(dose: Dose, *, now: datetime) -> None:
             patient=dose.course.patient,
             course_id=dose.course_id,
             dose_id=dose.pk,
-            details={"rule": "SCH-3HELD", "cycle": dose.cycle, "held": held},
+            details={
+                "rule": "SCH-3HELD",
+                "cycle": dose.cycle,
+                "held": held,
+                "recommend_stop": bool(options.get("SCH-3HELD.recommend_stop", False)),  # a site option
+            },
         )
 
 
 @transaction.atomic
 def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime) -> Override:
-    """An oncologist lifts a `hold` decision for this slot (e-signed). A `stop` is never overridden."""
-    if not (reason or "").strip():
+    """An oncologist lifts a `hold` decision for this slot (e-signed). A `stop` is never overridden: the oncologist
+    records continue or stop for the cycle instead (scheduling.decisions.cycle_decide)."""
+    reason = (reason or "").strip()
+    if not reason:
         raise Invalid({"reason": ["Give the reason for the override."]})
     dose = _locked_dose(dose_id)
-    if dose.status != Dose.Status.SCHEDULED:
-        raise Conflict("already_charted", REFUSAL_DETAILS["already_charted"])
+    refusal = charting.open_dose_refusal(dose_status=dose.status, course_status=dose.course.status)
+    if refusal:
+        raise Conflict(refusal, REFUSAL_DETAILS[refusal])
     evaluation = evaluate_doses([dose], now=now, trigger="override")[0]
+    if evaluation.decision == DoseEvaluation.Decision.STOP:
+        raise Conflict(
+            "stop_criteria_met",
+            f"A stop decision cannot be overridden (rules: {', '.join(_rules(evaluation))}); "
+            "record continue or stop for the cycle.",
+        )
     if evaluation.decision != DoseEvaluation.Decision.HOLD:
         raise Conflict(
             "override_not_allowed",
             f"Only a hold decision can be overridden; this dose's decision is {evaluation.decision}.",
         )
-    rules = [f["rule"] for f in evaluation.findings if f["level"] == "hold"]
+    rules = _rules(evaluation, ("hold",))
     signature = sign(
         signer=by,
         password=password,
@@ -499,17 +591,21 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
 
 @transaction.atomic
 def administration_enter_in_error(*, administration_id: int, reason: str, password: str, by, now: datetime):
-    """Mark a charted administration entered-in-error; it stays in the history and the dose reopens."""
-    if not (reason or "").strip():
+    """Mark a charted administration entered-in-error; it stays in the history and the dose reopens.
+
+    The reopened slot is an open slot like any other: charted again in its window, or closed by the sweep at due + W.
+    """
+    reason = (reason or "").strip()
+    if not reason:
         raise Invalid({"reason": ["Give the reason for the correction."]})
     check_password_again(by, password)
-    try:
-        adm = Administration.objects.select_for_update().get(pk=administration_id)
-    except Administration.DoesNotExist as exc:
-        raise Invalid({"administration": ["No such administration."]}) from exc
+    dose_id = Administration.objects.filter(pk=administration_id).values_list("dose_id", flat=True).first()
+    if dose_id is None:
+        raise Invalid({"administration": ["No such administration."]})
+    dose = _locked_dose(dose_id)  # dose first, as charting does: one lock order, no deadlock
+    adm = Administration.objects.select_for_update().get(pk=administration_id)
     if adm.entered_in_error_at is not None:
         raise Conflict("already_entered_in_error", "This administration is already marked entered-in-error.")
-    dose = _locked_dose(adm.dose_id)
     adm.entered_in_error_at, adm.entered_in_error_by, adm.entered_in_error_reason = now, by, reason
     adm.save(update_fields=["entered_in_error_at", "entered_in_error_by", "entered_in_error_reason"])
     Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.SCHEDULED, status_changed_at=now)
@@ -518,8 +614,8 @@ def administration_enter_in_error(*, administration_id: int, reason: str, passwo
         action="administration.entered_in_error",
         obj=adm,
         at=now,
-        old={"dose_status": dose.status},
-        new={"dose_status": Dose.Status.SCHEDULED},
+        old={"dose": dose.pk, "dose_status": dose.status},
+        new={"dose": dose.pk, "dose_status": Dose.Status.SCHEDULED},
         reason=reason,
     )
     return adm
@@ -531,14 +627,15 @@ SWEEP_BATCH = 500
 
 
 def doses_close_expired(*, now: datetime) -> dict[str, int]:
-    """At due + W an open slot closes (SCH-WINDOW): flagged hold/stop → recorded held with its rule ids, else missed.
+    """At due + W an open slot closes (SCH-WINDOW): flagged hold/stop → recorded held with its rule ids (an
+    automatic Hold), else missed with a dose_missed notification.
 
-    Each dose is claimed with a conditional update so two sweeps never both close it.
+    Each dose is claimed with a conditional update so two sweeps (or a sweep and a nurse) never both close it.
     """
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     expired = list(
         Dose.objects.filter(status=Dose.Status.SCHEDULED, due_at__lt=now - window_)
-        .select_related("course__patient__ward", "course__oncologist", "latest_evaluation")
+        .select_related("course__patient__ward", "course__oncologist", "course__rule_set", "latest_evaluation")
         .order_by("due_at")[:SWEEP_BATCH]
     )
     counts = {"held": 0, "missed": 0}
@@ -546,34 +643,23 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
         with transaction.atomic():
             flagged = dose.flag in (Dose.Flag.HOLD, Dose.Flag.STOP)
             target = Dose.Status.HELD if flagged else Dose.Status.MISSED
-            if (
-                Dose.objects.filter(pk=dose.pk, status=Dose.Status.SCHEDULED).update(
-                    status=target, status_changed_at=now
-                )
-                != 1
-            ):
+            claimed = Dose.objects.filter(pk=dose.pk, status=Dose.Status.SCHEDULED).update(
+                status=target, status_changed_at=now
+            )
+            if claimed != 1:
                 continue  # another sweep or a nurse got there first
-            evaluation = dose.latest_evaluation
             if flagged:
-                rules = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")]
-                Hold.objects.create(
-                    dose=dose,
+                rules = _rules(dose.latest_evaluation)
+                _write_hold(
+                    dose,
                     reason=rules[0] if rules else dose.flag,
                     rule_ids=rules,
-                    at=now,
-                    automatic=True,
-                    evaluation=evaluation,
                     note="Recorded held at due + W: hold criteria met and not given.",
+                    by=None,
+                    now=now,
+                    evaluation=dose.latest_evaluation,
+                    automatic=True,
                 )
-                audit(
-                    actor=None,
-                    action="dose.hold",
-                    obj=dose,
-                    at=now,
-                    old={"status": "scheduled"},
-                    new={"status": "held", "rules": rules, "automatic": True},
-                )
-                _check_third_hold(dose, now=now)
                 counts["held"] += 1
             else:
                 audit(
@@ -581,8 +667,8 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
                     action="dose.missed",
                     obj=dose,
                     at=now,
-                    old={"status": "scheduled"},
-                    new={"status": "missed"},
+                    old={"status": Dose.Status.SCHEDULED},
+                    new={"status": Dose.Status.MISSED},
                 )
                 notify(
                     kind="dose_missed",
@@ -599,7 +685,13 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
 
 
 def doses_evaluate_entering_window(*, now: datetime) -> int:
-    """Evaluate every open slot inside its pre-dose window (due − 2 h … due + W) not yet evaluated in that window."""
+    """Evaluate every open slot inside its pre-dose window (due − 2 h … due + W) not yet evaluated in that window.
+
+    The rule: the sweep evaluates a slot once, when it enters the window. After that, new data re-evaluates it (the
+    scheduling.evaluate_patient task monitoring enqueues on every observation), and so does charting; a second sweep
+    adds nothing. A constant number of queries whatever the number of slots: 12 when nothing is newly flagged
+    (candidates, rule-set versions, 6 snapshot reads, savepoint, insert, update, release).
+    """
     pre = timedelta(hours=settings.IL2WARD_PRE_DOSE_HOURS)
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     candidates = (
@@ -619,7 +711,10 @@ def doses_evaluate_entering_window(*, now: datetime) -> int:
 
 
 def patient_evaluate_next_dose(*, patient_id: int, now: datetime) -> DoseEvaluation | None:
-    """New data arrived for the patient: re-evaluate the next open slot of the open course."""
+    """New data arrived for the patient: re-evaluate the next open slot of the open course.
+
+    Without an open slot (the course has ended) a retreatment-bar event is still recorded on the latest course.
+    """
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     dose = (
         Dose.objects.filter(
@@ -632,4 +727,7 @@ def patient_evaluate_next_dose(*, patient_id: int, now: datetime) -> DoseEvaluat
         .values_list("pk", flat=True)
         .first()
     )
-    return None if dose is None else dose_evaluate(dose_id=dose, now=now, trigger="new_data")
+    if dose is None:
+        record_bars_after_course(patient_id=patient_id, now=now)
+        return None
+    return dose_evaluate(dose_id=dose, now=now, trigger="new_data")

@@ -1,7 +1,8 @@
 """May this dose be charted as given now? Pure: every fact comes in as an argument (API.md 409 codes).
 
 The order is the order a nurse should fix things in: a dose already charted or a course not running cannot be
-helped; eligibility and the window come next; then what the pre-dose evaluation says; then the preparation.
+helped; eligibility and the window come next; then what the pre-dose evaluation says; then the preparation and the
+second nurse's blind double check.
 """
 
 from datetime import datetime, timedelta
@@ -11,6 +12,28 @@ from scheduling.domain.window import chartable
 
 OPEN_COURSE_STATUSES = frozenset({"planned", "active", "rest"})
 CHARTED_STATUSES = frozenset({"given", "held", "missed"})
+
+# Every code administer_refusal can return, in the order it checks them.
+REFUSAL_ORDER = (
+    "already_charted",
+    "course_not_active",
+    "eligibility_not_attested",
+    "outside_window",
+    "stop_criteria_met",
+    "hold_criteria_met",
+    "assessment_incomplete",
+    "preparation_expired",
+    "double_check_mismatch",
+)
+
+
+def open_dose_refusal(*, dose_status: str, course_status: str) -> str | None:
+    """Can anything still be charted on this slot (given, held, overridden)? The 409 code when not."""
+    if dose_status in CHARTED_STATUSES:
+        return "already_charted"
+    if dose_status == "cancelled" or course_status not in OPEN_COURSE_STATUSES:
+        return "course_not_active"
+    return None
 
 
 def administer_refusal(
@@ -25,12 +48,18 @@ def administer_refusal(
     hold_overridden: bool,
     reconstituted_at: datetime | None,
     max_hours_after_reconstitution: int,
+    dose_iu: int | None = None,
+    verified_dose_iu: int | None = None,
 ) -> str | None:
-    """The 409 code that refuses this administration, or None when it may be charted."""
-    if dose_status in CHARTED_STATUSES:
-        return "already_charted"
-    if dose_status == "cancelled" or course_status not in OPEN_COURSE_STATUSES:
-        return "course_not_active"
+    """The 409 code that refuses this administration, or None when it may be charted.
+
+    `decision` is the fresh pre-dose evaluation's (give | hold | stop | incomplete); anything but those four refuses
+    as assessment_incomplete, so a missing evaluation can never let a dose through. The double check is compared
+    only when both doses are given.
+    """
+    refusal = open_dose_refusal(dose_status=dose_status, course_status=course_status)
+    if refusal:
+        return refusal
     if not eligibility_attested:
         return "eligibility_not_attested"  # HOLD-RULES §2: no dose before attestation
     if not chartable(due_at, at=started_at, window_minutes=window_minutes):
@@ -39,12 +68,14 @@ def administer_refusal(
         return "stop_criteria_met"  # never overridable for the slot
     if decision == "hold" and not hold_overridden:
         return "hold_criteria_met"
-    if decision == "incomplete":
-        return "assessment_incomplete"
+    if decision not in ("give", "hold"):
+        return "assessment_incomplete"  # incomplete, or no evaluation at all: fail safe
     if reconstituted_at is not None and reconstitution_expired(
         reconstituted_at, at=started_at, max_hours=max_hours_after_reconstitution
     ):
         return "preparation_expired"  # SCH-PREP: give within 48 h of reconstitution
+    if dose_iu is not None and verified_dose_iu is not None and verified_dose_iu != dose_iu:
+        return "double_check_mismatch"  # the second nurse's independent dose differs (blind double check)
     return None
 
 

@@ -227,6 +227,8 @@ def test_diastolic_at_or_above_systolic_is_400_on_dbp(kind, field, value, api, n
         ("vitals", {"sbp": None}, "sbp"),  # required
         ("vitals", {"rhythm": "wobbly"}, "rhythm"),
         ("vitals", {"temp_c": "hot"}, "temp_c"),
+        ("vitals", {"temp_c": "1e30"}, "temp_c"),
+        ("vitals", {"temp_c": "Infinity"}, "temp_c"),
         ("neuro", {"confusion": "some"}, "confusion"),
         ("labs", {"ast_u_l": "30.5"}, "ast_u_l"),
         ("labs", {"creatinine_mg_dl": "NaN"}, "creatinine_mg_dl"),

@@ -1,0 +1,146 @@
+"""Who hears about what: the one place that turns (kind, patient, course oncologist) into recipients.
+
+- Nursing reminders go to the patient's assigned nurse when she is on duty, else to the ward's nurses on duty, else
+  (nobody on duty) to the ward's charge nurses, else to every nurse of the ward: a reminder always has someone.
+- dose_missed, hold_flagged and stop_recommended also go to the course's oncologist.
+- third_hold (SCH-3HELD) goes to the course's oncologist and the ward's on-call oncologist.
+- escalation (a hold not acknowledged in time) goes to the ward's charge nurses on duty and its on-call oncologist;
+  without an on-call oncologist to the course's oncologist, without a charge nurse on duty to any charge nurse, then to
+  the nursing recipients.
+
+Also the two writes that set these people: a patient's assigned nurse and a ward's on-call oncologist (audited).
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F
+
+from il2ward.audit import audit
+from il2ward.errors import Invalid
+from il2ward.models import NURSING_ROLES, Patient, Role, Ward
+
+NURSING_KINDS = {"assessment_due", "dose_due", "dose_overdue", "vitals_due", "weight_due", "labs_due"}
+WITH_ONCOLOGIST = {"dose_missed", "hold_flagged", "stop_recommended"}
+
+
+class Directory:
+    """The nursing staff of some wards, loaded in one query, then asked per patient without further queries.
+
+    Patients passed in should come with `ward__on_call_oncologist__profile` and `assigned_nurse__profile` selected.
+    """
+
+    def __init__(self, ward_ids: Iterable[int]):
+        self.nurses: dict[int, dict[int, object]] = defaultdict(dict)  # ward id → {user id: user}
+        self.charge: dict[int, dict[int, object]] = defaultdict(dict)
+        ward_ids = set(ward_ids)
+        if not ward_ids:
+            return
+        rows = (
+            get_user_model()
+            .objects.filter(is_active=True, profile__wards__in=ward_ids, groups__name__in=NURSING_ROLES)
+            .select_related("profile")
+            .annotate(in_ward=F("profile__wards"), role=F("groups__name"))
+            .order_by("pk")
+        )
+        for user in rows:
+            (self.charge if user.role == Role.CHARGE_NURSE else self.nurses)[user.in_ward][user.pk] = user
+
+    @staticmethod
+    def _on_duty(users) -> list:
+        return [u for u in users if getattr(getattr(u, "profile", None), "on_duty", False)]
+
+    def nursing(self, patient: Patient) -> list:
+        nurse = patient.assigned_nurse
+        if nurse is not None and nurse.is_active and self._on_duty([nurse]):
+            return [nurse]
+        ward_nurses = list(self.nurses[patient.ward_id].values())
+        ward_charge = list(self.charge[patient.ward_id].values())
+        return self._on_duty(ward_nurses) or self._on_duty(ward_charge) or ward_charge or ward_nurses
+
+    def escalation(self, patient: Patient, *, oncologist=None) -> list:
+        charge = list(self.charge[patient.ward_id].values())
+        users = self._on_duty(charge) or charge or self.nursing(patient)
+        on_call = patient.ward.on_call_oncologist
+        return [*users, on_call if on_call is not None and on_call.is_active else oncologist]
+
+    def for_kind(self, kind: str, *, patient: Patient, oncologist=None) -> list:
+        if kind == "escalation":
+            users = self.escalation(patient, oncologist=oncologist)
+        elif kind == "third_hold":
+            users = [oncologist, patient.ward.on_call_oncologist]
+        elif kind in WITH_ONCOLOGIST:
+            users = [*self.nursing(patient), oncologist]
+        else:  # NURSING_KINDS and anything new: the nurses caring for the patient
+            users = self.nursing(patient)
+        return _unique(users)
+
+
+def _unique(users) -> list:
+    seen, out = set(), []
+    for user in users:
+        if user is not None and user.pk not in seen:
+            seen.add(user.pk)
+            out.append(user)
+    return out
+
+
+def recipients(kind: str, *, patient: Patient, oncologist=None) -> list:
+    """Recipients of one notification about `patient` (one query for the ward's nursing staff)."""
+    return Directory([patient.ward_id]).for_kind(kind, patient=patient, oncologist=oncologist)
+
+
+# --- Setting assignments and on-call ------------------------------------------------------------------------------
+
+
+def nurses_of(ward: Ward):
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, profile__wards=ward, groups__name__in=NURSING_ROLES)
+        .select_related("profile")
+        .distinct()
+        .order_by("profile__printed_name", "username")
+    )
+
+
+def oncologists():
+    return (
+        get_user_model()
+        .objects.filter(is_active=True, groups__name=Role.ONCOLOGIST)
+        .select_related("profile")
+        .distinct()
+        .order_by("profile__printed_name", "username")
+    )
+
+
+@transaction.atomic
+def patient_assign_nurse(*, patient_id: int, nurse, by, now: datetime) -> Patient:
+    """Set (or clear, nurse=None) the patient's assigned nurse: a nurse of the patient's ward."""
+    patient = Patient.objects.select_for_update().select_related("ward").get(pk=patient_id)
+    if nurse is not None and not nurses_of(patient.ward).filter(pk=nurse.pk).exists():
+        raise Invalid({"assigned_nurse": ["Choose a nurse of this patient's ward."]})
+    old = patient.assigned_nurse_id
+    new = nurse.pk if nurse is not None else None
+    if old != new:
+        Patient.objects.filter(pk=patient.pk).update(assigned_nurse_id=new)
+        patient.assigned_nurse_id = new
+        audit(actor=by, action="patient.assign_nurse", obj=patient, at=now, old={"nurse": old}, new={"nurse": new})
+    return patient
+
+
+@transaction.atomic
+def ward_set_on_call(*, ward_id: int, oncologist, by, now: datetime) -> Ward:
+    """Set (or clear) the ward's on-call oncologist, who receives escalations."""
+    ward = Ward.objects.select_for_update().get(pk=ward_id)
+    if oncologist is not None and not oncologists().filter(pk=oncologist.pk).exists():
+        raise Invalid({"on_call_oncologist": ["Choose an oncologist."]})
+    old = ward.on_call_oncologist_id
+    new = oncologist.pk if oncologist is not None else None
+    if old != new:
+        Ward.objects.filter(pk=ward.pk).update(on_call_oncologist_id=new)
+        ward.on_call_oncologist_id = new
+        audit(actor=by, action="ward.on_call", obj=ward, at=now, old={"oncologist": old}, new={"oncologist": new})
+    return ward

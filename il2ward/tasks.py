@@ -1,0 +1,22 @@
+"""Delivery tasks: thin, ids in, idempotent (the claim is the guard). Messages carry delivery ids only."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from il2ward import notifications
+
+
+@shared_task(name="il2ward.deliver", acks_late=True)
+def deliver(*delivery_ids: int) -> dict:
+    """Send these deliveries. No autoretry: a failure is recorded on the row and the resend sweep retries it."""
+    results: dict[str, int] = {}
+    for delivery_id in delivery_ids:
+        status = notifications.deliver(int(delivery_id))
+        results[status] = results.get(status, 0) + 1
+    return results
+
+
+@shared_task(name="il2ward.deliveries_sweep", acks_late=True)
+def deliveries_sweep() -> dict:
+    """The resend sweep (beat, every SWEEP_INTERVAL_SECONDS): lost claims back, due retries re-enqueued."""
+    return notifications.deliveries_resend(now=timezone.now())

@@ -1,0 +1,107 @@
+"""The nurse's writes that span more than one record: the pre-dose assessment and the patient-teaching checklist.
+
+Same rules as every service: keyword-only, one transaction, validate → write → audit (the observation services
+audit each row they write), nothing stored when anything is refused.
+"""
+
+from datetime import datetime
+from decimal import Decimal
+
+from django.db import transaction
+
+from il2ward.audit import audit
+from il2ward.errors import Invalid
+from il2ward.models import Patient
+from monitoring import services as obs
+from scheduling.models import Course, DoseEvaluation, TeachingRecord
+from scheduling.services import dose_evaluate, patient_evaluate_next_dose
+
+# Where a fluids error lands on the assessment form.
+_FLUID_FIELDS = {"period_start": "urine_since", "period_end": "urine_since", "recorded_at": "recorded_at"}
+
+
+@transaction.atomic
+def assessment_record(
+    *,
+    patient: Patient,
+    recorded_at: datetime,
+    vitals: dict,
+    neuro: dict,
+    urine_ml: int | None = None,
+    urine_since: datetime | None = None,
+    weight_kg: Decimal | None = None,
+    dose_id: int | None = None,
+    by,
+    now: datetime,
+) -> DoseEvaluation | None:
+    """Record a pre-dose assessment (vitals with rhythm, pressor and O2; neuro; the urine since the last slot; the
+    weight) and evaluate the dose on it at once (HOLD-RULES §3: "whenever new data for the patient arrives").
+
+    Every part is validated by its monitoring service; all their errors are raised together as one Invalid (field
+    names as on the assessment form) and then nothing is stored. Returns the dose's new evaluation (the given dose,
+    else the patient's next open slot), or None when there is no open slot.
+    """
+    errors: dict[str, list[str]] = {}
+
+    def attempt(service, rename=None, **kwargs):
+        try:
+            with transaction.atomic():  # a savepoint: a refused part leaves no row behind
+                return service(patient=patient, by=by, now=now, **kwargs)
+        except Invalid as exc:
+            for field, messages in exc.errors.items():
+                target = (rename or {}).get(field, field)
+                known = errors.setdefault(target, [])
+                known += [m for m in messages if m not in known]
+            return None
+
+    attempt(obs.vitals_record, recorded_at=recorded_at, **vitals)
+    attempt(obs.neuro_record, recorded_at=recorded_at, **neuro)
+    if urine_ml is not None or urine_since is not None:
+        if urine_ml is None:
+            errors.setdefault("urine_ml", []).append("Give the urine volume for this period.")
+        elif urine_since is None:
+            errors.setdefault("urine_since", []).append("Give the start of the urine period.")
+        elif "recorded_at" not in errors:
+            attempt(
+                obs.fluids_record,
+                _FLUID_FIELDS,
+                period_start=urine_since,
+                period_end=recorded_at,
+                urine_ml=urine_ml,
+            )
+    if weight_kg is not None:
+        attempt(obs.weight_record, recorded_at=recorded_at, weight_kg=weight_kg)
+    if errors:
+        raise Invalid(errors)  # rolls back the parts that were accepted
+    if dose_id is not None:
+        return dose_evaluate(dose_id=dose_id, now=now, trigger="assessment")
+    return patient_evaluate_next_dose(patient_id=patient.pk, now=now)
+
+
+TEACHING_KEYS = tuple(key for key, _ in TeachingRecord.ITEMS)
+
+
+@transaction.atomic
+def teaching_record(*, course_id: int, items: dict, note: str = "", by, now: datetime) -> TeachingRecord:
+    """Document the patient-teaching checklist of HOLD-RULES §5 for a course. A later entry is a new row (the
+    newest one stands); nothing is edited in place."""
+    unknown = sorted(set(items) - set(TEACHING_KEYS))
+    if unknown:
+        raise Invalid({"items": [f"Unknown checklist item(s): {', '.join(unknown)}"]})
+    if any(not isinstance(value, bool) for value in items.values()):
+        raise Invalid({"items": ["Each item is true or false."]})
+    note = (note or "").strip()
+    if not any(items.values()) and not note:
+        raise Invalid({"items": ["Tick what was taught, or write a note."]})
+    course = Course.objects.select_for_update().get(pk=course_id)
+    record = TeachingRecord.objects.create(
+        course=course, items={key: bool(items.get(key)) for key in TEACHING_KEYS}, note=note, by=by, at=now
+    )
+    audit(
+        actor=by,
+        action="teaching.record",
+        obj=record,
+        at=now,
+        new={"course": course.pk, "items": record.items, "note": note},
+    )
+    return record

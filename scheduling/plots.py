@@ -1,0 +1,305 @@
+"""Server-rendered SVG trend plots for the course review and its printed summary (no JavaScript, no chart library).
+
+Pure: data in, SVG markup out; no Django, no clock (the "now" line is passed in). The same markup renders in the
+browser and in WeasyPrint's PDF. Every plot of a course shares one time axis, so the plots line up dose by dose.
+
+The time axis may have several segments (cycle 1, cycle 2): they are drawn side by side with a small gap, so the
+nine rest days do not squash the two cycles into slivers.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from html import escape
+from zoneinfo import ZoneInfo
+
+LEVEL_COLOURS = {"stop": "#b02a37", "hold": "#d96a00", "notify": "#6f42c1"}
+STATUS_COLOURS = {
+    "given": "#198754",
+    "held": "#d96a00",
+    "missed": "#b02a37",
+    "scheduled": "#adb5bd",
+    "cancelled": "#ced4da",
+}
+STATUS_DASH = {"held": "4 3", "missed": "2 2", "scheduled": "1 3", "cancelled": "1 3"}
+
+WIDTH = 960
+GAP = 16  # px between time segments
+LEFT, RIGHT, TOP, BOTTOM = 48, 48, 30, 22
+
+
+@dataclass(frozen=True)
+class Series:
+    """One measure. `points` are (time, value); `bars` are (start, end, value) drawn as boxes (e.g. urine per 8 h)."""
+
+    label: str
+    colour: str
+    points: tuple[tuple[datetime, float], ...] = ()
+    bars: tuple[tuple[datetime, datetime, float], ...] = ()
+    axis: str = "left"  # or "right"
+    dash: str = ""
+
+
+@dataclass(frozen=True)
+class Threshold:
+    value: float
+    label: str  # "CV-SBP hold < 90"
+    level: str  # stop | hold | notify
+    axis: str = "left"
+
+
+@dataclass(frozen=True)
+class DoseMark:
+    at: datetime
+    status: str  # given | held | missed | scheduled | cancelled
+    label: str  # "C1 #4"
+
+
+@dataclass(frozen=True)
+class TimeAxis:
+    segments: tuple[tuple[datetime, datetime], ...]
+    zone: ZoneInfo
+
+    def layout(self, left: float, width: float) -> list[tuple[datetime, datetime, float, float]]:
+        """(start, end, x0, x1) per segment; widths proportional to duration."""
+        usable = width - GAP * (len(self.segments) - 1)
+        total = sum((end - start).total_seconds() for start, end in self.segments) or 1.0
+        out, x = [], left
+        for start, end in self.segments:
+            w = usable * (end - start).total_seconds() / total
+            out.append((start, end, x, x + w))
+            x += w + GAP
+        return out
+
+
+def _x(layout, moment: datetime) -> tuple[int, float] | None:
+    """(segment index, x) of a moment, or None when it is outside every segment."""
+    for index, (start, end, x0, x1) in enumerate(layout):
+        if start <= moment <= end:
+            span = (end - start).total_seconds() or 1.0
+            return index, x0 + (x1 - x0) * (moment - start).total_seconds() / span
+    return None
+
+
+def nice_ticks(low: float, high: float, count: int = 4) -> list[float]:
+    """Round tick values covering [low, high] (steps of 1, 2, 2.5 or 5 × 10^k)."""
+    if high <= low:
+        high = low + 1
+    raw = (high - low) / count
+    power = 10 ** math.floor(math.log10(raw))
+    step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    first = math.ceil(low / step - 1e-9) * step
+    ticks, value = [], first
+    while value <= high + 1e-9:
+        ticks.append(round(value, 10))
+        value += step
+    return ticks
+
+
+def value_range(
+    values: list[float], *, floor: float | None = None, ceiling: float | None = None
+) -> tuple[float, float]:
+    """The y range: the values padded by 8 %, widened to include `floor`/`ceiling` when given."""
+    if not values:
+        values = [v for v in (floor, ceiling) if v is not None] or [0.0, 1.0]
+    low, high = min(values), max(values)
+    if floor is not None:
+        low = min(low, floor)
+    if ceiling is not None:
+        high = max(high, ceiling)
+    pad = (high - low) * 0.08 or max(abs(high) * 0.1, 1.0)
+    if floor is not None and low >= floor:
+        return floor, high + pad  # bars stand on the floor: no padding below it
+    return low - pad, high + pad
+
+
+def _fmt(value: float) -> str:
+    return f"{value:g}" if abs(value) >= 0.01 or value == 0 else f"{value:.3f}"
+
+
+def trend_plot(
+    *,
+    title: str,
+    axis: TimeAxis,
+    series: list[Series],
+    thresholds: list[Threshold] = (),
+    doses: list[DoseMark] = (),
+    unit: str = "",
+    right_unit: str = "",
+    fixed: tuple[float, float] | None = None,
+    right_fixed: tuple[float, float] | None = None,
+    now: datetime | None = None,
+    height: int = 170,
+) -> str:
+    """One plot as an <svg> element: series, dashed threshold lines labelled with their rule ids, and a vertical
+    mark at every dose (green given, orange dashed held, red dotted missed, grey scheduled)."""
+    has_right = any(s.axis == "right" for s in series) or any(t.axis == "right" for t in thresholds)
+    plot_w = WIDTH - LEFT - (RIGHT if has_right else 12)
+    plot_h = height - TOP - BOTTOM
+    layout = axis.layout(LEFT, plot_w)
+    in_axis = list(series)
+
+    def values(side: str) -> list[float]:
+        out = [v for s in in_axis if s.axis == side for _, v in s.points]
+        out += [v for s in in_axis if s.axis == side for _, _, v in s.bars]
+        return out
+
+    def scale(side: str, fixed_range):
+        if fixed_range:
+            low, high = fixed_range
+        else:
+            side_thresholds = [t.value for t in thresholds if t.axis == side]
+            low, high = value_range(
+                values(side) + side_thresholds,
+                floor=0 if side == "right" or any(s.bars for s in in_axis if s.axis == side) else None,
+            )
+        return low, high, (lambda v: TOP + plot_h - (v - low) / (high - low) * plot_h)
+
+    left_low, left_high, y_left = scale("left", fixed)
+    right_low, right_high, y_right = scale("right", right_fixed) if has_right else (0, 1, None)
+    y_of = {"left": y_left, "right": y_right}
+
+    out = [
+        f'<svg class="trend" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
+        f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" '
+        'font-family="DejaVu Sans, Arial, sans-serif">',
+        f"<title>{escape(title)}</title>",
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w:.1f}" height="{plot_h}" fill="#fff" stroke="#dee2e6"/>',
+    ]
+    # Title and legend on the top line.
+    out.append(f'<text x="{LEFT}" y="14" font-size="13" font-weight="bold" fill="#212529">{escape(title)}</text>')
+    legend_x = LEFT + 12 + 8.4 * len(title)  # rough text widths: no font metrics here
+    for s in in_axis:
+        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+        out.append(
+            f'<line x1="{legend_x:.0f}" y1="10" x2="{legend_x + 18:.0f}" y2="10" stroke="{s.colour}" '
+            f'stroke-width="2.5"{dash}/><text x="{legend_x + 22:.0f}" y="14" font-size="11" fill="#212529">'
+            f"{escape(s.label)}</text>"
+        )
+        legend_x += 34 + 7.0 * len(s.label)
+    # Y ticks and grid.
+    for tick in nice_ticks(left_low, left_high):
+        y = y_left(tick)
+        if TOP <= y <= TOP + plot_h:
+            out.append(
+                f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w:.1f}" y2="{y:.1f}" stroke="#f1f3f5"/>'
+                f'<text x="{LEFT - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" fill="#495057">'
+                f"{_fmt(tick)}</text>"
+            )
+    if unit:
+        out.append(f'<text x="4" y="{TOP - 4}" font-size="10" fill="#495057">{escape(unit)}</text>')
+    if has_right:
+        for tick in nice_ticks(right_low, right_high):
+            y = y_right(tick)
+            if TOP <= y <= TOP + plot_h:
+                out.append(
+                    f'<text x="{LEFT + plot_w + 4:.1f}" y="{y + 4:.1f}" font-size="10" fill="#495057">'
+                    f"{_fmt(tick)}</text>"
+                )
+        if right_unit:
+            out.append(
+                f'<text x="{WIDTH - 4}" y="{TOP - 4}" font-size="10" text-anchor="end" fill="#495057">'
+                f"{escape(right_unit)}</text>"
+            )
+    # Day ticks (ward-local midnights) and segment breaks.
+    for index, (start, end, x0, x1) in enumerate(layout):
+        day = start.astimezone(axis.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+        while day.astimezone(start.tzinfo) <= end:
+            moment = day.astimezone(start.tzinfo)
+            if moment >= start:
+                x = x0 + (x1 - x0) * (moment - start).total_seconds() / ((end - start).total_seconds() or 1)
+                out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#e9ecef"/>')
+                if x + 64 <= x1:  # a label that would run past the segment is left out
+                    out.append(
+                        f'<text x="{x + 2:.1f}" y="{height - 8}" font-size="10" fill="#495057">{day:%a %d %b}</text>'
+                    )
+            day = day + timedelta(days=1)  # wall-clock arithmetic in the zone: the next local midnight
+        if index:
+            gap_x = x0 - GAP / 2
+            out.append(
+                f'<rect x="{gap_x - GAP / 2 + 1:.1f}" y="{TOP}" width="{GAP - 2}" height="{plot_h}" fill="#f6f7f9"/>'
+                f'<text x="{gap_x:.1f}" y="{TOP + plot_h / 2:.1f}" font-size="9" text-anchor="middle" fill="#6c757d" '
+                f'transform="rotate(-90 {gap_x:.1f} {TOP + plot_h / 2:.1f})">rest days</text>'
+            )
+    # Dose marks.
+    for mark in doses:
+        pos = _x(layout, mark.at)
+        if pos is None:
+            continue
+        _, x = pos
+        colour = STATUS_COLOURS.get(mark.status, "#adb5bd")
+        dash = STATUS_DASH.get(mark.status)
+        dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
+        width = 1.6 if mark.status in ("held", "missed") else 1
+        out.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="{colour}" '
+            f'stroke-width="{width}"{dash_attr} opacity="0.8"><title>{escape(mark.label)} {mark.status}</title></line>'
+            f'<path d="M{x - 4:.1f},{TOP - 7} L{x + 4:.1f},{TOP - 7} L{x:.1f},{TOP - 1} Z" fill="{colour}"/>'
+        )
+        if mark.status == "held":
+            out.append(
+                f'<text x="{x:.1f}" y="{TOP + 10}" font-size="9" font-weight="bold" text-anchor="middle" '
+                f'fill="{colour}">H</text>'
+            )
+    # Thresholds.
+    for threshold in thresholds:
+        y_fn = y_of.get(threshold.axis)
+        if y_fn is None:
+            continue
+        y = y_fn(threshold.value)
+        if not TOP <= y <= TOP + plot_h:
+            continue
+        colour = LEVEL_COLOURS.get(threshold.level, "#6c757d")
+        anchor_x = LEFT + plot_w - 4 if threshold.axis == "left" else LEFT + 4
+        anchor = "end" if threshold.axis == "left" else "start"
+        out.append(
+            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w:.1f}" y2="{y:.1f}" stroke="{colour}" '
+            f'stroke-width="1.2" stroke-dasharray="6 4"/>'
+            f'<text x="{anchor_x:.1f}" y="{y - 3:.1f}" font-size="10" text-anchor="{anchor}" fill="{colour}">'
+            f"{escape(threshold.label)}</text>"
+        )
+    # Series.
+    for s in in_axis:
+        y_fn = y_of[s.axis]
+        for start, end, value in s.bars:
+            a, b = _x(layout, start), _x(layout, end)
+            if a is None or b is None or a[0] != b[0]:
+                continue
+            y = y_fn(value)
+            out.append(
+                f'<rect x="{a[1]:.1f}" y="{y:.1f}" width="{max(b[1] - a[1] - 1, 1):.1f}" '
+                f'height="{max(TOP + plot_h - y, 0):.1f}" fill="{s.colour}" fill-opacity="0.35" stroke="{s.colour}">'
+                f"<title>{escape(s.label)} {_fmt(value)}</title></rect>"
+            )
+        runs: list[list[tuple[float, float]]] = []
+        last_segment = None
+        for moment, value in s.points:
+            pos = _x(layout, moment)
+            if pos is None:
+                last_segment = None
+                continue
+            if pos[0] != last_segment:
+                runs.append([])
+                last_segment = pos[0]
+            runs[-1].append((pos[1], y_fn(value)))
+        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+        for run in runs:
+            if len(run) > 1:
+                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+                out.append(f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>')
+            out.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{s.colour}"/>' for x, y in run)
+    if now is not None and (pos := _x(layout, now)) is not None:
+        x = pos[1]
+        out.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#0d6efd" stroke-width="1.2"/>'
+            f'<text x="{x + 3:.1f}" y="{TOP + plot_h - 4}" font-size="10" fill="#0d6efd">now</text>'
+        )
+    if not any(s.points or s.bars for s in in_axis):
+        out.append(
+            f'<text x="{LEFT + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" font-size="12" text-anchor="middle" '
+            f'fill="#6c757d">No values recorded in this period</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)

@@ -1,0 +1,318 @@
+"""Reminder sweeps (HOLD-RULES §5) and the escalation of unacknowledged holds; run by scheduling.sweep every 30 s.
+
+kind            when (defaults; site-configurable IL2WARD_* settings)                          to (il2ward.recipients)
+assessment_due  due − 2 h (IL2WARD_ASSESSMENT_DUE_MINUTES=120), until the dose is due          nursing
+dose_due        due − 30 min (IL2WARD_DOSE_DUE_MINUTES), until it is overdue                   nursing
+dose_overdue    due + 30 min (IL2WARD_DOSE_OVERDUE_MINUTES), until due + W (then missed)       nursing
+vitals_due      active cycle, no vitals for 2 h (IL2WARD_VITALS_EVERY_MINUTES); every 2 h      nursing
+weight_due      06:00 ward-local (IL2WARD_DAILY_WEIGHT_HOUR), no weight since local midnight   nursing
+labs_due        06:00 ward-local (IL2WARD_DAILY_LABS_HOUR), no labs since local midnight       nursing
+escalation      hold_flagged / stop_recommended unacknowledged for 15 min                      charge nurse, on-call
+                (IL2WARD_ESCALATE_AFTER_MINUTES), then every 15 min, while the dose is open    oncologist
+                and still flagged
+
+dose_missed, hold_flagged, stop_recommended and third_hold are written where they happen (scheduling.services,
+scheduling.evaluation). Every sweep is idempotent — each reminder has a dedupe key (kind, dose or patient, time
+bucket) and the queries exclude what was already sent — and costs a constant number of queries when nothing is due:
+the work is in SQL (EXISTS per row, on indexed columns), so 1,000 active courses cost about what 10 do.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, Subquery
+
+from il2ward.channels import setting
+from il2ward.models import Notification, Ward
+from il2ward.notifications import notify
+from il2ward.recipients import Directory
+from monitoring.models import LabResult, VitalSigns, WeightMeasurement
+from scheduling.models import Course, Dose
+
+PATIENT_RELATED = (
+    "course__patient__ward__on_call_oncologist__profile",
+    "course__patient__assigned_nurse__profile",
+    "course__oncologist__profile",
+)
+COURSE_RELATED = tuple(name.removeprefix("course__") for name in PATIENT_RELATED)
+
+
+def minutes(name: str, default: int) -> timedelta:
+    return timedelta(minutes=setting(name, default))
+
+
+@dataclass(frozen=True)
+class DoseTiming:
+    """When each dose reminder fires, relative to the slot's due time."""
+
+    assessment: timedelta  # before due
+    due: timedelta  # before due
+    overdue: timedelta  # after due
+    window: timedelta  # SCH-WINDOW W: after due + W the slot is missed
+
+    @classmethod
+    def from_settings(cls) -> "DoseTiming":
+        return cls(
+            assessment=minutes("IL2WARD_ASSESSMENT_DUE_MINUTES", 120),
+            due=minutes("IL2WARD_DOSE_DUE_MINUTES", 30),
+            overdue=minutes("IL2WARD_DOSE_OVERDUE_MINUTES", 30),
+            window=timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES),
+        )
+
+    def stages(self) -> list[tuple[str, timedelta, timedelta]]:
+        """(kind, from, until) relative to due: a reminder is due while from <= now − due_at < until."""
+        return [
+            ("assessment_due", -self.assessment, timedelta(0)),
+            ("dose_due", -self.due, self.overdue),
+            ("dose_overdue", self.overdue, self.window),
+        ]
+
+    def due_now(self, due_at: datetime, *, now: datetime) -> list[tuple[str, datetime]]:
+        """(kind, time it was due) of every stage whose time has come and not passed (pure)."""
+        return [(kind, due_at + start) for kind, start, end in self.stages() if start <= now - due_at < end]
+
+
+def reminders_sweep(*, now: datetime) -> dict[str, int]:
+    return {
+        "dose_reminders": dose_reminders(now=now),
+        "vitals_due": vitals_due(now=now),
+        "daily_due": daily_due(now=now),
+        "escalations": escalate_holds(now=now),
+    }
+
+
+def _notify_each(items, *, now: datetime) -> int:
+    """items: (kind, dedupe, due_at, dose or None, course, users, details). One short transaction each."""
+    written = 0
+    for kind, dedupe, due_at, dose, course, users, details in items:
+        with transaction.atomic():
+            written += len(
+                notify(
+                    kind=kind,
+                    recipients=users,
+                    dedupe=dedupe,
+                    now=now,
+                    patient=course.patient,
+                    course_id=course.pk,
+                    dose_id=dose.pk if dose is not None else None,
+                    details=details,
+                    due_at=due_at,
+                )
+            )
+    return written
+
+
+def dose_reminders(*, now: datetime) -> int:
+    """assessment_due, dose_due and dose_overdue for open slots; one query when nothing is due."""
+    timing = DoseTiming.from_settings()
+    sent = {
+        kind: Exists(Notification.objects.filter(kind=kind, dose_id=OuterRef("pk"))) for kind, _, _ in timing.stages()
+    }
+    needed = Q()
+    for kind, start, end in timing.stages():
+        # start <= now − due < end  ⇔  now − end < due <= now − start
+        needed |= Q(due_at__gt=now - end, due_at__lte=now - start, **{f"sent_{kind}": False})
+    earliest = now - max(end for _, _, end in timing.stages())
+    latest = now - min(start for _, start, _ in timing.stages())
+    doses = list(
+        Dose.objects.filter(
+            status=Dose.Status.SCHEDULED,
+            course__status__in=[Course.Status.PLANNED, Course.Status.ACTIVE],
+            due_at__gt=earliest,
+            due_at__lte=latest,
+        )
+        .annotate(**{f"sent_{kind}": expr for kind, expr in sent.items()})
+        .filter(needed)
+        .select_related(*PATIENT_RELATED)
+        .order_by("due_at", "pk")
+    )
+    if not doses:
+        return 0
+    directory = Directory({d.course.patient.ward_id for d in doses})
+    items = []
+    for dose in doses:
+        course = dose.course
+        for kind, due_at in timing.due_now(dose.due_at, now=now):
+            if getattr(dose, f"sent_{kind}"):
+                continue
+            items.append(
+                (
+                    kind,
+                    f"{kind}:dose{dose.pk}",
+                    due_at,
+                    dose,
+                    course,
+                    directory.for_kind(kind, patient=course.patient, oncologist=course.oncologist),
+                    {"cycle": dose.cycle, "number": dose.number},
+                )
+            )
+    return _notify_each(items, now=now)
+
+
+def _current_cycle_start(now: datetime, window: timedelta) -> Subquery:
+    """Due time of slot 1 of the course's current cycle (the latest slot 1 whose window has opened)."""
+    return Subquery(
+        Dose.objects.filter(course=OuterRef("pk"), number=1, due_at__lte=now + window)
+        .order_by("-due_at")
+        .values("due_at")[:1]
+    )
+
+
+def _standing(model, *, since: datetime, now: datetime):
+    return model.objects.filter(
+        patient=OuterRef("patient_id"), entered_in_error_at__isnull=True, recorded_at__gt=since, recorded_at__lte=now
+    )
+
+
+def vitals_due(*, now: datetime) -> int:
+    """vitals_due: an active cycle and no vitals for 2 h; again every 2 h (the bucket) while none come."""
+    every = minutes("IL2WARD_VITALS_EVERY_MINUTES", 120)
+    window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
+    courses = list(
+        Course.objects.filter(status=Course.Status.ACTIVE)
+        .annotate(
+            cycle_start=_current_cycle_start(now, window),
+            recent=Exists(_standing(VitalSigns, since=now - every, now=now)),
+            reminded=Exists(
+                Notification.objects.filter(
+                    kind="vitals_due", patient_id=OuterRef("patient_id"), due_at__gt=now - every
+                )
+            ),
+        )
+        .filter(recent=False, reminded=False, cycle_start__lte=now - every + window)
+        .annotate(
+            last_vitals=Subquery(
+                VitalSigns.objects.filter(
+                    patient=OuterRef("patient_id"), entered_in_error_at__isnull=True, recorded_at__lte=now
+                )
+                .order_by("-recorded_at")
+                .values("recorded_at")[:1]
+            )
+        )
+        .select_related(*COURSE_RELATED)
+    )
+    if not courses:
+        return 0
+    directory = Directory({c.patient.ward_id for c in courses})
+    items = []
+    for course in courses:
+        active_from = course.cycle_start - window
+        anchor = max(course.last_vitals or active_from, active_from)
+        periods = int((now - anchor) / every)
+        due_at = anchor + periods * every
+        items.append(
+            (
+                "vitals_due",
+                f"vitals_due:patient{course.patient_id}:at{int(due_at.timestamp())}",
+                due_at,
+                None,
+                course,
+                directory.for_kind("vitals_due", patient=course.patient),
+                {"every_minutes": int(every.total_seconds() // 60)},
+            )
+        )
+    return _notify_each(items, now=now)
+
+
+DAILY = (
+    ("weight_due", WeightMeasurement, "IL2WARD_DAILY_WEIGHT_HOUR"),
+    ("labs_due", LabResult, "IL2WARD_DAILY_LABS_HOUR"),
+)
+
+
+def daily_due(*, now: datetime) -> int:
+    """weight_due and labs_due: at the hour (06:00) ward-local, for active cycles with none since local midnight."""
+    wards = list(Ward.objects.only("pk", "tz"))
+    written = 0
+    for kind, model, hour_setting in DAILY:
+        hour = setting(hour_setting, 6)
+        per_ward = Q()
+        days = {}
+        for ward in wards:
+            local = now.astimezone(ward.zone)
+            midnight = datetime.combine(local.date(), time(0), tzinfo=ward.zone)
+            due_at = datetime.combine(local.date(), time(hour), tzinfo=ward.zone)
+            if now < due_at:
+                continue
+            days[ward.pk] = (local.date(), due_at)
+            per_ward |= (
+                Q(patient__ward_id=ward.pk)
+                & ~Exists(_standing(model, since=midnight, now=now))
+                & ~Exists(Notification.objects.filter(kind=kind, patient_id=OuterRef("patient_id"), due_at__gte=due_at))
+            )
+        if not days:
+            continue
+        courses = list(Course.objects.filter(per_ward, status=Course.Status.ACTIVE).select_related(*COURSE_RELATED))
+        if not courses:
+            continue
+        directory = Directory({c.patient.ward_id for c in courses})
+        items = []
+        for course in courses:
+            day, due_at = days[course.patient.ward_id]
+            items.append(
+                (
+                    kind,
+                    f"{kind}:patient{course.patient_id}:{day.isoformat()}",
+                    due_at,
+                    None,
+                    course,
+                    directory.for_kind(kind, patient=course.patient),
+                    {"day": day.isoformat(), "hour": hour},
+                )
+            )
+        written += _notify_each(items, now=now)
+    return written
+
+
+def escalate_holds(*, now: datetime) -> int:
+    """A hold_flagged / stop_recommended not acknowledged within 15 min goes to the charge nurse and the on-call
+    oncologist, and again every 15 min (dedupe bucket n = whole periods since the flag) until someone acknowledges
+    it, the dose is closed (given, held, missed, cancelled) or the flag clears on a fresh evaluation."""
+    after = minutes("IL2WARD_ESCALATE_AFTER_MINUTES", 15)
+    window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
+    flags = [Notification.Kind.HOLD_FLAGGED, Notification.Kind.STOP_RECOMMENDED]
+    doses = list(
+        Dose.objects.filter(
+            status=Dose.Status.SCHEDULED,
+            flag__in=[Dose.Flag.HOLD, Dose.Flag.STOP],
+            due_at__gte=now - window,
+            due_at__lte=now + timedelta(days=1),
+        )
+        .annotate(
+            flagged_at=Subquery(
+                Notification.objects.filter(dose_id=OuterRef("pk"), kind__in=flags, acknowledged_at__isnull=True)
+                .order_by("created_at")
+                .values("created_at")[:1]
+            ),
+            escalated=Exists(
+                Notification.objects.filter(
+                    dose_id=OuterRef("pk"), kind=Notification.Kind.ESCALATION, due_at__gt=now - after
+                )
+            ),
+        )
+        .filter(flagged_at__lte=now - after, escalated=False)
+        .select_related(*PATIENT_RELATED, "latest_evaluation")
+    )
+    if not doses:
+        return 0
+    directory = Directory({d.course.patient.ward_id for d in doses})
+    items = []
+    for dose in doses:
+        course = dose.course
+        periods = int((now - dose.flagged_at) / after)
+        evaluation = dose.latest_evaluation
+        rules = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")] if evaluation else []
+        items.append(
+            (
+                "escalation",
+                f"escalation:dose{dose.pk}:n{periods}",
+                dose.flagged_at + periods * after,
+                dose,
+                course,
+                directory.for_kind("escalation", patient=course.patient, oncologist=course.oncologist),
+                {"cycle": dose.cycle, "number": dose.number, "flag": dose.flag, "rules": rules, "escalation": periods},
+            )
+        )
+    return _notify_each(items, now=now)

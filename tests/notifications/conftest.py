@@ -1,0 +1,79 @@
+"""Helpers for the reminders and notifications (issue 5).
+
+NOW = 2027-03-10 12:00 UTC = 06:00 in Chicago (ward A, CST) = 13:00 in Berlin (ward B). `make_course`
+(tests/conftest.py) puts cycle 1 slot 1 of a course at 2027-03-12 22:00 UTC unless told otherwise.
+"""
+
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from celery.signals import before_task_publish
+
+from il2ward.models import Delivery, Notification
+from tests.conftest import NOW
+from tests.notifications.sinks import SmtpSink, WebhookSink
+
+NORMAL_VITALS = {"sbp": 120, "dbp": 70, "heart_rate": 88, "resp_rate": 16, "spo2": 97, "temp_c": Decimal("37.2")}
+
+
+@contextmanager
+def published_tasks():
+    """(task name, args) of every message really published to the broker while the block runs."""
+    sent: list[tuple[str, tuple]] = []
+
+    def record(sender=None, body=None, **kwargs):
+        sent.append((sender, tuple(body[0])))
+
+    before_task_publish.connect(record, weak=False)
+    try:
+        yield sent
+    finally:
+        before_task_publish.disconnect(record)
+
+
+def rows(**filters) -> list[tuple[str, str]]:
+    """(kind, recipient username) of the notifications matching `filters`, sorted."""
+    return sorted(Notification.objects.filter(**filters).values_list("kind", "recipient__username"))
+
+
+def channels_of(notification) -> dict[str, str]:
+    return dict(Delivery.objects.filter(notification=notification).values_list("channel", "status"))
+
+
+def vitals(patient, by, *, at, **changes):
+    from monitoring.services import vitals_record
+
+    return vitals_record(patient=patient, recorded_at=at, by=by, now=at, **{**NORMAL_VITALS, **changes})
+
+
+@pytest.fixture
+def active_course(make_course, patient_a):
+    """A course whose cycle 1 began (slot 1 due NOW − 1 h): status active at NOW."""
+    from scheduling.services import courses_advance_status
+
+    def _make(patient=None, first=NOW - timedelta(hours=1)):
+        course = make_course(patient or patient_a, first_dose_at=first, now=first - timedelta(hours=6))
+        courses_advance_status(now=NOW)
+        course.refresh_from_db()
+        return course
+
+    return _make
+
+
+@pytest.fixture
+def smtp(settings):
+    with SmtpSink() as sink:
+        settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+        settings.EMAIL_HOST, settings.EMAIL_PORT = "127.0.0.1", sink.port
+        yield sink
+
+
+@pytest.fixture
+def webhook(ward_a):
+    """A webhook receiver, configured on ward A with a secret."""
+    with WebhookSink() as sink:
+        ward_a.webhook_url, ward_a.webhook_secret = sink.url, "s3cret-key"
+        ward_a.save(update_fields=["webhook_url", "webhook_secret"])
+        yield sink
