@@ -194,8 +194,8 @@ class BoardRow:
 
     @property
     def vitals_stale(self) -> bool:
-        """Older than the vitals freshness limit while a dose is coming (not on rest days or before the course)."""
-        active = self.state not in ("rest", "upcoming", "scheduling", "done")
+        """Older than the vitals freshness limit while the slot is in its pre-dose window (HOLD-RULES §3)."""
+        active = self.state in ("stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
         return active and self.vitals_minutes is not None and self.vitals_minutes > VITALS_FRESH_MINUTES
 
 
@@ -327,7 +327,7 @@ class DowntimeEntry:
 
 
 def downtime_sheet(ward: Ward, *, now: datetime, hours: int = 24) -> list[DowntimeEntry]:
-    """Every open slot due from now − W to now + 24 h, per patient on IL-2, with flags and the last vitals (4 queries)."""
+    """Every open slot due from now − W to now + 24 h per patient on IL-2, flags and last vitals (4 queries)."""
     w = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     courses = list(_open_courses(ward).select_related("patient").order_by("patient__name", "patient_id"))
     doses: dict[int, list[Dose]] = {}

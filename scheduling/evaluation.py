@@ -44,7 +44,8 @@ def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[Do
     """Evaluate each dose from its patient's latest data; store the evaluation and flag the dose.
 
     `doses` must come with `course__patient__ward`, `course__rule_set` and `latest_evaluation` selected.
-    Queries: 1 (rule-set versions) + 6 (snapshots) + 2 (insert, update), plus notifications for newly flagged doses.
+    Queries: 1 (rule-set versions) + 6 (snapshots) + 2 (insert, update), plus notifications for newly flagged doses
+    (and a transaction when the caller has none).
     """
     if not doses:
         return []
@@ -65,7 +66,7 @@ def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[Do
         snapshot = snapshots[dose.course.patient_id]
         result = engine.evaluate(snapshot, rule_set=parsed_rule_set(version), now=now)
         results.append((dose, result, snapshot, version))
-    with transaction.atomic():
+    with transaction.atomic(savepoint=False):  # joins the caller's transaction (the dose lock) when there is one
         evaluations = DoseEvaluation.objects.bulk_create(
             [
                 _evaluation_row(dose, result.to_dict(), version, now=now, trigger=trigger)
@@ -76,7 +77,10 @@ def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[Do
         for (dose, result, _, _), evaluation in zip(results, evaluations, strict=True):
             dose.latest_evaluation = evaluation
             dose.flag = result.decision if result.decision in ("hold", "stop", "incomplete") else ""
-        Dose.objects.bulk_update(doses, ["latest_evaluation", "flag"])
+        if len(doses) == 1:  # the endpoint and charting: a plain UPDATE compiles faster than bulk_update's CASE
+            Dose.objects.filter(pk=doses[0].pk).update(latest_evaluation=evaluations[0], flag=doses[0].flag)
+        else:
+            Dose.objects.bulk_update(doses, ["latest_evaluation", "flag"])
         _consequences(previous_flags, results, now=now)
     return evaluations
 

@@ -145,6 +145,13 @@ class AssessmentForm(WardForm):
         }
 
 
+class UnfilledTextInput(forms.TextInput):
+    """A text input never filled back in after an error: the second nurse's figure is typed afresh each time."""
+
+    def format_value(self, value):
+        return None
+
+
 class DoseIUField(forms.CharField):
     """A dose in IU typed by the second nurse: digits, with spaces, commas or dots as thousands separators."""
 
@@ -183,7 +190,7 @@ class GiveForm(WardForm):
     verified_dose_iu = DoseIUField(
         label="Second nurse: dose she calculated (IU)",
         max_length=20,
-        widget=forms.TextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        widget=UnfilledTextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text="Typed independently from the order and the label.",
     )
 

@@ -56,10 +56,8 @@ def assessment_record(
 
     attempt(obs.vitals_record, recorded_at=recorded_at, **vitals)
     attempt(obs.neuro_record, recorded_at=recorded_at, **neuro)
-    if urine_ml is not None or urine_since is not None:
-        if urine_ml is None:
-            errors.setdefault("urine_ml", []).append("Give the urine volume for this period.")
-        elif urine_since is None:
+    if urine_ml is not None:  # the urine period's start alone (the form pre-fills it) records nothing
+        if urine_since is None:
             errors.setdefault("urine_since", []).append("Give the start of the urine period.")
         elif "recorded_at" not in errors:
             attempt(

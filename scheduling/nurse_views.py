@@ -57,6 +57,7 @@ def ward_page(request, code: str):
     ward = access.ward_for(request.user, code)
     now = timezone.now()
     context = {"ward": ward, "board": board.ward_board(ward, now=now), "now": now}
+    context["can_assign"] = access.has_role(request.user, Role.CHARGE_NURSE, Role.ADMIN)
     if request.htmx:  # the poll: the board alone
         with timezone.override(ward.zone):
             return render(request, "scheduling/ward.html#board", context)
@@ -73,7 +74,6 @@ def downtime(request, code: str):
         "entries": board.downtime_sheet(ward, now=now),
         "now": now,
         "until": now + timedelta(hours=24),
-        "blank_rows": range(3),
         "vitals_rows": range(6),
     }
     return _render(request, "scheduling/nurse/downtime.html", context, zone=ward.zone)
@@ -187,6 +187,8 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         "patient": patient,
         "evaluation": evaluation,
         "rules": rules,
+        # rule ids the refusal's own text does not already name
+        "refusal_rules": [r for r in rules if refusal is None or r not in refusal.detail],
         "overrides": list(dose.overrides.select_related("by__profile")),
         "history": list(
             dose.administrations.select_related(
@@ -296,7 +298,7 @@ def _post_hold(request, dose, *, now):
     except Invalid as exc:
         nurse_forms.apply_errors(form, exc)
         return _dose_response(request, dose, now=now, status=400, hold_form=form)
-    messages.success(request, f"Dose {dose.cycle}·{dose.number} held ({form.cleaned_data['reason']}).")
+    messages.success(request, f"C{dose.cycle} #{dose.number} held ({form.cleaned_data['reason']}).")
     return redirect("dose", pk=dose.pk)
 
 
@@ -375,7 +377,9 @@ def fluids_page(request, pk: int):
     now = timezone.now()
     start, end = nurse_forms.last_shift(now, patient.ward.zone)
     form = nurse_forms.FluidsForm(
-        request.POST if request.method == "POST" else None, zone=patient.ward.zone, initial={"period_start": start, "period_end": end}
+        request.POST if request.method == "POST" else None,
+        zone=patient.ward.zone,
+        initial={"period_start": start, "period_end": end},
     )
     if request.method == "POST":
         _require(request.user, *CLINICAL_ROLES)
@@ -394,7 +398,9 @@ def labs_page(request, pk: int):
     patient = access.patient_for(request.user, pk)
     now = timezone.now()
     form = nurse_forms.LabsForm(
-        request.POST if request.method == "POST" else None, zone=patient.ward.zone, initial={"recorded_at": now.replace(second=0, microsecond=0)}
+        request.POST if request.method == "POST" else None,
+        zone=patient.ward.zone,
+        initial={"recorded_at": now.replace(second=0, microsecond=0)},
     )
     if request.method == "POST":
         _require(request.user, *CLINICAL_ROLES)
@@ -429,7 +435,9 @@ def events_page(request, pk: int):
             messages.success(request, "Event marked resolved.")
         return redirect("patient", pk=patient.pk)
     form = nurse_forms.EventForm(
-        request.POST if request.method == "POST" else None, zone=patient.ward.zone, initial={"recorded_at": now.replace(second=0, microsecond=0)}
+        request.POST if request.method == "POST" else None,
+        zone=patient.ward.zone,
+        initial={"recorded_at": now.replace(second=0, microsecond=0)},
     )
     if request.method == "POST":
         _require(request.user, *CLINICAL_ROLES)

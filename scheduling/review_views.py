@@ -53,27 +53,39 @@ def _page(request, course: Course, *, bound: dict | None = None, status: int = 2
         return render(request, "scheduling/course.html", context, status=status)
 
 
+# The page's course-level forms, by name: (form class, URL name of its POST, roles that may use it). They are loaded
+# when their panel is first opened (htmx, `form_fragment`), so the page does not render five forms nobody opened.
+LAZY_FORMS = {
+    "cycle2": (review_forms.Cycle2Form, "review-cycle2", (Role.ONCOLOGIST,)),
+    "stop": (review_forms.StopCourseForm, "review-stop", (Role.ONCOLOGIST,)),
+    "discharge": (review_forms.DischargeForm, "review-discharge", (Role.ONCOLOGIST,)),
+    "response": (review_forms.ResponseForm, "review-response", (Role.ONCOLOGIST,)),
+    "adverse_event": (review_forms.AdverseEventForm, "review-adverse-event", (Role.ONCOLOGIST, *NURSING_ROLES)),
+}
+
+
+def _lazy_form(name: str, course: Course, *, held_doses=None):
+    form_class, url_name, _ = LAZY_FORMS[name]
+    kwargs = {}
+    if name in ("cycle2", "adverse_event"):
+        kwargs["zone"] = course.patient.ward.zone
+    if name == "adverse_event":
+        kwargs["held_doses"] = held_doses if held_doses is not None else _held_doses(course)
+    return form_class(prefix=name, action=_url(url_name, course), **kwargs)
+
+
+def _held_doses(course: Course) -> list[Dose]:
+    return list(Dose.objects.filter(course=course, status=Dose.Status.HELD).order_by("cycle", "number"))
+
+
 def _forms(course: Course, rv: review.CourseReview, bound: dict) -> dict:
-    """One form per decision on the page; a form that was just posted with errors comes back bound."""
-    zone = rv.zone
-
-    def make(key, cls, url, **kwargs):
-        return bound.get(key) or cls(prefix=key, action=url, **kwargs)
-
-    forms = {
-        "eligibility": make("eligibility", review_forms.EligibilityForm, _url("review-eligibility", course)),
-        "stop": make("stop", review_forms.StopCourseForm, _url("review-stop", course)),
-        "cycle2": make("cycle2", review_forms.Cycle2Form, _url("review-cycle2", course), zone=zone),
-        "discharge": make("discharge", review_forms.DischargeForm, _url("review-discharge", course)),
-        "response": make("response", review_forms.ResponseForm, _url("review-response", course)),
-        "adverse_event": make(
-            "adverse_event",
-            review_forms.AdverseEventForm,
-            _url("review-adverse-event", course),
-            zone=zone,
-            held_doses=rv.held_doses,
-        ),
-    }
+    """The forms rendered with the page: what needs a decision now (eligibility, open holds, stop recommendations)
+    and any form just posted with errors (bound). The other course-level forms load when their panel opens."""
+    forms = {name: form for name, form in bound.items() if name in LAZY_FORMS}
+    if not course.eligibility_attested:
+        forms["eligibility"] = bound.get("eligibility") or review_forms.EligibilityForm(
+            prefix="eligibility", action=_url("review-eligibility", course)
+        )
     for cell in rv.open_holds:  # each open hold and stop recommendation carries its own signed form
         key = f"override-{cell.dose.pk}"
         url = reverse("review-override", args=[course.pk, cell.dose.pk])
@@ -83,6 +95,19 @@ def _forms(course: Course, rv: review.CourseReview, bound: dict) -> dict:
         url = reverse("review-cycle-decision", args=[course.pk, cell.dose.pk])
         cell.form = bound.get(key) or review_forms.CycleDecisionForm(prefix=key, action=url)
     return forms
+
+
+@login_required
+@require_GET
+def form_fragment(request, pk: int, name: str):
+    """One course-level form as an HTML fragment, for its panel on the course page (htmx)."""
+    course = review.course_for(request.user, pk)
+    if name not in LAZY_FORMS:
+        raise Http404("No such form")
+    if not access.has_role(request.user, *LAZY_FORMS[name][2]):
+        raise PermissionDenied("Not for your role.")
+    with timezone.override(course.patient.ward.zone):
+        return render(request, "scheduling/review/form_fragment.html", {"form": _lazy_form(name, course)})
 
 
 def _url(name: str, course: Course) -> str:
@@ -247,7 +272,7 @@ def cycle_decision(request, pk: int, dose_pk: int):
 @require_POST
 def adverse_event(request, pk: int):
     course = review.course_for(request.user, pk)
-    held = list(Dose.objects.filter(course=course, status=Dose.Status.HELD).order_by("cycle", "number"))
+    held = _held_doses(course)
 
     def act(course, data, now):
         event = decisions.adverse_event_record(

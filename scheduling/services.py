@@ -689,8 +689,8 @@ def doses_evaluate_entering_window(*, now: datetime) -> int:
 
     The rule: the sweep evaluates a slot once, when it enters the window. After that, new data re-evaluates it (the
     scheduling.evaluate_patient task monitoring enqueues on every observation), and so does charting; a second sweep
-    adds nothing. A constant number of queries whatever the number of slots: 12 when nothing is newly flagged
-    (candidates, rule-set versions, 6 snapshot reads, savepoint, insert, update, release).
+    adds nothing. A constant number of queries whatever the number of slots: 10 when nothing is newly flagged
+    (candidates, rule-set versions, 6 snapshot reads, insert, update) and the transaction's own statements.
     """
     pre = timedelta(hours=settings.IL2WARD_PRE_DOSE_HOURS)
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)

@@ -22,6 +22,7 @@ urlpatterns = [
         review_views.cycle_decision,
         name="review-cycle-decision",
     ),
+    path("courses/<int:pk>/forms/<slug:name>/", review_views.form_fragment, name="review-form"),
     path("courses/<int:pk>/summary/", review_views.summary, name="review-summary"),
     path("courses/<int:pk>/summary.pdf", review_views.summary_pdf, name="review-summary-pdf"),
     # API (JSON): the decisions services.py's endpoints do not cover.

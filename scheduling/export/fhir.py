@@ -498,16 +498,15 @@ class _Builder:
     # --- observations -------------------------------------------------------------------------------------------------
 
     def observation(self, row, part: str, cat: str, code: dict, value: dict | None = None, **extra) -> None:
+        """One exported Observation of `row`; `period=` (fluids) replaces the point-in-time effectiveDateTime."""
+        period = extra.pop("period", None)
+        effective = {"effectivePeriod": period} if period else {"effectiveDateTime": instant(row.recorded_at)}
         resource = {
             "status": "entered-in-error" if row.entered_in_error_at is not None else "final",
             "category": category(cat),
             "code": code,
             "subject": self.subject,
-            **(
-                {"effectivePeriod": extra.pop("period")}
-                if "period" in extra
-                else {"effectiveDateTime": instant(row.recorded_at)}
-            ),
+            **effective,
             "issued": instant(row.created_at),
             "performer": [self.practitioner(row.recorded_by)],
             **(value or {}),

@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 
 from tests.conftest import PASSWORD
-from tests.review.conftest import Staff, build_course, flag_next
+from tests.review.builders import Staff, build_course, flag_next
 from tests.review.pdftext import pdf_text
 from tests.workers import skip_or_fail
 
@@ -46,6 +46,9 @@ def browser(monkeypatch):
             yield browser
         finally:
             browser.close()
+            from django.db import connections
+
+            connections.close_all()  # PostgreSQL: leave no session behind for the test database's teardown
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from celery.signals import before_task_publish
+from celery.signals import after_task_publish
 
 from il2ward.models import Delivery, Notification
 from tests.conftest import NOW
@@ -20,17 +20,17 @@ NORMAL_VITALS = {"sbp": 120, "dbp": 70, "heart_rate": 88, "resp_rate": 16, "spo2
 
 @contextmanager
 def published_tasks():
-    """(task name, args) of every message really published to the broker while the block runs."""
+    """(task name, args) of every message the broker accepted while the block runs (after_task_publish)."""
     sent: list[tuple[str, tuple]] = []
 
     def record(sender=None, body=None, **kwargs):
         sent.append((sender, tuple(body[0])))
 
-    before_task_publish.connect(record, weak=False)
+    after_task_publish.connect(record, weak=False)
     try:
         yield sent
     finally:
-        before_task_publish.disconnect(record)
+        after_task_publish.disconnect(record)
 
 
 def rows(**filters) -> list[tuple[str, str]]:

@@ -61,7 +61,7 @@ def populate_ward(ward, *, patients: int, now, oncologist, nurse, start: int = 0
         )
     courses = Course.objects.bulk_create(courses)
     doses = []
-    for i, course in enumerate(courses, start=start):
+    for course in courses:
         for slot in calendar.course_slots(course.first_dose_at, zone=zone, cycle2_first_at=course.cycle2_first_at):
             status = Dose.Status.SCHEDULED
             if slot.due_at < now - timedelta(hours=1):

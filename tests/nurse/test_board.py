@@ -92,12 +92,20 @@ def ward_with_states(clock, ward_a, patient_a, oncologist, nurse_a, make_course)
         mrn="A-0003", name="Cy Gamma", birth_date=NOW.date().replace(year=1960), ward=ward_a, by=oncologist, now=NOW
     )
     held = ready_course(
-        patient_a, oncologist=oncologist, nurse=nurse_a, make_course=make_course,
-        first_dose_at=NOW + timedelta(minutes=20), now=NOW,
+        patient_a,
+        oncologist=oncologist,
+        nurse=nurse_a,
+        make_course=make_course,
+        first_dose_at=NOW + timedelta(minutes=20),
+        now=NOW,
     )
     due = ready_course(
-        patient_c, oncologist=oncologist, nurse=nurse_a, make_course=make_course,
-        first_dose_at=NOW + timedelta(minutes=40), now=NOW,
+        patient_c,
+        oncologist=oncologist,
+        nurse=nurse_a,
+        make_course=make_course,
+        first_dose_at=NOW + timedelta(minutes=40),
+        now=NOW,
     )
     record_assessment(patient_a, nurse=nurse_a, now=NOW, sbp=85)
     record_assessment(patient_c, nurse=nurse_a, now=NOW, sbp=121)
@@ -132,8 +140,14 @@ def test_board_shows_a_given_dose_and_the_counts(client, clock, ward_with_states
 
     dose = ward_with_states["due"].doses.get(cycle=1, number=1)
     dose_administer(
-        dose_id=dose.pk, by=nurse_a, started_at=NOW, ended_at=None, verifier_username="nurse_a2",
-        verifier_password="correct-horse-battery", verified_dose_iu=dose.course.dose_iu, now=NOW,
+        dose_id=dose.pk,
+        by=nurse_a,
+        started_at=NOW,
+        ended_at=None,
+        verifier_username="nurse_a2",
+        verifier_password="correct-horse-battery",
+        verified_dose_iu=dose.course.dose_iu,
+        now=NOW,
     )
     ward_a = dose.course.patient.ward
     rows = {row.patient.mrn: row for row in board.ward_board(ward_a, now=NOW).rows}
@@ -231,3 +245,10 @@ def test_rest_and_held_rows_in_the_bulk_ward(ward_a, oncologist, nurse_a):
     assert rest and all(r.state == "rest" for r in rest)
     held = [r for r in rows if r.state == "held"]
     assert all(r.rules == ["CV-SBP"] for r in held)
+
+
+def test_a_charge_nurse_gets_the_assignments_link(client, ward_a, charge_nurse, nurse_a):
+    client.force_login(charge_nurse)
+    assert "/wards/onc-a/assignments/" in client.get("/wards/onc-a/").content.decode()
+    client.force_login(nurse_a)
+    assert "/wards/onc-a/assignments/" not in client.get("/wards/onc-a/").content.decode()

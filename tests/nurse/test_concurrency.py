@@ -32,12 +32,20 @@ def forty_doses(transactional_db, ward_a, oncologist, nurse_a, nurse_a2, charge_
     doses = []
     for i in range(DOSES):
         patient = patient_create(
-            mrn=f"C-{i:03d}", name=f"Race {i:03d}", birth_date=now.date().replace(year=1970), ward=ward_a,
-            by=oncologist, now=now,
+            mrn=f"C-{i:03d}",
+            name=f"Race {i:03d}",
+            birth_date=now.date().replace(year=1970),
+            ward=ward_a,
+            by=oncologist,
+            now=now,
         )
         course = ready_course(
-            patient, oncologist=oncologist, nurse=nurse_a, make_course=make_course,
-            first_dose_at=now + timedelta(minutes=20), now=now,
+            patient,
+            oncologist=oncologist,
+            nurse=nurse_a,
+            make_course=make_course,
+            first_dose_at=now + timedelta(minutes=20),
+            now=now,
         )
         record_assessment(patient, nurse=nurse_a, now=now)
         doses.append(course.doses.get(cycle=1, number=1))

@@ -29,9 +29,15 @@ def charted(dose_now, nurse_a, nurse_a2):
     record_assessment(patient, nurse=nurse_a, now=NOW - timedelta(minutes=30), sbp=121)
     record_assessment(patient, nurse=nurse_a, now=NOW)
     dose_administer(
-        dose_id=dose_now.pk, by=nurse_a, started_at=NOW - timedelta(minutes=10), ended_at=NOW,
-        verifier_username="nurse_a2", verifier_password=PASSWORD, verified_dose_iu=dose_now.course.dose_iu,
-        vial_lot="LOT9", now=NOW,
+        dose_id=dose_now.pk,
+        by=nurse_a,
+        started_at=NOW - timedelta(minutes=10),
+        ended_at=NOW,
+        verifier_username="nurse_a2",
+        verifier_password=PASSWORD,
+        verified_dose_iu=dose_now.course.dose_iu,
+        vial_lot="LOT9",
+        now=NOW,
     )
     record_assessment(patient, nurse=nurse_a, now=NOW + timedelta(minutes=2), sbp=85)
     dose2 = dose_now.course.doses.get(cycle=1, number=2)
@@ -160,7 +166,7 @@ def test_teaching_checklist_is_audited_and_a_new_entry_supersedes(client, dose_n
     assert len(records) == 2 and records[0].items["dietitian"] is False and records[1].items["dietitian"] is True
     assert AuditEvent.objects.filter(action="teaching.record").count() == 2
     html = text(client.get(f"/patients/{pid}/"))
-    assert "☑</span><span class=\"visually-hidden\">done:</span> Dietitian referral if needed" in html
+    assert '☑</span><span class="visually-hidden">done:</span> Dietitian referral if needed' in html
     nothing = client.post(f"/patients/{pid}/teaching/", {})
     assert nothing.status_code == 400 and "Tick what was taught" in nothing.content.decode()
 

@@ -14,7 +14,7 @@ from scheduling import decisions, services
 from scheduling.domain import calendar
 from scheduling.models import AdverseEvent, Course, CycleDecision, Dose, ResponseAssessment, RetreatmentBar
 from tests.conftest import NOW, PASSWORD
-from tests.review.conftest import build_course, flag_next
+from tests.review.builders import build_course, flag_next
 
 pytestmark = [pytest.mark.django_db]
 

@@ -11,7 +11,7 @@ from monitoring.services import rule_set_override
 from scheduling import decisions
 from scheduling.models import Course, CycleDecision, Dose, Override
 from tests.conftest import NOW, PASSWORD
-from tests.review.conftest import ELIGIBLE, build_course, flag_next
+from tests.review.builders import ELIGIBLE, build_course, flag_next
 
 pytestmark = [pytest.mark.django_db]
 
@@ -268,3 +268,27 @@ def test_summary_pdf_is_a_pdf_download_with_the_signatures(client, staff, held_c
     assert f"{local:%H:%M} CST" in body and "CV-SBP" in body
     fallback = pdf_text.__globals__["parse_text"](response.content)  # the parser used where pdftotext is missing
     assert "Dr Olga Oncologist" in fallback and "Eligibility for high-dose IL-2 attested" in fallback
+
+
+def test_course_forms_load_as_fragments_for_those_who_may_use_them(client, staff, held_course, frozen):
+    pk = held_course.pk
+    client.force_login(staff.oncologist)
+    page = text(client.get(f"/courses/{pk}/"))
+    assert f'hx-get="/courses/{pk}/forms/stop/"' in page and 'name="stop-reason"' not in page
+    fragment = text(client.get(f"/courses/{pk}/forms/stop/"))
+    assert 'name="stop-reason"' in fragment and f'action="/courses/{pk}/stop/"' in fragment
+    assert "Signing means: <em>Course stopped</em>" in fragment
+    assert client.get(f"/courses/{pk}/forms/nope/").status_code == 404
+    client.force_login(staff.nurse)
+    assert client.get(f"/courses/{pk}/forms/stop/").status_code == 403
+    assert 'name="adverse_event-term"' in text(client.get(f"/courses/{pk}/forms/adverse_event/"))
+
+
+def test_a_form_posted_with_errors_comes_back_open_with_the_errors(client, staff, held_course, frozen):
+    client.force_login(staff.oncologist)
+    response = client.post(f"/courses/{held_course.pk}/stop/", {"stop-reason": "", "stop-password": PASSWORD})
+    html = text(response)
+    assert response.status_code == 400
+    assert re.search(r'<details class="card mb-2 border-danger" id="form-stop" open>', html)
+    assert 'name="stop-reason"' in html and "This field is required" in html
+    assert Course.objects.get().status == "active"

@@ -13,15 +13,15 @@ from monitoring.models import VitalSigns
 from scheduling import decisions, services
 from scheduling.models import Dose
 from tests.conftest import NOW, PASSWORD
-from tests.review.conftest import build_course, flag_next
+from tests.review.builders import build_course, flag_next
 
 pytestmark = [pytest.mark.django_db]
 
 # Session, user, roles (3); the course (1); doses, administrations, holds, overrides, cycle decisions, adverse events
-# and their doses, responses, signatures, eligibility creatinine (10); retreatment check (2) and this course's bars
-# (1); medications (1); the plots' five observation tables (5); base.html's printed name (1); the session's
-# last-action update (3: savepoint, update, release).
-COURSE_PAGE_QUERIES = 27
+# and their doses, responses, signatures, eligibility creatinine (10); this course's retreatment bars (1); medications
+# (1); the plots' five observation tables (5); base.html's printed name (1); the session's last-action update (3:
+# savepoint, update, release). A closed course adds the SCH-RETREAT check's two queries.
+COURSE_PAGE_QUERIES = 25
 COURSE_LIST_QUERIES = 8  # session, user, roles, the rows (one query), printed name, session update (3)
 
 

@@ -1,0 +1,66 @@
+"""Issue 3 figures: the pre-dose evaluation.
+
+- One pure evaluation (monitoring.domain.engine.evaluate on a full snapshot: every input present, two fluid periods)
+  costs under a tenth of one trivial database query (SELECT 1 through Django's cursor).
+- The evaluate endpoint (POST /api/v1/doses/{id}/evaluate/: read the patient's data, evaluate, store) costs under 5×
+  one trivial authenticated GET, with the same logged-in client.
+"""
+
+from bench.common import (
+    Figure,
+    figure,
+    logged_in_client,
+    paired_medians,
+    select_one,
+    setup_django,
+    trivial_get,
+    world,
+)
+
+
+def full_snapshot():
+    """The bench patient's snapshot as the evaluation reads it, with the rule set that evaluates it."""
+    from django.utils import timezone
+
+    from monitoring.selectors import patient_snapshot
+    from scheduling.evaluation import current_versions, parsed_rule_set
+
+    w = world()
+    course, now = w["course"], timezone.now()
+    snapshot = patient_snapshot(
+        w["patient"].pk, now=now, baseline_weight_kg=course.baseline_weight_kg, first_slot_of_cycle=False,
+        since=course.created_at,
+    )  # fmt: skip
+    rule_set = parsed_rule_set(current_versions([course.rule_set.name])[course.rule_set.name])
+    return snapshot, rule_set, now
+
+
+def run() -> list[Figure]:
+    setup_django()
+    from monitoring.domain import engine
+
+    w = world()
+    snapshot, rule_set, now = full_snapshot()
+    result = engine.evaluate(snapshot, rule_set=rule_set, now=now)
+    assert result.decision == "give", (result.decision, result.missing, result.findings)  # a full, normal snapshot
+    timed = paired_medians(
+        {"pure": lambda: engine.evaluate(snapshot, rule_set=rule_set, now=now), "query": select_one()},
+        repeat=21,
+        number=200,
+        warmup=20,
+    )
+    pure, query = timed["pure"], timed["query"]
+
+    client = logged_in_client("nurse")
+    url = f"/api/v1/doses/{w['dose'].pk}/evaluate/"
+
+    def evaluate():
+        response = client.post(url)
+        assert response.status_code == 200, response.content
+
+    timed = paired_medians({"endpoint": evaluate, "request": trivial_get(client)}, repeat=31, number=5)
+    endpoint, baseline = timed["endpoint"], timed["request"]
+    return [
+        figure("evaluation: engine.evaluate (full snapshot) vs SELECT 1", pure, query, 0.1),
+        figure("evaluation: POST /doses/{id}/evaluate/ vs trivial authenticated GET", endpoint, baseline, 5),
+    ]

@@ -1,0 +1,208 @@
+"""The nurse's eMAR in Chromium: sign in, an assessment with SBP 85 holds the dose by CV-SBP and the give is
+refused; normal values, then the dose is given with a second nurse's blind check; the board shows it given.
+
+Screenshots of the board and the charting page at 1024 px (tablet) and 1600 px (nurse station) go to
+test-artifacts/. Skips saying why without /usr/bin/chromium; fails instead under IL2WARD_REQUIRE_SERVICES=1.
+"""
+
+import re
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from django.utils import timezone
+
+from scheduling.models import Administration
+from tests.conftest import PASSWORD
+from tests.nurse.conftest import ready_course
+from tests.workers import skip_or_fail
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+CHROMIUM = "/usr/bin/chromium"
+ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+        "--disable-sync", "--no-first-run"]  # fmt: skip
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+WIDTHS = (1024, 1600)
+
+
+@pytest.fixture
+def browser(monkeypatch):
+    if not Path(CHROMIUM).exists():
+        skip_or_fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        skip_or_fail("the playwright package is not installed")
+    # Playwright's sync API keeps an event loop; the test's own ORM calls are still plain synchronous code.
+    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+    ARTIFACTS.mkdir(exist_ok=True)
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+            from django.db import connections
+
+            connections.close_all()  # PostgreSQL: leave no session behind for the test database's teardown
+
+
+def shoot(page, name: str) -> None:
+    """Screenshot the page at both widths (the file tool shows them; they are kept as test artefacts)."""
+    for width in WIDTHS:
+        page.set_viewport_size({"width": width, "height": 900})
+        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
+    page.set_viewport_size({"width": 1600, "height": 900})
+
+
+def local(moment, zone) -> str:
+    return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
+
+
+def fill_assessment(page, *, sbp: str) -> None:
+    page.get_by_label("Systolic BP (mmHg)").fill(sbp)
+    page.get_by_label("Diastolic BP (mmHg)").fill("60")
+    page.get_by_label("Heart rate (/min)").fill("96")
+    page.get_by_label("Resp. rate (/min)").fill("18")
+    page.get_by_label("SpO2 (%)").fill("97")
+    page.get_by_label("Temperature (°C)").fill("37.6")
+    page.get_by_label("Rhythm").select_option("sinus")
+    page.get_by_label("RASS").select_option("0")
+    page.get_by_label("Confusion / agitation").select_option("none")
+    page.get_by_role("button", name="Save assessment and evaluate").click()
+
+
+def fill_give(page, *, dose_iu: int, zone) -> None:
+    now = timezone.now()
+    page.get_by_label("Vial lot number").fill("AL-7731")
+    page.get_by_label("Reconstituted at (ward time)").fill(local(now - timedelta(minutes=25), zone))
+    page.get_by_label("Second nurse: username").fill("nurse_a2")
+    page.get_by_label("Second nurse: password").fill(PASSWORD)
+    page.get_by_label("Second nurse: dose she calculated (IU)").fill(f"{dose_iu:,}")
+
+
+def test_nurse_charts_a_dose_in_the_browser(
+    browser, live_server, transactional_db, ward_a, patient_a, oncologist, nurse_a, nurse_a2, make_course
+):
+    now = timezone.now()
+    course = ready_course(
+        patient_a,
+        oncologist=oncologist,
+        nurse=nurse_a,
+        make_course=make_course,
+        first_dose_at=now + timedelta(minutes=20),
+        now=now,
+    )
+    dose = course.doses.get(cycle=1, number=1)
+    zone = ward_a.zone
+    page = browser.new_page(viewport={"width": 1600, "height": 900})
+    try:
+        # Sign in: the nurse lands on her ward board.
+        page.goto(f"{live_server.url}/")
+        page.get_by_label("Username").fill("nurse_a")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Sign in").click()
+        page.wait_for_url(re.compile(r"/wards/onc-a/$"))
+        row = page.locator(f'tr[data-patient="{patient_a.pk}"]')
+        assert row.get_attribute("data-state") == "due_now"
+
+        # Open the dose from the board; the first evaluation is incomplete (no vitals yet).
+        row.get_by_role("link", name=re.compile(r"C1 #1")).click()
+        page.wait_for_url(re.compile(rf"/doses/{dose.pk}/$"))
+        assert page.locator("#decision").inner_text() == "INCOMPLETE"
+
+        # SBP 85: the evaluation updates in place (htmx) to HOLD by CV-SBP.
+        fill_assessment(page, sbp="85")
+        page.wait_for_selector("#decision:text('HOLD')")
+        assert "CV-SBP" in page.locator("#evaluation").inner_text()
+        assert "85 mmHg" in page.locator("#evaluation").inner_text()
+
+        # Give is refused while the hold stands.
+        fill_give(page, dose_iu=course.dose_iu, zone=zone)
+        page.get_by_role("button", name="Give — chart as given").click()
+        refusal = page.locator("#refusal")
+        refusal.wait_for()
+        assert "Hold criteria are met" in refusal.inner_text() and "CV-SBP" in refusal.inner_text()
+        assert not Administration.objects.exists()
+        shoot(page, "nurse-dose-hold")
+
+        # Normal values: GIVE; then the blind double check by the second nurse, on the same screen.
+        fill_assessment(page, sbp="118")
+        page.wait_for_selector("#decision:text('GIVE')")
+        fill_give(page, dose_iu=course.dose_iu, zone=zone)
+        second = page.locator("fieldset.second-nurse")
+        assert f"{course.dose_iu:,}" not in second.inner_text()
+        assert page.get_by_label("Second nurse: dose she calculated (IU)").input_value() == f"{course.dose_iu:,}"
+        shoot(page, "nurse-dose-ready")
+        page.get_by_role("button", name="Give — chart as given").click()
+        page.wait_for_selector("text=charted as given")
+        adm = Administration.objects.get(dose=dose)
+        assert (adm.given_by, adm.verified_by, adm.vial_lot) == (nurse_a, nurse_a2, "AL-7731")
+        shoot(page, "nurse-dose-given")
+
+        # The board shows it given.
+        page.get_by_role("link", name="Oncology A").first.click()
+        page.wait_for_url(re.compile(r"/wards/onc-a/$"))
+        row = page.locator(f'tr[data-patient="{patient_a.pk}"]')
+        assert row.get_attribute("data-state") == "given"
+        assert "Given" in row.inner_text() and "1 / 0" in row.inner_text()
+        shoot(page, "nurse-board")
+
+        # Every field on the charting page has a label, and the give button is reachable by keyboard.
+        page.goto(f"{live_server.url}/doses/{dose.pk}/")
+        unlabelled = page.evaluate(
+            """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                   .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+                   .map(el => el.name)"""
+        )
+        assert unlabelled == []
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "nurse-failure.png"), full_page=True)  # what the nurse saw
+        raise
+    finally:
+        page.close()
+
+
+def test_board_and_pages_have_labels_and_keyboard_focus(browser, live_server, transactional_db, ward_a, patient_a,
+                                                        oncologist, nurse_a, make_course):  # fmt: skip
+    now = timezone.now()
+    course = ready_course(
+        patient_a,
+        oncologist=oncologist,
+        nurse=nurse_a,
+        make_course=make_course,
+        first_dose_at=now + timedelta(minutes=20),
+        now=now,
+    )
+    dose = course.doses.get(cycle=1, number=1)
+    page = browser.new_page(viewport={"width": 1024, "height": 800})
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_label("Username").fill("nurse_a")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/wards/onc-a/$"))
+        # Tab through the board until the patient's dose link has focus.
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate("document.activeElement.getAttribute('href')") == f"/doses/{dose.pk}/":
+                break
+        else:
+            pytest.fail("the dose link on the board is not reachable with the keyboard")
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(rf"/doses/{dose.pk}/$"))
+        for path in (f"/doses/{dose.pk}/", f"/patients/{patient_a.pk}/", f"/patients/{patient_a.pk}/fluids/",
+                     f"/patients/{patient_a.pk}/labs/", f"/patients/{patient_a.pk}/events/",
+                     f"/patients/{patient_a.pk}/teaching/"):  # fmt: skip
+            page.goto(f"{live_server.url}{path}")
+            unlabelled = page.evaluate(
+                """() => [...document.querySelectorAll('input:not([type=hidden]), select, textarea')]
+                       .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label'))
+                       .map(el => el.name)"""
+            )
+            assert unlabelled == [], path
+            width = page.evaluate("document.documentElement.scrollWidth")
+            assert width <= 1024, f"{path} scrolls sideways at 1024 px ({width} px)"
+    finally:
+        page.close()
