@@ -10,8 +10,9 @@ a 2 s sweep interval (IL2WARD_SWEEP_INTERVAL_SECONDS=2), and a webhook receiver 
 
 1. Sweep cost: `scheduling.tasks.sweep_at` (the whole sweep) and `scheduling.reminders.reminders_sweep` (this issue's
    part) with nothing due, median of repeats, at 10 and at 1,000 active courses. Bar: 1,000 ≤ 3 × 10.
-2. Latency: 40 dose_due reminders due one per second; from each one's due time (due − 30 min) to the in-app row and to
-   the webhook's arrival. Bar: p95 ≤ interval + 5 s, none missed.
+2. Latency: 40 dose_due reminders due one per second; from each one's due time (due − 30 min) to the moment its in-app
+   row is visible to another process (polled every 0.2 s, as the bell would read it) and to the webhook's arrival.
+   Bar: p95 ≤ interval + 5 s, none missed.
 3. Burst: 500 dose_due reminders due in the same second. Bar: every one delivered (in-app and webhook) within
    interval + 30 s of that second.
 
@@ -266,14 +267,18 @@ def _latencies(world, receiver: Receiver, log_dir: Path) -> dict:
     processes = [_start("worker", log_dir), _start("beat", log_dir)]
     groups = {"spread": [c.pk for c in spread], "burst": [c.pk for c in burst]}
     deadline = time.monotonic() + (burst_at - timezone.now()).total_seconds() + INTERVAL + 30 + 60
+    seen: dict[int, float] = {}  # notification id → when it was first visible (what the bell would show)
     try:
         while time.monotonic() < deadline:
+            checked = time.time()
+            for pk in Notification.objects.filter(kind="dose_due").exclude(pk__in=seen).values_list("pk", flat=True):
+                seen[pk] = checked
             hooks = Delivery.objects.filter(channel="webhook", notification__kind="dose_due")
             if hooks.count() == SPREAD + BURST and all(
                 pk in receiver.arrivals for pk in hooks.values_list("pk", flat=True)
             ):
                 break
-            time.sleep(0.5)
+            time.sleep(0.2)
     finally:
         for process in processes:
             process.terminate()
@@ -289,8 +294,8 @@ def _latencies(world, receiver: Receiver, log_dir: Path) -> dict:
         in_app, webhook = [], []
         for row in rows.prefetch_related("deliveries"):
             by_channel = {d.channel: d for d in row.deliveries.all()}
-            if "in_app" in by_channel and by_channel["in_app"].delivered_at:
-                in_app.append((by_channel["in_app"].delivered_at - row.due_at).total_seconds())
+            if "in_app" in by_channel and row.pk in seen:  # committed and visible (polled every 0.2 s)
+                in_app.append(seen[row.pk] - row.due_at.timestamp())
             if "webhook" in by_channel and by_channel["webhook"].pk in receiver.arrivals:
                 webhook.append(receiver.arrivals[by_channel["webhook"].pk] - row.due_at.timestamp())
         result[group] = {"expected": expected, "in_app": in_app, "webhook": webhook}
@@ -321,15 +326,18 @@ def _measure() -> list[tuple[str, float, str]]:
     missed = spread["expected"] - min(len(spread["in_app"]), len(spread["webhook"]))
     burst_missed = burst["expected"] - min(len(burst["in_app"]), len(burst["webhook"]))
     burst_last = max(burst["in_app"] + burst["webhook"], default=float("inf"))
+    bar_ratio, burst_ratio = (INTERVAL + 5) / INTERVAL, (INTERVAL + 30) / INTERVAL
     rows = [
         (f"reminder due → in-app, p95 s (sweep interval {INTERVAL} s)", _p95(spread["in_app"]), f"≤ {INTERVAL + 5} s"),
-        ("reminder due → in-app, p95 / interval", _p95(spread["in_app"]) / INTERVAL, f"≤ {(INTERVAL + 5) / INTERVAL:g}"),
+        ("reminder due → in-app, p95 / interval", _p95(spread["in_app"]) / INTERVAL, f"≤ {bar_ratio:g}"),
         ("reminder due → webhook, p95 s", _p95(spread["webhook"]), f"≤ {INTERVAL + 5} s"),
-        ("reminder due → webhook, p95 / interval", _p95(spread["webhook"]) / INTERVAL, f"≤ {(INTERVAL + 5) / INTERVAL:g}"),
+        ("reminder due → webhook, p95 / interval", _p95(spread["webhook"]) / INTERVAL, f"≤ {bar_ratio:g}"),
         (f"reminders missed (of {SPREAD})", float(missed), "= 0"),
         (f"{BURST} due in one second: last delivered after, s", burst_last, f"≤ {INTERVAL + 30} s"),
-        (f"{BURST} due in one second: last delivered / interval", burst_last / INTERVAL, f"≤ {(INTERVAL + 30) / INTERVAL:g}"),
+        (f"{BURST} due in one second: last delivered / interval", burst_last / INTERVAL, f"≤ {burst_ratio:g}"),
         (f"{BURST} due in one second: missed", float(burst_missed), "= 0"),
+        (f"{BURST} due in one second: last in-app row after, s", max(burst["in_app"], default=-1.0), "info"),
+        (f"{BURST} due in one second: last webhook after, s", max(burst["webhook"], default=-1.0), "info"),
         ("webhook duplicates", float(lat["duplicates"]), "info"),
         ("quiet sweep, 10 active courses, s", costs["sweep@10"], "info"),
         ("quiet sweep, 1,000 active courses, s", costs["sweep@1000"], "info"),

@@ -37,6 +37,11 @@ class WardAdmin(admin.ModelAdmin):
     search_fields = ["code", "name"]
     fields = ["code", "name", "tz", "on_call_oncologist", "webhook_url", "webhook_secret"]
 
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "webhook_url":
+            kwargs["assume_scheme"] = "https"  # a paging endpoint without a scheme is meant to be HTTPS
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
         if db_field.name == "on_call_oncologist":
             kwargs["queryset"] = recipients.oncologists()

@@ -215,7 +215,10 @@ class Delivery(models.Model):
     channel = models.CharField(max_length=16, choices=Channel.choices)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
-    next_attempt_at = models.DateTimeField(help_text="The resend sweep picks a pending row up from this time.")
+    next_attempt_at = models.DateTimeField(help_text="A pending row may be attempted from this time (backoff).")
+    nudged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a delivery task was last published for it (the sweep waits a while)."
+    )
     claimed_at = models.DateTimeField(null=True, blank=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
     last_error = models.CharField(max_length=200, blank=True, help_text="An error class or HTTP status: no content.")

@@ -8,9 +8,9 @@ reads the database); e-mail and webhook are `pending` and one task, enqueued aft
 Delivering: a delivery is claimed with a conditional update (pending → sending, attempts + 1), so two workers never
 both send it. Success → delivered. Failure → pending again at now + backoff (30 s doubling, capped at an hour), or
 dead after IL2WARD_DELIVERY_MAX_ATTEMPTS (8) attempts; /readyz reports dead letters. The beat's resend sweep
-re-enqueues pending rows whose time has come and takes back claims older than the lease (a worker killed while
-sending): so a lost message, a flushed Redis or a killed worker delays a delivery but never loses it, and a kill
-between "sent" and "recorded" sends it at most once more.
+re-enqueues pending rows whose time has come (and whose last task, if any, is a minute old) and takes back claims
+older than the lease (a worker killed while sending): so a lost message, a flushed Redis or a killed worker delays a
+delivery but never loses it, and a kill between "sent" and "recorded" sends it at most once more.
 
 Acknowledging: only the recipient acknowledges her notification. It acknowledges every row about the same event (the
 same topic: same kind and subject for every recipient), and for a dose's hold_flagged / stop_recommended / escalation
@@ -62,10 +62,12 @@ def notify(
     dose_id: int | None = None,
     details: dict | None = None,
     due_at: datetime | None = None,
+    publish: bool = True,
 ) -> list[Notification]:
     """One row per recipient with key `<dedupe>:u<recipient id>`; an existing key is left alone (idempotent).
 
-    Returns the rows created now. Their e-mail/webhook deliveries are sent by a task enqueued after commit.
+    Returns the rows created now. Their e-mail/webhook deliveries are sent by a task enqueued after commit; a caller
+    writing many at once passes publish=False and hands `pending_deliveries(rows)` to `publish_after_commit` once.
     """
     created = []
     for user in {u.pk: u for u in recipients if u is not None}.values():
@@ -92,9 +94,21 @@ def notify(
             created.append(row)
     if created:
         ids = _create_deliveries(created, patient=patient, now=now)
-        for start in range(0, len(ids), TASK_CHUNK):
-            enqueue_on_commit(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
+        created[0].pending_delivery_ids = ids  # for pending_deliveries()
+        if publish:
+            publish_after_commit(ids)
     return created
+
+
+def pending_deliveries(rows: list[Notification]) -> list[int]:
+    """The delivery ids a task must send for rows just returned by notify()."""
+    return [pk for row in rows for pk in getattr(row, "pending_delivery_ids", ())]
+
+
+def publish_after_commit(delivery_ids: list[int]) -> None:
+    """Enqueue the delivery task after commit, TASK_CHUNK ids per message (ids only)."""
+    for start in range(0, len(delivery_ids), TASK_CHUNK):
+        enqueue_on_commit(DELIVER_TASK, *delivery_ids[start : start + TASK_CHUNK])
 
 
 def _channels_for(user, prefs: dict, *, patient) -> list[str]:
@@ -109,7 +123,6 @@ def _channels_for(user, prefs: dict, *, patient) -> list[str]:
 
 def _create_deliveries(rows: list[Notification], *, patient, now: datetime) -> list[int]:
     """Delivery rows for new notifications; returns the ids a task must send (not in-app: it is already there)."""
-    resend_at = now + timedelta(seconds=setting("IL2WARD_RESEND_AFTER_SECONDS", 60))
     prefs = {  # read fresh (one query): a preference changed a minute ago counts
         row[0]: row[1:]
         for row in StaffProfile.objects.filter(user__in=[r.recipient_id for r in rows]).values_list(
@@ -126,7 +139,8 @@ def _create_deliveries(rows: list[Notification], *, patient, now: datetime) -> l
                     channel=channel,
                     status=Delivery.Status.DELIVERED if in_app else Delivery.Status.PENDING,
                     delivered_at=now if in_app else None,
-                    next_attempt_at=now if in_app else resend_at,  # the sweep's nudge if the task never comes
+                    next_attempt_at=now,
+                    nudged_at=None if in_app else now,  # the on-commit task; the sweep's nudge comes later if needed
                     created_at=now,
                 )
             )
@@ -248,26 +262,40 @@ def _failed(delivery: Delivery, code: str, *, now: datetime) -> str:
         log.error("delivery %s (%s) dead-lettered after %s attempts: %s", delivery.pk, delivery.channel,
                   delivery.attempts, code)  # fmt: skip
         return Delivery.Status.DEAD
-    _finish(delivery, status=Delivery.Status.PENDING, next_attempt_at=now + backoff(delivery.attempts), last_error=code)
+    _finish(
+        delivery,
+        status=Delivery.Status.PENDING,
+        next_attempt_at=now + backoff(delivery.attempts),
+        nudged_at=None,  # nobody will send it until the sweep does, at next_attempt_at
+        last_error=code,
+    )
     log.warning("delivery %s (%s) attempt %s failed: %s", delivery.pk, delivery.channel, delivery.attempts, code)
     return Delivery.Status.PENDING
 
 
 def deliveries_resend(*, now: datetime, limit: int = 2000) -> dict[str, int]:
-    """The resend sweep: take back lost claims, then re-enqueue every pending delivery whose time has come."""
+    """The resend sweep: take back lost claims, then publish every pending delivery whose time has come and whose
+    last task (if any) was published more than IL2WARD_RESEND_AFTER_SECONDS ago: a slow worker's backlog is not
+    published again every interval, a lost message is."""
     lease = timedelta(seconds=setting("IL2WARD_DELIVERY_LEASE_SECONDS", 120))
+    quiet = now - timedelta(seconds=setting("IL2WARD_RESEND_AFTER_SECONDS", 60))
     stale = Q(status=Delivery.Status.SENDING, claimed_at__lt=now - lease)
     dead = Delivery.objects.filter(stale, attempts__gte=max_attempts()).update(
         status=Delivery.Status.DEAD, last_error="lost while sending"
     )
-    reclaimed = Delivery.objects.filter(stale).update(status=Delivery.Status.PENDING, next_attempt_at=now)
+    reclaimed = Delivery.objects.filter(stale).update(
+        status=Delivery.Status.PENDING, next_attempt_at=now, nudged_at=None
+    )
     ids = list(
-        Delivery.objects.filter(status=Delivery.Status.PENDING, next_attempt_at__lte=now)
+        Delivery.objects.filter(Q(nudged_at__isnull=True) | Q(nudged_at__lte=quiet), status=Delivery.Status.PENDING,
+                                next_attempt_at__lte=now)
         .order_by("next_attempt_at", "pk")
         .values_list("pk", flat=True)[:limit]
-    )
-    for start in range(0, len(ids), TASK_CHUNK):
-        send_task_safely(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
+    )  # fmt: skip
+    if ids:
+        Delivery.objects.filter(pk__in=ids).update(nudged_at=now)
+        for start in range(0, len(ids), TASK_CHUNK):
+            send_task_safely(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
     return {"reclaimed": reclaimed, "dead_lettered": dead, "resent": len(ids)}
 
 

@@ -74,7 +74,7 @@ def downtime(request, code: str):
         "entries": board.downtime_sheet(ward, now=now),
         "now": now,
         "until": now + timedelta(hours=24),
-        "vitals_rows": range(6),
+        "vitals_rows": range(12),  # vitals every 2 h for 24 h
     }
     return _render(request, "scheduling/nurse/downtime.html", context, zone=ward.zone)
 

@@ -26,7 +26,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 
 from il2ward.channels import setting
 from il2ward.models import Notification, Ward
-from il2ward.notifications import notify
+from il2ward.notifications import notify, pending_deliveries, publish_after_commit
 from il2ward.recipients import Directory
 from monitoring.models import LabResult, VitalSigns, WeightMeasurement
 from scheduling.models import Course, Dose
@@ -83,13 +83,18 @@ def reminders_sweep(*, now: datetime) -> dict[str, int]:
     }
 
 
+CHUNK = 100  # reminders per transaction: few commits in a burst, short enough locks
+
+
 def _notify_each(items, *, now: datetime) -> int:
-    """items: (kind, dedupe, due_at, dose or None, course, users, details). One short transaction each."""
+    """items: (kind, dedupe, due_at, dose or None, course, users, details). Written CHUNK to a transaction, in the
+    items' order (two concurrent sweeps take the same keys in the same order), deliveries published once per chunk."""
     written = 0
-    for kind, dedupe, due_at, dose, course, users, details in items:
+    for start in range(0, len(items), CHUNK):
         with transaction.atomic():
-            written += len(
-                notify(
+            to_send = []
+            for kind, dedupe, due_at, dose, course, users, details in items[start : start + CHUNK]:
+                rows = notify(
                     kind=kind,
                     recipients=users,
                     dedupe=dedupe,
@@ -99,8 +104,11 @@ def _notify_each(items, *, now: datetime) -> int:
                     dose_id=dose.pk if dose is not None else None,
                     details=details,
                     due_at=due_at,
+                    publish=False,
                 )
-            )
+                written += len(rows)
+                to_send += pending_deliveries(rows)
+            publish_after_commit(to_send)
     return written
 
 

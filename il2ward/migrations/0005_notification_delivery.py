@@ -14,61 +14,96 @@ def backfill_topics(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('il2ward', '0004_ward_duty_medications_feeds'),
+        ("il2ward", "0004_ward_duty_medications_feeds"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Delivery',
+            name="Delivery",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('channel', models.CharField(choices=[('in_app', 'In-app'), ('email', 'E-mail'), ('webhook', 'Webhook')], max_length=16)),
-                ('status', models.CharField(choices=[('pending', 'Pending'), ('sending', 'Sending'), ('delivered', 'Delivered'), ('cancelled', 'Not sent: acknowledged first'), ('dead', 'Dead-lettered'), ('dismissed', 'Dead letter dismissed by an administrator')], default='pending', max_length=16)),
-                ('attempts', models.PositiveIntegerField(default=0)),
-                ('next_attempt_at', models.DateTimeField(help_text='The resend sweep picks a pending row up from this time.')),
-                ('claimed_at', models.DateTimeField(blank=True, null=True)),
-                ('delivered_at', models.DateTimeField(blank=True, null=True)),
-                ('last_error', models.CharField(blank=True, help_text='An error class or HTTP status: no content.', max_length=200)),
-                ('created_at', models.DateTimeField()),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "channel",
+                    models.CharField(
+                        choices=[("in_app", "In-app"), ("email", "E-mail"), ("webhook", "Webhook")], max_length=16
+                    ),
+                ),
+                (
+                    "status",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("sending", "Sending"),
+                            ("delivered", "Delivered"),
+                            ("cancelled", "Not sent: acknowledged first"),
+                            ("dead", "Dead-lettered"),
+                            ("dismissed", "Dead letter dismissed by an administrator"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("attempts", models.PositiveIntegerField(default=0)),
+                (
+                    "next_attempt_at",
+                    models.DateTimeField(help_text="The resend sweep picks a pending row up from this time."),
+                ),
+                ("claimed_at", models.DateTimeField(blank=True, null=True)),
+                ("delivered_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "last_error",
+                    models.CharField(
+                        blank=True, help_text="An error class or HTTP status: no content.", max_length=200
+                    ),
+                ),
+                ("created_at", models.DateTimeField()),
             ],
             options={
-                'verbose_name_plural': 'deliveries',
-                'ordering': ['pk'],
+                "verbose_name_plural": "deliveries",
+                "ordering": ["pk"],
             },
         ),
         migrations.AddField(
-            model_name='notification',
-            name='due_at',
-            field=models.DateTimeField(blank=True, help_text='When the reminder was due (latency is from here).', null=True),
+            model_name="notification",
+            name="due_at",
+            field=models.DateTimeField(
+                blank=True, help_text="When the reminder was due (latency is from here).", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='notification',
-            name='topic',
-            field=models.CharField(blank=True, default='', help_text='The dedupe key without the recipient: the same event.', max_length=200),
+            model_name="notification",
+            name="topic",
+            field=models.CharField(
+                blank=True,
+                default="",
+                help_text="The dedupe key without the recipient: the same event.",
+                max_length=200,
+            ),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['dose_id', 'kind'], name='notification_dose_kind'),
+            model_name="notification",
+            index=models.Index(fields=["dose_id", "kind"], name="notification_dose_kind"),
         ),
         migrations.AddIndex(
-            model_name='notification',
-            index=models.Index(fields=['topic'], name='notification_topic'),
+            model_name="notification",
+            index=models.Index(fields=["topic"], name="notification_topic"),
         ),
         migrations.AddField(
-            model_name='delivery',
-            name='notification',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='deliveries', to='il2ward.notification'),
+            model_name="delivery",
+            name="notification",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.PROTECT, related_name="deliveries", to="il2ward.notification"
+            ),
         ),
         migrations.AddIndex(
-            model_name='delivery',
-            index=models.Index(fields=['status', 'next_attempt_at'], name='delivery_status_next'),
+            model_name="delivery",
+            index=models.Index(fields=["status", "next_attempt_at"], name="delivery_status_next"),
         ),
         migrations.AddConstraint(
-            model_name='delivery',
-            constraint=models.UniqueConstraint(fields=('notification', 'channel'), name='delivery_per_channel'),
+            model_name="delivery",
+            constraint=models.UniqueConstraint(fields=("notification", "channel"), name="delivery_per_channel"),
         ),
         migrations.RunPython(backfill_topics, migrations.RunPython.noop),
     ]

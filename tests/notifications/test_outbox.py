@@ -194,3 +194,13 @@ def test_acknowledged_before_sending_means_not_sent(patient_a, nurse_a, webhook)
 
 def test_dead_letters_counts_by_channel(patient_a, nurse_a):
     assert notifications.dead_letters() == {}
+
+
+def test_one_beat_runs_the_sweep_and_the_resend_sweep_every_interval(settings):
+    from il2ward.celery import app
+
+    schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert schedule == {
+        "scheduling.sweep": settings.SWEEP_INTERVAL_SECONDS,
+        "il2ward.deliveries_sweep": settings.SWEEP_INTERVAL_SECONDS,
+    }

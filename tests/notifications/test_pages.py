@@ -162,3 +162,24 @@ def test_the_assignments_page_query_count_is_flat(patients, client, ward_a, nurs
     with CaptureQueriesContext(connection) as captured:
         assert client.get(f"/wards/{ward_a.code}/assignments/").status_code == 200
     assert len(captured) <= 12, [q["sql"] for q in captured]
+
+
+def test_the_admin_edits_on_call_and_assignments_audited(admin_client, ward_a, patient_a, nurse_a, oncologist):
+    response = admin_client.post(
+        f"/admin/il2ward/ward/{ward_a.pk}/change/",
+        {"code": ward_a.code, "name": ward_a.name, "tz": ward_a.tz, "on_call_oncologist": oncologist.pk,
+         "webhook_url": "", "webhook_secret": ""},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert Ward.objects.get(pk=ward_a.pk).on_call_oncologist == oncologist
+    html = admin_client.get("/admin/il2ward/patient/").content.decode()
+    assert 'name="form-0-assigned_nurse"' in html  # editable in the list
+    response = admin_client.post(
+        f"/admin/il2ward/patient/{patient_a.pk}/change/",
+        {"mrn": patient_a.mrn, "name": patient_a.name, "birth_date": "1970-05-01", "sex": patient_a.sex,
+         "ward": ward_a.pk, "assigned_nurse": nurse_a.pk},
+    )  # fmt: skip
+    assert response.status_code == 302, response.content.decode()[-2000:]
+    assert Patient.objects.get(pk=patient_a.pk).assigned_nurse == nurse_a
+    actions = set(AuditEvent.objects.values_list("action", flat=True))
+    assert {"ward.on_call", "patient.assign_nurse"} <= actions

@@ -100,3 +100,23 @@ def test_only_an_oncologist_can_be_on_call(ward_a, nurse_a, charge_nurse):
         ward_set_on_call(ward_id=ward_a.pk, oncologist=nurse_a, by=charge_nurse, now=NOW)
     assert "on_call_oncologist" in raised.value.errors
     assert not AuditEvent.objects.filter(action="ward.on_call").exists()
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="scheduling/evaluation.py recipients_for must delegate to il2ward.recipients (change reported to the lead; "
+    "remove this marker with it)",
+)
+def test_a_hold_flagged_by_an_evaluation_goes_to_the_assigned_nurse_and_the_courses_oncologist(
+    make_course, patient_a, nurse_a, nurse_a2, charge_nurse, oncologist
+):
+    from datetime import timedelta
+
+    from scheduling.services import dose_evaluate
+    from tests.notifications.conftest import rows, vitals
+
+    patient_assign_nurse(patient_id=patient_a.pk, nurse=nurse_a2, by=charge_nurse, now=NOW)
+    course = make_course(patient_a, first_dose_at=NOW + timedelta(minutes=30), now=NOW - timedelta(hours=6))
+    vitals(patient_a, nurse_a, at=NOW - timedelta(minutes=5), sbp=85)  # CV-SBP: hold
+    dose_evaluate(dose_id=course.doses.get(cycle=1, number=1).pk, now=NOW)
+    assert rows(kind="hold_flagged") == [("hold_flagged", "nurse_a2"), ("hold_flagged", "onc")]

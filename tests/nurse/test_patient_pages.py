@@ -196,7 +196,7 @@ def test_downtime_sheet_lists_the_next_24h(client, charted, nurse_a):
     assert slots == ["3"]
     assert "48,000,000 IU" in html and "draw 2.67 mL into 50 mL D5W" in html
     assert '<span class="out-of-range">BP 85/62</span>' in html
-    assert html.count("<td>&nbsp;</td>") == 6  # blank rows to chart vitals by hand
+    assert html.count("<td>&nbsp;</td>") == 12  # blank rows to chart vitals every 2 h by hand
     assert "window.print()" in html
 
 
@@ -213,3 +213,20 @@ def test_downtime_sheet_shows_flags_with_rule_ids(client, dose_now, nurse_a):
 def test_downtime_of_another_ward_is_404(client, charted, nurse_b):
     client.force_login(nurse_b)
     assert client.get("/wards/onc-a/downtime/").status_code == 404
+
+
+def test_patient_page_without_a_course(client, clock, patient_a, nurse_a):
+    client.force_login(nurse_a)
+    response = client.get(f"/patients/{patient_a.pk}/")
+    html = text(response)
+    assert response.status_code == 200
+    assert "No IL-2 course for this patient." in html and "Teaching checklist" not in html
+    teaching = client.get(f"/patients/{patient_a.pk}/teaching/", follow=True)
+    assert "this patient has no course" in text(teaching)
+
+
+def test_an_oncologist_reads_the_patient_page_and_may_hold_but_not_give(client, dose_now, oncologist):
+    client.force_login(oncologist)
+    assert client.get(f"/patients/{dose_now.course.patient_id}/").status_code == 200
+    html = client.get(f"/doses/{dose_now.pk}/").content.decode()
+    assert 'id="hold-form"' in html and 'id="give-form"' not in html
