@@ -136,7 +136,7 @@ def trend_plot(
     """One plot as an <svg> element: series, dashed threshold lines labelled with their rule ids, and a vertical
     mark at every dose (green given, orange dashed held, red dotted missed, grey scheduled)."""
     has_right = any(s.axis == "right" for s in series) or any(t.axis == "right" for t in thresholds)
-    plot_w = WIDTH - LEFT - (RIGHT if has_right else 12)
+    plot_w = WIDTH - LEFT - RIGHT  # the same for every plot, with or without a right axis: the dose marks line up
     plot_h = height - TOP - BOTTOM
     layout = axis.layout(LEFT, plot_w)
     in_axis = list(series)

@@ -25,8 +25,7 @@ from scheduling.models import Course, Dose
 @require_GET
 def course_list(request):
     now = timezone.now()
-    rows = review.course_list_rows(request.user, now=now)
-    return render(request, "scheduling/course_list.html", {"rows": rows, "now": now})
+    return render(request, "scheduling/course_list.html", {"rows": review.course_list_rows(request.user, now=now)})
 
 
 @login_required
@@ -64,13 +63,13 @@ LAZY_FORMS = {
 }
 
 
-def _lazy_form(name: str, course: Course, *, held_doses=None):
+def _lazy_form(name: str, course: Course):
     form_class, url_name, _ = LAZY_FORMS[name]
     kwargs = {}
     if name in ("cycle2", "adverse_event"):
         kwargs["zone"] = course.patient.ward.zone
     if name == "adverse_event":
-        kwargs["held_doses"] = held_doses if held_doses is not None else _held_doses(course)
+        kwargs["held_doses"] = _held_doses(course)
     return form_class(prefix=name, action=_url(url_name, course), **kwargs)
 
 

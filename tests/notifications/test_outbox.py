@@ -204,3 +204,11 @@ def test_one_beat_runs_the_sweep_and_the_resend_sweep_every_interval(settings):
         "scheduling.sweep": settings.SWEEP_INTERVAL_SECONDS,
         "il2ward.deliveries_sweep": settings.SWEEP_INTERVAL_SECONDS,
     }
+
+
+def test_the_resend_sweep_does_not_republish_a_backlog_every_interval(patient_a, nurse_a, webhook, settings):
+    settings.IL2WARD_RESEND_AFTER_SECONDS = 60
+    now = timezone.now()
+    (row,) = dose_due(patient_a, [nurse_a], now=now)  # its task was published on commit (nudged now)
+    resent = [deliveries_resend(now=now + timedelta(seconds=s))["resent"] for s in (30, 61, 62, 90, 122)]
+    assert resent == [0, 1, 0, 0, 1]  # once a minute while it stays pending, not every 30 s sweep

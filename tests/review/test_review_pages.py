@@ -292,3 +292,12 @@ def test_a_form_posted_with_errors_comes_back_open_with_the_errors(client, staff
     assert re.search(r'<details class="card mb-2 border-danger" id="form-stop" open>', html)
     assert 'name="stop-reason"' in html and "This field is required" in html
     assert Course.objects.get().status == "active"
+
+
+def test_the_plots_line_up_dose_by_dose(client, staff, held_course, frozen):
+    client.force_login(staff.oncologist)
+    html = client.get(f"/courses/{held_course.pk}/").content.decode()
+    svgs = re.findall(r'<svg class="trend".*?</svg>', html, re.S)
+    marks = [re.findall(r'<path d="M([\d.]+),', svg) for svg in svgs]  # the triangle over each dose, by x
+    assert len(marks) == 7 and len(marks[0]) == 14  # cycle 1 shown (cycle 2 is days away)
+    assert all(m == marks[0] for m in marks)
