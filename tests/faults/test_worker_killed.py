@@ -21,7 +21,9 @@ def test_worker_killed_while_sending_is_delivered_with_at_most_one_duplicate(
     first = start_worker(tmp_path, redis_url=services, env=FAST)
     try:
         write_notifications(patient_a, [nurse_a], 3)
-        assert webhook.first_arrived.wait(60), first.log()
+        assert webhook.first_arrived.wait(60), (
+            f"{list(Delivery.objects.values_list('pk', 'channel', 'status'))}\n{first.log(tail=20000)}"
+        )
         first.kill()  # mid-send: the request is out, the result never recorded
     finally:
         first.stop()
