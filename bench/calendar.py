@@ -14,7 +14,7 @@ from decimal import Decimal
 from bench.common import Figure, figure, median_time, setup_django, trivial_request, world
 
 # Each size is materialised several times, interleaved (the small one more often: its run is short and so noisier),
-# and the median kept. Commit time (an fsync per course) dominates and varies with the machine's load.
+# and the median kept.
 PLAN = (100, 100, 1000, 100, 100, 1000, 100, 100, 1000, 100)
 
 

@@ -57,17 +57,20 @@ def course_retreatment_check(patient, first_dose_at: datetime | None, now: datet
     wait = timedelta(days=settings.IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS)
     reasons: list[str] = []
     earliest: date | None = None
+    latest_discharge: Course | None = None
     courses = list(Course.objects.filter(patient=patient, first_dose_at__lt=first).order_by("first_dose_at", "pk"))
     for course in courses:
         if course.status in Course.OPEN_STATUSES:
             reasons.append(f"SCH-RETREAT: course {course.pk} is still open.")
         elif course.discharge_date is None:
             reasons.append(f"SCH-RETREAT: course {course.pk} has no discharge date recorded (the wait counts from it).")
-        else:
-            after = course.discharge_date + wait
-            earliest = after if earliest is None else max(earliest, after)
+        elif earliest is None or course.discharge_date + wait > earliest:
+            earliest, latest_discharge = course.discharge_date + wait, course
     if earliest is not None and local_date(first, zone) < earliest:
-        reasons.append(f"SCH-RETREAT: not before {earliest:%d %b %Y} (discharge + {wait.days} days).")
+        reasons.append(
+            f"SCH-RETREAT: not before {earliest.isoformat()} (discharge {latest_discharge.discharge_date.isoformat()} "
+            f"+ {wait.days} days, course {latest_discharge.pk})."
+        )
     bars = list(
         RetreatmentBar.objects.filter(course__patient=patient, course__first_dose_at__lt=first).order_by("at", "pk")
     )

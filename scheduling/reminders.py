@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 
@@ -236,6 +237,8 @@ def daily_due(*, now: datetime) -> int:
     written = 0
     for kind, model, hour_setting in DAILY:
         hour = setting(hour_setting, 6)
+        if not 0 <= hour <= 23:
+            raise ImproperlyConfigured(f"{hour_setting} must be an hour from 0 to 23, got {hour}")
         per_ward = Q()
         days = {}
         for ward in wards:

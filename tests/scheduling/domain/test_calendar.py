@@ -6,7 +6,7 @@ from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
 import pytest
-from hypothesis import assume, event, given, settings
+from hypothesis import assume, event, example, given, settings
 from hypothesis import strategies as st
 
 from scheduling.domain.calendar import (
@@ -327,17 +327,20 @@ def _check_course(first: datetime, zone: ZoneInfo) -> None:
         assert c2.utcoffset() == before
     assert cycle2_start_allowed(slots[14].due_at, cycle1_last_due=slots[13].due_at, zone=zone)
 
-    # rest days 6–14: nothing on days 7–14; day 6 only holds C1S14, and only for starts late in the day
+    # rest days 6–14: nothing on days 7–14; day 6 only holds the last slots of cycle 1, for starts late in the day
+    # (C1S14 from 16:00; C1S13 too when a spring-forward shift pushes a 23:00 start past midnight, as in
+    # America/Tegucigalpa on 1988-05-01)
     day = {s: (s.due_at.astimezone(zone).date() - start_local.date()).days + 1 for s in slots}
     assert all(1 <= day[s] <= 6 for s in slots[:14])
     assert all(day[s] >= 15 for s in slots[14:])
-    assert [s for s in slots if day[s] == 6] in ([], [slots[13]])
+    assert all(s in slots[12:14] for s in slots if day[s] == 6)
     if start_local.time() < time(14, 0):  # 104 h + a shift of at most 2 h stays within day 5
         assert all(day[s] <= 5 for s in slots[:14])
 
 
 @PROPERTY_SETTINGS
 @given(zone_name=ZONES, first=FIRST_DOSES)
+@example(zone_name="America/Tegucigalpa", first=datetime(1988, 5, 1, 5, 0, tzinfo=UTC))  # found by hypothesis in CI
 def test_sch_slots_and_cycle2_properties_any_zone(zone_name, first):
     zone = ZoneInfo(zone_name)
     assume(_offset_swing(first, zone) <= timedelta(hours=2))  # excludes date-line day skips such as Samoa 2011
