@@ -183,6 +183,8 @@ class Notification(models.Model):
             models.Index(fields=["recipient", "acknowledged_at"]),
             models.Index(fields=["kind", "created_at"]),
             models.Index(fields=["dose_id", "kind"], name="notification_dose_kind"),
+            # The sweeps' "already reminded?" for patient-level reminders (vitals, weight, labs).
+            models.Index(fields=["patient", "kind", "due_at"], name="notification_patient_kind_due"),
             models.Index(fields=["topic"], name="notification_topic"),
         ]
 

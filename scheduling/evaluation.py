@@ -11,8 +11,8 @@ from datetime import datetime
 
 from django.db import transaction
 
-from il2ward.models import Role
 from il2ward.notifications import notify
+from il2ward.recipients import recipients
 from monitoring.domain import engine
 from monitoring.domain.rulesets import RuleSet
 from monitoring.domain.snapshot import RETREATMENT_BAR_EVENTS
@@ -172,14 +172,5 @@ def record_bars_after_course(*, patient_id: int, now: datetime) -> int:
 
 
 def recipients_for(dose: Dose, kind: str):
-    """Who hears about a dose: the course's oncologist; for holds also the ward's nurses and charge nurses."""
-    from django.contrib.auth import get_user_model
-
-    users = [dose.course.oncologist]
-    if kind in ("hold_flagged", "stop_recommended", "dose_missed"):
-        users += list(
-            get_user_model()
-            .objects.filter(profile__wards=dose.course.patient.ward, groups__name__in=[Role.NURSE, Role.CHARGE_NURSE])
-            .distinct()
-        )
-    return users
+    """Who hears about a dose (il2ward.recipients: assigned nurse or nurses on duty, oncologists, on call)."""
+    return recipients(kind, patient=dose.course.patient, oncologist=dose.course.oncologist)

@@ -130,50 +130,6 @@ def dose_overrides(dose: Dose) -> list[Override]:
     return list(Override.objects.filter(dose=dose).select_related("signature").order_by("at", "pk"))
 
 
-@dataclass(frozen=True)
-class WardRow:
-    patient: object
-    course: Course | None
-    next_dose: Dose | None
-    counts: dict[str, int]
-
-
-def ward_patients(ward, *, now: datetime) -> list[WardRow]:
-    """Every patient on the ward with the open (or latest) course, its next open slot and dose counts: 3 queries."""
-    patients = list(ward.patients.order_by("name", "pk"))
-    courses: dict[int, Course] = {}
-    for course in Course.objects.filter(patient__ward=ward).order_by("patient_id", "-first_dose_at"):
-        courses.setdefault(course.patient_id, course)  # newest course per patient
-    course_ids = [c.pk for c in courses.values()]
-    next_doses: dict[int, Dose] = {}
-    counts: dict[int, dict[str, int]] = {cid: dict.fromkeys(Dose.Status.values, 0) for cid in course_ids}
-    for dose in Dose.objects.filter(course_id__in=course_ids).order_by("course_id", "cycle", "number"):
-        counts[dose.course_id][dose.status] += 1
-        if dose.status == Dose.Status.SCHEDULED and dose.course_id not in next_doses:
-            next_doses[dose.course_id] = dose
-    rows = []
-    for patient in patients:
-        course = courses.get(patient.pk)
-        cid = course.pk if course else None
-        rows.append(WardRow(patient, course, next_doses.get(cid), counts.get(cid, {})))
-    return rows
-
-
-def course_list(user) -> list[Course]:
-    """Open and recent courses visible to the user, newest first (fixed query count)."""
-    return list(
-        visible_courses(user)
-        .select_related("patient__ward")
-        .annotate(
-            given=Count("doses", filter=Q(doses__status=Dose.Status.GIVEN)),
-            held=Count("doses", filter=Q(doses__status=Dose.Status.HELD)),
-            missed=Count("doses", filter=Q(doses__status=Dose.Status.MISSED)),
-            flagged=Count("doses", filter=Q(doses__status=Dose.Status.SCHEDULED, doses__flag__in=["hold", "stop"])),
-        )
-        .order_by("-first_dose_at")[:200]
-    )
-
-
 def administration_for(user, administration_id) -> Administration:
     try:
         return Administration.objects.select_related("dose").get(

@@ -14,6 +14,7 @@ from il2ward.notifications import notify
 from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring.models import LabResult
 from monitoring.services import rule_set_current
+from scheduling.decisions import course_retreatment_check
 from scheduling.domain import calendar, charting, dosing, progress, window
 from scheduling.evaluation import evaluate_doses, recipients_for, record_bars_after_course
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
@@ -44,9 +45,9 @@ def course_create(
         raise Conflict("active_course_exists", "This patient already has an open course.")
     zone = patient.ward.zone
     first_utc = first_dose_at.astimezone(calendar.UTC)
-    refusal = course_retreatment_refusal(patient=patient, first_dose_at=first_utc)
-    if refusal:
-        raise refusal
+    allowed, _, reasons = course_retreatment_check(patient, first_utc, now)
+    if not allowed:
+        raise Conflict("retreatment_blocked", " ".join(reasons))
     rule_set = rule_set_current(rule_set_name or settings.IL2WARD_DEFAULT_RULE_SET, now=now)
     dose_iu = dosing.dose_iu(dosing_weight_kg, iu_per_kg=settings.IL2WARD_DOSE_IU_PER_KG)
     try:
@@ -83,32 +84,6 @@ def course_create(
     )
     enqueue_on_commit("scheduling.generate_calendar", course.pk)
     return course
-
-
-def course_retreatment_refusal(*, patient: Patient, first_dose_at: datetime) -> Conflict | None:
-    """SCH-RETREAT for a new course: barred for good after a retreatment-bar event on any earlier course, and not
-    before discharge + IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS (ward-local dates). Two queries.
-
-    Kept apart so scheduling.decisions.course_retreatment_check can replace it (that one also asks for every earlier
-    course to be closed with a discharge date recorded).
-    """
-    bar = RetreatmentBar.objects.filter(course__patient=patient).order_by("at", "pk").first()
-    if bar is not None:
-        return Conflict(
-            "retreatment_blocked",
-            f"SCH-RETREAT: course {bar.course_id} recorded a retreatment-bar event ({bar.kind}); no further course.",
-        )
-    last_discharge = Course.objects.filter(patient=patient).aggregate(last=Max("discharge_date"))["last"]
-    if last_discharge is not None:
-        wait = timedelta(days=settings.IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS)
-        earliest = last_discharge + wait
-        if earliest > first_dose_at.astimezone(patient.ward.zone).date():
-            return Conflict(
-                "retreatment_blocked",
-                f"SCH-RETREAT: not before {earliest.isoformat()} (discharge {last_discharge.isoformat()} "
-                f"+ {wait.days} days).",
-            )
-    return None
 
 
 def course_materialise_calendar(*, course_id: int, now: datetime) -> int:

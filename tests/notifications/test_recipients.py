@@ -102,11 +102,6 @@ def test_only_an_oncologist_can_be_on_call(ward_a, nurse_a, charge_nurse):
     assert not AuditEvent.objects.filter(action="ward.on_call").exists()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="scheduling/evaluation.py recipients_for must delegate to il2ward.recipients (change reported to the lead; "
-    "remove this marker with it)",
-)
 def test_a_hold_flagged_by_an_evaluation_goes_to_the_assigned_nurse_and_the_courses_oncologist(
     make_course, patient_a, nurse_a, nurse_a2, charge_nurse, oncologist
 ):

@@ -118,7 +118,9 @@ def test_course_create_refuses_bad_input_naming_the_field(patient_a, oncologist,
 
 def test_a_closed_course_does_not_block_a_new_one(patient_a, oncologist, make_course):
     course = make_course(patient_a)
-    Course.objects.filter(pk=course.pk).update(status=Course.Status.COMPLETED)
+    Course.objects.filter(pk=course.pk).update(
+        status=Course.Status.COMPLETED, discharge_date=(FIRST + timedelta(days=20)).date()
+    )
     assert create(patient_a, oncologist, first=FIRST + timedelta(days=90)).status == Course.Status.SCHEDULING
 
 
