@@ -203,7 +203,17 @@ def _courses(world, *, count: int, start: int, first_due, now, status: str, give
         WeightMeasurement(patient=p, weight_kg=Decimal(80), **common) for p in patients
     )
     LabResult.objects.bulk_create(LabResult(patient=p, creatinine_mg_dl=Decimal("1.0"), **common) for p in patients)
+    _analyze()
     return courses
+
+
+def _analyze() -> None:
+    """Planner statistics after a bulk load, as autovacuum would keep them on a live ward (without them PostgreSQL
+    plans the new tables as empty: nested loops over a thousand rows)."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE")
 
 
 def _sweep_costs(world) -> dict[str, float]:

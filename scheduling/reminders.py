@@ -179,10 +179,10 @@ def vitals_due(*, now: datetime) -> int:
     """vitals_due: an active cycle and no vitals for 2 h; again every 2 h (the bucket) while none come."""
     every = minutes("IL2WARD_VITALS_EVERY_MINUTES", 120)
     window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
-    courses = list(
+    # Narrow first (ids only, anti-joins, no per-row subquery): on a quiet ward this one query is the whole cost.
+    quiet_too_long = list(
         Course.objects.filter(status=Course.Status.ACTIVE)
         .annotate(
-            cycle_start=_current_cycle_start(now, window),
             recent=Exists(_standing(VitalSigns, since=now - every, now=now)),
             reminded=Exists(
                 Notification.objects.filter(
@@ -190,17 +190,26 @@ def vitals_due(*, now: datetime) -> int:
                 )
             ),
         )
-        .filter(recent=False, reminded=False, cycle_start__lte=now - every + window)
+        .filter(recent=False, reminded=False)
+        .values_list("pk", flat=True)
+    )
+    if not quiet_too_long:
+        return 0
+    courses = list(
+        Course.objects.filter(pk__in=quiet_too_long)
         .annotate(
+            cycle_start=_current_cycle_start(now, window),
             last_vitals=Subquery(
                 VitalSigns.objects.filter(
                     patient=OuterRef("patient_id"), entered_in_error_at__isnull=True, recorded_at__lte=now
                 )
                 .order_by("-recorded_at")
                 .values("recorded_at")[:1]
-            )
+            ),
         )
+        .filter(cycle_start__lte=now - every + window)  # the cycle's window opened at least 2 h ago
         .select_related(*COURSE_RELATED)
+        .order_by("pk")
     )
     if not courses:
         return 0
@@ -255,9 +264,10 @@ def daily_due(*, now: datetime) -> int:
             )
         if not days:
             continue
-        courses = list(Course.objects.filter(per_ward, status=Course.Status.ACTIVE).select_related(*COURSE_RELATED))
-        if not courses:
+        ids = list(Course.objects.filter(per_ward, status=Course.Status.ACTIVE).values_list("pk", flat=True))
+        if not ids:  # ids first, no joins: on a quiet ward this query is the whole cost
             continue
+        courses = list(Course.objects.filter(pk__in=ids).select_related(*COURSE_RELATED).order_by("pk"))
         directory = Directory({c.patient.ward_id for c in courses})
         items = []
         for course in courses:

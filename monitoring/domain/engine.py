@@ -138,6 +138,31 @@ def as_fraction(value: object) -> Fraction:
     return Fraction(value)
 
 
+_EXACT_TYPES = (int, Decimal)  # compared with each other exactly by Python itself, no Fraction needed
+
+
+def _compare(op: str, value: object, threshold: object, exact: Fraction) -> bool:
+    """`value <op> threshold`, exactly: ints and Decimals directly, anything else through Fraction."""
+    if type(value) in _EXACT_TYPES and type(threshold) in _EXACT_TYPES:
+        return _OPS[op][0](value, threshold)
+    return _OPS[op][0](as_fraction(value), exact)
+
+
+# Thresholds as Fractions, computed once per rule set (a RuleSet is immutable and hashable). Bounded: rule sets
+# are few (one per name and version), but a long-lived process should not grow without limit.
+_THRESHOLD_CACHE: dict[RuleSet, Mapping[str, Fraction]] = {}
+_THRESHOLD_CACHE_SIZE = 64
+
+
+def _fraction_thresholds(rule_set: RuleSet) -> Mapping[str, Fraction]:
+    cached = _THRESHOLD_CACHE.get(rule_set)
+    if cached is None:
+        if len(_THRESHOLD_CACHE) >= _THRESHOLD_CACHE_SIZE:
+            _THRESHOLD_CACHE.clear()
+        cached = _THRESHOLD_CACHE[rule_set] = {key: as_fraction(v) for key, v in rule_set.thresholds.items()}
+    return cached
+
+
 def fmt(value: object) -> str:
     """A number for display: ints and Decimals as written, derived fractions exactly when short, else to 0.1."""
     if isinstance(value, int) and not isinstance(value, bool):
@@ -179,6 +204,8 @@ class _Context:
         # Fluid periods that exist at `now`; windows end at the latest of them (the "latest value").
         self.periods = [p for p in snapshot.urine_periods if p.start < p.end <= now]
         self.fluid_end = max((p.end for p in self.periods), default=None)
+        self.fractions = _fraction_thresholds(rule_set)
+        self._fluid_cache: dict[tuple[int, int, bool], Fraction | None] = {}
 
     def use(self, source_id: str | None) -> None:
         if source_id:
@@ -203,7 +230,7 @@ class _Context:
         return None if value is None else as_fraction(value)
 
     def threshold(self, key: str) -> Fraction:
-        return as_fraction(self.rule_set.thresholds[key])
+        return self.fractions[key]
 
     def raw_threshold(self, key: str) -> int | Decimal:
         return self.rule_set.thresholds[key]
@@ -226,9 +253,13 @@ class _Context:
         """
         if self.fluid_end is None:
             return None
-        start = self.fluid_end - timedelta(hours=hours_back_from)
-        end = self.fluid_end - timedelta(hours=hours_back_to)
-        return self._window(start, end, urine=urine)
+        # Several rules and grades read the same windows; the answer (and the periods it uses) does not change.
+        key = (hours_back_from, hours_back_to, urine)
+        if key not in self._fluid_cache:
+            start = self.fluid_end - timedelta(hours=hours_back_from)
+            end = self.fluid_end - timedelta(hours=hours_back_to)
+            self._fluid_cache[key] = self._window(start, end, urine=urine)
+        return self._fluid_cache[key]
 
     def _window(self, start: datetime, end: datetime, *, urine: bool) -> Fraction | None:
         inside = [p for p in self.periods if p.start < end and p.end > start]
@@ -265,12 +296,12 @@ def _threshold_text(ctx: _Context, op: str, key: str, unit: str) -> str:
 
 
 def _levels(
-    ctx: _Context, rule: str, label: str, value: Fraction, shown: str, checks: Iterable[tuple[str, str, str]], unit: str
+    ctx: _Context, rule: str, label: str, value: object, shown: str, checks: Iterable[tuple[str, str, str]], unit: str
 ) -> list[Finding]:
     """Compare one number with (level, op, threshold key) checks, stop first; a stop drops the same rule's hold."""
     found: list[Finding] = []
     for level, op, key in checks:
-        if not _OPS[op][0](value, ctx.threshold(key)):
+        if not _compare(op, value, ctx.raw_threshold(key), ctx.threshold(key)):
             continue
         if level == "hold" and any(f.level == "stop" for f in found):
             continue
@@ -364,7 +395,7 @@ def _numeric_rule(rule_id: str) -> RuleFn:
         reading = ctx.reading(name)
         if reading is None:
             return []
-        return _levels(ctx, rule_id, label, as_fraction(reading.value), _with_unit(reading.value, unit), checks, unit)
+        return _levels(ctx, rule_id, label, reading.value, _with_unit(reading.value, unit), checks, unit)
 
     check.__doc__ = f"{rule_id}: {label} ({name})."
     return check

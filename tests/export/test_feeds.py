@@ -137,3 +137,12 @@ def test_the_links_snippet_renders_for_a_course(rf, nurse_a, patient_a, make_cou
     assert f'href="/api/v1/courses/{course.pk}/fhir/"' in html
     assert f'href="/api/v1/courses/{course.pk}/calendar.ics"' in html
     assert 'hx-post="/api/v1/calendar-tokens/"' in html and 'name="csrfmiddlewaretoken"' in html
+
+
+@pytest.mark.django_db
+def test_course_page_links_to_the_fhir_bundle_and_the_calendar(client, oncologist, patient_a, make_course):
+    course = make_course(patient_a)
+    client.force_login(oncologist)
+    html = client.get(f"/courses/{course.pk}/").content.decode()
+    assert f"/api/v1/courses/{course.pk}/fhir/" in html
+    assert f"/api/v1/courses/{course.pk}/calendar.ics" in html
