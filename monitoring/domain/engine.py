@@ -206,6 +206,7 @@ class _Context:
         self.fluid_end = max((p.end for p in self.periods), default=None)
         self.fractions = _fraction_thresholds(rule_set)
         self._fluid_cache: dict[tuple[int, int, bool], Fraction | None] = {}
+        self.cache: dict[str, Fraction | None] = {}  # derived values read by more than one rule
 
     def use(self, source_id: str | None) -> None:
         if source_id:
@@ -527,6 +528,13 @@ def _fl_wt(ctx: _Context) -> list[Finding]:
 
 
 def _weight_gain_pct(ctx: _Context) -> Fraction | None:
+    # Read by FL-WT and by the grades; the second read finds the same value (and marks nothing new as used).
+    if "weight_gain_pct" not in ctx.cache:
+        ctx.cache["weight_gain_pct"] = _compute_weight_gain_pct(ctx)
+    return ctx.cache["weight_gain_pct"]
+
+
+def _compute_weight_gain_pct(ctx: _Context) -> Fraction | None:
     weight = ctx.number("weight_kg")
     baseline = ctx.snapshot.baseline_weight_kg
     if weight is None or baseline is None or as_fraction(baseline) <= 0:
