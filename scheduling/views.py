@@ -11,6 +11,7 @@ from il2ward import access
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Role
 from scheduling import selectors, services
+from scheduling.decisions import course_retreatment_check
 from scheduling.domain import calendar, dosing
 from scheduling.forms import CourseForm
 
@@ -62,4 +63,7 @@ def course_preview(data) -> dict | None:
         slots = calendar.course_slots(data["first_dose_at"], zone=zone)
         preview["slots"] = [(s, s.due_at.astimezone(zone)) for s in slots]
         preview["zone"] = zone
+        # SCH-RETREAT: say before saving when this patient may start a new course, and why not now.
+        allowed, earliest, reasons = course_retreatment_check(data["patient"], data["first_dose_at"], timezone.now())
+        preview["retreatment"] = {"allowed": allowed, "earliest": earliest, "reasons": reasons}
     return preview

@@ -98,6 +98,7 @@ def test_preview_shows_dose_and_preparation_for_a_weight_and_stores_nothing(clie
     assert re.search(r"Vials \(22 MIU\)</dt> ?<dd[^>]*>3</dd>", html)
     assert "50 mL D5W" in html
     assert len(re.findall(r"<li>C[12] #\d+ ", html)) == 28
+    assert 'id="preview-retreatment"' not in html  # a first course: nothing bars it
     assert not Course.objects.exists()
 
 
@@ -167,3 +168,14 @@ def test_anonymous_is_redirected_to_login(client, path):
     response = client.get(path)
     assert response.status_code == 302
     assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+def test_preview_says_when_a_new_course_may_start_sch_retreat(client, oncologist, patient_a, make_course):
+    """SCH-RETREAT: discharge + 49 days; the form shows the earliest date before anything is saved."""
+    earlier = make_course(patient_a, first_dose_at=datetime(2027, 1, 4, 22, 0, tzinfo=UTC))
+    Course.objects.filter(pk=earlier.pk).update(status=Course.Status.COMPLETED, discharge_date="2027-01-25")
+    client.force_login(oncologist)
+    html = text(client.post(NEW, {**form(patient_a), "preview": "1"}))  # first dose 12 Mar 2027: too early
+    assert 'id="preview-retreatment"' in html
+    assert "Earliest start: Mon 15 Mar 2027" in html
+    assert Course.objects.count() == 1
