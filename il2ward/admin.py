@@ -8,6 +8,7 @@ from il2ward.models import (
     AuditEvent,
     Delivery,
     Heartbeat,
+    Medication,
     Notification,
     Patient,
     Signature,
@@ -189,3 +190,30 @@ class DeliveryAdmin(ReadOnlyAdmin):
             new={"deliveries": ids},
         )
         self.message_user(request, f"{len(ids)} dead letters dismissed.", messages.SUCCESS)
+
+
+@admin.register(Medication)
+class MedicationAdmin(admin.ModelAdmin):
+    """The patient's medication list, read by the eligibility interaction warnings (HOLD-RULES §2). Audited; an entry
+    is made inactive rather than deleted."""
+
+    list_display = ["patient", "name", "active", "recorded_at"]
+    list_filter = ["active"]
+    search_fields = ["patient__mrn", "name"]
+    fields = ["patient", "name", "active"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    def save_model(self, request, obj, form, change):
+        now = timezone.now()
+        if not change:
+            obj.recorded_at, obj.recorded_by = now, request.user
+        super().save_model(request, obj, form, change)
+        audit(
+            actor=request.user,
+            action="medication.update" if change else "medication.create",
+            obj=obj,
+            at=now,
+            new={"patient": obj.patient_id, "name": obj.name, "active": obj.active},
+        )

@@ -73,7 +73,7 @@ def _list_context(user) -> dict:
         row.patient_visible = row.patient_id in visible  # the name only where the user may see the patient
     return {
         "rows": rows,
-        "unacknowledged": sum(r.acknowledged_at is None for r in rows),
+        "unacknowledged": Notification.objects.filter(recipient=user, acknowledged_at__isnull=True).count(),
         "poll_seconds": poll_seconds(),
     }
 

@@ -74,7 +74,8 @@ def staff_upsert(
         user.email = email
     if password:
         user.set_password(password)
-    user.is_staff = role == Role.ADMIN  # the Django admin is for administrators only
+    # The Django admin is for administrators only, and they may do everything there (it audits clinical changes).
+    user.is_staff = user.is_superuser = role == Role.ADMIN
     user.save()
     group, _ = Group.objects.get_or_create(name=role)
     user.groups.set([group])

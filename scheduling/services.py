@@ -5,7 +5,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Max, Min, Q
+from django.db.models import F, Q
 
 from il2ward.audit import audit, check_password_again, sign
 from il2ward.errors import Conflict, Invalid
@@ -125,22 +125,25 @@ def courses_pickup_unscheduled(*, now: datetime, limit: int = 200) -> list[int]:
 
 
 def courses_advance_status(*, now: datetime) -> int:
-    """Sweep: planned → active → rest → active → completed, from the slots' due times and the window.
+    """Sweep: planned → active → rest → active → completed, at the window edges of each cycle.
 
     A course is active from the opening of its first slot's window in a cycle until the window of that cycle's last
-    slot closes, then rest (after cycle 1) or completed (after cycle 2). Set-based: a constant number of queries.
+    slot closes, then rest (after cycle 1) or completed (after cycle 2). A cycle's first and last slots follow from
+    the course's own fields (SCH-SLOTS: 14 slots, 8 h elapsed), so the query picks only the courses at an edge:
+    a quiet sweep reads no rows, whatever the number of courses.
     """
     window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
-    bounds = (
-        Dose.objects.filter(course__status__in=[Course.Status.PLANNED, Course.Status.ACTIVE, Course.Status.REST])
-        .values("course_id", "cycle")
-        .annotate(first=Min("due_at"), last=Max("due_at"))
-    )
-    by_course: dict[int, dict[int, tuple[datetime, datetime]]] = {}
-    for row in bounds:
-        by_course.setdefault(row["course_id"], {})[row["cycle"]] = (row["first"], row["last"])
+    span = calendar.CYCLE_SPAN
+    S = Course.Status
+    due = Course.objects.filter(
+        Q(status=S.PLANNED, first_dose_at__lte=now + window)
+        | Q(status=S.ACTIVE, first_dose_at__lt=now - span - window, cycle2_first_at__gt=now + window)
+        | Q(status=S.ACTIVE, cycle2_first_at__lt=now - span - window)
+        | Q(status=S.REST, cycle2_first_at__lte=now + window)
+    ).values_list("pk", "first_dose_at", "cycle2_first_at")
     targets: dict[str, list[int]] = {}
-    for course_id, cycles in by_course.items():
+    for course_id, first, second in due:
+        cycles = {1: (first, first + span), 2: (second, second + span)}
         targets.setdefault(progress.course_phase(cycles, now=now, window=window), []).append(course_id)
     changed = 0
     for status, ids in targets.items():
@@ -503,7 +506,7 @@ def _check_third_hold(dose: Dose, *, now: datetime) -> None:
         options = dose.course.rule_set.definition.get("options", {})
         notify(
             kind="third_hold",
-            recipients=[dose.course.oncologist],
+            recipients=recipients_for(dose, "third_hold"),
             dedupe=f"third_hold:course{dose.course_id}:cycle{dose.cycle}",
             now=now,
             patient=dose.course.patient,

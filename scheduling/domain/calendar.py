@@ -16,6 +16,9 @@ from zoneinfo import ZoneInfo
 from scheduling.domain.aware import UTC, as_utc
 
 __all__ = [
+    "CYCLE_SPAN",
+    "INTERVAL_HOURS",
+    "SLOTS_PER_CYCLE",
     "UTC",
     "Slot",
     "course_slots",
@@ -27,6 +30,11 @@ __all__ = [
     "slots_to_json",
     "to_local_aware",
 ]
+
+
+SLOTS_PER_CYCLE = 14  # SCH-SLOTS
+INTERVAL_HOURS = 8
+CYCLE_SPAN = timedelta(hours=INTERVAL_HOURS * (SLOTS_PER_CYCLE - 1))  # first to last slot of a cycle, elapsed
 
 
 @dataclass(frozen=True)
@@ -56,7 +64,9 @@ def to_local_aware(wall: datetime, zone: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=zone, fold=0).astimezone(UTC).astimezone(zone)
 
 
-def cycle_slots(first_at: datetime, *, cycle: int, per_cycle: int = 14, interval_hours: int = 8) -> list[Slot]:
+def cycle_slots(
+    first_at: datetime, *, cycle: int, per_cycle: int = SLOTS_PER_CYCLE, interval_hours: int = INTERVAL_HOURS
+) -> list[Slot]:
     """The slots of one cycle: slot k is due at first_at + (k−1) × interval_hours of elapsed time (SCH-SLOTS)."""
     start = as_utc(first_at, "first_at")
     for name, value in (("cycle", cycle), ("per_cycle", per_cycle), ("interval_hours", interval_hours)):
@@ -105,8 +115,8 @@ def course_slots(
     *,
     zone: ZoneInfo,
     cycles: int = 2,
-    per_cycle: int = 14,
-    interval_hours: int = 8,
+    per_cycle: int = SLOTS_PER_CYCLE,
+    interval_hours: int = INTERVAL_HOURS,
     cycle2_first_at: datetime | None = None,
     min_rest_days: int = 9,
 ) -> list[Slot]:
