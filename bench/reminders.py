@@ -48,8 +48,9 @@ CHILD_ENV = {
 }
 
 
-def run() -> list[tuple[str, float, str]]:
-    """(name, value, bar) rows; the measuring happens in a child process with its own database."""
+def run() -> list[tuple]:
+    """(name, value, bar, passed) rows (information rows without `passed`); the measuring happens in a child
+    process with its own database, worker and beat."""
     env = {k: v for k, v in os.environ.items() if k not in ("IL2WARD_VAR_DIR", "IL2WARD_CELERY_EAGER")}
     env.update(CHILD_ENV)
     done = subprocess.run(
@@ -65,7 +66,16 @@ def run() -> list[tuple[str, float, str]]:
         raise RuntimeError(
             f"bench.reminders child failed ({done.returncode}):\n{done.stdout[-4000:]}\n{done.stderr[-4000:]}"
         )
-    return [tuple(row) for row in json.loads(lines[-1].removeprefix("RESULT "))]
+    return [_judged(*row) for row in json.loads(lines[-1].removeprefix("RESULT "))]
+
+
+def _judged(name: str, value: float, bar: str) -> tuple:
+    """(name, value, bar, passed) for a row with a bar ("≤ 7 s", "= 0"); (name, value, "info") otherwise."""
+    if bar.startswith("≤ "):
+        return (name, value, bar, value <= float(bar[2:].split()[0]))
+    if bar.startswith("= "):
+        return (name, value, bar, value == float(bar[2:]))
+    return (name, value, bar)
 
 
 # --- the child: a throwaway database, a worker, a beat ---------------------------------------------------------------
