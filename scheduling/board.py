@@ -98,7 +98,7 @@ def vitals_marks(vitals: VitalSigns | None, thresholds: dict) -> frozenset[str]:
     return frozenset(marks)
 
 
-def countdown(due_at: datetime | None, *, now: datetime) -> str:
+def time_to_due(due_at: datetime | None, *, now: datetime) -> str:
     """ "in 38 min", "in 2 h 05 min", "12 min overdue", "in 3 d 4 h" — to the whole minute."""
     if due_at is None:
         return ""
@@ -171,7 +171,7 @@ class BoardRow:
     last: Dose | None  # the latest slot charted given, held or missed
     cycle: int | None
     day: int
-    countdown: str
+    due_in: str
     rules: list[str]  # rule ids behind a hold (the open slot's evaluation, or the last slot's hold)
     overridden: bool
     vitals: VitalSigns | None
@@ -297,7 +297,7 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
                 last=prev,
                 cycle=(cur or prev).cycle if (cur or prev) else None,
                 day=course_day(course, now=now, zone=zone),
-                countdown=countdown(cur.due_at if cur else None, now=now),
+                due_in=time_to_due(cur.due_at if cur else None, now=now),
                 rules=rules,
                 overridden=overridden,
                 vitals=latest,

@@ -60,8 +60,8 @@ def test_board_state(course_status, current, last, overridden, expected):
     ("minutes", "expected"),
     [(38, "in 38 min"), (125, "in 2 h 05 min"), (-12, "12 min overdue"), (60 * 24 * 3 + 4 * 60, "in 3 d 4 h")],
 )
-def test_countdown(minutes, expected):
-    assert board.countdown(NOW + timedelta(minutes=minutes), now=NOW) == expected
+def test_time_to_due(minutes, expected):
+    assert board.time_to_due(NOW + timedelta(minutes=minutes), now=NOW) == expected
 
 
 def test_vitals_marks_use_the_rule_set_thresholds():
@@ -119,7 +119,7 @@ def test_board_rows_show_state_rule_ids_vitals_and_counts(ward_with_states, ward
     held, due = rows["A-0001"], rows["A-0003"]
     assert (held.state, held.rules, held.marks) == ("hold", ["CV-SBP"], frozenset({"sbp"}))
     assert (due.state, due.rules, due.marks) == ("due_now", [], frozenset())
-    assert held.countdown == "in 20 min" and due.countdown == "in 40 min"
+    assert held.due_in == "in 20 min" and due.due_in == "in 40 min"
     assert (held.cycle, held.day, held.given, held.held) == (1, 1, 0, 0)
     assert held.vitals.sbp == 85 and held.vitals_minutes == 5
 
