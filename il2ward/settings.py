@@ -10,7 +10,6 @@ Environment:
 """
 
 import os
-from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -38,14 +37,6 @@ def env_int(name: str, default: int) -> int:
         return int(raw)
     except ValueError as exc:
         raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
-
-
-def env_decimal(name: str, default: str) -> Decimal:
-    raw = os.environ.get(name) or default
-    try:
-        return Decimal(raw)
-    except ArithmeticError as exc:
-        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
 
 
 def env_bool(name: str, default: bool) -> bool:

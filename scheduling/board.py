@@ -15,10 +15,10 @@ from django.db.models.functions import RowNumber
 from il2ward.models import Patient, Ward
 from monitoring.domain import engine
 from monitoring.domain.panels import capillary_leak_panel
-from monitoring.domain.rulesets import RULE_CATALOGUE, RuleSet
 from monitoring.models import RuleSetVersion, VitalSigns
 from monitoring.selectors import latest_vitals_for, observations, patient_snapshot
 from scheduling.domain import window as slot_window
+from scheduling.evaluation import current_versions, parsed_rule_set
 from scheduling.models import Administration, Course, Dose, Hold, Override, TeachingRecord
 from scheduling.selectors import preparation_for
 
@@ -409,7 +409,7 @@ def previous_slot(dose: Dose) -> Dose | None:
 def live_panel(patient: Patient, course: Course | None, dose: Dose | None, *, now: datetime):
     """The capillary-leak panel (monitoring.domain.panels) from the patient's data now, on the course's rule set.
 
-    A read: the engine runs on a fresh snapshot without storing an evaluation (6 queries)."""
+    A read: the engine runs on a fresh snapshot without storing an evaluation (7 queries)."""
     if course is None:
         return None
     snapshot = patient_snapshot(
@@ -419,7 +419,9 @@ def live_panel(patient: Patient, course: Course | None, dose: Dose | None, *, no
         first_slot_of_cycle=dose is not None and dose.number == 1,
         since=course.created_at,
     )
-    result = engine.evaluate(snapshot, rule_set=RuleSet.from_dict(course.rule_set.definition), now=now)
+    # The same rule set version the dose evaluations use (the newest of the course's set), parsed once.
+    version = current_versions([course.rule_set.name]).get(course.rule_set.name, course.rule_set)
+    result = engine.evaluate(snapshot, rule_set=parsed_rule_set(version), now=now)
     return capillary_leak_panel(snapshot, result)
 
 
@@ -517,8 +519,3 @@ def latest_teaching(course: Course | None) -> TeachingRecord | None:
     if course is None:
         return None
     return TeachingRecord.objects.filter(course=course).select_related("by__profile").first()
-
-
-def rule_title(rule_id: str) -> str:
-    info = RULE_CATALOGUE.get(rule_id)
-    return info.title if info else rule_id

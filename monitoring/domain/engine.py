@@ -836,8 +836,3 @@ def evaluate(snapshot: PatientSnapshot, *, rule_set: RuleSet, now: datetime) -> 
         options=rule_set.options,
         measures=MappingProxyType({k: None if v is None else Decimal(fmt(v)) for k, v in ctx.measures.items()}),
     )
-
-
-def most_severe(decisions: Iterable[str]) -> str:
-    """The most restrictive of some decisions (stop > hold > incomplete > give)."""
-    return max(decisions, key=DECISION_SEVERITY.__getitem__, default="give")
