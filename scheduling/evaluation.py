@@ -12,13 +12,24 @@ from datetime import datetime
 from django.db import transaction
 
 from il2ward.notifications import notify
-from il2ward.recipients import recipients
+from il2ward.recipients import Directory
 from monitoring.domain import engine
 from monitoring.domain.rulesets import RuleSet
 from monitoring.domain.snapshot import RETREATMENT_BAR_EVENTS
 from monitoring.models import ClinicalEvent, RuleSetVersion
 from monitoring.selectors import SnapshotRequest, snapshots_for
 from scheduling.models import Course, Dose, DoseEvaluation, RetreatmentBar
+
+# What evaluate_doses (and the sweeps that notify about doses) need selected on a Dose queryset: the course, its rule
+# set and oncologist, the latest evaluation, and the patient's ward, on-call oncologist and assigned nurse with their
+# profiles, so that il2ward.recipients.Directory answers who hears about a dose without a further query per dose.
+DOSE_RELATED = (
+    "course__patient__ward__on_call_oncologist__profile",
+    "course__patient__assigned_nurse__profile",
+    "course__oncologist",
+    "course__rule_set",
+    "latest_evaluation",
+)
 
 # Parsing a definition costs more than comparing it, so the parsed rule set is kept per row. The definition is
 # compared on every use: an id can come back with other content (a rolled-back row on SQLite, a test database).
@@ -43,9 +54,9 @@ def current_versions(names) -> dict[str, RuleSetVersion]:
 def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[DoseEvaluation]:
     """Evaluate each dose from its patient's latest data; store the evaluation and flag the dose.
 
-    `doses` must come with `course__patient__ward`, `course__rule_set` and `latest_evaluation` selected.
-    Queries: 1 (rule-set versions) + 6 (snapshots) + 2 (insert, update), plus notifications for newly flagged doses
-    (and a transaction when the caller has none).
+    `doses` must come with DOSE_RELATED selected.
+    Queries: 1 (rule-set versions) + 6 (snapshots) + 2 (insert, update); when doses are newly flagged, 1 more (the
+    nursing staff of their wards) and the notification rows' own writes (and a transaction when the caller has none).
     """
     if not doses:
         return []
@@ -101,30 +112,35 @@ def _evaluation_row(dose: Dose, result: dict, version: RuleSetVersion, *, now: d
 
 
 def _consequences(previous_flags, results, *, now) -> None:
-    """Notify a new hold/stop flag; record retreatment-bar events on the course (HOLD-RULES §4, SCH-RETREAT)."""
+    """Notify a new hold/stop flag; record retreatment-bar events on the course (HOLD-RULES §4, SCH-RETREAT).
+
+    Who hears about the new flags is read once for all their wards (one query), however many doses are flagged.
+    """
     bars = []
-    recipients: dict[tuple[int, str], list] = {}
     for dose, result, snapshot, _ in results:
-        course = dose.course
         bars += [
-            RetreatmentBar(course=course, kind=kind, source=source, at=now)
+            RetreatmentBar(course=dose.course, kind=kind, source=source, at=now)
             for kind, source in bar_events(result, snapshot)
         ]
-        if dose.flag in ("hold", "stop") and previous_flags[dose.pk] != dose.flag:
-            rules = list(result.reasons)
+    flagged = [
+        (dose, result)
+        for dose, result, _, _ in results
+        if dose.flag in ("hold", "stop") and previous_flags[dose.pk] != dose.flag
+    ]
+    if flagged:
+        directory = Directory({dose.course.patient.ward_id for dose, _ in flagged})
+        for dose, result in flagged:
+            course = dose.course
             kind = "stop_recommended" if dose.flag == "stop" else "hold_flagged"
-            key = (course.pk, kind)
-            if key not in recipients:
-                recipients[key] = recipients_for(dose, kind)
             notify(
                 kind=kind,
-                recipients=recipients[key],
+                recipients=directory.for_kind(kind, patient=course.patient, oncologist=course.oncologist),
                 dedupe=f"{kind}:dose{dose.pk}",
                 now=now,
                 patient=course.patient,
                 course_id=course.pk,
                 dose_id=dose.pk,
-                details={"rules": rules, "cycle": dose.cycle, "number": dose.number},
+                details={"rules": list(result.reasons), "cycle": dose.cycle, "number": dose.number},
             )
     if bars:
         RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)  # unique(course, kind, source): once each
@@ -169,8 +185,3 @@ def record_bars_after_course(*, patient_id: int, now: datetime) -> int:
     if bars:
         RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)
     return len(bars)
-
-
-def recipients_for(dose: Dose, kind: str):
-    """Who hears about a dose (il2ward.recipients: assigned nurse or nurses on duty, oncologists, on call)."""
-    return recipients(kind, patient=dose.course.patient, oncologist=dose.course.oncologist)

@@ -11,12 +11,13 @@ from il2ward.audit import audit, check_password_again, sign
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
 from il2ward.notifications import notify
+from il2ward.recipients import Directory
 from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring.models import LabResult
 from monitoring.services import rule_set_current
 from scheduling.decisions import course_retreatment_check
 from scheduling.domain import calendar, charting, dosing, progress, window
-from scheduling.evaluation import evaluate_doses, recipients_for, record_bars_after_course
+from scheduling.evaluation import DOSE_RELATED, evaluate_doses, record_bars_after_course
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
@@ -274,11 +275,7 @@ def _barred(patient_id: int, *, exclude_course: int | None = None) -> bool:
 def _locked_dose(dose_id: int) -> Dose:
     """The row lock on the dose is the race guard: two nurses charting one dose serialise here."""
     try:
-        return (
-            Dose.objects.select_for_update(of=("self",))
-            .select_related("course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation")
-            .get(pk=dose_id)
-        )
+        return Dose.objects.select_for_update(of=("self",)).select_related(*DOSE_RELATED).get(pk=dose_id)
     except Dose.DoesNotExist as exc:
         raise Invalid({"dose": ["No such dose."]}) from exc
 
@@ -474,8 +471,10 @@ def dose_hold(*, dose_id: int, reason: str, note: str = "", by, now: datetime) -
     )
 
 
-def _write_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic=False) -> Hold:
-    """The Hold row, its audit event and SCH-3HELD, for a dose whose status the caller has just set to held."""
+def _write_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic=False, directory=None) -> Hold:
+    """The Hold row, its audit event and SCH-3HELD, for a dose whose status the caller has just set to held.
+
+    A sweep passes the `directory` (il2ward.recipients) it read once for all its doses."""
     hold = Hold.objects.create(
         dose=dose,
         reason=reason,
@@ -495,18 +494,21 @@ def _write_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic=
         new={"status": Dose.Status.HELD, "hold": hold.pk, "reason": reason, "rules": rule_ids, "automatic": automatic},
         reason=note,
     )
-    _check_third_hold(dose, now=now)
+    _check_third_hold(dose, now=now, directory=directory)
     return hold
 
 
-def _check_third_hold(dose: Dose, *, now: datetime) -> None:
+def _check_third_hold(dose: Dose, *, now: datetime, directory: Directory | None = None) -> None:
     """SCH-3HELD: the cycle's third held slot notifies the oncologist, once per cycle (the dedupe key)."""
     held = Dose.objects.filter(course_id=dose.course_id, cycle=dose.cycle, status=Dose.Status.HELD).count()
     if held >= 3:
-        options = dose.course.rule_set.definition.get("options", {})
+        course = dose.course
+        options = course.rule_set.definition.get("options", {})
+        if directory is None:  # a single hold (dose_hold): one query for the ward's nursing staff
+            directory = Directory([course.patient.ward_id])
         notify(
             kind="third_hold",
-            recipients=recipients_for(dose, "third_hold"),
+            recipients=directory.for_kind("third_hold", patient=course.patient, oncologist=course.oncologist),
             dedupe=f"third_hold:course{dose.course_id}:cycle{dose.cycle}",
             now=now,
             patient=dose.course.patient,
@@ -608,15 +610,20 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
     """At due + W an open slot closes (SCH-WINDOW): flagged hold/stop → recorded held with its rule ids (an
     automatic Hold), else missed with a dose_missed notification.
 
-    Each dose is claimed with a conditional update so two sweeps (or a sweep and a nurse) never both close it.
+    Each dose is claimed with a conditional update so two sweeps (or a sweep and a nurse) never both close it. Who
+    hears about it (dose_missed, third_hold) is read once for the whole batch: one query for the nursing staff of
+    the wards involved, the rest selected with the doses.
     """
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     expired = list(
         Dose.objects.filter(status=Dose.Status.SCHEDULED, due_at__lt=now - window_)
-        .select_related("course__patient__ward", "course__oncologist", "course__rule_set", "latest_evaluation")
+        .select_related(*DOSE_RELATED)
         .order_by("due_at")[:SWEEP_BATCH]
     )
     counts = {"held": 0, "missed": 0}
+    if not expired:
+        return counts
+    directory = Directory({dose.course.patient.ward_id for dose in expired})
     for dose in expired:
         with transaction.atomic():
             flagged = dose.flag in (Dose.Flag.HOLD, Dose.Flag.STOP)
@@ -637,6 +644,7 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
                     now=now,
                     evaluation=dose.latest_evaluation,
                     automatic=True,
+                    directory=directory,
                 )
                 counts["held"] += 1
             else:
@@ -648,9 +656,10 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
                     old={"status": Dose.Status.SCHEDULED},
                     new={"status": Dose.Status.MISSED},
                 )
+                course = dose.course
                 notify(
                     kind="dose_missed",
-                    recipients=recipients_for(dose, "dose_missed"),
+                    recipients=directory.for_kind("dose_missed", patient=course.patient, oncologist=course.oncologist),
                     dedupe=f"dose_missed:dose{dose.pk}",
                     now=now,
                     patient=dose.course.patient,
@@ -668,7 +677,8 @@ def doses_evaluate_entering_window(*, now: datetime) -> int:
     The rule: the sweep evaluates a slot once, when it enters the window. After that, new data re-evaluates it (the
     scheduling.evaluate_patient task monitoring enqueues on every observation), and so does charting; a second sweep
     adds nothing. A constant number of queries whatever the number of slots: 10 when nothing is newly flagged
-    (candidates, rule-set versions, 6 snapshot reads, insert, update) and the transaction's own statements.
+    (candidates, rule-set versions, 6 snapshot reads, insert, update) and the transaction's own statements; newly
+    flagged slots add one read (their wards' nursing staff) and their notification rows' writes.
     """
     pre = timedelta(hours=settings.IL2WARD_PRE_DOSE_HOURS)
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
@@ -680,7 +690,7 @@ def doses_evaluate_entering_window(*, now: datetime) -> int:
             due_at__gte=now - window_,
         )
         .filter(Q(latest_evaluation__isnull=True) | Q(latest_evaluation__evaluated_at__lt=F("due_at") - pre))
-        .select_related("course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation")
+        .select_related(*DOSE_RELATED)
         .order_by("due_at")[:SWEEP_BATCH]
     )
     doses = list(candidates)

@@ -11,8 +11,10 @@ from datetime import date, timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from il2ward.models import AuditEvent
+from il2ward.models import AuditEvent, Notification
+from il2ward.recipients import patient_assign_nurse, ward_set_on_call
 from il2ward.services import patient_create
 from scheduling.models import Dose, DoseEvaluation, Hold
 from scheduling.services import dose_evaluate, doses_close_expired, doses_evaluate_entering_window
@@ -45,7 +47,7 @@ def test_an_evaluation_made_before_the_window_does_not_count(ready, patient_a, n
     chart(patient_a, nurse_a)
     dose_evaluate(dose_id=first_dose(course).pk, now=NOW)  # 3 h before due: outside the window
     assert doses_evaluate_entering_window(now=NOW + timedelta(hours=1, minutes=1)) == 1
-    assert DoseEvaluation.objects.filter(dose=first_dose(course)).count() == 2
+    assert DoseEvaluation.objects.filter(dose_id=first_dose(course).pk).count() == 2
 
 
 def ward_of(n: int, ward, nurse, make_course):
@@ -67,6 +69,86 @@ def test_the_window_sweeps_query_count_does_not_grow_with_patients(
     with django_assert_num_queries(10):
         assert doses_evaluate_entering_window(now=NOW) == patients
     assert DoseEvaluation.objects.filter(trigger="sweep", decision="give").count() == patients
+
+
+# Who hears about a newly flagged or missed dose is looked up once per sweep (il2ward.recipients.Directory: one query
+# for the nursing staff of every ward involved, the patients' assigned nurses and on-call oncologists selected with the
+# doses), not once per dose. What still grows with the doses is each notification's own writing — notify()'s
+# get_or_create per recipient (SELECT and INSERT on il2ward_notification) and its read of the recipients' channel
+# preferences (values_list("user_id", "notify_in_app", ...) on il2ward_staffprofile) — and, when the window-edge sweep
+# closes a slot, the audit event's read of the chain head (and its advisory lock on PostgreSQL). Those are told apart
+# exactly below; every other SELECT (the directory, and any lazy load of a patient, nurse, profile or oncologist) must
+# not depend on the number of doses.
+PER_ROW_READS = (
+    '"il2ward_notification"',  # notify(): get_or_create of each row
+    '"il2ward_staffprofile"."notify_in_app" AS "notify_in_app"',  # notify(): channel preferences (values_list)
+    '"il2ward_auditevent"',  # audit(): the chain head
+    "pg_advisory_xact_lock",  # audit(): the chain lock (PostgreSQL)
+)
+
+
+def reads_besides_notifications_and_audit(captured) -> list[str]:
+    return [
+        q["sql"]
+        for q in captured
+        if q["sql"].lstrip().upper().startswith("SELECT") and not any(part in q["sql"] for part in PER_ROW_READS)
+    ]
+
+
+def patients_with_assigned_nurses(n, tag, wards_and_nurses, by, make_course, *, first) -> list:
+    """n patients alternating over the wards, each with an assigned nurse and a course with slot 1 due at `first`."""
+    courses = []
+    for i in range(n):
+        ward, nurse = wards_and_nurses[i % len(wards_and_nurses)]
+        patient = patient_create(
+            mrn=f"{tag}-{i:04d}", name=f"Patient {tag}{i}", birth_date=date(1970, 1, 1), ward=ward, by=by, now=NOW
+        )
+        patient_assign_nurse(patient_id=patient.pk, nurse=nurse, by=by, now=NOW)
+        courses.append(make_course(patient, first_dose_at=first, now=NOW - timedelta(hours=2)))
+    return courses
+
+
+@pytest.fixture
+def two_wards(ward_a, ward_b, nurse_a, nurse_b, oncologist):
+    for ward in (ward_a, ward_b):
+        ward_set_on_call(ward_id=ward.pk, oncologist=oncologist, by=oncologist, now=NOW)
+    return [(ward_a, nurse_a), (ward_b, nurse_b)]
+
+
+def test_the_window_sweep_looks_up_recipients_once_for_any_number_of_new_flags(two_wards, oncologist, make_course):
+    """1 then 5 slots newly flagged hold (CV-SBP) on two wards: the same reads, the right people told."""
+    reads = {}
+    for n, tag in ((1, "ONE"), (5, "FIVE")):
+        courses = patients_with_assigned_nurses(n, tag, two_wards, oncologist, make_course, first=NOW + W + W // 2)
+        for course in courses:
+            chart(course.patient, course.patient.assigned_nurse, vitals={"sbp": 85, "dbp": 50})
+        with CaptureQueriesContext(connection) as captured:
+            assert doses_evaluate_entering_window(now=NOW) == n
+        reads[n] = reads_besides_notifications_and_audit(captured)
+        for course in courses:
+            told = Notification.objects.filter(kind="hold_flagged", dose_id=first_dose(course).pk)
+            assert sorted(told.values_list("recipient__username", flat=True)) == sorted(
+                [course.patient.assigned_nurse.username, "onc"]
+            )
+    assert len(reads[5]) == len(reads[1]), "\n".join(reads[5])
+
+
+def test_the_window_edge_sweep_looks_up_recipients_once_for_any_number_of_missed_slots(
+    two_wards, oncologist, make_course
+):
+    """1 then 5 slots closed missed at due + W (SCH-WINDOW) on two wards: the same reads, the right people told."""
+    reads = {}
+    for n, tag, first in ((1, "ONE", NOW + W), (5, "FIVE", NOW + 2 * W)):
+        courses = patients_with_assigned_nurses(n, tag, two_wards, oncologist, make_course, first=first)
+        with CaptureQueriesContext(connection) as captured:
+            assert doses_close_expired(now=first + W + timedelta(seconds=1)) == {"held": 0, "missed": n}
+        reads[n] = reads_besides_notifications_and_audit(captured)
+        for course in courses:
+            told = Notification.objects.filter(kind="dose_missed", dose_id=first_dose(course).pk)
+            assert sorted(told.values_list("recipient__username", flat=True)) == sorted(
+                [course.patient.assigned_nurse.username, "onc"]
+            )
+    assert len(reads[5]) == len(reads[1]), "\n".join(reads[5])
 
 
 def test_close_expired_holds_a_flagged_slot_and_misses_an_unflagged_one(
