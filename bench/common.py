@@ -286,6 +286,20 @@ def select_one() -> Callable[[], None]:
     return query
 
 
+def primary_key_get() -> Callable[[], None]:
+    """One trivial database query as the application issues them: one row by primary key through the ORM
+    (`Ward.objects.get(pk=...)`), the model built."""
+    setup_django()
+    from il2ward.models import Ward
+
+    ward_id = world()["patient"].ward_id
+
+    def query():
+        Ward.objects.get(pk=ward_id)
+
+    return query
+
+
 def trivial_query(repeat: int = 15, number: int = 500) -> float:
     """Median seconds of one trivial database query (see select_one)."""
     return median_time(select_one(), repeat=repeat, number=number, warmup=50)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 from fractions import Fraction
+from functools import lru_cache
 
 Num = int | Decimal | Fraction
 
@@ -19,20 +20,30 @@ OLIGURIA_HOURS, _OLIGURIA_ML = 8, 80
 ANURIA_HOURS, _ANURIA_ML = 24, 240
 # Creatinine increased: G1 > ULN–1.5 × ULN; G2 > 1.5–3.0 × baseline or ULN; G3 > 3.0 × baseline, > 3.0–6.0 × ULN;
 # G4 > 6.0 × ULN.
-_CREATININE_X_ULN = ((6, 4), (3, 3), (Fraction(3, 2), 2), (1, 1))
-_CREATININE_X_BASELINE = ((3, 3), (Fraction(3, 2), 2))
+_CREATININE_X_ULN = ((6, 4), (3, 3), (Decimal("1.5"), 2), (1, 1))
+_CREATININE_X_BASELINE = ((3, 3), (Decimal("1.5"), 2))
 # Platelet count decreased (×10³/µL): G1 < LLN–75, G2 < 75–50, G3 < 50–25, G4 < 25.
 _PLATELETS = ((25, 4), (50, 3), (75, 2))
 
 DEFAULT_CREATININE_ULN_MG_DL = Decimal("1.2")
 DEFAULT_PLATELETS_LLN_K_UL = 150
 
+# Comparisons are exact: ints, Decimals and Fractions compare exactly with each other in Python, and a factor times
+# a limit is computed exactly (as a Fraction when the limit is one; Decimal × Fraction is not defined).
+
+
+def _times(factor: int | Decimal, limit: Num) -> Num:
+    return Fraction(factor) * limit if isinstance(limit, Fraction) else factor * limit
+
 
 def weight_gain_grade(gain_pct: Num | None) -> int | None:
     """Grade of a weight gain given in % over baseline (a loss is grade 0)."""
     if gain_pct is None:
         return None
-    return next((grade for low, grade in _WEIGHT_GAIN_PCT if gain_pct >= low), 0)
+    for low, grade in _WEIGHT_GAIN_PCT:
+        if gain_pct >= low:
+            return grade
+    return 0
 
 
 def urine_output_grade(ml_8h: Num | None, ml_24h: Num | None = None) -> int | None:
@@ -53,12 +64,23 @@ def creatinine_grade(
     """The higher of the grade by multiples of the ULN and, when a baseline is known, by multiples of baseline."""
     if value is None:
         return None
-    value, uln = Fraction(value), Fraction(uln)
-    grade = next((g for times, g in _CREATININE_X_ULN if value > times * uln), 0)
+    grade = 0
+    for limit, uln_grade in _limits(_CREATININE_X_ULN, uln):
+        if value > limit:
+            grade = uln_grade
+            break
     if baseline is not None and baseline > 0:
-        baseline = Fraction(baseline)
-        grade = max(grade, next((g for times, g in _CREATININE_X_BASELINE if value > times * baseline), 0))
+        for limit, baseline_grade in _limits(_CREATININE_X_BASELINE, baseline):
+            if value > limit:
+                return max(grade, baseline_grade)
     return grade
+
+
+@lru_cache(maxsize=256)
+def _limits(multiples: tuple[tuple[int | Decimal, int], ...], reference: Num) -> tuple[tuple[Num, int], ...]:
+    """(factor × reference, grade) for each multiple, exactly; few distinct references (a site's ULN, a patient's
+    baseline), so worked out once each."""
+    return tuple((_times(factor, reference), grade) for factor, grade in multiples)
 
 
 def platelet_grade(value_k_ul: Num | None, *, lln: Num = DEFAULT_PLATELETS_LLN_K_UL) -> int | None:
@@ -67,4 +89,7 @@ def platelet_grade(value_k_ul: Num | None, *, lln: Num = DEFAULT_PLATELETS_LLN_K
         return None
     if value_k_ul >= lln:
         return 0
-    return next((grade for below, grade in _PLATELETS if value_k_ul < below), 1)
+    for below, grade in _PLATELETS:
+        if value_k_ul < below:
+            return grade
+    return 1

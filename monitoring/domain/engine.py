@@ -9,11 +9,21 @@ Semantics:
 * Within one rule each level (stop, hold, notify) is checked on its own against its threshold, except that a rule's
   ``hold`` is dropped when the same rule already says ``stop`` (so a band like "hold 2.5–2.9, stop ≥ 3.0" reads as
   "hold ≥ 2.5 unless ≥ 3.0", and AG-3REL counts only real holds).
-* Numbers are compared exactly (``Fraction``), never as binary floats.
+* Numbers are compared exactly, never as binary floats: charted values and thresholds are ints and Decimals, which
+  Python compares exactly; a float reading is read through its shortest repr; derived values (weight gain, urine
+  over a window) are exact quotients (``_Ratio``, ``Fraction``) compared by cross-multiplication.
 * Urine output and diarrhoea are read from fluid periods over windows that end at the end of the latest period
   recorded at or before ``now`` (its "latest value"). A period partly inside a window counts pro rata; where
   periods overlap, the lower urine rate and the higher diarrhoea rate are used (the safer reading of a charting
   error). Urine output needs the window fully covered; diarrhoea counts what is charted (a lower bound).
+* ``used`` lists the source ids of every observation the rule set reads that exists at ``now``: the present
+  readings of the enabled rules' inputs, of the freshness fields and of the CTCAE grades, the fluid periods inside
+  the windows read, the active events of the kinds read, and the earlier results a rule looked back at.
+
+Speed: the engine runs before every dose, on every new observation and in sweeps over the ward, so the common case
+(nothing fires) is kept cheap: a rule set is compiled once into a ``_Plan`` (which fields to read, numeric checks as
+tuples, freshness limits as timedeltas), each reading is looked up once, and a finding's text is only built when a
+rule fires. ``bench/evaluation.py`` measures it.
 
 The rule set supplies every number (``rulesets.py``); this module holds no clinical thresholds.
 """
@@ -24,13 +34,13 @@ import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from decimal import Decimal
 from fractions import Fraction
 from types import MappingProxyType
 
 from . import ctcae
 from .rulesets import RuleSet, json_ready
-from .snapshot import LAB_NAMES, Event, FluidPeriod, PatientSnapshot, Reading
+from .snapshot import LAB_NAMES, READING_FIELDS, Event, FluidPeriod, PatientSnapshot, Reading
 
 # Mildest first; the decision is the most severe that applies.
 DECISIONS = ("give", "incomplete", "hold", "stop")
@@ -48,7 +58,7 @@ _ACTIONS = {
     "notify": "notify the physician",
 }
 
-_OPS: dict[str, tuple[Callable[[Fraction, Fraction], bool], str]] = {
+_OPS: dict[str, tuple[Callable[[object, object], bool], str]] = {
     "<": (operator.lt, "<"),
     "<=": (operator.le, "≤"),
     ">": (operator.gt, ">"),
@@ -138,47 +148,84 @@ def as_fraction(value: object) -> Fraction:
     return Fraction(value)
 
 
-_EXACT_TYPES = (int, Decimal)  # compared with each other exactly by Python itself, no Fraction needed
+_EXACT_TYPES = frozenset({int, Decimal})  # compared with each other exactly by Python itself
 
 
-def _compare(op: str, value: object, threshold: object, exact: Fraction) -> bool:
-    """`value <op> threshold`, exactly: ints and Decimals directly, anything else through Fraction."""
-    if type(value) in _EXACT_TYPES and type(threshold) in _EXACT_TYPES:
-        return _OPS[op][0](value, threshold)
-    return _OPS[op][0](as_fraction(value), exact)
+def exact(value: object) -> object:
+    """A charted number in a form that compares exactly with int and Decimal thresholds: ints and Decimals as they
+    are (the common case, and the fastest), anything else as a Fraction."""
+    return value if type(value) in _EXACT_TYPES else as_fraction(value)
 
 
-# Thresholds as Fractions, computed once per rule set (a RuleSet is immutable and hashable). Bounded: rule sets
-# are few (one per name and version), but a long-lived process should not grow without limit.
-_THRESHOLD_CACHE: dict[RuleSet, Mapping[str, Fraction]] = {}
-_THRESHOLD_CACHE_SIZE = 64
+class _Ratio:
+    """The exact quotient ``num / den`` of two ints (den > 0), compared with ints and Decimals by
+    cross-multiplication: ``q < t`` ⟺ ``num < t × den``, exact because an int times an int or a short Decimal is
+    exact. A Fraction without its normalising gcd and Python-level arithmetic, for derived values on the hot path."""
 
+    __slots__ = ("num", "den")
 
-def _fraction_thresholds(rule_set: RuleSet) -> Mapping[str, Fraction]:
-    cached = _THRESHOLD_CACHE.get(rule_set)
-    if cached is None:
-        if len(_THRESHOLD_CACHE) >= _THRESHOLD_CACHE_SIZE:
-            _THRESHOLD_CACHE.clear()
-        cached = _THRESHOLD_CACHE[rule_set] = {key: as_fraction(v) for key, v in rule_set.thresholds.items()}
-    return cached
+    def __init__(self, num: int, den: int) -> None:
+        self.num, self.den = num, den
+
+    def fraction(self) -> Fraction:
+        return Fraction(self.num, self.den)
+
+    # Each comparison: cross-multiplied when the other side is an int or a Decimal (thresholds always are), else
+    # through Fraction. Written out rather than shared through a helper: these run on every evaluation.
+    def __lt__(self, other: object) -> bool:
+        if type(other) in _EXACT_TYPES:
+            return self.num < other * self.den
+        return self.fraction() < other
+
+    def __le__(self, other: object) -> bool:
+        if type(other) in _EXACT_TYPES:
+            return self.num <= other * self.den
+        return self.fraction() <= other
+
+    def __gt__(self, other: object) -> bool:
+        if type(other) in _EXACT_TYPES:
+            return self.num > other * self.den
+        return self.fraction() > other
+
+    def __ge__(self, other: object) -> bool:
+        if type(other) in _EXACT_TYPES:
+            return self.num >= other * self.den
+        return self.fraction() >= other
+
+    def __eq__(self, other: object) -> bool:
+        if type(other) in _EXACT_TYPES:
+            return self.num == other * self.den
+        return self.fraction() == (other.fraction() if isinstance(other, _Ratio) else other)
+
+    __hash__ = None  # equal to ints, Decimals and Fractions of other hashes: not a dict key
+
+    def __repr__(self) -> str:
+        return f"_Ratio({self.num}, {self.den})"
 
 
 def fmt(value: object) -> str:
-    """A number for display: ints and Decimals as written, derived fractions exactly when short, else to 0.1."""
-    if isinstance(value, int) and not isinstance(value, bool):
+    """A number for display: ints and Decimals as written, derived quotients exactly when short, else to 0.1."""
+    kind = type(value)
+    if kind is int:
         return str(value)
-    if isinstance(value, Decimal):
+    if kind is Decimal:
         return format(value, "f")
-    exact = as_fraction(value)
+    if kind is _Ratio:
+        return _quotient_text(value.num, value.den)
+    exact_value = as_fraction(value)
+    return _quotient_text(exact_value.numerator, exact_value.denominator)
+
+
+def _quotient_text(num: int, den: int) -> str:
+    """num / den (den > 0) written exactly when it has at most 3 decimals, else rounded half-even to 0.1."""
     for places in range(4):
-        scaled = exact * 10**places
-        if scaled.denominator == 1:
-            return format(Decimal(scaled.numerator).scaleb(-places), "f")
-    return format(_rounded(exact), "f")
-
-
-def _rounded(value: Fraction) -> Decimal:
-    return (Decimal(value.numerator) / Decimal(value.denominator)).quantize(Decimal("0.1"), ROUND_HALF_EVEN)
+        scaled = num * 10**places
+        if scaled % den == 0:
+            return format(Decimal(scaled // den).scaleb(-places), "f")
+    tenths, remainder = divmod(num * 10, den)  # floor division: value × 10 = tenths + remainder / den
+    if 2 * remainder > den or (2 * remainder == den and tenths % 2):
+        tenths += 1
+    return format(Decimal(tenths).scaleb(-1), "f")
 
 
 def _with_unit(value: object, unit: str) -> str:
@@ -189,134 +236,28 @@ def _microseconds(delta: timedelta) -> int:
     return delta // timedelta(microseconds=1)
 
 
-# --------------------------------------------------------------------------------------------------- context
+# --------------------------------------------------------------------------------------------------- rules table
+
+RuleFn = Callable[["_Context"], list[Finding]]
 
 
-class _Context:
-    """What one evaluation reads, remembering the source id of everything it reads (Evaluation.used)."""
-
-    def __init__(self, snapshot: PatientSnapshot, rule_set: RuleSet, now: datetime) -> None:
-        self.snapshot = snapshot
-        self.rule_set = rule_set
-        self.now = now
-        self.used: dict[str, None] = {}
-        self.measures: dict[str, Fraction | None] = {}
-        # Fluid periods that exist at `now`; windows end at the latest of them (the "latest value").
-        self.periods = [p for p in snapshot.urine_periods if p.start < p.end <= now]
-        self.fluid_end = max((p.end for p in self.periods), default=None)
-        self.fractions = _fraction_thresholds(rule_set)
-        self._fluid_cache: dict[tuple[int, int, bool], Fraction | None] = {}
-        self.cache: dict[str, Fraction | None] = {}  # derived values read by more than one rule
-
-    def use(self, source_id: str | None) -> None:
-        if source_id:
-            self.used.setdefault(source_id, None)
-
-    def present(self, reading: Reading | None) -> Reading | None:
-        """The reading if it exists at `now` (recorded at or before it, with a value)."""
-        if reading is None or reading.value is None or reading.at > self.now:
-            return None
-        self.use(reading.source_id)
-        return reading
-
-    def reading(self, name: str) -> Reading | None:
-        return self.present(getattr(self.snapshot, name))
-
-    def value(self, name: str) -> object | None:
-        reading = self.reading(name)
-        return None if reading is None else reading.value
-
-    def number(self, name: str) -> Fraction | None:
-        value = self.value(name)
-        return None if value is None else as_fraction(value)
-
-    def threshold(self, key: str) -> Fraction:
-        return self.fractions[key]
-
-    def raw_threshold(self, key: str) -> int | Decimal:
-        return self.rule_set.thresholds[key]
-
-    def option(self, key: str) -> object:
-        return self.rule_set.options[key]
-
-    def events(self, kinds: Iterable[str]) -> list[Event]:
-        """Active events of these kinds (recorded at or before now, not resolved by now)."""
-        wanted = set(kinds)
-        found = [e for e in self.snapshot.events if e.kind in wanted and e.active_at(self.now)]
-        for event in found:
-            self.use(event.source_id)
-        return found
-
-    def fluid(self, hours_back_from: int, hours_back_to: int, *, urine: bool) -> Fraction | None:
-        """Urine (or diarrhoea) in the window [E − from h, E − to h], E = end of the latest fluid period.
-
-        Urine: None unless the window is fully covered (a gap could hide any amount). Diarrhoea: what is charted.
-        """
-        if self.fluid_end is None:
-            return None
-        # Several rules and grades read the same windows; the answer (and the periods it uses) does not change.
-        key = (hours_back_from, hours_back_to, urine)
-        if key not in self._fluid_cache:
-            start = self.fluid_end - timedelta(hours=hours_back_from)
-            end = self.fluid_end - timedelta(hours=hours_back_to)
-            self._fluid_cache[key] = self._window(start, end, urine=urine)
-        return self._fluid_cache[key]
-
-    def _window(self, start: datetime, end: datetime, *, urine: bool) -> Fraction | None:
-        inside = [p for p in self.periods if p.start < end and p.end > start]
-        cuts = sorted({start, end, *(t for p in inside for t in (p.start, p.end) if start < t < end)})
-        total = Fraction(0)
-        for low, high in zip(cuts, cuts[1:], strict=False):
-            covering = [p for p in inside if p.start <= low and p.end >= high]
-            if not covering:
-                if urine:
-                    return None
-                continue
-            rates = [_rate(p, urine=urine) for p in covering]
-            # Overlapping records: take the safer one (less urine, more diarrhoea).
-            total += (min(rates) if urine else max(rates)) * _microseconds(high - low)
-        for period in inside:
-            self.use(period.source_id)
-        return total
+@dataclass(frozen=True)
+class _RuleDef:
+    fn: RuleFn
+    reads: tuple[str, ...]  # the snapshot Reading fields the rule reads
+    events_only: bool  # fires only on an active event: skipped when the patient has none
 
 
-def _rate(period: FluidPeriod, *, urine: bool) -> Fraction:
-    amount = period.urine_ml if urine else period.diarrhea_ml
-    return as_fraction(amount or 0) / _microseconds(period.end - period.start)
+_RULES: dict[str, _RuleDef] = {}
 
 
-# --------------------------------------------------------------------------------------------------- building
+def _rule(rule_id: str, *, reads: tuple[str, ...] = (), events_only: bool = False) -> Callable[[RuleFn], RuleFn]:
+    unknown = set(reads) - set(READING_FIELDS)
+    if unknown:
+        raise ValueError(f"{rule_id} reads unknown fields {sorted(unknown)}")
 
-
-def _finding(rule: str, level: str, label: str, value: str, threshold: str) -> Finding:
-    return Finding(rule, level, value, threshold, f"{label}: {value} ({level} if {threshold}): {_ACTIONS[level]}.")
-
-
-def _threshold_text(ctx: _Context, op: str, key: str, unit: str) -> str:
-    return f"{_OPS[op][1]} {_with_unit(ctx.raw_threshold(key), unit)}"
-
-
-def _levels(
-    ctx: _Context, rule: str, label: str, value: object, shown: str, checks: Iterable[tuple[str, str, str]], unit: str
-) -> list[Finding]:
-    """Compare one number with (level, op, threshold key) checks, stop first; a stop drops the same rule's hold."""
-    found: list[Finding] = []
-    for level, op, key in checks:
-        if not _compare(op, value, ctx.raw_threshold(key), ctx.threshold(key)):
-            continue
-        if level == "hold" and any(f.level == "stop" for f in found):
-            continue
-        found.append(_finding(rule, level, label, shown, _threshold_text(ctx, op, key, unit)))
-    return found
-
-
-RuleFn = Callable[[_Context], list[Finding]]
-_RULES: dict[str, RuleFn] = {}
-
-
-def _rule(rule_id: str) -> Callable[[RuleFn], RuleFn]:
     def register(fn: RuleFn) -> RuleFn:
-        _RULES[rule_id] = fn
+        _RULES[rule_id] = _RuleDef(fn, reads, events_only)
         return fn
 
     return register
@@ -388,22 +329,317 @@ _NUMERIC: dict[str, tuple[str, str, str, tuple[tuple[str, str, str], ...]]] = {
     ),
 }
 
+# What the CTCAE grades read on every evaluation, whatever rules are enabled.
+_GRADE_FIELDS = ("weight_kg", "creatinine_mg_dl", "platelets_k_ul")
 
-def _numeric_rule(rule_id: str) -> RuleFn:
-    name, label, unit, checks = _NUMERIC[rule_id]
 
-    def check(ctx: _Context) -> list[Finding]:
-        reading = ctx.reading(name)
-        if reading is None:
+# --------------------------------------------------------------------------------------------------- plan
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """A rule set compiled for evaluation: what to read and what to compare, worked out once per rule set."""
+
+    fields: tuple[str, ...]  # Reading fields read (and listed as used when present), in reading order
+    read_fields: Callable[[PatientSnapshot], tuple[Reading | None, ...]]  # those fields of a snapshot, at once
+    numeric: tuple[tuple[int, str, str, tuple[tuple[Callable, object], ...]], ...]  # (order, rule, field, checks)
+    custom: tuple[tuple[int, RuleFn], ...]  # (order, rule) for rules read on every evaluation
+    on_events: tuple[tuple[int, RuleFn], ...]  # (order, rule) for rules that only read active events
+    aggregate_3rel: bool
+    freshness_groups: tuple[tuple[str, tuple[str, ...], timedelta], ...]  # vitals, neuro: (name, fields, limit)
+    weight_limit: timedelta | None
+    needs_baseline_weight: bool
+    urine_hours: int | None  # None: urine_8h not required
+    urine_tolerance: timedelta
+    labs: tuple[tuple[str, str], ...]  # (field, missing name)
+    labs_limit: timedelta
+
+
+def _minutes(value: int | Decimal) -> timedelta:
+    return timedelta(minutes=int(value))
+
+
+def _compile(rule_set: RuleSet) -> _Plan:
+    unknown = [rule for rule in rule_set.rules if rule not in IMPLEMENTED_RULES]
+    if unknown:
+        raise ValueError(f"rules without an implementation: {', '.join(unknown)}")
+    thresholds, options = rule_set.thresholds, rule_set.options
+    reads: list[str] = []
+    numeric, custom, on_events = [], [], []
+    for order, rule in enumerate(rule_set.rules):
+        if rule in _NUMERIC:
+            name, _, _, checks = _NUMERIC[rule]
+            reads.append(name)
+            numeric.append((order, rule, name, tuple((_OPS[op][0], thresholds[key]) for _, op, key in checks)))
+        elif rule in _RULES:
+            definition = _RULES[rule]
+            reads += definition.reads
+            (on_events if definition.events_only else custom).append((order, definition.fn))
+    required = options["freshness.required"]
+    groups = tuple(
+        (group, tuple(options[f"freshness.{group}_fields"]), _minutes(thresholds[f"freshness.{group}_minutes"]))
+        for group in ("vitals", "neuro")
+        if group in required
+    )
+    for _, names, _ in groups:
+        reads += names
+    labs_fields = options["freshness.labs_fields"] if "labs" in required else ()
+    labs = tuple((name, f"labs.{LAB_NAMES[name]}") for name in labs_fields)
+    reads += [name for name, _ in labs]
+    if "weight" in required:
+        reads.append("weight_kg")
+    reads += _GRADE_FIELDS
+    fields = tuple(dict.fromkeys(reads))
+    return _Plan(
+        fields=fields,
+        read_fields=operator.attrgetter(*fields),  # ≥ 2 names (the grades'): a tuple
+        numeric=tuple(numeric),
+        custom=tuple(custom),
+        on_events=tuple(on_events),
+        aggregate_3rel="AG-3REL" in rule_set.rules,
+        freshness_groups=groups,
+        weight_limit=timedelta(hours=int(thresholds["freshness.weight_hours"])) if "weight" in required else None,
+        needs_baseline_weight="weight" in required and "FL-WT" in rule_set.rules,
+        urine_hours=int(thresholds["freshness.urine_hours"]) if "urine_8h" in required else None,
+        urine_tolerance=timedelta(minutes=int(thresholds["freshness.urine_end_tolerance_minutes"])),
+        labs=labs,
+        labs_limit=timedelta(hours=int(thresholds["freshness.labs_hours"])) if labs else timedelta(0),
+    )
+
+
+# Plans by rule set. A RuleSet is immutable; the entry keeps it alive, so its id cannot be reused while cached.
+# Bounded: rule sets are few (one per name and version), but a long-lived process should not grow without limit.
+_PLANS: dict[int, tuple[RuleSet, _Plan]] = {}
+_PLANS_SIZE = 64
+
+
+def _plan(rule_set: RuleSet) -> _Plan:
+    entry = _PLANS.get(id(rule_set))
+    if entry is not None and entry[0] is rule_set:
+        return entry[1]
+    plan = _compile(rule_set)
+    if len(_PLANS) >= _PLANS_SIZE:
+        _PLANS.clear()
+    _PLANS[id(rule_set)] = (rule_set, plan)
+    return plan
+
+
+_HOURS = {hours: timedelta(hours=hours) for hours in range(0, 73)}
+
+
+def _hours(hours: int) -> timedelta:
+    found = _HOURS.get(hours)
+    return found if found is not None else timedelta(hours=hours)
+
+
+# --------------------------------------------------------------------------------------------------- context
+
+
+class _Context:
+    """What one evaluation reads, remembering the source id of everything it reads (Evaluation.used)."""
+
+    __slots__ = (
+        "snapshot",
+        "rule_set",
+        "thresholds",
+        "plan",
+        "now",
+        "readings",
+        "used",
+        "active_events",
+        "periods",
+        "fluid_end",
+        "_fluid_cache",
+        "_weight_gain",
+    )
+
+    def __init__(self, snapshot: PatientSnapshot, rule_set: RuleSet, plan: _Plan, now: datetime) -> None:
+        self.snapshot = snapshot
+        self.rule_set = rule_set
+        self.plan = plan
+        self.now = now
+        self.thresholds = rule_set.thresholds
+        used: dict[str, None] = {}
+        readings: dict[str, Reading | None] = {}
+        # Each input once: present (recorded at or before now, with a value) or None.
+        for name, reading in zip(plan.fields, plan.read_fields(snapshot), strict=True):
+            if reading is None or reading.value is None or reading.at > now:
+                readings[name] = None
+            else:
+                readings[name] = reading
+                if reading.source_id:
+                    used[reading.source_id] = None
+        self.readings = readings
+        self.used = used
+        self.active_events = [e for e in snapshot.events if e.active_at(now)] if snapshot.events else []
+        # Fluid periods that exist at `now`; windows end at the latest of them (the "latest value").
+        periods, fluid_end = [], None
+        for period in snapshot.urine_periods:
+            if period.start < period.end <= now:
+                periods.append(period)
+                if fluid_end is None or period.end > fluid_end:
+                    fluid_end = period.end
+        self.periods, self.fluid_end = periods, fluid_end
+        self._fluid_cache: dict[tuple[int, int], tuple] = {}
+        self._weight_gain: list[_Ratio | Fraction | None] = []  # computed on first read
+
+    def use(self, source_id: str | None) -> None:
+        if source_id:
+            self.used[source_id] = None
+
+    def present(self, reading: Reading | None) -> Reading | None:
+        """A reading outside the plan's fields (history) if it exists at `now`, marked as used."""
+        if reading is None or reading.value is None or reading.at > self.now:
+            return None
+        self.use(reading.source_id)
+        return reading
+
+    def reading(self, name: str) -> Reading | None:
+        return self.readings[name]  # KeyError: a rule read a field it did not declare in @_rule(reads=...)
+
+    def value(self, name: str) -> object | None:
+        reading = self.readings[name]
+        return None if reading is None else reading.value
+
+    def number(self, name: str) -> object | None:
+        reading = self.readings[name]
+        return None if reading is None else exact(reading.value)
+
+    def threshold(self, key: str) -> int | Decimal:
+        return self.thresholds[key]
+
+    def option(self, key: str) -> object:
+        return self.rule_set.options[key]
+
+    def events(self, kinds: Iterable[str]) -> list[Event]:
+        """Active events of these kinds (recorded at or before now, not resolved by now)."""
+        if not self.active_events:
             return []
-        return _levels(ctx, rule_id, label, reading.value, _with_unit(reading.value, unit), checks, unit)
+        wanted = set(kinds)
+        found = [e for e in self.active_events if e.kind in wanted]
+        for event in found:
+            self.use(event.source_id)
+        return found
 
-    check.__doc__ = f"{rule_id}: {label} ({name})."
-    return check
+    def fluid(self, hours_back_from: int, hours_back_to: int, *, urine: bool) -> int | Fraction | None:
+        """Urine (or diarrhoea) in the window [E − from h, E − to h], E = end of the latest fluid period.
+
+        Urine: None unless the window is fully covered (a gap could hide any amount). Diarrhoea: what is charted.
+        """
+        if self.fluid_end is None:
+            return None
+        # Several rules and grades read the same windows; the answer (and the periods it uses) does not change.
+        key = (hours_back_from, hours_back_to)
+        totals = self._fluid_cache.get(key)
+        if totals is None:
+            totals = self._fluid_cache[key] = self._window(
+                self.fluid_end - _hours(hours_back_from), self.fluid_end - _hours(hours_back_to)
+            )
+        return totals[0] if urine else totals[1]
+
+    def _window(self, start: datetime, end: datetime) -> tuple[int | Fraction | None, int | Fraction]:
+        """(urine, diarrhoea) in [start, end]."""
+        inside = [p for p in self.periods if p.start < end and p.end > start]
+        for period in inside:
+            self.use(period.source_id)
+        inside.sort(key=_START)
+        # The usual chart: whole shifts back to back inside the window, whole millilitres: the amounts add up.
+        urine, diarrhoea, edge = 0, 0, start
+        for period in inside:
+            if (
+                period.start < edge  # overlaps the one before, or starts before the window
+                or period.end > end
+                or type(period.urine_ml) is not int
+                or (type(period.diarrhea_ml) is not int and period.diarrhea_ml is not None)
+            ):
+                return _pro_rata(inside, start, end, urine=True), _pro_rata(inside, start, end, urine=False)
+            if period.start != edge:
+                urine = None  # a gap: any amount could be missing
+            if urine is not None:
+                urine += period.urine_ml
+            diarrhoea += period.diarrhea_ml or 0
+            edge = period.end
+        return (urine if edge == end else None), diarrhoea
+
+    def weight_gain(self) -> _Ratio | Fraction | None:
+        """% over the course's baseline (FL-WT and the grades read it; computed once)."""
+        if not self._weight_gain:
+            self._weight_gain.append(_compute_weight_gain(self))
+        return self._weight_gain[0]
 
 
-for _rule_id in _NUMERIC:
-    _RULES[_rule_id] = _numeric_rule(_rule_id)
+_START = operator.attrgetter("start")
+
+
+def _pro_rata(inside: list[FluidPeriod], start: datetime, end: datetime, *, urine: bool) -> Fraction | None:
+    """Any chart: split the window at every period edge, each piece at the covering periods' safer rate."""
+    cuts = sorted({start, end, *(t for p in inside for t in (p.start, p.end) if start < t < end)})
+    total = Fraction(0)
+    for low, high in zip(cuts, cuts[1:], strict=False):
+        covering = [p for p in inside if p.start <= low and p.end >= high]
+        if not covering:
+            if urine:
+                return None
+            continue
+        rates = [_rate(p, urine=urine) for p in covering]
+        # Overlapping records: take the safer one (less urine, more diarrhoea).
+        total += (min(rates) if urine else max(rates)) * _microseconds(high - low)
+    return total
+
+
+def _rate(period: FluidPeriod, *, urine: bool) -> Fraction:
+    amount = period.urine_ml if urine else period.diarrhea_ml
+    return as_fraction(amount or 0) / _microseconds(period.end - period.start)
+
+
+def _compute_weight_gain(ctx: _Context) -> _Ratio | Fraction | None:
+    reading = ctx.readings["weight_kg"]
+    baseline = ctx.snapshot.baseline_weight_kg
+    if reading is None or baseline is None:
+        return None
+    weight_num, weight_den = exact(reading.value).as_integer_ratio()
+    base_num, base_den = exact(baseline).as_integer_ratio()
+    if base_num <= 0:
+        return None
+    # (w − b) / b × 100 with w = wn/wd, b = bn/bd: (wn·bd − bn·wd) · 100 / (wd · bn)
+    return _Ratio((weight_num * base_den - base_num * weight_den) * 100, weight_den * base_num)
+
+
+# --------------------------------------------------------------------------------------------------- building
+
+
+def _finding(rule: str, level: str, label: str, value: str, threshold: str) -> Finding:
+    return Finding(rule, level, value, threshold, f"{label}: {value} ({level} if {threshold}): {_ACTIONS[level]}.")
+
+
+def _threshold_text(ctx: _Context, op: str, key: str, unit: str) -> str:
+    return f"{_OPS[op][1]} {_with_unit(ctx.threshold(key), unit)}"
+
+
+def _levels(
+    ctx: _Context,
+    rule: str,
+    label: str,
+    value: object,
+    shown: Callable[[], str],
+    checks: Iterable[tuple[str, str, str]],
+    unit: str,
+) -> list[Finding]:
+    """Compare one number with (level, op, threshold key) checks, stop first; a stop drops the same rule's hold.
+    ``shown`` (the value as displayed) is only called when a check fires."""
+    found: list[Finding] = []
+    for level, op, key in checks:
+        if not _OPS[op][0](value, ctx.threshold(key)):
+            continue
+        if level == "hold" and any(f.level == "stop" for f in found):
+            continue
+        found.append(_finding(rule, level, label, shown(), _threshold_text(ctx, op, key, unit)))
+    return found
+
+
+def _numeric_findings(ctx: _Context, rule: str, reading: Reading, value: object) -> list[Finding]:
+    _, label, unit, checks = _NUMERIC[rule]
+    return _levels(ctx, rule, label, value, lambda: _with_unit(reading.value, unit), checks, unit)
 
 
 def _kind(event: Event) -> str:
@@ -421,23 +657,25 @@ def _event_finding(ctx: _Context, rule: str, level: str, label: str, kinds: Iter
 # --------------------------------------------------------------------------------------------------- rules
 
 
-@_rule("CV-RHYTHM")
+@_rule("CV-RHYTHM", reads=("rhythm", "previous_rhythm"))
 def _cv_rhythm(ctx: _Context) -> list[Finding]:
     """CV-RHYTHM: AF, SVT, bradycardia needing treatment → hold; sustained VT (rhythm or event) → stop;
     a new irregular rhythm (changed since the previous vitals set, or the event) → notify."""
-    found: list[Finding] = []
     rhythm = ctx.value("rhythm")
+    stop_rhythms, hold_rhythms = ctx.option("CV-RHYTHM.stop_rhythms"), ctx.option("CV-RHYTHM.hold_rhythms")
+    irregular = ctx.option("CV-RHYTHM.irregular_rhythms")
+    if not ctx.active_events and rhythm not in stop_rhythms and rhythm not in hold_rhythms and rhythm not in irregular:
+        return []  # the usual case: a regular rhythm and no rhythm event
+    found: list[Finding] = []
     stop_events = ctx.events(["sustained_vt"])
-    vt_rhythm = [str(rhythm)] if rhythm in ctx.option("CV-RHYTHM.stop_rhythms") else []
+    vt_rhythm = [str(rhythm)] if rhythm in stop_rhythms else []
     if vt_rhythm or stop_events:
         shown = ", ".join(vt_rhythm + [_kind(e) for e in stop_events])
         found.append(_finding("CV-RHYTHM", "stop", "Rhythm", shown, "sustained VT (≥ 5 beats)"))
-    elif rhythm in ctx.option("CV-RHYTHM.hold_rhythms"):
-        found.append(
-            _finding("CV-RHYTHM", "hold", "Rhythm", str(rhythm), " / ".join(ctx.option("CV-RHYTHM.hold_rhythms")))
-        )
-    previous = ctx.present(ctx.snapshot.previous_rhythm)
-    changed = rhythm in ctx.option("CV-RHYTHM.irregular_rhythms") and (previous is None or previous.value != rhythm)
+    elif rhythm in hold_rhythms:
+        found.append(_finding("CV-RHYTHM", "hold", "Rhythm", str(rhythm), " / ".join(hold_rhythms)))
+    previous = ctx.reading("previous_rhythm")
+    changed = rhythm in irregular and (previous is None or previous.value != rhythm)
     new_events = ctx.events(["new_irregular_rhythm"])
     if changed or new_events:
         shown = str(rhythm) if changed else _kind(new_events[0])
@@ -445,13 +683,13 @@ def _cv_rhythm(ctx: _Context) -> list[Finding]:
     return found
 
 
-@_rule("CV-ISCHEMIA")
+@_rule("CV-ISCHEMIA", events_only=True)
 def _cv_ischemia(ctx: _Context) -> list[Finding]:
     """CV-ISCHEMIA: chest pain with ECG ischaemia / raised troponin → stop (also a retreatment bar)."""
     return _event_finding(ctx, "CV-ISCHEMIA", "stop", "Chest pain with ischaemia", ["chest_pain_ecg"])
 
 
-@_rule("RS-O2")
+@_rule("RS-O2", reads=("o2_lpm", "fio2_pct"))
 def _rs_o2(ctx: _Context) -> list[Finding]:
     """RS-O2: 3–4 L/min nasal → hold; > 4 L/min or FiO2 ≥ 40 % → stop; on any O2 → notify."""
     lpm, fio2 = ctx.number("o2_lpm"), ctx.number("fio2_pct")
@@ -483,67 +721,42 @@ def _rs_o2(ctx: _Context) -> list[Finding]:
     return found
 
 
+_UO_CHECKS = (("stop", "<", "RN-UO.stop_below_ml"), ("hold", "<=", "RN-UO.hold_at_or_below_ml"))
+
+
 @_rule("RN-UO")
 def _rn_uo(ctx: _Context) -> list[Finding]:
     """RN-UO: urine over the latest 8 h window: ≤ 160 mL → hold (80–160 inclusive), < 80 mL → stop."""
-    hours = int(ctx.raw_threshold("RN-UO.window_hours"))
+    hours = int(ctx.threshold("RN-UO.window_hours"))
     urine = ctx.fluid(hours, 0, urine=True)
     if urine is None:
         return []
     unit = f"mL in {hours} h"
-    return _levels(
-        ctx,
-        "RN-UO",
-        "Urine output",
-        urine,
-        _with_unit(urine, unit),
-        (
-            ("stop", "<", "RN-UO.stop_below_ml"),
-            ("hold", "<=", "RN-UO.hold_at_or_below_ml"),
-        ),
-        unit,
-    )
+    return _levels(ctx, "RN-UO", "Urine output", urine, lambda: _with_unit(urine, unit), _UO_CHECKS, unit)
 
 
-@_rule("FL-WT")
+_WT_CHECKS = (("hold", ">", "FL-WT.hold_above_pct"),)
+
+
+@_rule("FL-WT", reads=("weight_kg",))
 def _fl_wt(ctx: _Context) -> list[Finding]:
     """FL-WT: weight gain over the course's baseline > 15 % → hold; CTCAE grade ≥ 1 (5 %, 10 %, 20 %) → notify."""
-    gain = _weight_gain_pct(ctx)
+    gain = ctx.weight_gain()
     if gain is None:
         return []
     grade = ctcae.weight_gain_grade(gain)
-    shown = f"{fmt(gain)} % (CTCAE grade {grade})"
-    found = _levels(ctx, "FL-WT", "Weight gain", gain, shown, (("hold", ">", "FL-WT.hold_above_pct"),), "%")
-    if grade >= ctx.threshold("FL-WT.notify_from_grade"):
-        found.append(
-            _finding(
-                "FL-WT",
-                "notify",
-                "Weight gain",
-                shown,
-                f"CTCAE grade ≥ {fmt(ctx.raw_threshold('FL-WT.notify_from_grade'))}",
-            )
-        )
+
+    def shown() -> str:
+        return f"{fmt(gain)} % (CTCAE grade {grade})"
+
+    found = _levels(ctx, "FL-WT", "Weight gain", gain, shown, _WT_CHECKS, "%")
+    notify_from = ctx.threshold("FL-WT.notify_from_grade")
+    if grade >= notify_from:
+        found.append(_finding("FL-WT", "notify", "Weight gain", shown(), f"CTCAE grade ≥ {fmt(notify_from)}"))
     return found
 
 
-def _weight_gain_pct(ctx: _Context) -> Fraction | None:
-    # Read by FL-WT and by the grades; the second read finds the same value (and marks nothing new as used).
-    if "weight_gain_pct" not in ctx.cache:
-        ctx.cache["weight_gain_pct"] = _compute_weight_gain_pct(ctx)
-    return ctx.cache["weight_gain_pct"]
-
-
-def _compute_weight_gain_pct(ctx: _Context) -> Fraction | None:
-    weight = ctx.number("weight_kg")
-    baseline = ctx.snapshot.baseline_weight_kg
-    if weight is None or baseline is None or as_fraction(baseline) <= 0:
-        return None
-    base = as_fraction(baseline)
-    return (weight - base) / base * 100
-
-
-@_rule("NE-CONF")
+@_rule("NE-CONF", reads=("confusion",))
 def _ne_conf(ctx: _Context) -> list[Finding]:
     """NE-CONF: confusion/agitation — level per the rule set (consensus: mild notify, moderate hold, severe stop)."""
     confusion = ctx.value("confusion")
@@ -553,23 +766,19 @@ def _ne_conf(ctx: _Context) -> list[Finding]:
     return [_finding("NE-CONF", level, "Confusion/agitation", str(confusion), f"{confusion} → {level}")]
 
 
-@_rule("NE-CHECK")
+_NEURO_SIGNS = (("neuro_check_failed", "failed serial 7s / WORLD backward"), ("hallucinations", "hallucinations"))
+
+
+@_rule("NE-CHECK", reads=tuple(name for name, _ in _NEURO_SIGNS))
 def _ne_check(ctx: _Context) -> list[Finding]:
     """NE-CHECK: fails serial 7s or "WORLD" backward, or hallucinations → stop."""
-    signs = [
-        text
-        for name, text in (
-            ("neuro_check_failed", "failed serial 7s / WORLD backward"),
-            ("hallucinations", "hallucinations"),
-        )
-        if bool(ctx.value(name))
-    ]
+    signs = [text for name, text in _NEURO_SIGNS if ctx.value(name)]
     if not signs:
         return []
     return [_finding("NE-CHECK", "stop", "Neuro check", "; ".join(signs), "present")]
 
 
-@_rule("GI-HEME")
+@_rule("GI-HEME", events_only=True)
 def _gi_heme(ctx: _Context) -> list[Finding]:
     """GI-HEME: heme-positive stool/emesis/sputum → hold; frank bleeding → stop (label-only set: hold)."""
     levels: Mapping[str, str | None] = ctx.option("GI-HEME.levels")
@@ -583,12 +792,13 @@ def _gi_heme(ctx: _Context) -> list[Finding]:
 @_rule("GI-DIARRHEA")
 def _gi_diarrhea(ctx: _Context) -> list[Finding]:
     """GI-DIARRHEA: ≥ 1,000 mL in the latest 8 h shift → hold; on 2 consecutive shifts → stop."""
-    hours = int(ctx.raw_threshold("GI-DIARRHEA.shift_hours"))
-    shifts = int(ctx.raw_threshold("GI-DIARRHEA.stop_consecutive_shifts"))
+    hours = int(ctx.threshold("GI-DIARRHEA.shift_hours"))
+    shifts = int(ctx.threshold("GI-DIARRHEA.stop_consecutive_shifts"))
     limit = ctx.threshold("GI-DIARRHEA.hold_from_ml")
-    amounts = [ctx.fluid((k + 1) * hours, k * hours, urine=False) for k in range(max(shifts, 1))]
-    if amounts[0] is None or amounts[0] < limit:
+    latest = ctx.fluid(hours, 0, urine=False)
+    if latest is None or latest < limit:
         return []
+    amounts = [latest] + [ctx.fluid((k + 1) * hours, k * hours, urine=False) for k in range(1, shifts)]
     unit = f"mL per {hours} h shift"
     threshold = _threshold_text(ctx, ">=", "GI-DIARRHEA.hold_from_ml", unit)
     if all(a is not None and a >= limit for a in amounts):
@@ -597,43 +807,46 @@ def _gi_diarrhea(ctx: _Context) -> list[Finding]:
     return [_finding("GI-DIARRHEA", "hold", "Diarrhoea", _with_unit(amounts[0], unit), threshold)]
 
 
-@_rule("HP-TRANS")
+_TRANSAMINASES = (("ast_u_l", "AST"), ("alt_u_l", "ALT"))
+
+
+@_rule("HP-TRANS", reads=tuple(name for name, _ in _TRANSAMINASES))
 def _hp_trans(ctx: _Context) -> list[Finding]:
     """HP-TRANS: AST or ALT > 5 × ULN (CTCAE grade 3), or liver pain → stop (withhold the rest of the course)."""
-    uln = ctx.threshold("HP-TRANS.uln_u_l")
-    limit = uln * ctx.threshold("HP-TRANS.stop_above_uln_x")
-    signs = [
-        f"{label} {_with_unit(ctx.value(name), 'U/L')}"
-        for name, label in (("ast_u_l", "AST"), ("alt_u_l", "ALT"))
-        if (value := ctx.number(name)) is not None and value > limit
-    ]
+    uln, times = ctx.threshold("HP-TRANS.uln_u_l"), ctx.threshold("HP-TRANS.stop_above_uln_x")
+    limit = uln * times  # ints and short Decimals: exact
+    signs = []
+    for name, label in _TRANSAMINASES:
+        value = ctx.number(name)
+        if value is not None and value > limit:
+            signs.append(f"{label} {_with_unit(ctx.value(name), 'U/L')}")
     signs += [_kind(e) for e in ctx.events(["liver_pain"])]
     if not signs:
         return []
-    times, uln_shown = fmt(ctx.raw_threshold("HP-TRANS.stop_above_uln_x")), fmt(ctx.raw_threshold("HP-TRANS.uln_u_l"))
-    threshold = f"> {_with_unit(limit, 'U/L')} ({times} × ULN {uln_shown} U/L), or liver pain"
+    shown_limit = _with_unit(as_fraction(uln) * as_fraction(times), "U/L")
+    threshold = f"> {shown_limit} ({fmt(times)} × ULN {fmt(uln)} U/L), or liver pain"
     return [_finding("HP-TRANS", "stop", "Liver", "; ".join(signs), threshold)]
 
 
-@_rule("HP-FAIL")
+@_rule("HP-FAIL", events_only=True)
 def _hp_fail(ctx: _Context) -> list[Finding]:
     """HP-FAIL: hepatic failure (encephalopathy, increasing ascites) → stop (discontinue)."""
     return _event_finding(ctx, "HP-FAIL", "stop", "Hepatic failure", ["hepatic_failure"])
 
 
-@_rule("SK-BULLOUS")
+@_rule("SK-BULLOUS", events_only=True)
 def _sk_bullous(ctx: _Context) -> list[Finding]:
     """SK-BULLOUS: bullous dermatitis or marked flare of a skin condition → hold until resolved."""
     return _event_finding(ctx, "SK-BULLOUS", "hold", "Skin", ["bullous_dermatitis"])
 
 
-@_rule("IN-INFECT")
+@_rule("IN-INFECT", events_only=True)
 def _in_infect(ctx: _Context) -> list[Finding]:
     """IN-INFECT: documented or strongly suspected infection → stop."""
     return _event_finding(ctx, "IN-INFECT", "stop", "Infection", ["infection"])
 
 
-@_rule("LB-CREAT")
+@_rule("LB-CREAT", reads=("creatinine_mg_dl", "bicarbonate_mmol_l", "potassium_mmol_l"))
 def _lb_creat(ctx: _Context) -> list[Finding]:
     """LB-CREAT (label): creatinine > 4.5, or ≥ 4 with volume overload (event), acidosis (bicarbonate below the
     threshold) or hyperkalaemia (potassium above it) → hold, and keep holding until a result < 1.5.
@@ -643,16 +856,15 @@ def _lb_creat(ctx: _Context) -> list[Finding]:
     reading = ctx.reading("creatinine_mg_dl")
     if reading is None:
         return []
-    creatinine = as_fraction(reading.value)
+    creatinine = exact(reading.value)
     conditions = [_kind(e) for e in ctx.events(["volume_overload"])]
     bicarbonate, potassium = ctx.number("bicarbonate_mmol_l"), ctx.number("potassium_mmol_l")
     if bicarbonate is not None and bicarbonate < ctx.threshold("LB-CREAT.acidosis_bicarbonate_below"):
         conditions.append("acidosis")
     if potassium is not None and potassium > ctx.threshold("LB-CREAT.hyperkalaemia_potassium_above"):
         conditions.append("hyperkalaemia")
-    above = ctx.threshold("LB-CREAT.hold_above")
     shown = _with_unit(reading.value, "mg/dL")
-    if creatinine > above:
+    if creatinine > ctx.threshold("LB-CREAT.hold_above"):
         pass
     elif creatinine >= ctx.threshold("LB-CREAT.hold_from_with_condition") and conditions:
         shown += f" with {', '.join(conditions)}"
@@ -662,9 +874,9 @@ def _lb_creat(ctx: _Context) -> list[Finding]:
             return []
         shown += f" (held since {_with_unit(latch.value, 'mg/dL')} at {iso_z(latch.at)})"
     threshold = (
-        f"> {_with_unit(ctx.raw_threshold('LB-CREAT.hold_above'), 'mg/dL')}, or "
-        f"≥ {fmt(ctx.raw_threshold('LB-CREAT.hold_from_with_condition'))} with volume overload, acidosis "
-        f"or hyperkalaemia; hold until < {fmt(ctx.raw_threshold('LB-CREAT.resume_below'))}"
+        f"> {_with_unit(ctx.threshold('LB-CREAT.hold_above'), 'mg/dL')}, or "
+        f"≥ {fmt(ctx.threshold('LB-CREAT.hold_from_with_condition'))} with volume overload, acidosis "
+        f"or hyperkalaemia; hold until < {fmt(ctx.threshold('LB-CREAT.resume_below'))}"
     )
     return [_finding("LB-CREAT", "hold", "Creatinine", shown, threshold)]
 
@@ -678,7 +890,7 @@ def _creatinine_latch(ctx: _Context, latest: Reading) -> Reading | None:
     above, resume = ctx.threshold("LB-CREAT.hold_above"), ctx.threshold("LB-CREAT.resume_below")
     trigger = None
     for result in results:
-        value = as_fraction(result.value)
+        value = exact(result.value)
         if value > above:
             trigger = result
         elif value < resume:
@@ -686,32 +898,32 @@ def _creatinine_latch(ctx: _Context, latest: Reading) -> Reading | None:
     return trigger
 
 
-@_rule("LB-OLIG")
+@_rule("LB-OLIG", reads=("creatinine_mg_dl", "previous_creatinine"))
 def _lb_olig(ctx: _Context) -> list[Finding]:
     """LB-OLIG (label): urine < 10 mL/h over the latest 16 h (average) with a rising creatinine → hold."""
-    hours = int(ctx.raw_threshold("LB-OLIG.hours"))
+    hours = int(ctx.threshold("LB-OLIG.hours"))
     urine = ctx.fluid(hours, 0, urine=True)
-    latest, previous = ctx.number("creatinine_mg_dl"), ctx.present(ctx.snapshot.previous_creatinine)
+    latest, previous = ctx.number("creatinine_mg_dl"), ctx.reading("previous_creatinine")
     if urine is None or latest is None or previous is None:
         return []
-    per_hour = urine / hours
-    if per_hour >= ctx.threshold("LB-OLIG.below_ml_per_h") or latest <= as_fraction(previous.value):
+    # urine / hours < limit, compared as urine < limit × hours (exact)
+    if urine >= ctx.threshold("LB-OLIG.below_ml_per_h") * hours or latest <= exact(previous.value):
         return []
     shown = (
-        f"{_with_unit(per_hour, 'mL/h')} over {hours} h; creatinine {fmt(previous.value)} → "
+        f"{_with_unit(as_fraction(urine) / hours, 'mL/h')} over {hours} h; creatinine {fmt(previous.value)} → "
         f"{_with_unit(ctx.value('creatinine_mg_dl'), 'mg/dL')}"
     )
-    threshold = f"< {_with_unit(ctx.raw_threshold('LB-OLIG.below_ml_per_h'), 'mL/h')} for {hours} h, rising creatinine"
+    threshold = f"< {_with_unit(ctx.threshold('LB-OLIG.below_ml_per_h'), 'mL/h')} for {hours} h, rising creatinine"
     return [_finding("LB-OLIG", "hold", "Oliguria", shown, threshold)]
 
 
-@_rule("LB-SEPSIS")
+@_rule("LB-SEPSIS", events_only=True)
 def _lb_sepsis(ctx: _Context) -> list[Finding]:
     """LB-SEPSIS (label): sepsis with a clinically unstable patient → hold until resolved."""
     return _event_finding(ctx, "LB-SEPSIS", "hold", "Sepsis, unstable", ["sepsis_unstable"])
 
 
-@_rule("LB-DISCONT")
+@_rule("LB-DISCONT", events_only=True)
 def _lb_discont(ctx: _Context) -> list[Finding]:
     """LB-DISCONT: a permanent-discontinuation (retreatment-bar) event not read by another rule → stop."""
     return _event_finding(ctx, "LB-DISCONT", "stop", "Discontinuation event", ctx.option("LB-DISCONT.events"))
@@ -723,106 +935,124 @@ def _ag_3rel(ctx: _Context, findings: list[Finding]) -> list[Finding]:
     if len(holding) < ctx.threshold("AG-3REL.min_holds"):
         return []
     shown = f"{len(holding)} hold criteria ({', '.join(holding)})"
-    threshold = f"≥ {fmt(ctx.raw_threshold('AG-3REL.min_holds'))} hold criteria"
+    threshold = f"≥ {fmt(ctx.threshold('AG-3REL.min_holds'))} hold criteria"
     return [_finding("AG-3REL", "stop", "Hold criteria", shown, threshold)]
 
 
-_AGGREGATES = {"AG-3REL": _ag_3rel}
-IMPLEMENTED_RULES = frozenset(_RULES) | frozenset(_AGGREGATES)
+IMPLEMENTED_RULES = frozenset(_RULES) | frozenset(_NUMERIC) | {"AG-3REL"}
 
 
 # --------------------------------------------------------------------------------------------------- freshness
 
 
-def _fresh(ctx: _Context, name: str, limit: timedelta) -> bool:
-    reading = ctx.reading(name)
-    return reading is not None and ctx.now - reading.at <= limit
-
-
 def _missing(ctx: _Context) -> list[str]:
     """Required data absent or older than the rule set's freshness limits (inclusive: exactly 60 min is fresh)."""
-    required = ctx.option("freshness.required")
+    plan, readings, now = ctx.plan, ctx.readings, ctx.now
     missing: list[str] = []
-    for group in ("vitals", "neuro"):
-        if group in required:
-            limit = timedelta(minutes=int(ctx.raw_threshold(f"freshness.{group}_minutes")))
-            # Check every field (no short-circuit) so all of them are recorded as used.
-            if not all([_fresh(ctx, name, limit) for name in ctx.option(f"freshness.{group}_fields")]):
+    for group, names, limit in plan.freshness_groups:
+        oldest_fresh = now - limit
+        for name in names:
+            reading = readings[name]
+            if reading is None or reading.at < oldest_fresh:
                 missing.append(group)
-    if "weight" in required:
-        if not _fresh(ctx, "weight_kg", timedelta(hours=int(ctx.raw_threshold("freshness.weight_hours")))):
+                break
+    if plan.weight_limit is not None:
+        reading = readings["weight_kg"]
+        if reading is None or reading.at < now - plan.weight_limit:
             missing.append("weight")
-        if "FL-WT" in ctx.rule_set.rules and ctx.snapshot.baseline_weight_kg is None:
+        if plan.needs_baseline_weight and ctx.snapshot.baseline_weight_kg is None:
             missing.append("baseline_weight")
-    if "urine_8h" in required and not ctx.snapshot.first_slot_of_cycle and not _urine_recorded(ctx):
+    if plan.urine_hours is not None and not ctx.snapshot.first_slot_of_cycle and not _urine_recorded(ctx):
         missing.append("urine_8h")
-    if "labs" in required:
-        limit = timedelta(hours=int(ctx.raw_threshold("freshness.labs_hours")))
-        for name in ctx.option("freshness.labs_fields"):
-            if not _fresh(ctx, name, limit):
-                missing.append(f"labs.{LAB_NAMES[name]}")
+    if plan.labs:
+        oldest_fresh = now - plan.labs_limit
+        for name, missing_name in plan.labs:
+            reading = readings[name]
+            if reading is None or reading.at < oldest_fresh:
+                missing.append(missing_name)
     return missing
 
 
 def _urine_recorded(ctx: _Context) -> bool:
     """Urine output recorded without gaps for the 8 h before the evaluation (the record may end up to the
     site's tolerance before `now`; default 0: right up to it)."""
-    if ctx.fluid_end is None:
+    if ctx.fluid_end is None or ctx.now - ctx.fluid_end > ctx.plan.urine_tolerance:
         return False
-    tolerance = timedelta(minutes=int(ctx.raw_threshold("freshness.urine_end_tolerance_minutes")))
-    if ctx.now - ctx.fluid_end > tolerance:
-        return False
-    return ctx.fluid(int(ctx.raw_threshold("freshness.urine_hours")), 0, urine=True) is not None
+    return ctx.fluid(ctx.plan.urine_hours, 0, urine=True) is not None
 
 
 # --------------------------------------------------------------------------------------------------- evaluate
 
 
-def _grades(ctx: _Context) -> dict[str, int | None]:
+def _grades(ctx: _Context, measures: dict[str, object]) -> dict[str, int | None]:
     """CTCAE v5 grades shown with every evaluation, whatever rules are enabled."""
-    gain = _weight_gain_pct(ctx)
+    gain = ctx.weight_gain()
     urine_8h = ctx.fluid(ctcae.OLIGURIA_HOURS, 0, urine=True)
     urine_24h = ctx.fluid(ctcae.ANURIA_HOURS, 0, urine=True)
-    ctx.measures.update(weight_gain_pct=gain, urine_8h_ml=urine_8h, urine_24h_ml=urine_24h)
+    measures.update(weight_gain_pct=gain, urine_8h_ml=urine_8h, urine_24h_ml=urine_24h)
     baseline = ctx.snapshot.baseline_creatinine_mg_dl
+    thresholds = ctx.rule_set.thresholds
     return {
         "weight_gain": ctcae.weight_gain_grade(gain),
         "urine_output": ctcae.urine_output_grade(urine_8h, urine_24h),
         "creatinine": ctcae.creatinine_grade(
             ctx.number("creatinine_mg_dl"),
-            uln=ctx.threshold("CTCAE.creatinine_uln_mg_dl"),
-            baseline=None if baseline is None else as_fraction(baseline),
+            uln=thresholds["CTCAE.creatinine_uln_mg_dl"],
+            baseline=None if baseline is None else exact(baseline),
         ),
-        "platelets": ctcae.platelet_grade(ctx.number("platelets_k_ul"), lln=ctx.threshold("CTCAE.platelets_lln_k_ul")),
+        "platelets": ctcae.platelet_grade(ctx.number("platelets_k_ul"), lln=thresholds["CTCAE.platelets_lln_k_ul"]),
     }
+
+
+def _measure(value: object) -> Decimal | None:
+    """A derived value as shown (fmt), as a Decimal."""
+    if value is None:
+        return None
+    return Decimal(value) if type(value) is int else Decimal(fmt(value))
 
 
 def evaluate(snapshot: PatientSnapshot, *, rule_set: RuleSet, now: datetime) -> Evaluation:
     """Evaluate the pre-dose rules of ``rule_set`` on ``snapshot`` at ``now`` (aware)."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
-    unknown = [rule for rule in rule_set.rules if rule not in IMPLEMENTED_RULES]
-    if unknown:
-        raise ValueError(f"rules without an implementation: {', '.join(unknown)}")
-    ctx = _Context(snapshot, rule_set, now)
+    plan = _plan(rule_set)
+    ctx = _Context(snapshot, rule_set, plan, now)
+    fired: list[tuple[int, list[Finding]]] = []  # (the rule's place in the rule set, its findings)
+    readings = ctx.readings
+    for order, rule, name, checks in plan.numeric:
+        reading = readings[name]
+        if reading is None:
+            continue
+        value = reading.value
+        if type(value) not in _EXACT_TYPES:
+            value = as_fraction(value)
+        for compare, threshold in checks:
+            if compare(value, threshold):
+                fired.append((order, _numeric_findings(ctx, rule, reading, value)))
+                break
+    for order, rule_fn in plan.custom:
+        found = rule_fn(ctx)
+        if found:
+            fired.append((order, found))
+    if ctx.active_events:
+        for order, rule_fn in plan.on_events:
+            found = rule_fn(ctx)
+            if found:
+                fired.append((order, found))
     findings: list[Finding] = []
-    for rule in rule_set.rules:
-        if rule in _RULES:
-            findings += _RULES[rule](ctx)
-    for rule in rule_set.rules:
-        if rule in _AGGREGATES:
-            findings += _AGGREGATES[rule](ctx, findings)
+    if fired:
+        fired.sort(key=lambda item: item[0])  # the rule set's order, as written
+        findings = [f for _, found in fired for f in found]
+        if plan.aggregate_3rel:
+            findings += _ag_3rel(ctx, findings)
     missing = _missing(ctx)
-    grades = _grades(ctx)
-    levels = {f.level for f in findings}
-    if "stop" in levels:
-        decision = "stop"
-    elif "hold" in levels:
-        decision = "hold"
-    elif missing:
-        decision = "incomplete"
+    measures: dict[str, object] = {}
+    grades = _grades(ctx, measures)
+    if not findings:
+        decision = "incomplete" if missing else "give"
     else:
-        decision = "give"
+        levels = {f.level for f in findings}
+        decision = "stop" if "stop" in levels else "hold" if "hold" in levels else "incomplete" if missing else "give"
     return Evaluation(
         decision=decision,
         findings=tuple(findings),
@@ -834,5 +1064,5 @@ def evaluate(snapshot: PatientSnapshot, *, rule_set: RuleSet, now: datetime) -> 
         evaluated_at=now,
         thresholds=rule_set.thresholds,
         options=rule_set.options,
-        measures=MappingProxyType({k: None if v is None else Decimal(fmt(v)) for k, v in ctx.measures.items()}),
+        measures=MappingProxyType({key: _measure(value) for key, value in measures.items()}),
     )
