@@ -339,18 +339,18 @@ def assessment_page(request, pk: int):
     dose = board.next_open_dose(course, now=now)
     if dose is not None:
         return redirect("dose", pk=dose.pk)
-    form = _assessment_form(patient, None, now=now, data=request.POST if request.method == "POST" else None)
-    if request.method == "POST":
-        _require(request.user, *CLINICAL_ROLES)
-        if form.is_valid():
-            try:
-                nurse_services.assessment_record(patient=patient, by=request.user, now=now, **form.service_kwargs())
-            except Invalid as exc:
-                nurse_forms.apply_errors(form, exc)
-            else:
-                messages.success(request, "Assessment recorded.")
-                return redirect("patient", pk=patient.pk)
-    return _entry_page(request, patient, form, "Assessment", "scheduling/nurse/assessment.html")
+    form = _assessment_form(patient, None, now=now, data=_posted(request))
+    return _entry(
+        request,
+        patient,
+        form,
+        title="Assessment",
+        saved="Assessment recorded.",
+        store=lambda data: nurse_services.assessment_record(
+            patient=patient, by=request.user, now=now, **form.service_kwargs()
+        ),
+        template="scheduling/nurse/assessment.html",
+    )
 
 
 def _entry_page(request, patient, form, title, template="scheduling/nurse/entry.html", **extra):
@@ -359,12 +359,28 @@ def _entry_page(request, patient, form, title, template="scheduling/nurse/entry.
     return _render(request, template, context, zone=patient.ward.zone, status=status)
 
 
-def _record(request, form, call) -> bool:
+def _posted(request):
+    return request.POST if request.method == "POST" else None
+
+
+def _entry(request, patient, form, *, title: str, store, saved: str, **extra):
+    """A ward entry page: GET shows the form; a POST by clinical staff stores a valid form through
+    `store(cleaned_data)` and returns to the patient page, else shows the form again (400) with the service's errors
+    on its fields."""
+    if request.method == "POST":
+        _require(request.user, *CLINICAL_ROLES)
+        if _record(form, store):
+            messages.success(request, saved)
+            return redirect("patient", pk=patient.pk)
+    return _entry_page(request, patient, form, title, **extra)
+
+
+def _record(form, store) -> bool:
     """Run a service on a valid form; put its Invalid on the form. True when it stored."""
     if not form.is_valid():
         return False
     try:
-        call(form.cleaned_data)
+        store(form.cleaned_data)
     except Invalid as exc:
         nurse_forms.apply_errors(form, exc)
         return False
@@ -377,20 +393,16 @@ def fluids_page(request, pk: int):
     now = timezone.now()
     start, end = nurse_forms.last_shift(now, patient.ward.zone)
     form = nurse_forms.FluidsForm(
-        request.POST if request.method == "POST" else None,
-        zone=patient.ward.zone,
-        initial={"period_start": start, "period_end": end},
+        _posted(request), zone=patient.ward.zone, initial={"period_start": start, "period_end": end}
     )
-    if request.method == "POST":
-        _require(request.user, *CLINICAL_ROLES)
-
-        def call(data):
-            obs.fluids_record(patient=patient, by=request.user, now=now, **data)
-
-        if _record(request, form, call):
-            messages.success(request, "Fluid balance recorded.")
-            return redirect("patient", pk=patient.pk)
-    return _entry_page(request, patient, form, "Fluids for a shift")
+    return _entry(
+        request,
+        patient,
+        form,
+        title="Fluids for a shift",
+        saved="Fluid balance recorded.",
+        store=lambda data: obs.fluids_record(patient=patient, by=request.user, now=now, **data),
+    )
 
 
 @login_required
@@ -398,26 +410,14 @@ def labs_page(request, pk: int):
     patient = access.patient_for(request.user, pk)
     now = timezone.now()
     form = nurse_forms.LabsForm(
-        request.POST if request.method == "POST" else None,
-        zone=patient.ward.zone,
-        initial={"recorded_at": now.replace(second=0, microsecond=0)},
+        _posted(request), zone=patient.ward.zone, initial={"recorded_at": now.replace(second=0, microsecond=0)}
     )
-    if request.method == "POST":
-        _require(request.user, *CLINICAL_ROLES)
 
-        def call(data):
-            obs.labs_record(
-                patient=patient,
-                recorded_at=data["recorded_at"],
-                by=request.user,
-                now=now,
-                **{name: data.get(name) for name in LAB_FIELDS},
-            )
+    def store(data):
+        values = {name: data.get(name) for name in LAB_FIELDS}
+        obs.labs_record(patient=patient, recorded_at=data["recorded_at"], by=request.user, now=now, **values)
 
-        if _record(request, form, call):
-            messages.success(request, "Lab results recorded.")
-            return redirect("patient", pk=patient.pk)
-    return _entry_page(request, patient, form, "Lab results")
+    return _entry(request, patient, form, title="Lab results", saved="Lab results recorded.", store=store)
 
 
 @login_required
@@ -435,20 +435,16 @@ def events_page(request, pk: int):
             messages.success(request, "Event marked resolved.")
         return redirect("patient", pk=patient.pk)
     form = nurse_forms.EventForm(
-        request.POST if request.method == "POST" else None,
-        zone=patient.ward.zone,
-        initial={"recorded_at": now.replace(second=0, microsecond=0)},
+        _posted(request), zone=patient.ward.zone, initial={"recorded_at": now.replace(second=0, microsecond=0)}
     )
-    if request.method == "POST":
-        _require(request.user, *CLINICAL_ROLES)
-
-        def call(data):
-            obs.event_record(patient=patient, by=request.user, now=now, **data)
-
-        if _record(request, form, call):
-            messages.success(request, "Clinical event recorded.")
-            return redirect("patient", pk=patient.pk)
-    return _entry_page(request, patient, form, "Clinical event")
+    return _entry(
+        request,
+        patient,
+        form,
+        title="Clinical event",
+        saved="Clinical event recorded.",
+        store=lambda data: obs.event_record(patient=patient, by=request.user, now=now, **data),
+    )
 
 
 @login_required
@@ -462,16 +458,15 @@ def teaching_page(request, pk: int):
         return redirect("patient", pk=patient.pk)
     latest = board.latest_teaching(course)
     initial = {**(latest.items if latest else {}), "note": latest.note if latest else ""}
-    form = nurse_forms.TeachingForm(request.POST if request.method == "POST" else None, initial=initial)
-    if request.method == "POST":
-        _require(request.user, *CLINICAL_ROLES)
-
-        def call(data):
-            nurse_services.teaching_record(
-                course_id=course.pk, items=form.items(), note=data.get("note", ""), by=request.user, now=now
-            )
-
-        if _record(request, form, call):
-            messages.success(request, "Patient teaching documented.")
-            return redirect("patient", pk=patient.pk)
-    return _entry_page(request, patient, form, "Patient teaching", latest=latest)
+    form = nurse_forms.TeachingForm(_posted(request), initial=initial)
+    return _entry(
+        request,
+        patient,
+        form,
+        title="Patient teaching",
+        saved="Patient teaching documented.",
+        store=lambda data: nurse_services.teaching_record(
+            course_id=course.pk, items=form.items(), note=data.get("note", ""), by=request.user, now=now
+        ),
+        latest=latest,
+    )
