@@ -14,7 +14,7 @@ from django.db import transaction
 from il2ward.notifications import notify
 from il2ward.recipients import Directory
 from monitoring.domain import engine
-from monitoring.domain.rulesets import RuleSet
+from monitoring.domain.rulesets import RuleSet, json_ready
 from monitoring.domain.snapshot import RETREATMENT_BAR_EVENTS
 from monitoring.models import ClinicalEvent, RuleSetVersion
 from monitoring.selectors import SnapshotRequest, snapshots_for
@@ -79,10 +79,7 @@ def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[Do
         results.append((dose, result, snapshot, version))
     with transaction.atomic(savepoint=False):  # joins the caller's transaction (the dose lock) when there is one
         evaluations = DoseEvaluation.objects.bulk_create(
-            [
-                _evaluation_row(dose, result.to_dict(), version, now=now, trigger=trigger)
-                for dose, result, _, version in results
-            ]
+            [_evaluation_row(dose, result, version, now=now, trigger=trigger) for dose, result, _, version in results]
         )
         previous_flags = {dose.pk: dose.flag for dose in doses}
         for (dose, result, _, _), evaluation in zip(results, evaluations, strict=True):
@@ -96,15 +93,16 @@ def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[Do
     return evaluations
 
 
-def _evaluation_row(dose: Dose, result: dict, version: RuleSetVersion, *, now: datetime, trigger: str):
+def _evaluation_row(dose: Dose, result: engine.Evaluation, version: RuleSetVersion, *, now: datetime, trigger: str):
+    """The stored evaluation. The thresholds and options are not copied: the row points at its rule-set version."""
     return DoseEvaluation(
         dose=dose,
-        decision=result["decision"],
-        findings=result["findings"],
-        missing=result["missing"],
-        grades=result["grades"],
-        measures=result["measures"],
-        observations_used=result["used"],
+        decision=result.decision,
+        findings=[f.to_dict() for f in result.findings],
+        missing=list(result.missing),
+        grades=dict(result.grades),
+        measures=json_ready(result.measures),
+        observations_used=list(result.used),
         rule_set=version,
         evaluated_at=now,
         trigger=trigger,
