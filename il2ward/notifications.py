@@ -1,6 +1,7 @@
 """The notification outbox: writing rows, acknowledging them, and delivering them channel by channel.
 
-Writing: `notify()` inside the transaction that causes the notification. One row per recipient, keyed
+Writing: `notify()` (or `notify_many()`, in a constant number of queries) inside the transaction that causes the
+notification. One row per recipient, keyed
 `<dedupe>:u<recipient>` (unique), so a repeat — a second sweep, a retried task — writes nothing. Each new row gets a
 Delivery per channel the recipient wants (StaffProfile.notify_*): in-app is delivered as the row commits (the bell
 reads the database); e-mail and webhook are `pending` and one task, enqueued after commit with ids only, sends them.
@@ -19,6 +20,8 @@ everyone. Their e-mail and webhook deliveries still pending are cancelled (nobod
 """
 
 import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import IntegrityError, transaction
@@ -51,6 +54,20 @@ def backoff(attempts: int) -> timedelta:
 # --- Writing ------------------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Outgoing:
+    """One notification to write: its kind, who gets it, its dedupe topic and what it is about (ids only)."""
+
+    kind: str
+    recipients: Iterable
+    dedupe: str
+    patient: object = None  # a Patient with its ward loaded (the webhook channel reads ward.webhook_url)
+    course_id: int | None = None
+    dose_id: int | None = None
+    details: dict | None = None
+    due_at: datetime | None = None
+
+
 def notify(
     *,
     kind: str,
@@ -64,40 +81,68 @@ def notify(
     due_at: datetime | None = None,
     publish: bool = True,
 ) -> list[Notification]:
+    """One notification (see notify_many)."""
+    outgoing = Outgoing(kind, recipients, dedupe, patient, course_id, dose_id, details, due_at)
+    return notify_many([outgoing], now=now, publish=publish)
+
+
+def notify_many(outgoing: Iterable[Outgoing], *, now: datetime, publish: bool = True) -> list[Notification]:
     """One row per recipient with key `<dedupe>:u<recipient id>`; an existing key is left alone (idempotent).
 
+    However many notifications, four queries: the keys already taken, the new rows (PostgreSQL and SQLite return
+    their ids), the recipients' channel preferences and the deliveries. When a
+    concurrent writer takes one of the keys in between, the rows are written one by one instead, each in its own
+    savepoint, and the taken key is skipped.
+
     Returns the rows created now. Their e-mail/webhook deliveries are sent by a task enqueued after commit; a caller
-    writing many at once passes publish=False and hands `pending_deliveries(rows)` to `publish_after_commit` once.
+    writing in several steps passes publish=False and hands `pending_deliveries(rows)` to `publish_after_commit` once.
     """
-    created = []
-    for user in {u.pk: u for u in recipients if u is not None}.values():
-        key = f"{dedupe}:u{user.pk}"
-        try:
-            with transaction.atomic():
-                row, made = Notification.objects.get_or_create(
+    rows: dict[str, Notification] = {}
+    for item in outgoing:
+        for user in {u.pk: u for u in item.recipients if u is not None}.values():
+            key = f"{item.dedupe}:u{user.pk}"
+            rows.setdefault(
+                key,
+                Notification(
+                    kind=item.kind,
+                    recipient=user,
+                    patient=item.patient,
+                    course_id=item.course_id,
+                    dose_id=item.dose_id,
                     dedupe_key=key,
-                    defaults={
-                        "kind": kind,
-                        "recipient": user,
-                        "patient": patient,
-                        "course_id": course_id,
-                        "dose_id": dose_id,
-                        "topic": dedupe,
-                        "details": details or {},
-                        "due_at": due_at,
-                        "created_at": now,
-                    },
-                )
-        except IntegrityError:  # a concurrent writer won the key
-            continue
-        if made:
-            created.append(row)
+                    topic=item.dedupe,
+                    details=item.details or {},
+                    due_at=item.due_at,
+                    created_at=now,
+                ),
+            )
+    if not rows:
+        return []
+    taken = set(Notification.objects.filter(dedupe_key__in=list(rows)).values_list("dedupe_key", flat=True))
+    fresh = [row for key, row in rows.items() if key not in taken]
+    if not fresh:
+        return []
+    try:
+        with transaction.atomic():
+            created = Notification.objects.bulk_create(fresh)
+    except IntegrityError:  # a concurrent writer took a key since the read
+        created = [row for row in fresh if _insert_unless_taken(row)]
     if created:
-        ids = _create_deliveries(created, patient=patient, now=now)
+        ids = _create_deliveries(created, now=now)
         created[0].pending_delivery_ids = ids  # for pending_deliveries()
         if publish:
             publish_after_commit(ids)
     return created
+
+
+def _insert_unless_taken(row: Notification) -> bool:
+    row.pk = None
+    try:
+        with transaction.atomic():
+            row.save(force_insert=True)
+    except IntegrityError:
+        return False
+    return True
 
 
 def pending_deliveries(rows: list[Notification]) -> list[int]:
@@ -121,7 +166,7 @@ def _channels_for(user, prefs: dict, *, patient) -> list[str]:
     return channels
 
 
-def _create_deliveries(rows: list[Notification], *, patient, now: datetime) -> list[int]:
+def _create_deliveries(rows: list[Notification], *, now: datetime) -> list[int]:
     """Delivery rows for new notifications; returns the ids a task must send (not in-app: it is already there)."""
     prefs = {  # read fresh (one query): a preference changed a minute ago counts
         row[0]: row[1:]
@@ -131,7 +176,7 @@ def _create_deliveries(rows: list[Notification], *, patient, now: datetime) -> l
     }
     deliveries = []
     for row in rows:
-        for channel in _channels_for(row.recipient, prefs, patient=patient):
+        for channel in _channels_for(row.recipient, prefs, patient=row.patient):
             in_app = channel == Delivery.Channel.IN_APP
             deliveries.append(
                 Delivery(

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from django.db import transaction
 
-from il2ward.notifications import notify
+from il2ward.notifications import Outgoing, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
 from monitoring.domain.rulesets import RuleSet, json_ready
@@ -112,7 +112,8 @@ def _evaluation_row(dose: Dose, result: engine.Evaluation, version: RuleSetVersi
 def _consequences(previous_flags, results, *, now) -> None:
     """Notify a new hold/stop flag; record retreatment-bar events on the course (HOLD-RULES §4, SCH-RETREAT).
 
-    Who hears about the new flags is read once for all their wards (one query), however many doses are flagged.
+    Who hears about the new flags is read once for all their wards (one query), and their notifications are written
+    together (il2ward.notifications.notify_many), however many doses are flagged.
     """
     bars = []
     for dose, result, snapshot, _ in results:
@@ -127,19 +128,22 @@ def _consequences(previous_flags, results, *, now) -> None:
     ]
     if flagged:
         directory = Directory({dose.course.patient.ward_id for dose, _ in flagged})
+        outgoing = []
         for dose, result in flagged:
             course = dose.course
             kind = "stop_recommended" if dose.flag == "stop" else "hold_flagged"
-            notify(
-                kind=kind,
-                recipients=directory.for_kind(kind, patient=course.patient, oncologist=course.oncologist),
-                dedupe=f"{kind}:dose{dose.pk}",
-                now=now,
-                patient=course.patient,
-                course_id=course.pk,
-                dose_id=dose.pk,
-                details={"rules": list(result.reasons), "cycle": dose.cycle, "number": dose.number},
+            outgoing.append(
+                Outgoing(
+                    kind=kind,
+                    recipients=directory.for_kind(kind, patient=course.patient, oncologist=course.oncologist),
+                    dedupe=f"{kind}:dose{dose.pk}",
+                    patient=course.patient,
+                    course_id=course.pk,
+                    dose_id=dose.pk,
+                    details={"rules": list(result.reasons), "cycle": dose.cycle, "number": dose.number},
+                )
             )
+        notify_many(outgoing, now=now)
     if bars:
         RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)  # unique(course, kind, source): once each
 

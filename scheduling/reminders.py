@@ -27,7 +27,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 
 from il2ward.channels import setting
 from il2ward.models import Notification, Ward
-from il2ward.notifications import notify, pending_deliveries, publish_after_commit
+from il2ward.notifications import Outgoing, notify_many, pending_deliveries, publish_after_commit
 from il2ward.recipients import Directory
 from monitoring.models import LabResult, VitalSigns, WeightMeasurement
 from scheduling.models import Course, Dose
@@ -89,27 +89,27 @@ CHUNK = 100  # reminders per transaction: few commits in a burst, short enough l
 
 def _notify_each(items, *, now: datetime) -> int:
     """items: (kind, dedupe, due_at, dose or None, course, users, details). Written CHUNK to a transaction, in the
-    items' order (two concurrent sweeps take the same keys in the same order), deliveries published once per chunk."""
+    items' order (two concurrent sweeps take the same keys in the same order), each chunk in a constant number of
+    queries (notify_many), its deliveries published once."""
     written = 0
     for start in range(0, len(items), CHUNK):
+        outgoing = [
+            Outgoing(
+                kind=kind,
+                recipients=users,
+                dedupe=dedupe,
+                patient=course.patient,
+                course_id=course.pk,
+                dose_id=dose.pk if dose is not None else None,
+                details=details,
+                due_at=due_at,
+            )
+            for kind, dedupe, due_at, dose, course, users, details in items[start : start + CHUNK]
+        ]
         with transaction.atomic():
-            to_send = []
-            for kind, dedupe, due_at, dose, course, users, details in items[start : start + CHUNK]:
-                rows = notify(
-                    kind=kind,
-                    recipients=users,
-                    dedupe=dedupe,
-                    now=now,
-                    patient=course.patient,
-                    course_id=course.pk,
-                    dose_id=dose.pk if dose is not None else None,
-                    details=details,
-                    due_at=due_at,
-                    publish=False,
-                )
-                written += len(rows)
-                to_send += pending_deliveries(rows)
-            publish_after_commit(to_send)
+            rows = notify_many(outgoing, now=now, publish=False)
+            written += len(rows)
+            publish_after_commit(pending_deliveries(rows))
     return written
 
 

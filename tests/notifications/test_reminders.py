@@ -300,3 +300,31 @@ def test_a_sweep_with_nothing_due_costs_the_same_queries_for_10_and_100_active_c
     # The reminder sweeps: dose reminders 1, vitals 1, wards 1 + weight 1 + labs 1, escalation 1.
     assert small[1] == 6
     assert not Notification.objects.exists()
+
+
+def test_a_sweep_writes_3_or_12_reminders_in_the_same_number_of_queries(
+    ward_a, nurse_a, nurse_a2, oncologist, make_course
+):
+    """The outbox rows of a sweep are written together (notify_many): the keys taken, the rows, the recipients'
+    channel preferences and the deliveries, per chunk of reminders, not per reminder."""
+    from il2ward.services import patient_create
+
+    def due_patients(n, start):
+        for i in range(start, start + n):
+            patient = patient_create(
+                mrn=f"D-{i:04d}", name=f"Due {i}", birth_date=NOW.date(), ward=ward_a, by=oncologist, now=NOW
+            )
+            make_course(patient)
+
+    def sweep() -> tuple[int, int]:
+        with CaptureQueriesContext(connection) as captured:
+            written = reminders.dose_reminders(now=FIRST - timedelta(hours=2))  # assessment_due for each slot 1
+        return written, len(captured)
+
+    due_patients(3, start=0)
+    small = sweep()
+    due_patients(12, start=3)
+    large = sweep()  # the first 3 are already sent: this one writes the 12 new ones
+    assert (small[0], large[0]) == (3 * 2, 12 * 2)  # nurse_a and nurse_a2, on duty
+    assert large[1] == small[1], "queries grew with the number of reminders"
+    assert Notification.objects.filter(kind="assessment_due").count() == 15 * 2
