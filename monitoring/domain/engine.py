@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
+from functools import cache
 from types import MappingProxyType
 
 from . import ctcae
@@ -424,12 +425,12 @@ def _plan(rule_set: RuleSet) -> _Plan:
     return plan
 
 
-_HOURS = {hours: timedelta(hours=hours) for hours in range(0, 73)}
-
-
+@cache
 def _hours(hours: int) -> timedelta:
-    found = _HOURS.get(hours)
-    return found if found is not None else timedelta(hours=hours)
+    return timedelta(hours=hours)
+
+
+_NOT_YET = object()
 
 
 # --------------------------------------------------------------------------------------------------- context
@@ -481,7 +482,7 @@ class _Context:
                     fluid_end = period.end
         self.periods, self.fluid_end = periods, fluid_end
         self._fluid_cache: dict[tuple[int, int], tuple] = {}
-        self._weight_gain: list[_Ratio | Fraction | None] = []  # computed on first read
+        self._weight_gain: _Ratio | None | object = _NOT_YET
 
     def use(self, source_id: str | None) -> None:
         if source_id:
@@ -561,11 +562,11 @@ class _Context:
             edge = period.end
         return (urine if edge == end else None), diarrhoea
 
-    def weight_gain(self) -> _Ratio | Fraction | None:
+    def weight_gain(self) -> _Ratio | None:
         """% over the course's baseline (FL-WT and the grades read it; computed once)."""
-        if not self._weight_gain:
-            self._weight_gain.append(_compute_weight_gain(self))
-        return self._weight_gain[0]
+        if self._weight_gain is _NOT_YET:
+            self._weight_gain = _compute_weight_gain(self)
+        return self._weight_gain
 
 
 _START = operator.attrgetter("start")
@@ -592,7 +593,7 @@ def _rate(period: FluidPeriod, *, urine: bool) -> Fraction:
     return as_fraction(amount or 0) / _microseconds(period.end - period.start)
 
 
-def _compute_weight_gain(ctx: _Context) -> _Ratio | Fraction | None:
+def _compute_weight_gain(ctx: _Context) -> _Ratio | None:
     reading = ctx.readings["weight_kg"]
     baseline = ctx.snapshot.baseline_weight_kg
     if reading is None or baseline is None:
