@@ -32,12 +32,13 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from fractions import Fraction
 from functools import cache
 from types import MappingProxyType
+from typing import NamedTuple
 
 from . import ctcae
 from .rulesets import RuleSet, json_ready
@@ -69,6 +70,8 @@ _OPS: dict[str, tuple[Callable[[object, object], bool], str]] = {
 
 # --------------------------------------------------------------------------------------------------- results
 
+_EMPTY: Mapping = MappingProxyType({})
+
 
 @dataclass(frozen=True)
 class Finding:
@@ -91,10 +94,12 @@ class Finding:
         }
 
 
-@dataclass(frozen=True)
-class Evaluation:
+class Evaluation(NamedTuple):
     """The result for one slot, with everything needed to explain it later: the rule set's name, version,
-    thresholds and options as they were, and the source ids of the observations read."""
+    thresholds and options as they were, and the source ids of the observations read.
+
+    Immutable; a NamedTuple rather than a frozen dataclass because it is built on every evaluation and a frozen
+    dataclass costs three times as much to build."""
 
     decision: str  # give | hold | stop | incomplete
     findings: tuple[Finding, ...]
@@ -104,10 +109,10 @@ class Evaluation:
     rule_set: str
     rule_set_version: int
     evaluated_at: datetime
-    thresholds: Mapping[str, int | Decimal] = field(default_factory=dict)
-    options: Mapping[str, object] = field(default_factory=dict)
+    thresholds: Mapping[str, int | Decimal] = _EMPTY
+    options: Mapping[str, object] = _EMPTY
     # Derived values for display (exact when short, else to 0.1): weight_gain_pct, urine_8h_ml, urine_24h_ml.
-    measures: Mapping[str, Decimal | None] = field(default_factory=dict)
+    measures: Mapping[str, Decimal | None] = _EMPTY
 
     @property
     def reasons(self) -> tuple[str, ...]:
@@ -219,10 +224,10 @@ def fmt(value: object) -> str:
 
 def _quotient_text(num: int, den: int) -> str:
     """num / den (den > 0) written exactly when it has at most 3 decimals, else rounded half-even to 0.1."""
-    for places in range(4):
-        scaled = num * 10**places
-        if scaled % den == 0:
-            return format(Decimal(scaled // den).scaleb(-places), "f")
+    if num * 1000 % den == 0:  # short: write it with as few places as it needs
+        for places, scale in enumerate((1, 10, 100, 1000)):
+            if num * scale % den == 0:
+                return format(Decimal(num * scale // den).scaleb(-places), "f")
     tenths, remainder = divmod(num * 10, den)  # floor division: value × 10 = tenths + remainder / den
     if 2 * remainder > den or (2 * remainder == den and tenths % 2):
         tenths += 1
@@ -482,7 +487,7 @@ class _Context:
                     fluid_end = period.end
         self.periods, self.fluid_end = periods, fluid_end
         self._fluid_cache: dict[tuple[int, int], tuple] = {}
-        self._weight_gain: _Ratio | None | object = _NOT_YET
+        self._weight_gain: tuple[_Ratio | None, int | None] | object = _NOT_YET
 
     def use(self, source_id: str | None) -> None:
         if source_id:
@@ -543,7 +548,8 @@ class _Context:
         inside = [p for p in self.periods if p.start < end and p.end > start]
         for period in inside:
             self.use(period.source_id)
-        inside.sort(key=_START)
+        if len(inside) > 1:
+            inside.sort(key=_START)
         # The usual chart: whole shifts back to back inside the window, whole millilitres: the amounts add up.
         urine, diarrhoea, edge = 0, 0, start
         for period in inside:
@@ -562,10 +568,11 @@ class _Context:
             edge = period.end
         return (urine if edge == end else None), diarrhoea
 
-    def weight_gain(self) -> _Ratio | None:
-        """% over the course's baseline (FL-WT and the grades read it; computed once)."""
+    def weight_gain(self) -> tuple[_Ratio | None, int | None]:
+        """% over the course's baseline and its CTCAE grade (FL-WT and the grades read them; computed once)."""
         if self._weight_gain is _NOT_YET:
-            self._weight_gain = _compute_weight_gain(self)
+            gain = _compute_weight_gain(self)
+            self._weight_gain = gain, ctcae.weight_gain_grade(gain)
         return self._weight_gain
 
 
@@ -629,8 +636,9 @@ def _levels(
     """Compare one number with (level, op, threshold key) checks, stop first; a stop drops the same rule's hold.
     ``shown`` (the value as displayed) is only called when a check fires."""
     found: list[Finding] = []
+    thresholds = ctx.thresholds
     for level, op, key in checks:
-        if not _OPS[op][0](value, ctx.threshold(key)):
+        if not _OPS[op][0](value, thresholds[key]):
             continue
         if level == "hold" and any(f.level == "stop" for f in found):
             continue
@@ -742,10 +750,9 @@ _WT_CHECKS = (("hold", ">", "FL-WT.hold_above_pct"),)
 @_rule("FL-WT", reads=("weight_kg",))
 def _fl_wt(ctx: _Context) -> list[Finding]:
     """FL-WT: weight gain over the course's baseline > 15 % → hold; CTCAE grade ≥ 1 (5 %, 10 %, 20 %) → notify."""
-    gain = ctx.weight_gain()
+    gain, grade = ctx.weight_gain()
     if gain is None:
         return []
-    grade = ctcae.weight_gain_grade(gain)
 
     def shown() -> str:
         return f"{fmt(gain)} % (CTCAE grade {grade})"
@@ -987,14 +994,14 @@ def _urine_recorded(ctx: _Context) -> bool:
 
 def _grades(ctx: _Context, measures: dict[str, object]) -> dict[str, int | None]:
     """CTCAE v5 grades shown with every evaluation, whatever rules are enabled."""
-    gain = ctx.weight_gain()
+    gain, gain_grade = ctx.weight_gain()
     urine_8h = ctx.fluid(ctcae.OLIGURIA_HOURS, 0, urine=True)
     urine_24h = ctx.fluid(ctcae.ANURIA_HOURS, 0, urine=True)
     measures.update(weight_gain_pct=gain, urine_8h_ml=urine_8h, urine_24h_ml=urine_24h)
     baseline = ctx.snapshot.baseline_creatinine_mg_dl
     thresholds = ctx.rule_set.thresholds
     return {
-        "weight_gain": ctcae.weight_gain_grade(gain),
+        "weight_gain": gain_grade,
         "urine_output": ctcae.urine_output_grade(urine_8h, urine_24h),
         "creatinine": ctcae.creatinine_grade(
             ctx.number("creatinine_mg_dl"),
