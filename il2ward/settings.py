@@ -122,6 +122,13 @@ DATABASES = {
         conn_max_age=env_int("IL2WARD_DB_CONN_MAX_AGE", 60 if PRODUCTION else 0),
     )
 }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    # Server-side parameter binding lets psycopg prepare a statement after its fifth use on a connection, so the
+    # ward's repeated reads (a course with its patient, ward, rule set and oncologist: ~10 ms to plan on a small
+    # machine) are planned once per connection, not per request. IL2WARD_DB_PREPARED_STATEMENTS=0 turns it off
+    # (needed behind a transaction-mode connection pooler that cannot keep prepared statements).
+    if env_bool("IL2WARD_DB_PREPARED_STATEMENTS", True):
+        DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web, worker and beat against one SQLite file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
