@@ -2,6 +2,8 @@
 
 import hashlib
 import json
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
@@ -53,36 +55,65 @@ def _event_hash(
     return hashlib.sha256(body.encode()).hexdigest()
 
 
+@dataclass(frozen=True)
+class Entry:
+    """One event to append: who did what to which object, when, the values before and after, and why."""
+
+    actor: object
+    action: str
+    obj: object  # a model instance, or (object type, object id)
+    at: datetime
+    old: object = None
+    new: object = None
+    reason: str = ""
+
+
 def audit(*, actor, action: str, obj, at: datetime, old=None, new=None, reason: str = "") -> AuditEvent:
-    """Append one event. Call inside the service's transaction so the event commits (or not) with the change.
+    """Append one event. Call inside the service's transaction so the event commits (or not) with the change."""
+    return audit_many([Entry(actor, action, obj, at, old, new, reason)])[0]
+
+
+def audit_many(entries: Iterable[Entry]) -> list[AuditEvent]:
+    """Append events in their order, in three queries however many (PostgreSQL: the chain lock, the chain's head,
+    one insert). Call inside the service's transaction so the events commit (or not) with the change.
 
     Called outside a transaction (autocommit), the read of the chain's head and the insert still run in one
     transaction of their own: otherwise the PostgreSQL advisory lock would be released after its own statement and two
     concurrent appends could fork the chain.
     """
-    if at.tzinfo is None or at.utcoffset() is None:
-        raise ValueError(f"audit time must be timezone-aware, got {at!r}")
+    entries = list(entries)
+    for entry in entries:
+        if entry.at.tzinfo is None or entry.at.utcoffset() is None:
+            raise ValueError(f"audit time must be timezone-aware, got {entry.at!r}")
+    if not entries:
+        return []
     if not connection.in_atomic_block:
         with transaction.atomic():
-            return audit(actor=actor, action=action, obj=obj, at=at, old=old, new=new, reason=reason)
-    at = at.astimezone(UTC)
+            return audit_many(entries)
     if connection.vendor == "postgresql":
         with connection.cursor() as cursor:  # one writer at a time extends the chain, so it never forks
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-    last = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first()
-    prev_hash = last or GENESIS
-    fields = {
-        "at": at,
-        "actor_id": getattr(actor, "pk", None),
-        "action": action,
-        "object_type": obj._meta.label_lower if hasattr(obj, "_meta") else str(obj[0]),
-        "object_id": str(obj.pk) if hasattr(obj, "_meta") else str(obj[1]),
-        "old": jsonable(old),
-        "new": jsonable(new),
-        "reason": reason,
-        "request_id": request_id_var.get(),
-    }
-    return AuditEvent.objects.create(prev_hash=prev_hash, hash=_event_hash(prev_hash, **fields), **fields)
+    prev_hash = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+    rows = []
+    request_id = request_id_var.get()
+    for entry in entries:
+        obj = entry.obj
+        fields = {
+            "at": entry.at.astimezone(UTC),
+            "actor_id": getattr(entry.actor, "pk", None),
+            "action": entry.action,
+            "object_type": obj._meta.label_lower if hasattr(obj, "_meta") else str(obj[0]),
+            "object_id": str(obj.pk) if hasattr(obj, "_meta") else str(obj[1]),
+            "old": jsonable(entry.old),
+            "new": jsonable(entry.new),
+            "reason": entry.reason,
+            "request_id": request_id,
+        }
+        event_hash = _event_hash(prev_hash, **fields)
+        rows.append(AuditEvent(prev_hash=prev_hash, hash=event_hash, **fields))
+        prev_hash = event_hash
+    # One multi-row INSERT: the ids are drawn in the rows' order, so the chain's order (by id) is the order above.
+    return AuditEvent.objects.bulk_create(rows)
 
 
 def verify_chain(batch: int = 2000) -> AuditEvent | None:

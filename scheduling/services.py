@@ -5,12 +5,12 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q
+from django.db.models import Count, F, Q
 
-from il2ward.audit import audit, check_password_again, sign
+from il2ward.audit import Entry, audit, audit_many, check_password_again, sign
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
-from il2ward.notifications import notify
+from il2ward.notifications import Outgoing, notify_many
 from il2ward.recipients import Directory
 from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring.models import LabResult
@@ -477,56 +477,55 @@ def dose_hold(*, dose_id: int, reason: str, note: str = "", by, now: datetime) -
     )
 
 
-def _write_hold(dose, *, reason, rule_ids, note, by, now, evaluation, automatic=False, directory=None) -> Hold:
-    """The Hold row, its audit event and SCH-3HELD, for a dose whose status the caller has just set to held.
-
-    A sweep passes the `directory` (il2ward.recipients) it read once for all its doses."""
+def _write_hold(dose, *, reason, rule_ids, note, by, now, evaluation) -> Hold:
+    """The Hold row, its audit event and SCH-3HELD, for a dose whose status the caller has just set to held."""
     hold = Hold.objects.create(
-        dose=dose,
-        reason=reason,
-        rule_ids=rule_ids,
-        note=note,
-        by=by,
-        at=now,
-        automatic=automatic,
-        evaluation=evaluation,
+        dose=dose, reason=reason, rule_ids=rule_ids, note=note, by=by, at=now, automatic=False, evaluation=evaluation
     )
-    audit(
-        actor=by,
-        action="dose.hold",
-        obj=dose,
-        at=now,
-        old={"status": Dose.Status.SCHEDULED},
-        new={"status": Dose.Status.HELD, "hold": hold.pk, "reason": reason, "rules": rule_ids, "automatic": automatic},
-        reason=note,
-    )
-    _check_third_hold(dose, now=now, directory=directory)
+    audit_many([_hold_entry(dose, hold, by=by, now=now)])
+    held = Dose.objects.filter(course_id=dose.course_id, cycle=dose.cycle, status=Dose.Status.HELD).count()
+    if held >= 3:
+        directory = Directory([dose.course.patient.ward_id])
+        notify_many([_third_hold(dose, held=held, directory=directory)], now=now)
     return hold
 
 
-def _check_third_hold(dose: Dose, *, now: datetime, directory: Directory | None = None) -> None:
+def _hold_entry(dose: Dose, hold: Hold, *, by, now: datetime) -> Entry:
+    return Entry(
+        by,
+        "dose.hold",
+        dose,
+        now,
+        old={"status": Dose.Status.SCHEDULED},
+        new={
+            "status": Dose.Status.HELD,
+            "hold": hold.pk,
+            "reason": hold.reason,
+            "rules": hold.rule_ids,
+            "automatic": hold.automatic,
+        },
+        reason=hold.note,
+    )
+
+
+def _third_hold(dose: Dose, *, held: int, directory: Directory) -> Outgoing:
     """SCH-3HELD: the cycle's third held slot notifies the oncologist, once per cycle (the dedupe key)."""
-    held = Dose.objects.filter(course_id=dose.course_id, cycle=dose.cycle, status=Dose.Status.HELD).count()
-    if held >= 3:
-        course = dose.course
-        options = course.rule_set.definition.get("options", {})
-        if directory is None:  # a single hold (dose_hold): one query for the ward's nursing staff
-            directory = Directory([course.patient.ward_id])
-        notify(
-            kind="third_hold",
-            recipients=directory.for_kind("third_hold", patient=course.patient, oncologist=course.oncologist),
-            dedupe=f"third_hold:course{dose.course_id}:cycle{dose.cycle}",
-            now=now,
-            patient=dose.course.patient,
-            course_id=dose.course_id,
-            dose_id=dose.pk,
-            details={
-                "rule": "SCH-3HELD",
-                "cycle": dose.cycle,
-                "held": held,
-                "recommend_stop": bool(options.get("SCH-3HELD.recommend_stop", False)),  # a site option
-            },
-        )
+    course = dose.course
+    options = course.rule_set.definition.get("options", {})
+    return Outgoing(
+        kind="third_hold",
+        recipients=directory.for_kind("third_hold", patient=course.patient, oncologist=course.oncologist),
+        dedupe=f"third_hold:course{dose.course_id}:cycle{dose.cycle}",
+        patient=course.patient,
+        course_id=dose.course_id,
+        dose_id=dose.pk,
+        details={
+            "rule": "SCH-3HELD",
+            "cycle": dose.cycle,
+            "held": held,
+            "recommend_stop": bool(options.get("SCH-3HELD.recommend_stop", False)),  # a site option
+        },
+    )
 
 
 @transaction.atomic
@@ -614,67 +613,89 @@ SWEEP_BATCH = 500
 
 def doses_close_expired(*, now: datetime) -> dict[str, int]:
     """At due + W an open slot closes (SCH-WINDOW): flagged hold/stop → recorded held with its rule ids (an
-    automatic Hold), else missed with a dose_missed notification.
+    automatic Hold), else missed with a dose_missed notification; a cycle's third held slot notifies (SCH-3HELD).
 
-    Each dose is claimed with a conditional update so two sweeps (or a sweep and a nurse) never both close it. Who
-    hears about it (dose_missed, third_hold) is read once for the whole batch: one query for the nursing staff of
-    the wards involved, the rest selected with the doses.
+    One transaction for the batch, in a constant number of queries however many slots close: the slots are locked
+    (a slot a nurse is charting right now is skipped, and closed by the next sweep if she did not chart it), their
+    statuses set, the holds written, the audit events appended together, the cycles' held counts read once and the
+    notifications written together.
     """
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
-    expired = list(
-        Dose.objects.filter(status=Dose.Status.SCHEDULED, due_at__lt=now - window_)
-        .select_related(*DOSE_RELATED)
-        .order_by("due_at")[:SWEEP_BATCH]
-    )
     counts = {"held": 0, "missed": 0}
-    if not expired:
-        return counts
-    directory = Directory({dose.course.patient.ward_id for dose in expired})
-    for dose in expired:
-        with transaction.atomic():
-            flagged = dose.flag in (Dose.Flag.HOLD, Dose.Flag.STOP)
-            target = Dose.Status.HELD if flagged else Dose.Status.MISSED
-            claimed = Dose.objects.filter(pk=dose.pk, status=Dose.Status.SCHEDULED).update(
-                status=target, status_changed_at=now
+    with transaction.atomic():
+        expired = list(
+            Dose.objects.select_for_update(of=("self",), skip_locked=True)
+            .filter(status=Dose.Status.SCHEDULED, due_at__lt=now - window_)
+            .select_related(*DOSE_RELATED)
+            .order_by("due_at", "pk")[:SWEEP_BATCH]
+        )
+        if not expired:
+            return counts
+        held = [dose for dose in expired if dose.flag in (Dose.Flag.HOLD, Dose.Flag.STOP)]
+        missed = [dose for dose in expired if dose.flag not in (Dose.Flag.HOLD, Dose.Flag.STOP)]
+        for doses, status in ((held, Dose.Status.HELD), (missed, Dose.Status.MISSED)):
+            if doses:
+                Dose.objects.filter(pk__in=[d.pk for d in doses]).update(status=status, status_changed_at=now)
+        hold_of = {hold.dose_id: hold for hold in Hold.objects.bulk_create(_automatic_hold(d, now=now) for d in held)}
+        audit_many(
+            _hold_entry(dose, hold_of[dose.pk], by=None, now=now)
+            if dose.pk in hold_of
+            else Entry(
+                None,
+                "dose.missed",
+                dose,
+                now,
+                old={"status": Dose.Status.SCHEDULED},
+                new={"status": Dose.Status.MISSED},
             )
-            if claimed != 1:
-                continue  # another sweep or a nurse got there first
-            if flagged:
-                rules = _rules(dose.latest_evaluation)
-                _write_hold(
-                    dose,
-                    reason=rules[0] if rules else dose.flag,
-                    rule_ids=rules,
-                    note="Recorded held at due + W: hold criteria met and not given.",
-                    by=None,
-                    now=now,
-                    evaluation=dose.latest_evaluation,
-                    automatic=True,
-                    directory=directory,
-                )
-                counts["held"] += 1
-            else:
-                audit(
-                    actor=None,
-                    action="dose.missed",
-                    obj=dose,
-                    at=now,
-                    old={"status": Dose.Status.SCHEDULED},
-                    new={"status": Dose.Status.MISSED},
-                )
-                course = dose.course
-                notify(
-                    kind="dose_missed",
-                    recipients=directory.for_kind("dose_missed", patient=course.patient, oncologist=course.oncologist),
-                    dedupe=f"dose_missed:dose{dose.pk}",
-                    now=now,
-                    patient=dose.course.patient,
-                    course_id=dose.course_id,
-                    dose_id=dose.pk,
-                    details={"rule": "SCH-WINDOW", "cycle": dose.cycle, "number": dose.number},
-                )
-                counts["missed"] += 1
+            for dose in expired
+        )
+        directory = Directory({dose.course.patient.ward_id for dose in expired})
+        outgoing = [
+            Outgoing(
+                kind="dose_missed",
+                recipients=directory.for_kind(
+                    "dose_missed", patient=dose.course.patient, oncologist=dose.course.oncologist
+                ),
+                dedupe=f"dose_missed:dose{dose.pk}",
+                patient=dose.course.patient,
+                course_id=dose.course_id,
+                dose_id=dose.pk,
+                details={"rule": "SCH-WINDOW", "cycle": dose.cycle, "number": dose.number},
+            )
+            for dose in missed
+        ]
+        if held:
+            held_in_cycle = {
+                (row["course_id"], row["cycle"]): row["n"]
+                for row in Dose.objects.filter(course_id__in={d.course_id for d in held}, status=Dose.Status.HELD)
+                .values("course_id", "cycle")
+                .annotate(n=Count("pk"))
+                .order_by()
+            }
+            outgoing += [
+                _third_hold(dose, held=held_in_cycle[dose.course_id, dose.cycle], directory=directory)
+                for dose in held
+                if held_in_cycle[dose.course_id, dose.cycle] >= 3
+            ]
+        notify_many(outgoing, now=now)
+    counts.update(held=len(held), missed=len(missed))
     return counts
+
+
+def _automatic_hold(dose: Dose, *, now: datetime) -> Hold:
+    """The Hold of a flagged slot closed at due + W, with the rule ids of its latest evaluation."""
+    rules = _rules(dose.latest_evaluation)
+    return Hold(
+        dose=dose,
+        reason=rules[0] if rules else dose.flag,
+        rule_ids=rules,
+        note="Recorded held at due + W: hold criteria met and not given.",
+        by=None,
+        at=now,
+        automatic=True,
+        evaluation=dose.latest_evaluation,
+    )
 
 
 def doses_evaluate_entering_window(*, now: datetime) -> int:

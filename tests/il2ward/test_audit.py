@@ -14,7 +14,7 @@ from django.core.management import ManagementUtility, call_command
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from il2ward.audit import GENESIS, _event_hash, audit, verify_chain
+from il2ward.audit import GENESIS, Entry, _event_hash, audit, audit_many, verify_chain
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import AuditEvent, Ward
 from il2ward.services import patient_create, staff_upsert, ward_upsert
@@ -153,6 +153,19 @@ def test_verify_chain_of_an_empty_trail_is_none(db):
 def test_verify_chain_of_an_intact_trail_is_none(three_events):
     assert verify_chain() is None
     assert verify_chain(batch=1) is None  # across iterator chunks too
+
+
+def test_events_appended_together_chain_in_their_order_in_three_queries(ward_a, django_assert_max_num_queries):
+    """audit_many (a sweep closing many slots): one head read and one insert (and the chain lock on PostgreSQL)."""
+    audit(actor=None, action="ward.touch", obj=ward_a, at=NOW)
+    entries = [Entry(None, "ward.touch", ward_a, NOW + timedelta(seconds=i), new={"n": i}) for i in range(5)]
+    with django_assert_max_num_queries(3):
+        events = audit_many(entries)
+    assert [e.new for e in events] == [{"n": i} for i in range(5)]
+    assert [e.pk for e in events] == sorted(e.pk for e in events)
+    stored = list(AuditEvent.objects.order_by("pk"))
+    assert [e.prev_hash for e in stored[1:]] == [e.hash for e in stored[:-1]]
+    assert verify_chain() is None
 
 
 @pytest.mark.parametrize(
