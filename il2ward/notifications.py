@@ -1,10 +1,10 @@
 """The notification outbox: writing rows, acknowledging them, and delivering them channel by channel.
 
 Writing: `notify()` (or `notify_many()`, in a constant number of queries) inside the transaction that causes the
-notification. One row per recipient, keyed
-`<dedupe>:u<recipient>` (unique), so a repeat — a second sweep, a retried task — writes nothing. Each new row gets a
-Delivery per channel the recipient wants (StaffProfile.notify_*): in-app is delivered as the row commits (the bell
-reads the database); e-mail and webhook are `pending` and one task, enqueued after commit with ids only, sends them.
+notification. One row per recipient, keyed `<dedupe>:u<recipient>` (unique), so a repeat — a second sweep, a
+retried task — writes nothing. Each new row gets a Delivery per channel the recipient wants (StaffProfile.notify_*):
+in-app is delivered as the row commits (the bell reads the database); e-mail and webhook are `pending` and one task,
+enqueued after commit with ids only, sends them.
 
 Delivering: a delivery is claimed with a conditional update (pending → sending, attempts + 1), so two workers never
 both send it. Success → delivered. Failure → pending again at now + backoff (30 s doubling, capped at an hour), or
@@ -90,9 +90,8 @@ def notify_many(outgoing: Iterable[Outgoing], *, now: datetime, publish: bool = 
     """One row per recipient with key `<dedupe>:u<recipient id>`; an existing key is left alone (idempotent).
 
     However many notifications, four queries: the keys already taken, the new rows (PostgreSQL and SQLite return
-    their ids), the recipients' channel preferences and the deliveries. When a
-    concurrent writer takes one of the keys in between, the rows are written one by one instead, each in its own
-    savepoint, and the taken key is skipped.
+    their ids), the recipients' channel preferences and the deliveries. When a concurrent writer takes one of the
+    keys in between, the rows are written one by one instead, each in its own savepoint, and the taken key skipped.
 
     Returns the rows created now. Their e-mail/webhook deliveries are sent by a task enqueued after commit; a caller
     writing in several steps passes publish=False and hands `pending_deliveries(rows)` to `publish_after_commit` once.

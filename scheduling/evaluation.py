@@ -54,9 +54,11 @@ def current_versions(names) -> dict[str, RuleSetVersion]:
 def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[DoseEvaluation]:
     """Evaluate each dose from its patient's latest data; store the evaluation and flag the dose.
 
-    `doses` must come with DOSE_RELATED selected.
-    Queries: 1 (rule-set versions) + 6 (snapshots) + 2 (insert, update); when doses are newly flagged, 1 more (the
-    nursing staff of their wards) and the notification rows' own writes (and a transaction when the caller has none).
+    `doses` must come with `course__patient__ward`, `course__rule_set`, `course__oncologist` and
+    `latest_evaluation` selected; a sweep selects DOSE_RELATED, so that telling many newly flagged doses' people reads
+    nobody per dose. Queries: 1 (rule-set versions) + 6 (snapshots) + 2 (insert, update); when doses are newly
+    flagged, 1 more (the nursing staff of their wards) and 4 for the notifications (and a transaction when the caller
+    has none).
     """
     if not doses:
         return []
