@@ -145,7 +145,7 @@ def _insert_unless_taken(row: Notification) -> bool:
 
 
 def pending_deliveries(rows: list[Notification]) -> list[int]:
-    """The delivery ids a task must send for rows just returned by notify()."""
+    """The delivery ids a task must send for rows just returned by notify() or notify_many()."""
     return [pk for row in rows for pk in getattr(row, "pending_delivery_ids", ())]
 
 

@@ -88,11 +88,6 @@ def _unique(users) -> list:
     return out
 
 
-def recipients(kind: str, *, patient: Patient, oncologist=None) -> list:
-    """Recipients of one notification about `patient` (one query for the ward's nursing staff)."""
-    return Directory([patient.ward_id]).for_kind(kind, patient=patient, oncologist=oncologist)
-
-
 # --- Setting assignments and on-call ------------------------------------------------------------------------------
 
 

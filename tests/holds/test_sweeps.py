@@ -229,3 +229,40 @@ def test_two_concurrent_sweeps_never_close_a_slot_twice(transactional_db, ward_a
     )
     missed = notifications("dose_missed")  # the oncologist and the ward's nurse, once per missed slot
     assert len(missed) == 3 * 2 and len({n.dose_id for n in missed}) == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_window_edge_sweep_leaves_a_slot_being_charted_to_the_next_sweep(
+    transactional_db, ward_a, nurse_a, oncologist, make_course
+):
+    """SCH-WINDOW on PostgreSQL: a slot whose row a nurse's charting holds locked is skipped (SKIP LOCKED), not
+    waited for; the others close; the next sweep closes it if she did not chart it."""
+    from django.db import connections, transaction
+
+    require_postgres()
+    ward_of(2, ward_a, nurse_a, make_course)
+    busy, other = list(Dose.objects.filter(cycle=1, number=1).order_by("pk"))
+    later = busy.due_at + W + timedelta(seconds=1)
+    locked, release = threading.Event(), threading.Event()
+
+    def nurse_charting():
+        try:
+            with transaction.atomic():
+                Dose.objects.select_for_update().get(pk=busy.pk)  # as scheduling.services._locked_dose does
+                locked.set()
+                release.wait(timeout=30)
+        finally:
+            connections.close_all()
+
+    nurse = threading.Thread(target=nurse_charting)
+    nurse.start()
+    try:
+        assert locked.wait(timeout=30)
+        assert doses_close_expired(now=later) == {"held": 0, "missed": 1}
+    finally:
+        release.set()
+        nurse.join(timeout=30)
+    assert Dose.objects.get(pk=other.pk).status == Dose.Status.MISSED
+    assert Dose.objects.get(pk=busy.pk).status == Dose.Status.SCHEDULED
+    assert doses_close_expired(now=later + timedelta(seconds=30)) == {"held": 0, "missed": 1}
+    assert Dose.objects.get(pk=busy.pk).status == Dose.Status.MISSED

@@ -212,3 +212,46 @@ def test_the_resend_sweep_does_not_republish_a_backlog_every_interval(patient_a,
     (row,) = dose_due(patient_a, [nurse_a], now=now)  # its task was published on commit (nudged now)
     resent = [deliveries_resend(now=now + timedelta(seconds=s))["resent"] for s in (30, 61, 62, 90, 122)]
     assert resent == [0, 1, 0, 0, 1]  # once a minute while it stays pending, not every 30 s sweep
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db(transaction=True)
+def test_a_key_taken_by_a_concurrent_writer_mid_write_is_skipped_and_the_rest_written(
+    transactional_db, patient_a, nurse_a, nurse_a2
+):
+    """notify_many reads the taken keys, then inserts: a writer that takes one of the keys in between (committed
+    after the read) makes the bulk insert fail; the rows are then written one by one and only that key is skipped."""
+    import threading
+
+    from django.db import connections
+
+    from tests.workers import require_postgres
+
+    require_postgres()
+    holding, release = threading.Event(), threading.Event()
+    errors: list[BaseException] = []
+
+    def other_writer():
+        try:
+            with transaction.atomic():
+                dose_due(patient_a, [nurse_a])  # takes dose_due:dose7:u<nurse_a>, uncommitted until released
+                holding.set()
+                release.wait(timeout=30)
+        except BaseException as exc:  # noqa: BLE001 - reported by the main thread
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    writer = threading.Thread(target=other_writer)
+    writer.start()
+    assert holding.wait(timeout=30)
+    threading.Timer(1.0, release.set).start()  # commits while this insert waits on the unique key
+    with transaction.atomic():
+        made = dose_due(patient_a, [nurse_a, nurse_a2])
+    writer.join(timeout=30)
+    assert not errors, errors
+    assert [n.recipient_id for n in made] == [nurse_a2.pk]
+    assert Notification.objects.filter(dedupe_key__startswith="dose_due:dose7:").count() == 2
+    # Each row got its deliveries once: from the writer that wrote it.
+    per_row = [Delivery.objects.filter(notification=n).count() for n in Notification.objects.all()]
+    assert per_row[0] == per_row[1] > 0

@@ -5,10 +5,15 @@ import pytest
 
 from il2ward.errors import Invalid
 from il2ward.models import AuditEvent, Patient, StaffProfile
-from il2ward.recipients import Directory, patient_assign_nurse, recipients, ward_set_on_call
+from il2ward.recipients import Directory, patient_assign_nurse, ward_set_on_call
 from tests.conftest import NOW, make_staff
 
 pytestmark = pytest.mark.django_db
+
+
+def recipients(kind: str, *, patient, oncologist=None) -> list:
+    """Who hears about one notification on this patient, as a sweep asks it (Directory.for_kind)."""
+    return Directory([patient.ward_id]).for_kind(kind, patient=patient, oncologist=oncologist)
 
 
 def names(users) -> list[str]:
