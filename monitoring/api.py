@@ -98,6 +98,7 @@ class LabsIn(serializers.Serializer):
     hemoglobin_g_dl = _optional_number()
     wbc_k_ul = _optional_number()
     troponin_ng_l = _optional_number()
+    ck_mb_ng_ml = _optional_number()
 
 
 class EventIn(serializers.Serializer):

@@ -83,6 +83,9 @@ class VitalSigns(Observation):
         AF = "af", "Atrial fibrillation"
         SVT = "svt", "SVT"
         BRADY_TREATED = "brady_treated", "Bradycardia needing treatment"
+        PVC_FREQUENT = "pvc_frequent", "Frequent PVCs"
+        BIGEMINY = "bigeminy", "Bigeminy"
+        NSVT = "nsvt", "Non-sustained VT"
         VT_SUSTAINED = "vt_sustained", "Sustained VT (≥ 5 beats)"
         OTHER = "other", "Other"
 
@@ -95,8 +98,24 @@ class VitalSigns(Observation):
     o2_lpm = models.DecimalField("O2 flow (L/min)", max_digits=3, decimal_places=1, null=True, blank=True)
     fio2_pct = models.PositiveSmallIntegerField("FiO2 (%)", null=True, blank=True)
     rhythm = models.CharField(max_length=16, choices=Rhythm.choices, blank=True, help_text="Blank: not charted.")
+
+    class OtherPressor(models.TextChoices):
+        NONE = "none", "None"
+        DOPAMINE = "dopamine", "Dopamine"
+        NOREPINEPHRINE = "norepinephrine", "Norepinephrine"
+        VASOPRESSIN = "vasopressin", "Vasopressin"
+        EPINEPHRINE = "epinephrine", "Epinephrine"
+
+    # Null / blank: not charted, which the pre-dose rules read as missing (HOLD-RULES §3a INV-EXPLICIT); 0 / "none"
+    # is the charted answer "none".
     phenylephrine_mcg_kg_min = models.DecimalField(
         "phenylephrine (µg/kg/min)", max_digits=4, decimal_places=2, null=True, blank=True
+    )
+    other_pressor = models.CharField(
+        "other vasopressor", max_length=16, choices=OtherPressor.choices, blank=True, help_text="Blank: not charted."
+    )
+    other_pressor_mcg_kg_min = models.DecimalField(
+        "other vasopressor rate (µg/kg/min)", max_digits=5, decimal_places=2, null=True, blank=True
     )
 
     class Meta(Observation.Meta):
@@ -124,8 +143,11 @@ class NeuroAssessment(Observation):
 
     rass = models.SmallIntegerField("RASS", help_text="Richmond Agitation-Sedation Scale, −5..4.")
     confusion = models.CharField(max_length=16, choices=Confusion.choices)
-    neuro_check_failed = models.BooleanField(default=False, help_text="Fails serial 7s or 'WORLD' backward.")
-    hallucinations = models.BooleanField(default=False)
+    # Null: not answered, read as missing (INV-EXPLICIT), never as "no".
+    neuro_check_failed = models.BooleanField(null=True, help_text="Fails serial 7s or 'WORLD' backward.")
+    hallucinations = models.BooleanField(null=True)
+    vivid_dreams_or_anxiety = models.BooleanField(null=True)
+    persistent_crying = models.BooleanField(null=True)
 
     class Meta(Observation.Meta):
         verbose_name = "neuro assessment"
@@ -135,10 +157,43 @@ class NeuroAssessment(Observation):
         return f"Neuro {self.pk}"
 
 
+class BedsideExam(Observation):
+    """The bedside exam charted with every pre-dose assessment (HOLD-RULES §3 RS-EXAM, GI-EXAM, MS-EXAM, SK-DESQ).
+
+    Every answer is required when it is charted; the rules read a missing or stale exam as ``incomplete``."""
+
+    KIND = "exam"
+
+    class Rales(models.TextChoices):
+        NONE = "none", "None"
+        LOWER_THIRD = "lower_third", "Up to ⅓ of the chest"
+        HALF_OR_MORE = "half_or_more", "½ of the chest or more"
+
+    resting_dyspnea = models.BooleanField("dyspnoea at rest")
+    rales = models.CharField(max_length=16, choices=Rales.choices)
+    intubated = models.BooleanField()
+    ileus_distension = models.BooleanField("ileus or abdominal distension")
+    vomiting_refractory = models.BooleanField("vomiting not responding to drugs")
+    distension_affects_breathing = models.BooleanField("distension affecting breathing")
+    abdominal_pain_severe = models.BooleanField("severe unrelenting abdominal pain")
+    extreme_tightness = models.BooleanField("extreme muscle tightness")
+    extreme_paresthesias = models.BooleanField("extreme paraesthesias")
+    moist_desquamation = models.BooleanField("moist desquamation")
+
+    class Meta(Observation.Meta):
+        verbose_name = "bedside exam"
+        indexes = [models.Index(fields=["patient", "recorded_at"], name="exam_patient_recorded")]
+
+    def __str__(self) -> str:
+        return f"Exam {self.pk}"
+
+
 class WeightMeasurement(Observation):
     KIND = "weights"
 
     weight_kg = models.DecimalField(max_digits=5, decimal_places=1)
+    # An implausible value confirmed by the nurse (HOLD-RULES §3a INV-PLAUSIBLE): why, shown beside the value.
+    confirmed_reason = models.TextField(blank=True)
 
     class Meta(Observation.Meta):
         verbose_name = "weight"
@@ -158,6 +213,7 @@ class FluidBalance(Observation):
     urine_ml = models.PositiveIntegerField()
     intake_ml = models.PositiveIntegerField(null=True, blank=True)
     diarrhea_ml = models.PositiveIntegerField(null=True, blank=True)
+    confirmed_reason = models.TextField(blank=True)  # INV-PLAUSIBLE confirmation, as for weights
 
     class Meta(Observation.Meta):
         verbose_name = "fluid balance"
@@ -192,6 +248,7 @@ class LabResult(Observation):
     hemoglobin_g_dl = models.DecimalField(max_digits=3, decimal_places=1, null=True, blank=True)
     wbc_k_ul = models.DecimalField("WBC (×10³/µL)", max_digits=5, decimal_places=2, null=True, blank=True)
     troponin_ng_l = models.DecimalField(max_digits=7, decimal_places=1, null=True, blank=True)
+    ck_mb_ng_ml = models.DecimalField("CK-MB (ng/mL)", max_digits=6, decimal_places=1, null=True, blank=True)
 
     class Meta(Observation.Meta):
         verbose_name = "lab result"
@@ -216,6 +273,7 @@ LAB_FIELDS = (
     "hemoglobin_g_dl",
     "wbc_k_ul",
     "troponin_ng_l",
+    "ck_mb_ng_ml",
 )
 
 

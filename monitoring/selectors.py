@@ -1,7 +1,7 @@
 """Reads for monitoring: the rule engine's snapshots (batch-shaped), the ward board's latest vitals, the flowsheet.
 
 Every read of clinical data here skips rows marked entered-in-error and rows dated after ``now``. Query counts are
-pinned by tests: ``snapshots_for`` costs one query per observation table (6) whatever the number of patients.
+pinned by tests: ``snapshots_for`` costs one query per observation table (7) whatever the number of patients.
 
 "Latest per patient" is a ``ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY ...)`` filtered to 1, run in a
 subquery so it runs the same on SQLite and PostgreSQL. Ordering first by a CASE that puts the rows meeting a condition
@@ -24,9 +24,10 @@ from django.http import Http404
 
 from il2ward import access
 from il2ward.models import Patient
-from monitoring.domain.snapshot import LAB_NAMES, Event, FluidPeriod, PatientSnapshot, Reading
+from monitoring.domain.snapshot import EXAM_FIELDS, LAB_NAMES, Event, FluidPeriod, NeuroSet, PatientSnapshot, Reading
 from monitoring.models import (
     OBSERVATION_MODELS,
+    BedsideExam,
     ClinicalEvent,
     FluidBalance,
     LabResult,
@@ -47,8 +48,21 @@ VITAL_FIELDS = (
     "fio2_pct",
     "rhythm",
     "phenylephrine_mcg_kg_min",
+    "other_pressor",
+    "other_pressor_mcg_kg_min",
 )
-NEURO_FIELDS = ("rass", "confusion", "neuro_check_failed", "hallucinations")
+NEURO_FIELDS = (
+    "rass",
+    "confusion",
+    "neuro_check_failed",
+    "hallucinations",
+    "vivid_dreams_or_anxiety",
+    "persistent_crying",
+)
+# NE-PERSIST looks back this far for a mental-status change that has not cleared.
+NEURO_LOOKBACK = timedelta(hours=24)
+# Rows at the latest clinical time fetched per table: two sets charted at the same minute conflict (INV-CONFLICT).
+_TIES = 3
 SNAPSHOT_LAB_FIELDS = tuple(LAB_NAMES)  # the lab columns the rule engine reads
 
 # Fluid periods passed to the engine: those ending in the 48 h before `now`. The engine's longest window is 24 h back
@@ -71,10 +85,16 @@ class SnapshotRequest:
     baseline_weight_kg: Decimal | int | None = None
     first_slot_of_cycle: bool = False
     since: datetime | None = None
+    # The previous slot's due time: CV-PRESSOR reads the highest phenylephrine charted since then.
+    interval_since: datetime | None = None
+    # The course's first dose: the baseline creatinine is the latest at or before it (default: since).
+    baseline_at: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.since is not None and (self.since.tzinfo is None or self.since.utcoffset() is None):
-            raise ValueError(f"SnapshotRequest.since must be timezone-aware, got {self.since!r}")
+        for name in ("since", "interval_since", "baseline_at"):
+            value = getattr(self, name)
+            if value is not None and (value.tzinfo is None or value.utcoffset() is None):
+                raise ValueError(f"SnapshotRequest.{name} must be timezone-aware, got {value!r}")
 
 
 def _standing(model, patient_ids, *, now: datetime, time_field: str = "recorded_at") -> QuerySet:
@@ -92,7 +112,14 @@ def _newest_first(condition: Q | None = None) -> Window:
     )
 
 
-def _numbered(queryset: QuerySet, *, where: str, conditions: dict[str, str] | None = None, order_by: str = ""):
+def _numbered(
+    queryset: QuerySet,
+    *,
+    where: str,
+    where_params: tuple = (),
+    conditions: dict[str, str] | None = None,
+    order_by: str = "",
+):
     """`queryset`'s rows with ``rn``, their number per patient newest first (the same as ``_newest_first()``), and
     one more number per (name → SQL condition) in `conditions`, numbering the rows meeting it first; only the rows
     meeting the SQL condition `where` are returned (a RawQuerySet of model instances).
@@ -111,7 +138,8 @@ def _numbered(queryset: QuerySet, *, where: str, conditions: dict[str, str] | No
     ]
     inner, params = queryset.order_by().query.sql_with_params()
     sql = f"SELECT * FROM (SELECT s.*, {', '.join(numbers)} FROM ({inner}) s) r WHERE {where}"
-    return model.objects.db_manager(queryset.db).raw(f"{sql} ORDER BY {order_by}" if order_by else sql, params)
+    sql = f"{sql} ORDER BY {order_by}" if order_by else sql
+    return model.objects.db_manager(queryset.db).raw(sql, (*params, *where_params))
 
 
 def _per_since(requests: list[SnapshotRequest], lookup: str, *, unbounded: bool) -> Q:
@@ -138,8 +166,26 @@ def _reading(row: Observation | None, field: str) -> Reading | None:
     return Reading(value=value, at=row.recorded_at, source_id=row.source_id)
 
 
+def _conflicts(rows: list[Observation], fields: tuple[str, ...]) -> list[tuple[str, Reading]]:
+    """INV-CONFLICT: other rows at the clinical time of the latest (rows[0]) that chart a different value of a field.
+
+    A row that leaves a field out does not conflict with one that charts it: only two readings can disagree."""
+    if len(rows) < 2:
+        return []
+    latest = rows[0]
+    found = []
+    for other in rows[1:]:
+        if other.recorded_at != latest.recorded_at:
+            break
+        for field in fields:
+            reading = _reading(other, field)
+            if reading is not None and reading.value != getattr(latest, field):
+                found.append((field, reading))
+    return found
+
+
 def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int, PatientSnapshot]:
-    """The rule engine's input for many patients in 6 queries (one per observation table), keyed by patient id.
+    """The rule engine's input for many patients in 7 queries (one per observation table), keyed by patient id.
 
     Each reading is the latest standing value at or before `now`, whatever its age; a patient without data gets
     an empty snapshot. See ``monitoring/domain/snapshot.py`` for what the engine expects of each field.
@@ -151,23 +197,49 @@ def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int
         return {}
     ids = [r.patient_id for r in requests]
 
-    # Vitals: the latest set, and the two latest sets with a rhythm charted (for previous_rhythm).
+    # Vitals: the latest sets (ties at its time conflict), the two latest sets with a rhythm charted (for
+    # previous_rhythm), and the sets since the earliest interval start asked for (the highest phenylephrine).
     # (rhythm is NOT NULL: blank means not charted.)
-    vitals_latest: dict[int, VitalSigns] = {}
+    intervals = [r.interval_since for r in requests if r.interval_since is not None]
+    vitals_recent: dict[int, list[VitalSigns]] = {}
     rhythm_sets: dict[int, list[VitalSigns]] = {}
+    pressor_sets: dict[int, list[VitalSigns]] = {}
     for row in _numbered(
         _standing(VitalSigns, ids, now=now),
         conditions={"rhythm_rn": "rhythm <> ''"},
-        where="rn = 1 OR (rhythm_rn <= 2 AND rhythm <> '')",
+        where=f"rn <= {_TIES} OR (rhythm_rn <= 2 AND rhythm <> '')"
+        + (" OR (recorded_at >= %s AND phenylephrine_mcg_kg_min IS NOT NULL)" if intervals else ""),
+        where_params=(min(intervals),) if intervals else (),
         order_by="patient_id, recorded_at DESC, id DESC",
     ):
-        if row.rn == 1:
-            vitals_latest[row.patient_id] = row
+        if row.rn <= _TIES:
+            vitals_recent.setdefault(row.patient_id, []).append(row)
         if row.rhythm and row.rhythm_rn <= 2:
             rhythm_sets.setdefault(row.patient_id, []).append(row)
+        if row.phenylephrine_mcg_kg_min is not None:
+            pressor_sets.setdefault(row.patient_id, []).append(row)
 
-    neuro = {row.patient_id: row for row in _numbered(_standing(NeuroAssessment, ids, now=now), where="rn = 1")}
-    weights = {row.patient_id: row for row in _numbered(_standing(WeightMeasurement, ids, now=now), where="rn = 1")}
+    # Neuro: the latest sets and the last day of them (NE-PERSIST); the bedside exam and weights: the latest.
+    neuro_recent: dict[int, list[NeuroAssessment]] = {}
+    for row in _numbered(
+        _standing(NeuroAssessment, ids, now=now),
+        where=f"rn <= {_TIES} OR recorded_at >= %s",
+        where_params=(now - NEURO_LOOKBACK,),
+        order_by="patient_id, recorded_at DESC, id DESC",
+    ):
+        neuro_recent.setdefault(row.patient_id, []).append(row)
+    exams: dict[int, list[BedsideExam]] = {}
+    for row in _numbered(
+        _standing(BedsideExam, ids, now=now), where=f"rn <= {_TIES}", order_by="patient_id, recorded_at DESC, id DESC"
+    ):
+        exams.setdefault(row.patient_id, []).append(row)
+    weights_recent: dict[int, list[WeightMeasurement]] = {}
+    for row in _numbered(
+        _standing(WeightMeasurement, ids, now=now),
+        where=f"rn <= {_TIES}",
+        order_by="patient_id, recorded_at DESC, id DESC",
+    ):
+        weights_recent.setdefault(row.patient_id, []).append(row)
 
     # Labs: every standing row of these patients, chronological (panels are few: about one a day). Per column the
     # latest non-null result (a panel need not contain every test) and, for creatinine, the one before it, the
@@ -209,39 +281,80 @@ def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int
     snapshots = {}
     for request in requests:
         pid = request.patient_id
-        vitals = vitals_latest.get(pid)
+        recent_vitals = vitals_recent.get(pid, [])
+        vitals = recent_vitals[0] if recent_vitals else None
         previous_rhythm = next((r for r in rhythm_sets.get(pid, []) if vitals is None or r.pk != vitals.pk), None)
+        recent_neuro = neuro_recent.get(pid, [])
+        neuro = recent_neuro[0] if recent_neuro else None
+        recent_exams = exams.get(pid, [])
+        exam = recent_exams[0] if recent_exams else None
+        recent_weights = weights_recent.get(pid, [])
+        weight = recent_weights[0] if recent_weights else None
+        conflicts = [
+            *_conflicts(recent_vitals, VITAL_FIELDS),
+            *_conflicts(recent_neuro, NEURO_FIELDS),
+            *_conflicts(recent_exams, EXAM_FIELDS),
+            *_conflicts(recent_weights, ("weight_kg",)),
+        ]
+        pressor_max = None
+        if request.interval_since is not None:
+            for row in pressor_sets.get(pid, []):
+                if row.recorded_at >= request.interval_since and (
+                    pressor_max is None or row.phenylephrine_mcg_kg_min > pressor_max.phenylephrine_mcg_kg_min
+                ):
+                    pressor_max = row
+        history = tuple(
+            NeuroSet(
+                at=row.recorded_at,
+                rass=row.rass,
+                confusion=row.confusion,
+                neuro_check_failed=row.neuro_check_failed,
+                source_id=row.source_id,
+            )
+            for row in reversed(recent_neuro)
+            if row.recorded_at >= now - NEURO_LOOKBACK
+        )
         labs = lab_rows.get(pid, [])  # chronological: (recorded_at, pk) ascending
-        latest_labs = {
-            field: _reading(next((r for r in reversed(labs) if getattr(r, field) is not None), None), field)
-            for field in SNAPSHOT_LAB_FIELDS
-        }
+        latest_labs = {}
+        for field in SNAPSHOT_LAB_FIELDS:
+            latest = next((r for r in reversed(labs) if getattr(r, field) is not None), None)
+            latest_labs[field] = _reading(latest, field)
+            if latest is not None:
+                value = getattr(latest, field)
+                conflicts += [
+                    (field, _reading(r, field))
+                    for r in labs
+                    if r is not latest
+                    and r.recorded_at == latest.recorded_at
+                    and getattr(r, field) is not None
+                    and getattr(r, field) != value
+                ]
         creatinine = [r for r in labs if r.creatinine_mg_dl is not None]
         latest_creatinine = creatinine[-1] if creatinine else None
         previous_creatinine = creatinine[-2] if len(creatinine) >= 2 else None
-        history = [
+        creatinine_history = [
             _reading(r, "creatinine_mg_dl")
             for r in creatinine
             if r is not latest_creatinine and (request.since is None or r.recorded_at >= request.since)
         ]
-        baseline = next(
-            (
-                r.creatinine_mg_dl
-                for r in reversed(creatinine)
-                if request.since is not None and r.recorded_at <= request.since
-            ),
-            None,
-        )
+        baseline_at = request.baseline_at or request.since
+        baseline = None
+        if baseline_at is not None:
+            baseline = next((r.creatinine_mg_dl for r in reversed(creatinine) if r.recorded_at <= baseline_at), None)
         snapshots[pid] = PatientSnapshot(
             **{field: _reading(vitals, field) for field in VITAL_FIELDS},
-            **{field: _reading(neuro.get(pid), field) for field in NEURO_FIELDS},
-            weight_kg=_reading(weights.get(pid), "weight_kg"),
+            **{field: _reading(neuro, field) for field in NEURO_FIELDS},
+            **{field: _reading(exam, field) for field in EXAM_FIELDS},
+            phenylephrine_max_interval=_reading(pressor_max, "phenylephrine_mcg_kg_min"),
+            neuro_history=history,
+            conflicts=tuple(conflicts),
+            weight_kg=_reading(weight, "weight_kg"),
             baseline_weight_kg=request.baseline_weight_kg,
             **latest_labs,
             urine_periods=tuple(fluids.get(pid, ())),
             events=tuple(events.get(pid, ())),
             previous_creatinine=_reading(previous_creatinine, "creatinine_mg_dl"),
-            creatinine_history=tuple(history),
+            creatinine_history=tuple(creatinine_history),
             baseline_creatinine_mg_dl=baseline,
             first_slot_of_cycle=request.first_slot_of_cycle,
             previous_rhythm=_reading(previous_rhythm, "rhythm"),
@@ -257,7 +370,7 @@ def patient_snapshot(
     first_slot_of_cycle: bool = False,
     since: datetime | None = None,
 ) -> PatientSnapshot:
-    """One patient's snapshot (the same 6 queries as a batch)."""
+    """One patient's snapshot (the same 7 queries as a batch)."""
     request = SnapshotRequest(patient_id, baseline_weight_kg, first_slot_of_cycle, since)
     return snapshots_for([request], now=now)[patient_id]
 

@@ -124,6 +124,7 @@ LAB_BOUNDS = {
     "hemoglobin_g_dl": Bound(1, 25, 1, "g/dL"),
     "wbc_k_ul": Bound(0, 500, 2, "×10³/µL"),
     "troponin_ng_l": Bound(0, 100_000, 1, "ng/L"),
+    "ck_mb_ng_ml": Bound(0, 5_000, 1, "ng/mL"),
 }
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks differ a little; more than this in the future is a typing error
@@ -361,6 +362,7 @@ def labs_record(
     hemoglobin_g_dl: Decimal | None = None,
     wbc_k_ul: Decimal | None = None,
     troponin_ng_l: Decimal | None = None,
+    ck_mb_ng_ml: Decimal | None = None,
     by,
     now: datetime,
 ) -> LabResult:
@@ -380,6 +382,7 @@ def labs_record(
         "hemoglobin_g_dl": hemoglobin_g_dl,
         "wbc_k_ul": wbc_k_ul,
         "troponin_ng_l": troponin_ng_l,
+        "ck_mb_ng_ml": ck_mb_ng_ml,
     }
     check = _Checker(now)
     at = check.time("recorded_at", recorded_at)

@@ -38,6 +38,13 @@ class Course(models.Model):
     eligibility_signature = models.OneToOneField(
         Signature, null=True, blank=True, on_delete=models.PROTECT, related_name="attested_course"
     )
+    # INV-PLAUSIBLE: a dosing or baseline weight far from the latest measured weight, confirmed with a reason.
+    weight_confirmed_reason = models.TextField(blank=True)
+    # INV-DISC: the first evaluation with a `discontinue` finding blocks every later slot; nothing clears it.
+    discontinued_at = models.DateTimeField(null=True, blank=True)
+    discontinued_by = models.ForeignKey(
+        "DoseEvaluation", null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     discharge_date = models.DateField(null=True, blank=True)
     stop_reason = models.TextField(blank=True)
     created_at = models.DateTimeField()
@@ -75,6 +82,7 @@ class Dose(models.Model):
         NONE = "", "None"
         HOLD = "hold", "Hold"
         STOP = "stop", "Stop"
+        DISCONTINUE = "discontinue", "Discontinue"
         INCOMPLETE = "incomplete", "Incomplete"
 
     course = models.ForeignKey(Course, on_delete=models.PROTECT, related_name="doses")
@@ -108,6 +116,7 @@ class DoseEvaluation(models.Model):
         GIVE = "give", "Give"
         HOLD = "hold", "Hold"
         STOP = "stop", "Stop"
+        DISCONTINUE = "discontinue", "Discontinue"
         INCOMPLETE = "incomplete", "Incomplete"
 
     dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="evaluations")
@@ -119,6 +128,8 @@ class DoseEvaluation(models.Model):
     observations_used = models.JSONField(default=list)
     rule_set = models.ForeignKey(RuleSetVersion, on_delete=models.PROTECT, related_name="+")
     evaluated_at = models.DateTimeField()
+    # The clinical time it was evaluated for: evaluated_at, or the infusion's start when charting (INV-START).
+    as_of = models.DateTimeField(null=True, blank=True)
     trigger = models.CharField(max_length=32, default="manual")
 
     class Meta:
@@ -199,12 +210,22 @@ class Override(models.Model):
     dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="overrides")
     evaluation = models.ForeignKey(DoseEvaluation, on_delete=models.PROTECT, related_name="+")
     reason = models.TextField()
+    # The hold findings it was signed against (rule, value, measure, worse): INV-OVR lifts only these, at the same
+    # or less severe values.
+    covers = models.JSONField(default=list)
     signature = models.OneToOneField(Signature, on_delete=models.PROTECT, related_name="+")
     by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
     at = models.DateTimeField()
+    # Set by the first later evaluation it no longer covers (INV-OVR); a lapsed override never applies again.
+    lapsed_at = models.DateTimeField(null=True, blank=True)
+    lapsed_by = models.ForeignKey(DoseEvaluation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
 
     class Meta:
         ordering = ["at", "pk"]
+        constraints = [
+            # One override per evaluation: concurrent or repeated signatures for what the oncologist saw once.
+            models.UniqueConstraint(fields=["evaluation"], name="override_one_per_evaluation"),
+        ]
 
     def __str__(self) -> str:
         return f"Override {self.pk}"

@@ -17,7 +17,7 @@ def test_choices_match_the_rule_engine():
 
 
 def test_every_lab_column_is_validated_and_exposed():
-    columns = tuple(f.name for f in LabResult._meta.get_fields() if f.name.endswith(("_dl", "_ul", "_l")))
+    columns = tuple(f.name for f in LabResult._meta.get_fields() if f.name.endswith(("_dl", "_ul", "_l", "_ml")))
     assert columns == LAB_FIELDS
     assert tuple(services.LAB_BOUNDS) == LAB_FIELDS
     assert tuple(f for f in LabsIn().fields if f != "recorded_at") == LAB_FIELDS

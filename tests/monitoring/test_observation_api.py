@@ -49,6 +49,7 @@ RANGES = {
     ("labs", "hemoglobin_g_dl"): (1, 25, 1),
     ("labs", "wbc_k_ul"): (0, 500, 2),
     ("labs", "troponin_ng_l"): (0, 100_000, 1),
+    ("labs", "ck_mb_ng_ml"): (0, 5_000, 1),
 }
 
 

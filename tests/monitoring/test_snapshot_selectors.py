@@ -10,7 +10,7 @@ from il2ward.models import Patient
 from monitoring import selectors, services
 from monitoring.domain import engine
 from monitoring.domain.rulesets import CONSENSUS_2014
-from monitoring.domain.snapshot import Event, FluidPeriod, PatientSnapshot, Reading
+from monitoring.domain.snapshot import EXAM_FIELDS, Event, FluidPeriod, PatientSnapshot, Reading
 from monitoring.models import (
     ClinicalEvent,
     FluidBalance,
@@ -319,11 +319,13 @@ def make_ward_with(n: int, ward, user):
 
 
 @pytest.mark.parametrize("n", [2, 20])
-def test_snapshots_for_costs_six_queries_whatever_the_number_of_patients(n, ward_a, nurse_a, django_assert_num_queries):
+def test_snapshots_for_costs_seven_queries_whatever_the_number_of_patients(
+    n, ward_a, nurse_a, django_assert_num_queries
+):
     patients = make_ward_with(n, ward_a, nurse_a)
     requests = [SnapshotRequest(p.pk, Decimal(80), False, NOW - (i % 3 + 24) * H) for i, p in enumerate(patients)]
 
-    with django_assert_num_queries(6):
+    with django_assert_num_queries(7):
         got = snapshots_for(requests, now=NOW)
 
     assert len(got) == n
@@ -393,6 +395,8 @@ def test_the_snapshot_fills_every_reading_field_the_engine_declares():
     filled = {
         *selectors.VITAL_FIELDS,
         *selectors.NEURO_FIELDS,
+        *EXAM_FIELDS,
+        "phenylephrine_max_interval",
         "weight_kg",
         *selectors.SNAPSHOT_LAB_FIELDS,
         "previous_creatinine",
