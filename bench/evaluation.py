@@ -30,7 +30,7 @@ def full_snapshot():
     from django.utils import timezone
 
     from monitoring.selectors import patient_snapshot
-    from scheduling.evaluation import current_versions, parsed_rule_set
+    from scheduling.evaluation import course_version, parsed_rule_set
 
     w = world()
     course, now = w["course"], timezone.now()
@@ -38,7 +38,7 @@ def full_snapshot():
         w["patient"].pk, now=now, baseline_weight_kg=course.baseline_weight_kg, first_slot_of_cycle=False,
         since=course.created_at,
     )  # fmt: skip
-    rule_set = parsed_rule_set(current_versions([course.rule_set.name])[course.rule_set.name])
+    rule_set = parsed_rule_set(course_version(course))
     return snapshot, rule_set, now
 
 

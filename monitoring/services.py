@@ -27,26 +27,51 @@ from monitoring.models import (
 
 
 def rule_set_current(name: str, *, now: datetime) -> RuleSetVersion:
-    """The newest version of a rule set; version 1 is written from the built-in definition on first use."""
-    latest = RuleSetVersion.objects.filter(name=name).order_by("-version").first()
-    if latest is not None:
-        return latest
+    """The newest version of a rule set, as new courses take it.
+
+    The first stored version is written from the built-in definition. When the built-in set follows a newer
+    HOLD-RULES.md version than the newest stored one (the software was upgraded), the next version is written from
+    the new built-in definition with the site's overrides carried over (those the new definition still has; the
+    rest are named in the audit row), so a site's numbers survive and the new rules apply to new courses.
+    """
     if name not in RULE_SETS:
         raise Invalid({"rule_set": [f"Unknown rule set {name!r}; one of {', '.join(sorted(RULE_SETS))}"]})
+    latest = RuleSetVersion.objects.filter(name=name).order_by("-version").first()
+    builtin = RULE_SETS[name]
+    if latest is not None and latest.definition.get("spec", 1) >= builtin.spec:
+        return latest
     try:
         with transaction.atomic():
+            if latest is None:
+                number, overrides, dropped = builtin.version, {}, []
+            else:
+                number = max(latest.version + 1, builtin.version)
+                known = {**builtin.thresholds, **builtin.options}
+                overrides = {k: v for k, v in latest.overrides.items() if k in known}
+                dropped = sorted(set(latest.overrides) - set(overrides))
+            definition = builtin.with_overrides(overrides, version=number).to_dict()
             version = RuleSetVersion.objects.create(
-                name=name, version=1, base=name, overrides={}, definition=RULE_SETS[name].to_dict(), created_at=now
+                name=name, version=number, base=name, overrides=overrides, definition=definition, created_at=now
             )
-            audit(actor=None, action="ruleset.create", obj=version, at=now, new={"name": name, "version": 1})
+            audit(
+                actor=None,
+                action="ruleset.create" if latest is None else "ruleset.upgrade",
+                obj=version,
+                at=now,
+                old=None if latest is None else {"version": latest.version, "spec": latest.definition.get("spec", 1)},
+                new={"name": name, "version": number, "spec": builtin.spec, "overrides_dropped": dropped},
+            )
             return version
     except IntegrityError:  # created concurrently
-        return RuleSetVersion.objects.get(name=name, version=1)
+        return RuleSetVersion.objects.filter(name=name).order_by("-version").first()
 
 
 @transaction.atomic
-def rule_set_override(*, name: str, overrides: dict, by, now: datetime) -> RuleSetVersion:
-    """A site's change of thresholds: a new version of the rule set, never an edit of an old one."""
+def rule_set_override(*, name: str, overrides: dict, reason: str = "", by, now: datetime) -> RuleSetVersion:
+    """A site's change of thresholds or options: a new version of the rule set, never an edit of an old one.
+
+    Courses already running stay on the version they started with; new courses take the new one. An invariant of
+    HOLD-RULES §3a cannot be switched off (the RuleSet refuses such a definition: 400)."""
     current = rule_set_current(name, now=now)
     base = RULE_SETS[current.base]
     merged = {**current.overrides, **overrides}
@@ -63,7 +88,7 @@ def rule_set_override(*, name: str, overrides: dict, by, now: datetime) -> RuleS
         created_at=now,
         created_by=by,
     )
-    audit(actor=by, action="ruleset.override", obj=version, at=now, old=current.overrides, new=merged)
+    audit(actor=by, action="ruleset.override", obj=version, at=now, old=current.overrides, new=merged, reason=reason)
     return version
 
 

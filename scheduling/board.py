@@ -18,7 +18,7 @@ from monitoring.domain.panels import capillary_leak_panel
 from monitoring.models import RuleSetVersion, VitalSigns
 from monitoring.selectors import latest_vitals_for, observations, patient_snapshot
 from scheduling.domain import window as slot_window
-from scheduling.evaluation import current_versions, parsed_rule_set
+from scheduling.evaluation import HISTORY_BEFORE_FIRST_DOSE, course_version, parsed_rule_set
 from scheduling.models import Administration, Course, Dose, Hold, Override, TeachingRecord
 from scheduling.selectors import preparation_for
 
@@ -417,11 +417,10 @@ def live_panel(patient: Patient, course: Course | None, dose: Dose | None, *, no
         now=now,
         baseline_weight_kg=course.baseline_weight_kg,
         first_slot_of_cycle=dose is not None and dose.number == 1,
-        since=course.created_at,
+        since=course.first_dose_at - HISTORY_BEFORE_FIRST_DOSE,
     )
-    # The same rule set version the dose evaluations use (the newest of the course's set), parsed once.
-    version = current_versions([course.rule_set.name]).get(course.rule_set.name, course.rule_set)
-    result = engine.evaluate(snapshot, rule_set=parsed_rule_set(version), now=now)
+    # The same rule set version the dose evaluations use (the course's own), parsed once.
+    result = engine.evaluate(snapshot, rule_set=parsed_rule_set(course_version(course)), now=now)
     return capillary_leak_panel(snapshot, result)
 
 

@@ -138,7 +138,8 @@ def cycle_decide(*, dose_id: int, choice: str, reason: str, password: str, by, n
     """After a `stop` recommendation the oncologist continues or stops the cycle (HOLD-RULES §3), e-signed.
 
     "stop" cancels the cycle's remaining open slots (the recommending slot too, if still open); "continue" leaves the
-    calendar as it is: the recommending slot itself is never given (a stop is not overridable for its slot).
+    calendar as it is and applies from the next slot, evaluated afresh: the recommending slot itself is never given
+    (HOLD-RULES §3a INV-STOP).
     """
     if choice not in CycleDecision.Choice.values:
         raise Invalid({"choice": [f"Choose one of: {', '.join(CycleDecision.Choice.values)}."]})
@@ -150,11 +151,17 @@ def cycle_decide(*, dose_id: int, choice: str, reason: str, password: str, by, n
     except Dose.DoesNotExist as exc:
         raise Invalid({"dose": ["No such dose."]}) from exc
     course = Course.objects.select_for_update().get(pk=dose.course_id)  # one decision at a time per course
-    evaluation = dose.latest_evaluation
-    if evaluation is None or evaluation.decision != DoseEvaluation.Decision.STOP:
+    # The recommendation stands once made (INV-STOP), even when a later evaluation of the slot says otherwise.
+    evaluation = (
+        DoseEvaluation.objects.filter(dose=dose, decision=DoseEvaluation.Decision.STOP).order_by("-evaluated_at", "-pk")
+    ).first()
+    if evaluation is None:
         raise Conflict("no_stop_recommendation", "This dose has no stop recommendation to decide on.")
     if course.status not in Course.OPEN_STATUSES:
         raise Conflict("course_not_active", "The course is already completed or stopped.")
+    if course.discontinued_at is not None and choice == CycleDecision.Choice.CONTINUE:
+        # INV-DISC: "continue" never lifts a discontinue finding; the oncologist's one action is to stop the course.
+        raise Conflict("course_discontinued", "A discontinue finding blocks the rest of this course: stop the course.")
     if CycleDecision.objects.filter(dose=dose).exists():
         raise Conflict("already_decided", "The cycle decision for this stop recommendation is already recorded.")
     decision = CycleDecision(

@@ -3,22 +3,32 @@
 Batch-shaped on purpose: the sweep evaluates every slot entering its pre-dose window in a constant number of
 queries; a single dose (evaluate endpoint, charting) goes through the same path with a list of one.
 
-Each evaluation uses the newest version of the course's rule set (a site's threshold change applies from the next
-evaluation on) and stores that version, so an old evaluation keeps naming the thresholds that made it.
+Each evaluation uses the rule-set version its course started with (a site's threshold change applies to courses
+created after it) and stores that version, so an old evaluation keeps naming the thresholds that made it. A course
+whose version follows an older HOLD-RULES.md is evaluated under the current version of its rule set instead: the
+§3a invariants are not switches, and a version that predates them cannot honour them.
+
+History read for a slot starts 48 h before the course's first dose (observations charted before the course row was
+created count like any other, HOLD-RULES §3). The spec bounds it by the end of the patient's previous course too;
+SCH-RETREAT keeps a new course at least 7 weeks after that, so the 48 h bound is always the later one.
 """
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from django.db import transaction
 
 from il2ward.notifications import Outgoing, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
-from monitoring.domain.rulesets import RuleSet, json_ready
+from monitoring.domain.rulesets import RULE_SETS, RuleSet, json_ready
 from monitoring.domain.snapshot import RETREATMENT_BAR_EVENTS
 from monitoring.models import ClinicalEvent, RuleSetVersion
 from monitoring.selectors import SnapshotRequest, snapshots_for
-from scheduling.models import Course, Dose, DoseEvaluation, RetreatmentBar
+from scheduling.models import Course, Dose, DoseEvaluation, Override, RetreatmentBar
+
+HISTORY_BEFORE_FIRST_DOSE = timedelta(hours=48)
+SLOT_INTERVAL = timedelta(hours=8)  # SCH-SLOTS: "since the previous slot" for CV-PRESSOR
+BLOCKING = ("hold", "stop", "discontinue")
 
 # What evaluate_doses (and the sweeps that notify about doses) need selected on a Dose queryset: the course, its rule
 # set and oncologist, the latest evaluation, and the patient's ward, on-call oncologist and assigned nurse with their
@@ -43,59 +53,147 @@ def parsed_rule_set(version: RuleSetVersion) -> RuleSet:
     return cached[1]
 
 
-def current_versions(names) -> dict[str, RuleSetVersion]:
-    """The newest version of each named rule set (one query)."""
-    newest: dict[str, RuleSetVersion] = {}
-    for version in RuleSetVersion.objects.filter(name__in=set(names)).order_by("name", "-version"):
-        newest.setdefault(version.name, version)
-    return newest
+def course_version(course: Course) -> RuleSetVersion:
+    """The rule-set version a course is evaluated under: the one it started with, unless that one predates the
+    HOLD-RULES.md version the software follows (then the current version of the same rule set)."""
+    version = course.rule_set
+    builtin = RULE_SETS.get(version.base)
+    if builtin is not None and version.definition.get("spec", 1) < builtin.spec:
+        from monitoring.services import rule_set_current
+
+        return rule_set_current(version.name, now=course.created_at)
+    return version
 
 
-def evaluate_doses(doses: list[Dose], *, now: datetime, trigger: str) -> list[DoseEvaluation]:
-    """Evaluate each dose from its patient's latest data; store the evaluation and flag the dose.
+def evaluate_doses(
+    doses: list[Dose], *, now: datetime, trigger: str, as_of: datetime | None = None
+) -> list[DoseEvaluation]:
+    """Evaluate each dose from its patient's data; store the evaluation and flag the dose.
+
+    `as_of` (charting: the infusion's start, HOLD-RULES §3a INV-START) evaluates from the observations whose clinical
+    time is at or before it, as known now; such an evaluation is stored with the administration and the refusal but
+    does not change the dose's flag or raise notifications (the evaluation as of now does that).
 
     `doses` must come with `course__patient__ward`, `course__rule_set`, `course__oncologist` and
     `latest_evaluation` selected; a sweep selects DOSE_RELATED, so that telling many newly flagged doses' people reads
-    nobody per dose. Queries: 1 (rule-set versions) + 6 (snapshots) + 2 (insert, update); when doses are newly
-    flagged, 1 more (the nursing staff of their wards) and 4 for the notifications (and a transaction when the caller
-    has none).
+    nobody per dose. Queries: 7 (snapshots) + 2 (insert, update); when doses are newly flagged, 1 more (the nursing
+    staff of their wards), 4 for the notifications and 1 for the overrides still standing (and a transaction when
+    the caller has none).
     """
     if not doses:
         return []
+    clinical_time = now if as_of is None else as_of
     requests = {
         d.course.patient_id: SnapshotRequest(
             patient_id=d.course.patient_id,
             baseline_weight_kg=d.course.baseline_weight_kg,
             first_slot_of_cycle=d.number == 1,
-            since=d.course.created_at,
+            since=d.course.first_dose_at - HISTORY_BEFORE_FIRST_DOSE,
+            interval_since=None if d.number == 1 else d.due_at - SLOT_INTERVAL,
+            baseline_at=d.course.first_dose_at,
         )
         for d in doses
     }
-    versions = current_versions(d.course.rule_set.name for d in doses)
-    snapshots = snapshots_for(list(requests.values()), now=now)
+    snapshots = snapshots_for(list(requests.values()), now=clinical_time)
     results = []
     for dose in doses:
-        version = versions.get(dose.course.rule_set.name, dose.course.rule_set)
+        version = course_version(dose.course)
         snapshot = snapshots[dose.course.patient_id]
-        result = engine.evaluate(snapshot, rule_set=parsed_rule_set(version), now=now)
+        result = engine.evaluate(snapshot, rule_set=parsed_rule_set(version), now=clinical_time)
         results.append((dose, result, snapshot, version))
     with transaction.atomic(savepoint=False):  # joins the caller's transaction (the dose lock) when there is one
         evaluations = DoseEvaluation.objects.bulk_create(
-            [_evaluation_row(dose, result, version, now=now, trigger=trigger) for dose, result, _, version in results]
+            [
+                _evaluation_row(dose, result, version, now=now, as_of=clinical_time, trigger=trigger)
+                for dose, result, _, version in results
+            ]
         )
+        if as_of is not None:
+            _discontinue_courses(results, evaluations, now=now)
+            return evaluations
         previous_flags = {dose.pk: dose.flag for dose in doses}
         for (dose, result, _, _), evaluation in zip(results, evaluations, strict=True):
             dose.latest_evaluation = evaluation
-            dose.flag = result.decision if result.decision in ("hold", "stop", "incomplete") else ""
+            dose.flag = result.decision if result.decision in (*BLOCKING, "incomplete") else ""
         if len(doses) == 1:  # the endpoint and charting: a plain UPDATE compiles faster than bulk_update's CASE
             Dose.objects.filter(pk=doses[0].pk).update(latest_evaluation=evaluations[0], flag=doses[0].flag)
         else:
             Dose.objects.bulk_update(doses, ["latest_evaluation", "flag"])
         _consequences(previous_flags, results, now=now)
+        _discontinue_courses(results, evaluations, now=now)
+        _lapse_overrides(results, evaluations, now=now)
     return evaluations
 
 
-def _evaluation_row(dose: Dose, result: engine.Evaluation, version: RuleSetVersion, *, now: datetime, trigger: str):
+def _discontinue_courses(results, evaluations, *, now: datetime) -> None:
+    """INV-DISC: the first `discontinue` decision, or a §4 event recorded during the course (even one already marked
+    resolved), marks the course discontinued; nothing clears it."""
+    for (dose, result, snapshot, _), evaluation in zip(results, evaluations, strict=True):
+        course = dose.course
+        if course.discontinued_at is None and (
+            result.decision == "discontinue" or bar_events(result, snapshot, since=course.created_at)
+        ):
+            if Course.objects.filter(pk=course.pk, discontinued_at__isnull=True).update(
+                discontinued_at=now, discontinued_by=evaluation
+            ):
+                course.discontinued_at, course.discontinued_by = now, evaluation
+                from il2ward.audit import audit
+
+                audit(
+                    actor=None,
+                    action="course.discontinue",
+                    obj=course,
+                    at=now,
+                    new={"evaluation": evaluation.pk, "dose": dose.pk, "rules": list(result.reasons)},
+                )
+
+
+def override_covers(covers: list[dict], findings: list[dict]) -> bool:
+    """INV-OVR: an override lifts only the `hold` findings it was signed against: every hold finding now is of a
+    rule it covered, at the same or a less severe value; any stop or discontinue finding lapses it."""
+    if any(f["level"] in ("stop", "discontinue") for f in findings):
+        return False
+    signed = {}
+    for cover in covers:
+        signed.setdefault(cover["rule"], []).append(cover)
+    for finding in findings:
+        if finding["level"] != "hold":
+            continue
+        candidates = signed.get(finding["rule"], [])
+        if not any(_not_worse(finding, cover) for cover in candidates):
+            return False
+    return True
+
+
+def _not_worse(finding: dict, cover: dict) -> bool:
+    measure, signed, worse = finding.get("measure"), cover.get("measure"), cover.get("worse")
+    if measure is None or signed is None or worse is None:
+        return finding["value"] == cover["value"]  # a sign, not a number: the same sign
+    from decimal import Decimal
+
+    now_value, signed_value = Decimal(measure), Decimal(signed)
+    return now_value >= signed_value if worse == "lower" else now_value <= signed_value
+
+
+def _lapse_overrides(results, evaluations, *, now: datetime) -> None:
+    """A standing override that a new evaluation is no longer covered by lapses, so the dose is held again and the
+    board, the MAR and the dose page show it as lapsed (INV-OVR). Read only for doses that hold now."""
+    holding = {
+        dose.pk: evaluation
+        for (dose, result, _, _), evaluation in zip(results, evaluations, strict=True)
+        if result.decision in BLOCKING
+    }
+    if not holding:
+        return
+    for override in Override.objects.filter(dose_id__in=holding, lapsed_at__isnull=True):
+        evaluation = holding[override.dose_id]
+        if not override_covers(override.covers, evaluation.findings):
+            Override.objects.filter(pk=override.pk).update(lapsed_at=now, lapsed_by=evaluation)
+
+
+def _evaluation_row(
+    dose: Dose, result: engine.Evaluation, version: RuleSetVersion, *, now: datetime, as_of: datetime, trigger: str
+):
     """The stored evaluation. The thresholds and options are not copied: the row points at its rule-set version."""
     return DoseEvaluation(
         dose=dose,
@@ -107,6 +205,7 @@ def _evaluation_row(dose: Dose, result: engine.Evaluation, version: RuleSetVersi
         observations_used=list(result.used),
         rule_set=version,
         evaluated_at=now,
+        as_of=as_of,
         trigger=trigger,
     )
 
@@ -121,19 +220,19 @@ def _consequences(previous_flags, results, *, now) -> None:
     for dose, result, snapshot, _ in results:
         bars += [
             RetreatmentBar(course=dose.course, kind=kind, source=source, at=now)
-            for kind, source in bar_events(result, snapshot)
+            for kind, source in bar_events(result, snapshot, since=dose.course.created_at)
         ]
     flagged = [
         (dose, result)
         for dose, result, _, _ in results
-        if dose.flag in ("hold", "stop") and previous_flags[dose.pk] != dose.flag
+        if dose.flag in BLOCKING and previous_flags[dose.pk] != dose.flag
     ]
     if flagged:
         directory = Directory({dose.course.patient.ward_id for dose, _ in flagged})
         outgoing = []
         for dose, result in flagged:
             course = dose.course
-            kind = "stop_recommended" if dose.flag == "stop" else "hold_flagged"
+            kind = "stop_recommended" if dose.flag in ("stop", "discontinue") else "hold_flagged"
             outgoing.append(
                 Outgoing(
                     kind=kind,
@@ -150,20 +249,25 @@ def _consequences(previous_flags, results, *, now) -> None:
         RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)  # unique(course, kind, source): once each
 
 
-def bar_events(result, snapshot) -> list[tuple[str, str]]:
-    """(bar kind, source id) of every retreatment-bar event in the patient's data (HOLD-RULES §4).
+def bar_events(result, snapshot, *, since: datetime | None = None) -> list[tuple[str, str]]:
+    """(bar kind, source id) of every retreatment-bar event in the patient's data since `since` (HOLD-RULES §4).
 
-    Recorded events of a bar kind count as they are; a stop finding that is itself a bar is traced to the
-    observation behind it: CV-RHYTHM's sustained VT to the vitals set (or the event), CV-ISCHEMIA to the chest-pain
-    event.
+    Recorded events of a bar kind count as they are, resolved or not; a discontinue finding that is itself a bar is
+    traced to the observation behind it: CV-RHYTHM's sustained VT to the vitals set (or the event), CV-ISCHEMIA to
+    the chest-pain-with-ECG-changes event.
     """
-    out = {(e.kind, e.source_id or e.kind) for e in snapshot.events if e.kind in RETREATMENT_BAR_EVENTS}
-    stops = {f.rule for f in result.findings if f.level == "stop"}
-    if "CV-RHYTHM" in stops:
+    out = {
+        (e.kind, e.source_id or e.kind)
+        for e in snapshot.events
+        if e.kind in RETREATMENT_BAR_EVENTS and (since is None or e.at >= since) and e.at <= result.evaluated_at
+    }
+    discontinued = {f.rule for f in result.findings if f.level == "discontinue"}
+    if "CV-RHYTHM" in discontinued:
         rhythm = snapshot.rhythm
-        if rhythm is not None and rhythm.value in result.options.get("CV-RHYTHM.stop_rhythms", ("vt_sustained",)):
+        vt = result.options.get("CV-RHYTHM.discontinue_rhythms", ("vt_sustained",))
+        if rhythm is not None and rhythm.value in vt and rhythm.at <= result.evaluated_at:
             out.add(("sustained_vt", rhythm.source_id or "rhythm"))
-    if "CV-ISCHEMIA" in stops:
+    if "CV-ISCHEMIA" in discontinued:
         out |= {
             ("chest_pain_ecg", e.source_id or e.kind)
             for e in snapshot.events

@@ -17,7 +17,7 @@ from monitoring.models import LabResult
 from monitoring.services import rule_set_current
 from scheduling.decisions import course_retreatment_check
 from scheduling.domain import calendar, charting, dosing, progress, window
-from scheduling.evaluation import DOSE_RELATED, evaluate_doses, record_bars_after_course
+from scheduling.evaluation import DOSE_RELATED, evaluate_doses, override_covers, record_bars_after_course
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
@@ -293,20 +293,27 @@ def dose_evaluate(*, dose_id: int, now: datetime, trigger: str = "manual") -> Do
         return evaluate_doses([dose], now=now, trigger=trigger)[0]
 
 
-def _rules(evaluation: DoseEvaluation | None, levels=("hold", "stop")) -> list[str]:
-    """The rule ids behind an evaluation's hold or stop, in finding order, once each."""
+def _rules(evaluation: DoseEvaluation | None, levels=("hold", "stop", "discontinue")) -> list[str]:
+    """The rule ids behind an evaluation's hold, stop or discontinue, in finding order, once each."""
     if evaluation is None:
         return []
     return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in levels))
 
 
-def _hold_overridden(dose: Dose, evaluation: DoseEvaluation) -> bool:
-    """An override lifts the hold rules it was signed for, on this slot only: a hold by a rule no override covers
-    needs a new one (the oncologist signed for what she saw)."""
-    covered: set[str] = set()
-    for override in Override.objects.filter(dose=dose).select_related("evaluation"):
-        covered.update(_rules(override.evaluation, ("hold",)))
-    return bool(covered) and set(_rules(evaluation, ("hold",))) <= covered
+def _hold_overridden(dose: Dose, evaluation: DoseEvaluation, *, now: datetime) -> bool:
+    """INV-OVR: a standing override of this slot covers the evaluation's hold findings (same rules, same or less
+    severe values). One it no longer covers lapses here and never applies again: the oncologist signed for what she
+    saw, and a new hold rule or a worse value needs a new override."""
+    for override in Override.objects.filter(dose=dose, lapsed_at__isnull=True):
+        if override_covers(override.covers, evaluation.findings):
+            return True
+        Override.objects.filter(pk=override.pk).update(lapsed_at=now, lapsed_by=evaluation)
+    return False
+
+
+def _stop_recommended(dose: Dose) -> bool:
+    """INV-STOP: has any evaluation of this slot recommended stop (or discontinue)?"""
+    return DoseEvaluation.objects.filter(dose=dose, decision__in=("stop", "discontinue")).exists()
 
 
 REFUSAL_DETAILS = {
@@ -314,7 +321,10 @@ REFUSAL_DETAILS = {
     "course_not_active": "The course is not running (stopped, completed or still being scheduled).",
     "eligibility_not_attested": "An oncologist has not attested eligibility for this course yet.",
     "outside_window": "The start time is outside the dose window (due ± W).",
-    "stop_criteria_met": "Stop criteria are met: the dose cannot be given; the oncologist decides on the cycle.",
+    "stop_criteria_met": "Stop criteria are met for this dose (now or earlier): it cannot be given; the oncologist "
+    "decides on the cycle, and a 'continue' applies from the next dose.",
+    "course_discontinued": "Discontinue: a permanent-discontinuation finding blocks every later dose of this course. "
+    "Oncologist to stop the course.",
     "hold_criteria_met": "Hold criteria are met: hold this dose, or ask the oncologist for an override.",
     "assessment_incomplete": "The pre-dose assessment is incomplete or stale: record the missing data first.",
     "preparation_expired": "The vial was reconstituted more than 48 h ago: prepare a new one.",
@@ -325,7 +335,7 @@ REFUSAL_DETAILS = {
 def _refusal_detail(code: str, evaluation: DoseEvaluation | None) -> str:
     """The refusal's sentence, naming the rule ids or the missing data behind it."""
     detail = REFUSAL_DETAILS.get(code, "")
-    if code in ("stop_criteria_met", "hold_criteria_met") and evaluation is not None:
+    if code in ("stop_criteria_met", "hold_criteria_met", "course_discontinued") and evaluation is not None:
         detail += f" Rules: {', '.join(_rules(evaluation))}."
     elif code == "assessment_incomplete" and evaluation is not None and evaluation.missing:
         detail += f" Missing or stale: {', '.join(evaluation.missing)}."
@@ -347,9 +357,11 @@ def dose_administer(
 ) -> Administration:
     """Chart a dose as given, with a blind double check by a second nurse (API.md: administer).
 
-    Bad input is refused (Invalid) before anything is written. The dose is then locked and evaluated afresh on the
-    patient's data as it is now (a stored "give" may have gone stale); a refusal (Conflict, 409) keeps that evaluation
-    (and the flag and notifications it raised) so the record shows what the rules said, and writes nothing else.
+    Bad input is refused (Invalid) before anything is written. The dose is then locked and evaluated as of the
+    infusion's start (HOLD-RULES §3a INV-START): from the observations whose clinical time is at or before
+    `started_at`, as charted by now, so post-dose vitals neither block nor allow it, and data missing or stale at the
+    start refuses. That evaluation is stored with the administration; a refusal (Conflict, 409) keeps it so the record
+    shows what the rules said, and writes nothing else (an override it no longer covers is marked lapsed).
     """
     if charting.in_future(started_at, now=now):
         raise Invalid({"started_at": ["The start time is in the future."]})
@@ -367,7 +379,7 @@ def dose_administer(
             raise Invalid({"verifier": ["The second nurse must work on this patient's ward."]})
         evaluation = None
         if charting.open_dose_refusal(dose_status=dose.status, course_status=course.status) is None:
-            evaluation = evaluate_doses([dose], now=now, trigger="charting")[0]
+            evaluation = evaluate_doses([dose], now=now, trigger="charting", as_of=started_at)[0]
         decision = evaluation.decision if evaluation else ""
         refusal = charting.administer_refusal(
             dose_status=dose.status,
@@ -377,7 +389,10 @@ def dose_administer(
             started_at=started_at,
             window_minutes=settings.IL2WARD_WINDOW_MINUTES,
             decision=decision,
-            hold_overridden=decision == DoseEvaluation.Decision.HOLD and _hold_overridden(dose, evaluation),
+            hold_overridden=decision == DoseEvaluation.Decision.HOLD and _hold_overridden(dose, evaluation, now=now),
+            missing=evaluation.missing if evaluation else (),
+            course_discontinued=course.discontinued_at is not None,
+            stop_recommended=evaluation is not None and _stop_recommended(dose),
             reconstituted_at=reconstituted_at,
             max_hours_after_reconstitution=settings.IL2WARD_RECONSTITUTION_MAX_HOURS,
             dose_iu=course.dose_iu,
@@ -540,7 +555,9 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
     if refusal:
         raise Conflict(refusal, REFUSAL_DETAILS[refusal])
     evaluation = evaluate_doses([dose], now=now, trigger="override")[0]
-    if evaluation.decision == DoseEvaluation.Decision.STOP:
+    if evaluation.decision == DoseEvaluation.Decision.DISCONTINUE or dose.course.discontinued_at is not None:
+        raise Conflict("course_discontinued", _refusal_detail("course_discontinued", evaluation))
+    if evaluation.decision == DoseEvaluation.Decision.STOP or _stop_recommended(dose):
         raise Conflict(
             "stop_criteria_met",
             f"A stop decision cannot be overridden (rules: {', '.join(_rules(evaluation))}); "
@@ -551,24 +568,39 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
             "override_not_allowed",
             f"Only a hold decision can be overridden; this dose's decision is {evaluation.decision}.",
         )
+    standing = Override.objects.filter(dose=dose, lapsed_at__isnull=True)
+    if any(override_covers(o.covers, evaluation.findings) for o in standing):
+        # The dose lock serialises concurrent overrides: the first covers what the others would sign.
+        raise Conflict("already_overridden", "An override that still covers these findings exists for this dose.")
+    covers = [
+        {key: f.get(key) for key in ("rule", "value", "measure", "worse")}
+        for f in evaluation.findings
+        if f["level"] == "hold"
+    ]
     rules = _rules(evaluation, ("hold",))
     signature = sign(
         signer=by,
         password=password,
         meaning="Hold overridden for one dose",
         obj=dose,
-        record={"dose": dose.pk, "evaluation": evaluation.pk, "rules": rules, "reason": reason},
+        record={"dose": dose.pk, "evaluation": evaluation.pk, "covers": covers, "reason": reason},
         at=now,
     )
     override = Override.objects.create(
-        dose=dose, evaluation=evaluation, reason=reason, signature=signature, by=by, at=now
+        dose=dose, evaluation=evaluation, reason=reason, covers=covers, signature=signature, by=by, at=now
     )
     audit(
         actor=by,
         action="dose.override",
         obj=dose,
         at=now,
-        new={"override": override.pk, "evaluation": evaluation.pk, "rules": rules, "signature": signature.pk},
+        new={
+            "override": override.pk,
+            "evaluation": evaluation.pk,
+            "rules": rules,
+            "covers": covers,
+            "signature": signature.pk,
+        },
         reason=reason,
     )
     return override

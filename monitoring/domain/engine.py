@@ -4,8 +4,11 @@ Semantics:
 
 * Every rule reads its input's **latest** value whatever its age; freshness only decides whether ``give`` is allowed.
   A reading, event or fluid period dated after ``now`` does not exist yet and is ignored.
-* The decision is the most restrictive that applies: ``stop`` > ``hold`` > ``incomplete`` > ``give``.
-  ``notify`` findings never change it.
+* The decision is the most restrictive that applies: ``discontinue`` > ``stop`` > ``hold`` > ``incomplete`` >
+  ``give``. ``notify`` findings never change it.
+* Two readings of one input at the same clinical time (``snapshot.conflicts``): every alternative is evaluated and
+  the most restrictive counts (the findings of all of them, the missing data of all of them), with an
+  ``INV-CONFLICT`` notify finding naming the inputs that conflict (HOLD-RULES §3a INV-CONFLICT).
 * Within one rule each level (stop, hold, notify) is checked on its own against its threshold, except that a rule's
   ``hold`` is dropped when the same rule already says ``stop`` (so a band like "hold 2.5–2.9, stop ≥ 3.0" reads as
   "hold ≥ 2.5 unless ≥ 3.0", and AG-3REL counts only real holds).
@@ -30,6 +33,7 @@ The rule set supplies every number (``rulesets.py``); this module holds no clini
 
 from __future__ import annotations
 
+import dataclasses
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -45,16 +49,19 @@ from .rulesets import RuleSet, json_ready
 from .snapshot import LAB_NAMES, READING_FIELDS, Event, FluidPeriod, PatientSnapshot, Reading
 
 # Mildest first; the decision is the most severe that applies.
-DECISIONS = ("give", "incomplete", "hold", "stop")
+DECISIONS = ("give", "incomplete", "hold", "stop", "discontinue")
 DECISION_SEVERITY: Mapping[str, int] = MappingProxyType({d: i for i, d in enumerate(DECISIONS)})
-_LEVELS_SEVERE_FIRST = ("stop", "hold", "notify")  # order of one rule's findings
+_LEVELS_SEVERE_FIRST = ("discontinue", "stop", "hold", "notify")  # order of one rule's findings
+_BLOCKING_LEVELS = frozenset({"discontinue", "stop", "hold"})
 
 # Names that can appear in Evaluation.missing ("labs.<name>" for each required lab, see snapshot.LAB_NAMES).
-MISSING_NAMES = ("vitals", "neuro", "weight", "baseline_weight", "urine_8h") + tuple(
+MISSING_NAMES = ("vitals", "neuro", "exam", "weight", "baseline_weight", "urine_8h") + tuple(
     f"labs.{name}" for name in LAB_NAMES.values()
 )
 
 _ACTIONS = {
+    "discontinue": "hold this dose and every later dose of the course (permanently discontinue; the oncologist "
+    "stops the course)",
     "stop": "hold this dose and recommend stopping the cycle (an oncologist confirms stop or continue)",
     "hold": "hold this dose and reassess at the next slot",
     "notify": "notify the physician",
@@ -75,22 +82,30 @@ _EMPTY: Mapping = MappingProxyType({})
 
 @dataclass(frozen=True)
 class Finding:
-    """One rule's verdict: rule id, level ("hold" | "stop" | "notify"), the value seen and the threshold crossed,
-    both as display strings ("85 mmHg", "< 90 mmHg"), and a sentence for the nurse."""
+    """One rule's verdict: rule id, level ("discontinue" | "stop" | "hold" | "notify"), the value seen and the
+    threshold crossed, both as display strings ("85 mmHg", "< 90 mmHg"), and a sentence for the nurse.
+
+    For a rule that compares one number, ``measure`` is that number exactly (a string) and ``worse`` says which way
+    is worse ("lower" | "higher"): an override covers the same rule at the same or a less severe measure (INV-OVR).
+    """
 
     rule: str
     level: str
     value: str
     threshold: str
     message: str
+    measure: str | None = None
+    worse: str | None = None
 
-    def to_dict(self) -> dict[str, str]:
+    def to_dict(self) -> dict[str, str | None]:
         return {
             "rule": self.rule,
             "level": self.level,
             "value": self.value,
             "threshold": self.threshold,
             "message": self.message,
+            "measure": self.measure,
+            "worse": self.worse,
         }
 
 
@@ -101,7 +116,7 @@ class Evaluation(NamedTuple):
     Immutable; a NamedTuple rather than a frozen dataclass because it is built on every evaluation and a frozen
     dataclass costs three times as much to build."""
 
-    decision: str  # give | hold | stop | incomplete
+    decision: str  # give | incomplete | hold | stop | discontinue
     findings: tuple[Finding, ...]
     missing: tuple[str, ...]
     grades: Mapping[str, int | None]  # CTCAE v5: weight_gain, urine_output, creatinine, platelets
@@ -116,8 +131,8 @@ class Evaluation(NamedTuple):
 
     @property
     def reasons(self) -> tuple[str, ...]:
-        """Rule ids behind a hold or stop (e.g. for a held dose's statusReason)."""
-        return tuple(dict.fromkeys(f.rule for f in self.findings if f.level in ("hold", "stop")))
+        """Rule ids behind a hold, stop or discontinue (e.g. for a held dose's statusReason)."""
+        return tuple(dict.fromkeys(f.rule for f in self.findings if f.level in _BLOCKING_LEVELS))
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready; times in UTC with a Z, Decimals as exact strings."""
@@ -272,16 +287,6 @@ def _rule(rule_id: str, *, reads: tuple[str, ...] = (), events_only: bool = Fals
 # Rules that compare one charted number: rule id → (input field, label, unit, checks). Checks list stop first.
 _NUMERIC: dict[str, tuple[str, str, str, tuple[tuple[str, str, str], ...]]] = {
     "CV-SBP": ("sbp", "Systolic BP", "mmHg", (("hold", "<", "CV-SBP.hold_below"),)),
-    "CV-PRESSOR": (
-        "phenylephrine_mcg_kg_min",
-        "Phenylephrine",
-        "µg/kg/min",
-        (
-            ("stop", ">", "CV-PRESSOR.stop_above"),
-            ("hold", ">", "CV-PRESSOR.hold_above"),
-            ("notify", ">", "CV-PRESSOR.notify_above"),
-        ),
-    ),
     "CV-HR": (
         "heart_rate",
         "Heart rate",
@@ -292,7 +297,7 @@ _NUMERIC: dict[str, tuple[str, str, str, tuple[tuple[str, str, str], ...]]] = {
             ("notify", ">", "CV-HR.notify_above"),
         ),
     ),
-    "RS-SPO2": ("spo2", "SpO2", "%", (("hold", "<", "RS-SPO2.hold_below"),)),
+    "RS-SPO2": ("spo2", "SpO2", "%", (("hold", "<=", "RS-SPO2.hold_at_or_below"),)),
     "RS-RR": ("resp_rate", "Respiratory rate", "/min", (("notify", ">", "RS-RR.notify_above"),)),
     "RN-CREAT": (
         "creatinine_mg_dl",
@@ -330,7 +335,9 @@ _NUMERIC: dict[str, tuple[str, str, str, tuple[tuple[str, str, str], ...]]] = {
         "",
         (
             ("hold", "<=", "NE-RASS.hold_at_or_below"),
+            ("hold", ">=", "NE-RASS.hold_at_or_above"),
             ("notify", "<=", "NE-RASS.notify_at_or_below"),
+            ("notify", ">=", "NE-RASS.notify_at_or_above"),
         ),
     ),
 }
@@ -352,7 +359,8 @@ class _Plan:
     custom: tuple[tuple[int, RuleFn], ...]  # (order, rule) for rules read on every evaluation
     on_events: tuple[tuple[int, RuleFn], ...]  # (order, rule) for rules that only read active events
     aggregate_3rel: bool
-    freshness_groups: tuple[tuple[str, tuple[str, ...], timedelta], ...]  # vitals, neuro: (name, fields, limit)
+    freshness_groups: tuple[tuple[str, tuple[str, ...], timedelta], ...]  # vitals, neuro, exam: (name, fields, limit)
+    vitals_one_of: tuple[str, ...]  # at least one of these in the (fresh) latest vitals set: O2 flow or FiO2
     weight_limit: timedelta | None
     needs_baseline_weight: bool
     urine_hours: int | None  # None: urine_8h not required
@@ -384,11 +392,13 @@ def _compile(rule_set: RuleSet) -> _Plan:
     required = options["freshness.required"]
     groups = tuple(
         (group, tuple(options[f"freshness.{group}_fields"]), _minutes(thresholds[f"freshness.{group}_minutes"]))
-        for group in ("vitals", "neuro")
+        for group in ("vitals", "neuro", "exam")
         if group in required
     )
     for _, names, _ in groups:
         reads += names
+    one_of = tuple(options.get("freshness.vitals_one_of", ())) if "vitals" in required else ()
+    reads += one_of
     labs_fields = options["freshness.labs_fields"] if "labs" in required else ()
     labs = tuple((name, f"labs.{LAB_NAMES[name]}") for name in labs_fields)
     reads += [name for name, _ in labs]
@@ -404,6 +414,7 @@ def _compile(rule_set: RuleSet) -> _Plan:
         on_events=tuple(on_events),
         aggregate_3rel="AG-3REL" in rule_set.rules,
         freshness_groups=groups,
+        vitals_one_of=one_of,
         weight_limit=timedelta(hours=int(thresholds["freshness.weight_hours"])) if "weight" in required else None,
         needs_baseline_weight="weight" in required and "FL-WT" in rule_set.rules,
         urine_hours=int(thresholds["freshness.urine_hours"]) if "urine_8h" in required else None,
@@ -640,9 +651,12 @@ def _levels(
     for level, op, key in checks:
         if not _OPS[op][0](value, thresholds[key]):
             continue
-        if level == "hold" and any(f.level == "stop" for f in found):
+        if level == "hold" and any(f.level in ("stop", "discontinue") for f in found):
             continue
-        found.append(_finding(rule, level, label, shown(), _threshold_text(ctx, op, key, unit)))
+        finding = _finding(rule, level, label, shown(), _threshold_text(ctx, op, key, unit))
+        if level == "hold":  # what an override compares with (INV-OVR)
+            finding = dataclasses.replace(finding, measure=fmt(value), worse="lower" if op in ("<", "<=") else "higher")
+        found.append(finding)
     return found
 
 
@@ -668,19 +682,29 @@ def _event_finding(ctx: _Context, rule: str, level: str, label: str, kinds: Iter
 
 @_rule("CV-RHYTHM", reads=("rhythm", "previous_rhythm"))
 def _cv_rhythm(ctx: _Context) -> list[Finding]:
-    """CV-RHYTHM: AF, SVT, bradycardia needing treatment → hold; sustained VT (rhythm or event) → stop;
+    """CV-RHYTHM (v2): bradycardia needing treatment → hold; AF, SVT, frequent PVCs, bigeminy, non-sustained VT →
+    stop (Dutcher T3 absolute; the label-only set holds AF/SVT); sustained VT (rhythm or event) → discontinue;
     a new irregular rhythm (changed since the previous vitals set, or the event) → notify."""
     rhythm = ctx.value("rhythm")
+    discontinue_rhythms = ctx.option("CV-RHYTHM.discontinue_rhythms")
     stop_rhythms, hold_rhythms = ctx.option("CV-RHYTHM.stop_rhythms"), ctx.option("CV-RHYTHM.hold_rhythms")
     irregular = ctx.option("CV-RHYTHM.irregular_rhythms")
-    if not ctx.active_events and rhythm not in stop_rhythms and rhythm not in hold_rhythms and rhythm not in irregular:
+    if (
+        not ctx.active_events
+        and rhythm not in discontinue_rhythms
+        and rhythm not in stop_rhythms
+        and rhythm not in hold_rhythms
+        and rhythm not in irregular
+    ):
         return []  # the usual case: a regular rhythm and no rhythm event
     found: list[Finding] = []
-    stop_events = ctx.events(["sustained_vt"])
-    vt_rhythm = [str(rhythm)] if rhythm in stop_rhythms else []
-    if vt_rhythm or stop_events:
-        shown = ", ".join(vt_rhythm + [_kind(e) for e in stop_events])
-        found.append(_finding("CV-RHYTHM", "stop", "Rhythm", shown, "sustained VT (≥ 5 beats)"))
+    vt_events = ctx.events(["sustained_vt"])
+    vt_rhythm = [str(rhythm)] if rhythm in discontinue_rhythms else []
+    if vt_rhythm or vt_events:
+        shown = ", ".join(vt_rhythm + [_kind(e) for e in vt_events])
+        found.append(_finding("CV-RHYTHM", "discontinue", "Rhythm", shown, "sustained VT (≥ 5 beats)"))
+    elif rhythm in stop_rhythms:
+        found.append(_finding("CV-RHYTHM", "stop", "Rhythm", str(rhythm), " / ".join(stop_rhythms)))
     elif rhythm in hold_rhythms:
         found.append(_finding("CV-RHYTHM", "hold", "Rhythm", str(rhythm), " / ".join(hold_rhythms)))
     previous = ctx.reading("previous_rhythm")
@@ -692,21 +716,112 @@ def _cv_rhythm(ctx: _Context) -> list[Finding]:
     return found
 
 
-@_rule("CV-ISCHEMIA", events_only=True)
+_CARDIAC_MARKERS = (
+    ("troponin_ng_l", "Troponin", "ng/L", "CV-ISCHEMIA.troponin_uln_ng_l"),
+    ("ck_mb_ng_ml", "CK-MB", "ng/mL", "CV-ISCHEMIA.ck_mb_uln_ng_ml"),
+)
+
+
+@_rule("CV-ISCHEMIA", reads=tuple(name for name, _, _, _ in _CARDIAC_MARKERS))
 def _cv_ischemia(ctx: _Context) -> list[Finding]:
-    """CV-ISCHEMIA: chest pain with ECG ischaemia / raised troponin → stop (also a retreatment bar)."""
-    return _event_finding(ctx, "CV-ISCHEMIA", "stop", "Chest pain with ischaemia", ["chest_pain_ecg"])
+    """CV-ISCHEMIA (v2): chest pain, or troponin / CK-MB above the site's ULN → stop; chest pain with ECG
+    ischaemia / MI → discontinue (and a retreatment bar). Levels per event kind and whether the markers are read
+    are rule-set options (the label-only set discontinues for chest pain and reads no marker)."""
+    found: list[Finding] = []
+    levels: Mapping[str, str | None] = ctx.option("CV-ISCHEMIA.levels")
+    for level in _LEVELS_SEVERE_FIRST:
+        kinds = [kind for kind, kind_level in levels.items() if kind_level == level]
+        found += _event_finding(ctx, "CV-ISCHEMIA", level, "Chest pain / ischaemia", kinds)
+    if ctx.option("CV-ISCHEMIA.markers"):
+        raised = []
+        for name, label, unit, key in _CARDIAC_MARKERS:
+            value = ctx.number(name)
+            uln = ctx.threshold(key)
+            if value is not None and value > uln:
+                raised.append(f"{label} {_with_unit(ctx.value(name), unit)} (ULN {_with_unit(uln, unit)})")
+        if raised:
+            found.append(_finding("CV-ISCHEMIA", "stop", "Cardiac markers", "; ".join(raised), "> ULN"))
+    return _most_severe_only(found)
 
 
-@_rule("RS-O2", reads=("o2_lpm", "fio2_pct"))
+def _most_severe_only(found: list[Finding]) -> list[Finding]:
+    """One rule's blocking findings at its most severe level only (its notify findings kept)."""
+    blocking = [f.level for f in found if f.level in _BLOCKING_LEVELS]
+    if not blocking:
+        return found
+    worst = max(blocking, key=DECISION_SEVERITY.__getitem__)
+    return [f for f in found if f.level == worst or f.level == "notify"]
+
+
+@_rule(
+    "CV-PRESSOR",
+    reads=("phenylephrine_mcg_kg_min", "phenylephrine_max_interval", "other_pressor", "other_pressor_mcg_kg_min"),
+)
+def _cv_pressor(ctx: _Context) -> list[Finding]:
+    """CV-PRESSOR (v2): phenylephrine at dosing > 0.5 → hold, > 0.8 → stop; the highest phenylephrine charted since
+    the previous slot 1.0–1.5 → hold, > 1.5 → stop; any other vasopressor running → stop (site option: dopamine at
+    or below a low rate → hold); any pressor running → notify."""
+    at_dosing, highest = ctx.number("phenylephrine_mcg_kg_min"), ctx.number("phenylephrine_max_interval")
+    other = ctx.value("other_pressor")
+    running = (at_dosing is not None and at_dosing > 0) or (other not in (None, "none"))
+    if not running and (highest is None or highest < ctx.threshold("CV-PRESSOR.interval_hold_from")):
+        return []
+    found: list[Finding] = []
+    if at_dosing is not None:
+        found += _levels(
+            ctx,
+            "CV-PRESSOR",
+            "Phenylephrine at dosing",
+            at_dosing,
+            lambda: _with_unit(ctx.value("phenylephrine_mcg_kg_min"), "µg/kg/min"),
+            (("stop", ">", "CV-PRESSOR.stop_above"), ("hold", ">", "CV-PRESSOR.hold_above")),
+            "µg/kg/min",
+        )
+    if highest is not None:
+        found += _levels(
+            ctx,
+            "CV-PRESSOR",
+            "Highest phenylephrine since the previous dose",
+            highest,
+            lambda: _with_unit(ctx.value("phenylephrine_max_interval"), "µg/kg/min"),
+            (("stop", ">", "CV-PRESSOR.interval_stop_above"), ("hold", ">=", "CV-PRESSOR.interval_hold_from")),
+            "µg/kg/min",
+        )
+    if other not in (None, "none"):
+        rate = ctx.number("other_pressor_mcg_kg_min")
+        low_dopamine = (
+            other == "dopamine"
+            and ctx.option("CV-PRESSOR.low_dose_dopamine_holds")
+            and rate is not None
+            and rate <= ctx.threshold("CV-PRESSOR.dopamine_hold_at_or_below")
+        )
+        shown = str(other) + (f" {_with_unit(ctx.value('other_pressor_mcg_kg_min'), 'µg/kg/min')}" if rate else "")
+        level = "hold" if low_dopamine else "stop"
+        found.append(_finding("CV-PRESSOR", level, "Vasopressor", shown, "any vasopressor other than phenylephrine"))
+    if running:
+        found.append(_finding("CV-PRESSOR", "notify", "Vasopressor", "running", "any pressor running"))
+    return _most_severe_only(found)
+
+
+@_rule("RS-O2", reads=("o2_lpm", "fio2_pct", "spo2"))
 def _rs_o2(ctx: _Context) -> list[Finding]:
-    """RS-O2: 3–4 L/min nasal → hold; > 4 L/min or FiO2 ≥ 40 % → stop; on any O2 → notify."""
+    """RS-O2 (v2), on the O2 *needed* to keep SpO2 ≥ 95 %: the charted flow when SpO2 ≥ 95 %, else more than it
+    (the next whole L/min; FiO2 the next whole %): 3–4 L/min nasal → hold; > 4 L/min or FiO2 ≥ 40 % → stop; on any
+    O2 → notify. Room air (0 L/min) with SpO2 < 95 % needs 1 L/min."""
     lpm, fio2 = ctx.number("o2_lpm"), ctx.number("fio2_pct")
     if lpm is None and fio2 is None:
         return []
+    spo2 = ctx.number("spo2")
+    short = spo2 is not None and spo2 < ctx.threshold("RS-O2.target_spo2_from")
     parts = ([_with_unit(ctx.value("o2_lpm"), "L/min")] if lpm is not None else []) + (
         [f"FiO2 {_with_unit(ctx.value('fio2_pct'), '%')}"] if fio2 is not None else []
     )
+    if short:
+        if lpm is not None:
+            lpm = int(lpm) + 1  # more than the charted flow: the next whole L/min
+        if fio2 is not None:
+            fio2 = int(fio2) + 1
+        parts.append(f"SpO2 {_with_unit(ctx.value('spo2'), '%')} on it: needs more")
     shown = ", ".join(parts)
     found: list[Finding] = []
     stop = (lpm is not None and lpm > ctx.threshold("RS-O2.stop_above_lpm")) or (
@@ -764,26 +879,109 @@ def _fl_wt(ctx: _Context) -> list[Finding]:
     return found
 
 
-@_rule("NE-CONF", reads=("confusion",))
+@_rule("NE-CONF", reads=("confusion", "vivid_dreams_or_anxiety"))
 def _ne_conf(ctx: _Context) -> list[Finding]:
-    """NE-CONF: confusion/agitation — level per the rule set (consensus: mild notify, moderate hold, severe stop)."""
+    """NE-CONF: confusion/agitation — level per the rule set (consensus: mild notify, moderate hold, severe stop);
+    vivid dreams or mild anxiety → the rule set's level for it (consensus v2: hold, Dutcher relative)."""
     confusion = ctx.value("confusion")
+    found = []
     level = ctx.option("NE-CONF.levels").get(confusion)
-    if level is None:
-        return []
-    return [_finding("NE-CONF", level, "Confusion/agitation", str(confusion), f"{confusion} → {level}")]
+    if level is not None:
+        found.append(_finding("NE-CONF", level, "Confusion/agitation", str(confusion), f"{confusion} → {level}"))
+    dreams_level = ctx.option("NE-CONF.vivid_dreams_level")
+    if dreams_level and ctx.value("vivid_dreams_or_anxiety"):
+        found.append(_finding("NE-CONF", dreams_level, "Neuro", "vivid dreams or mild anxiety", "present"))
+    return _most_severe_only(found)
 
 
-_NEURO_SIGNS = (("neuro_check_failed", "failed serial 7s / WORLD backward"), ("hallucinations", "hallucinations"))
+_NEURO_SIGNS = (
+    ("neuro_check_failed", "failed serial 7s / WORLD backward"),
+    ("hallucinations", "hallucinations"),
+    ("persistent_crying", "persistent crying"),
+)
 
 
 @_rule("NE-CHECK", reads=tuple(name for name, _ in _NEURO_SIGNS))
 def _ne_check(ctx: _Context) -> list[Finding]:
-    """NE-CHECK: fails serial 7s or "WORLD" backward, or hallucinations → stop."""
+    """NE-CHECK: fails serial 7s or "WORLD" backward, hallucinations, or persistent crying (v2) → stop."""
     signs = [text for name, text in _NEURO_SIGNS if ctx.value(name)]
     if not signs:
         return []
     return [_finding("NE-CHECK", "stop", "Neuro check", "; ".join(signs), "present")]
+
+
+def _mental_status_changed(neuro) -> bool:
+    return neuro.confusion != "none" or neuro.rass != 0 or bool(neuro.neuro_check_failed)
+
+
+@_rule("NE-PERSIST")
+def _ne_persist(ctx: _Context) -> list[Finding]:
+    """NE-PERSIST (v2): a mental-status change (confusion ≥ mild, RASS ≠ 0, or a failed neuro check) on neuro sets
+    ≥ 2 h apart with no normal set between → stop (not reversible within 2 h)."""
+    sets = [n for n in ctx.snapshot.neuro_history if n.at <= ctx.now]
+    if not sets or not _mental_status_changed(sets[-1]):
+        return []
+    first = sets[-1]
+    for neuro in reversed(sets):
+        if not _mental_status_changed(neuro):
+            break
+        first = neuro
+    hours = ctx.threshold("NE-PERSIST.min_hours")
+    if sets[-1].at - first.at < _hours(int(hours)):
+        return []
+    ctx.use(first.source_id)
+    ctx.use(sets[-1].source_id)
+    shown = f"changed since {iso_z(first.at)} ({fmt(_Ratio(_microseconds(sets[-1].at - first.at), 3_600_000_000))} h)"
+    return [_finding("NE-PERSIST", "stop", "Mental-status change", shown, f"persists ≥ {fmt(hours)} h")]
+
+
+def _exam_rule(rule: str, label: str, signs: tuple[tuple[str, object, str, str], ...]) -> RuleFn:
+    """A bedside-exam rule: (field, the answer that fires, level, text) per sign; the most severe level counts."""
+
+    def evaluate_exam(ctx: _Context) -> list[Finding]:
+        found: dict[str, list[str]] = {}
+        for name, answer, level, text in signs:
+            if ctx.value(name) == answer:
+                found.setdefault(level, []).append(text)
+        for level in _LEVELS_SEVERE_FIRST:
+            if level in found:
+                return [_finding(rule, level, label, "; ".join(found[level]), "present")]
+        return []
+
+    evaluate_exam.__doc__ = f"{rule} (v2): bedside exam, " + "; ".join(f"{t} → {lv}" for _, _, lv, t in signs)
+    _rule(rule, reads=tuple(dict.fromkeys(name for name, _, _, _ in signs)))(evaluate_exam)
+    return evaluate_exam
+
+
+_exam_rule(
+    "RS-EXAM",
+    "Respiratory exam",
+    (
+        ("rales", "half_or_more", "stop", "moist rales ½ of the chest or more"),
+        ("intubated", True, "stop", "intubated"),
+        ("resting_dyspnea", True, "hold", "dyspnoea at rest"),
+        ("rales", "lower_third", "hold", "rales up to ⅓ of the chest"),
+    ),
+)
+_exam_rule(
+    "GI-EXAM",
+    "Abdominal exam",
+    (
+        ("vomiting_refractory", True, "stop", "vomiting not responding to drugs"),
+        ("distension_affects_breathing", True, "stop", "distension affecting breathing"),
+        ("abdominal_pain_severe", True, "stop", "severe unrelenting abdominal pain"),
+        ("ileus_distension", True, "hold", "ileus or distension"),
+    ),
+)
+_exam_rule(
+    "MS-EXAM",
+    "Musculoskeletal exam",
+    (
+        ("extreme_paresthesias", True, "stop", "extreme paraesthesias"),
+        ("extreme_tightness", True, "hold", "extreme tightness"),
+    ),
+)
+_exam_rule("SK-DESQ", "Skin exam", (("moist_desquamation", True, "stop", "moist desquamation"),))
 
 
 @_rule("GI-HEME", events_only=True)
@@ -820,7 +1018,8 @@ _TRANSAMINASES = (("ast_u_l", "AST"), ("alt_u_l", "ALT"))
 
 @_rule("HP-TRANS", reads=tuple(name for name, _ in _TRANSAMINASES))
 def _hp_trans(ctx: _Context) -> list[Finding]:
-    """HP-TRANS: AST or ALT > 5 × ULN (CTCAE grade 3), or liver pain → stop (withhold the rest of the course)."""
+    """HP-TRANS (v2): AST or ALT > 5 × ULN (CTCAE grade 3), or liver pain → discontinue (withhold the rest of the
+    course; no retreatment bar)."""
     uln, times = ctx.threshold("HP-TRANS.uln_u_l"), ctx.threshold("HP-TRANS.stop_above_uln_x")
     limit = uln * times  # ints and short Decimals: exact
     signs = []
@@ -833,13 +1032,13 @@ def _hp_trans(ctx: _Context) -> list[Finding]:
         return []
     shown_limit = _with_unit(as_fraction(uln) * as_fraction(times), "U/L")
     threshold = f"> {shown_limit} ({fmt(times)} × ULN {fmt(uln)} U/L), or liver pain"
-    return [_finding("HP-TRANS", "stop", "Liver", "; ".join(signs), threshold)]
+    return [_finding("HP-TRANS", "discontinue", "Liver", "; ".join(signs), threshold)]
 
 
 @_rule("HP-FAIL", events_only=True)
 def _hp_fail(ctx: _Context) -> list[Finding]:
-    """HP-FAIL: hepatic failure (encephalopathy, increasing ascites) → stop (discontinue)."""
-    return _event_finding(ctx, "HP-FAIL", "stop", "Hepatic failure", ["hepatic_failure"])
+    """HP-FAIL (v2): hepatic failure (encephalopathy, increasing ascites; hypoglycaemia) → discontinue."""
+    return _event_finding(ctx, "HP-FAIL", "discontinue", "Hepatic failure", ["hepatic_failure", "hypoglycemia"])
 
 
 @_rule("SK-BULLOUS", events_only=True)
@@ -850,8 +1049,8 @@ def _sk_bullous(ctx: _Context) -> list[Finding]:
 
 @_rule("IN-INFECT", events_only=True)
 def _in_infect(ctx: _Context) -> list[Finding]:
-    """IN-INFECT: documented or strongly suspected infection → stop."""
-    return _event_finding(ctx, "IN-INFECT", "stop", "Infection", ["infection"])
+    """IN-INFECT (v2): documented or strongly suspected infection, or sepsis with an unstable patient → stop."""
+    return _event_finding(ctx, "IN-INFECT", "stop", "Infection", ["infection", "sepsis_unstable"])
 
 
 @_rule("LB-CREAT", reads=("creatinine_mg_dl", "bicarbonate_mmol_l", "potassium_mmol_l"))
@@ -933,8 +1132,8 @@ def _lb_sepsis(ctx: _Context) -> list[Finding]:
 
 @_rule("LB-DISCONT", events_only=True)
 def _lb_discont(ctx: _Context) -> list[Finding]:
-    """LB-DISCONT: a permanent-discontinuation (retreatment-bar) event not read by another rule → stop."""
-    return _event_finding(ctx, "LB-DISCONT", "stop", "Discontinuation event", ctx.option("LB-DISCONT.events"))
+    """LB-DISCONT: a permanent-discontinuation (retreatment-bar) event not read by another rule → discontinue."""
+    return _event_finding(ctx, "LB-DISCONT", "discontinue", "Discontinuation event", ctx.option("LB-DISCONT.events"))
 
 
 def _ag_3rel(ctx: _Context, findings: list[Finding]) -> list[Finding]:
@@ -964,6 +1163,9 @@ def _missing(ctx: _Context) -> list[str]:
             if reading is None or reading.at < oldest_fresh:
                 missing.append(group)
                 break
+        else:
+            if group == "vitals" and plan.vitals_one_of and all(readings[n] is None for n in plan.vitals_one_of):
+                missing.append(group)  # INV-EXPLICIT: neither an O2 flow (0 = room air) nor an FiO2 charted
     if plan.weight_limit is not None:
         reading = readings["weight_kg"]
         if reading is None or reading.at < now - plan.weight_limit:
@@ -986,7 +1188,27 @@ def _urine_recorded(ctx: _Context) -> bool:
     site's tolerance before `now`; default 0: right up to it)."""
     if ctx.fluid_end is None or ctx.now - ctx.fluid_end > ctx.plan.urine_tolerance:
         return False
-    return ctx.fluid(ctx.plan.urine_hours, 0, urine=True) is not None
+    if ctx.fluid(ctx.plan.urine_hours, 0, urine=True) is not None:
+        return True
+    # A gap, but the urine charted inside the window already exceeds the hold band: no gap can make it hold.
+    band = ctx.thresholds.get("RN-UO.hold_at_or_below_ml")
+    if band is None:
+        return False
+    end = ctx.fluid_end
+    charted = _charted_urine(ctx.periods, end - _hours(ctx.plan.urine_hours), end)
+    return charted > band
+
+
+def _charted_urine(periods: list[FluidPeriod], start: datetime, end: datetime) -> Fraction:
+    """The urine charted inside [start, end] (pro rata, the lower rate where periods overlap), gaps counting 0."""
+    inside = [p for p in periods if p.start < end and p.end > start]
+    cuts = sorted({start, end, *(t for p in inside for t in (p.start, p.end) if start < t < end)})
+    total = Fraction(0)
+    for low, high in zip(cuts, cuts[1:], strict=False):
+        covering = [p for p in inside if p.start <= low and p.end >= high]
+        if covering:
+            total += min(_rate(p, urine=True) for p in covering) * _microseconds(high - low)
+    return total
 
 
 # --------------------------------------------------------------------------------------------------- evaluate
@@ -1020,9 +1242,52 @@ def _measure(value: object) -> Decimal | None:
 
 
 def evaluate(snapshot: PatientSnapshot, *, rule_set: RuleSet, now: datetime) -> Evaluation:
-    """Evaluate the pre-dose rules of ``rule_set`` on ``snapshot`` at ``now`` (aware)."""
+    """Evaluate the pre-dose rules of ``rule_set`` on ``snapshot`` at ``now`` (aware): the clinical time evaluated
+    for (the infusion's start when charting, HOLD-RULES §3a INV-START); nothing dated after it is read."""
     if now.tzinfo is None or now.utcoffset() is None:
         raise ValueError("now must be timezone-aware")
+    conflicts = [(name, r) for name, r in snapshot.conflicts if r.at <= now]
+    if not conflicts:
+        return _evaluate(snapshot, rule_set, now)
+    base = dataclasses.replace(snapshot, conflicts=())
+    results = [_evaluate(base, rule_set, now)] + [
+        _evaluate(dataclasses.replace(base, **{name: reading}), rule_set, now) for name, reading in conflicts
+    ]
+    return _most_restrictive(results, conflicts, rule_set)
+
+
+def _most_restrictive(results: list[Evaluation], conflicts, rule_set: RuleSet) -> Evaluation:
+    """INV-CONFLICT: every finding and every missing item of any alternative counts, AG-3REL over them all."""
+    findings: dict[tuple, Finding] = {}
+    for result in results:
+        for finding in result.findings:
+            if finding.rule != "AG-3REL":
+                findings.setdefault((finding.rule, finding.level, finding.value), finding)
+    merged = list(findings.values())
+    if "AG-3REL" in rule_set.rules:
+        holding = list(dict.fromkeys(f.rule for f in merged if f.level == "hold"))
+        if len(holding) >= rule_set.thresholds["AG-3REL.min_holds"]:
+            merged.append(
+                _finding(
+                    "AG-3REL",
+                    "stop",
+                    "Hold criteria",
+                    f"{len(holding)} hold criteria ({', '.join(holding)})",
+                    f"≥ {fmt(rule_set.thresholds['AG-3REL.min_holds'])} hold criteria",
+                )
+            )
+    names = ", ".join(dict.fromkeys(name for name, _ in conflicts))
+    merged.append(
+        _finding("INV-CONFLICT", "notify", "Conflicting readings", names, "two readings at the same clinical time")
+    )
+    missing = tuple(dict.fromkeys(m for r in results for m in r.missing))
+    levels = {f.level for f in merged}
+    decision = next((d for d in ("discontinue", "stop", "hold") if d in levels), "incomplete" if missing else "give")
+    used = tuple(dict.fromkeys(u for r in results for u in r.used))
+    return results[0]._replace(decision=decision, findings=tuple(merged), missing=missing, used=used)
+
+
+def _evaluate(snapshot: PatientSnapshot, rule_set: RuleSet, now: datetime) -> Evaluation:
     plan = _plan(rule_set)
     ctx = _Context(snapshot, rule_set, plan, now)
     fired: list[tuple[int, list[Finding]]] = []  # (the rule's place in the rule set, its findings)
@@ -1060,7 +1325,9 @@ def evaluate(snapshot: PatientSnapshot, *, rule_set: RuleSet, now: datetime) -> 
         decision = "incomplete" if missing else "give"
     else:
         levels = {f.level for f in findings}
-        decision = "stop" if "stop" in levels else "hold" if "hold" in levels else "incomplete" if missing else "give"
+        decision = next(
+            (d for d in ("discontinue", "stop", "hold") if d in levels), "incomplete" if missing else "give"
+        )
     return Evaluation(
         decision=decision,
         findings=tuple(findings),

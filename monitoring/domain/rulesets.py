@@ -16,7 +16,21 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
 
+from .snapshot import EXAM_FIELDS
+
 Number = int | Decimal
+
+_VITALS_REQUIRED = (
+    "sbp",
+    "heart_rate",
+    "resp_rate",
+    "spo2",
+    "temp_c",
+    "rhythm",
+    "phenylephrine_mcg_kg_min",
+    "other_pressor",
+)
+_NEURO_REQUIRED = ("rass", "confusion", "neuro_check_failed", "hallucinations")
 
 D = Decimal  # short alias for the data tables below
 
@@ -37,7 +51,11 @@ FLAG_GROUP_NAMES = ("lethargy", "hypotension", "capillary_leak", "other")
 _CATALOGUE = (
     RuleInfo("CV-SBP", "Systolic blood pressure", "systolic BP (mmHg)", "S1 Table 2", "hypotension"),
     RuleInfo(
-        "CV-PRESSOR", "Phenylephrine at dosing", "phenylephrine running at dosing (µg/kg/min)", "S11 T3", "hypotension"
+        "CV-PRESSOR",
+        "Vasopressors",
+        "phenylephrine at dosing and the highest since the previous dose (µg/kg/min); any other vasopressor",
+        "S11 T3, S13",
+        "hypotension",
     ),
     RuleInfo(
         "CV-HR",
@@ -46,11 +64,11 @@ _CATALOGUE = (
         "S13, S14, S11, S12",
         "other",
     ),
-    RuleInfo("CV-RHYTHM", "Cardiac rhythm", "rhythm; sustained VT event; new irregular rhythm", "S1, S5", "other"),
+    RuleInfo("CV-RHYTHM", "Cardiac rhythm", "rhythm; sustained VT event; new irregular rhythm", "S1, S5, S11", "other"),
     RuleInfo(
         "CV-ISCHEMIA",
-        "Chest pain with ECG ischaemia",
-        "event chest_pain_ecg (ECG ischaemia / raised troponin)",
+        "Chest pain / myocardial ischaemia",
+        "events chest_pain, chest_pain_ecg (ECG ischaemia / MI); troponin, CK-MB against the site's ULN",
         "S1, S5, S11",
         "other",
     ),
@@ -60,6 +78,13 @@ _CATALOGUE = (
         "Oxygen needed",
         "O2 flow (L/min nasal) or FiO2 (%) needed to keep SpO2 ≥ 95 %",
         "S11, S12",
+        "capillary_leak",
+    ),
+    RuleInfo(
+        "RS-EXAM",
+        "Respiratory exam",
+        "bedside exam: dyspnoea at rest, rales (none, up to ⅓, ½ or more), intubated",
+        "S11 T3",
         "capillary_leak",
     ),
     RuleInfo("RS-RR", "Respiratory rate", "respiratory rate (/min)", "S12", "other"),
@@ -83,9 +108,33 @@ _CATALOGUE = (
     RuleInfo(
         "NE-CONF", "Confusion / agitation", "confusion: none, mild, moderate, severe", "S1 Table 2, S11", "lethargy"
     ),
-    RuleInfo("NE-CHECK", "Neuro check", "fails serial 7s or 'WORLD' backward; hallucinations", "S11", "other"),
+    RuleInfo(
+        "NE-CHECK",
+        "Neuro check",
+        "fails serial 7s or 'WORLD' backward; hallucinations; persistent crying",
+        "S11",
+        "lethargy",
+    ),
+    RuleInfo(
+        "NE-PERSIST",
+        "Persisting mental-status change",
+        "neuro sets ≥ 2 h apart with confusion, RASS ≠ 0 or a failed check, no normal set between",
+        "S11 T3",
+        "lethargy",
+    ),
     RuleInfo("GI-HEME", "Bleeding", "events heme_positive (stool, emesis, sputum), frank_bleeding", "S1, S11", "other"),
     RuleInfo("GI-DIARRHEA", "Diarrhoea", "diarrhoea per 8 h shift (mL)", "S11, S14", "other"),
+    RuleInfo(
+        "GI-EXAM",
+        "Abdominal exam",
+        "bedside exam: ileus or distension; refractory vomiting; distension affecting breathing; severe pain",
+        "S11 T3",
+        "other",
+    ),
+    RuleInfo(
+        "MS-EXAM", "Musculoskeletal exam", "bedside exam: extreme tightness; extreme paraesthesias", "S11 T3", "other"
+    ),
+    RuleInfo("SK-DESQ", "Moist desquamation", "bedside exam: moist desquamation", "S11 T3", "other"),
     RuleInfo("HM-PLT", "Platelets", "platelets (×10³/µL)", "S11, S12", "other"),
     RuleInfo("HP-BILI", "Bilirubin", "total bilirubin (mg/dL)", "S11", "other"),
     RuleInfo("TP-TEMP", "Temperature", "temperature (°C)", "S12, CTCAE", "other"),
@@ -99,7 +148,7 @@ _CATALOGUE = (
     RuleInfo(
         "HP-FAIL",
         "Hepatic failure",
-        "event hepatic_failure (encephalopathy, increasing ascites)",
+        "events hepatic_failure (encephalopathy, increasing ascites), hypoglycemia",
         "label 2023 Table 2",
         "other",
     ),
@@ -111,7 +160,11 @@ _CATALOGUE = (
         "other",
     ),
     RuleInfo(
-        "IN-INFECT", "Infection", "event infection (documented or strongly suspected)", "S11, boxed warning", "other"
+        "IN-INFECT",
+        "Infection",
+        "events infection (documented or strongly suspected), sepsis_unstable",
+        "S11, boxed warning",
+        "other",
     ),
     RuleInfo("AG-3REL", "Three or more hold criteria", "count of hold findings in this evaluation", "S13", "other"),
     # Label-only rows (HOLD-RULES.md §3, under the table) and the label's permanent-discontinuation events (§4).
@@ -156,6 +209,7 @@ CONSENSUS_TABLE_RULES = (
     "CV-ISCHEMIA",
     "RS-SPO2",
     "RS-O2",
+    "RS-EXAM",
     "RS-RR",
     "RN-UO",
     "RN-CREAT",
@@ -164,8 +218,12 @@ CONSENSUS_TABLE_RULES = (
     "NE-RASS",
     "NE-CONF",
     "NE-CHECK",
+    "NE-PERSIST",
     "GI-HEME",
     "GI-DIARRHEA",
+    "GI-EXAM",
+    "MS-EXAM",
+    "SK-DESQ",
     "HM-PLT",
     "HP-BILI",
     "TP-TEMP",
@@ -180,13 +238,18 @@ CONSENSUS_TABLE_RULES = (
 # shared "freshness." and "CTCAE." keys.
 _THRESHOLDS: dict[str, Number] = {
     "CV-SBP.hold_below": 90,  # mmHg
-    "CV-PRESSOR.notify_above": 0,  # µg/kg/min: any phenylephrine running
-    "CV-PRESSOR.hold_above": D("0.5"),
+    "CV-PRESSOR.hold_above": D("0.5"),  # µg/kg/min phenylephrine at dosing
     "CV-PRESSOR.stop_above": D("0.8"),
+    "CV-PRESSOR.interval_hold_from": D("1.0"),  # the highest phenylephrine since the previous slot: 1.0–1.5 hold
+    "CV-PRESSOR.interval_stop_above": D("1.5"),
+    "CV-PRESSOR.dopamine_hold_at_or_below": 5,  # used only with the site option low_dose_dopamine_holds
+    "CV-ISCHEMIA.troponin_uln_ng_l": 14,  # site ULN of its assay
+    "CV-ISCHEMIA.ck_mb_uln_ng_ml": 5,
     "CV-HR.hold_above": 120,  # /min (site option: 100)
     "CV-HR.stop_above": 130,
     "CV-HR.notify_above": 140,
-    "RS-SPO2.hold_below": 90,  # %
+    "RS-SPO2.hold_at_or_below": 90,  # %: the label resumes only above 90 %
+    "RS-O2.target_spo2_from": 95,  # % kept on the charted O2; below it the patient needs more than is charted
     "RS-O2.notify_above_lpm": 0,  # L/min: on any O2
     "RS-O2.hold_from_lpm": 3,  # 3–4 L/min nasal → hold (4 inclusive: stop is "> 4")
     "RS-O2.stop_above_lpm": 4,
@@ -204,6 +267,9 @@ _THRESHOLDS: dict[str, Number] = {
     "FL-WT.notify_from_grade": 1,  # CTCAE weight-gain grade that raises a notify finding
     "NE-RASS.hold_at_or_below": -2,
     "NE-RASS.notify_at_or_below": -1,
+    "NE-RASS.hold_at_or_above": 2,  # agitation: the label withholds for agitation
+    "NE-RASS.notify_at_or_above": 1,
+    "NE-PERSIST.min_hours": 2,
     "GI-DIARRHEA.shift_hours": 8,
     "GI-DIARRHEA.hold_from_ml": 1000,  # per shift
     "GI-DIARRHEA.stop_consecutive_shifts": 2,
@@ -224,6 +290,7 @@ _THRESHOLDS: dict[str, Number] = {
     "LB-OLIG.hours": 16,
     "freshness.vitals_minutes": 60,
     "freshness.neuro_minutes": 60,
+    "freshness.exam_minutes": 120,
     "freshness.weight_hours": 24,
     "freshness.urine_hours": 8,
     # How long before the evaluation the urine record may end. The urine is measured with the pre-dose assessment,
@@ -238,8 +305,8 @@ _THRESHOLDS: dict[str, Number] = {
 
 # Pairs (a, b) that must satisfy a <= b in any rule set, so an override cannot invert a band.
 _ORDERED = (
-    ("CV-PRESSOR.notify_above", "CV-PRESSOR.hold_above"),
     ("CV-PRESSOR.hold_above", "CV-PRESSOR.stop_above"),
+    ("CV-PRESSOR.interval_hold_from", "CV-PRESSOR.interval_stop_above"),
     ("CV-HR.hold_above", "CV-HR.stop_above"),
     ("RS-O2.notify_above_lpm", "RS-O2.hold_from_lpm"),
     ("RS-O2.hold_from_lpm", "RS-O2.stop_above_lpm"),
@@ -247,6 +314,7 @@ _ORDERED = (
     ("RN-CREAT.hold_from", "RN-CREAT.stop_from"),
     ("RN-HCO3.stop_at_or_below", "RN-HCO3.notify_below"),
     ("NE-RASS.hold_at_or_below", "NE-RASS.notify_at_or_below"),
+    ("NE-RASS.notify_at_or_above", "NE-RASS.hold_at_or_above"),
     ("HM-PLT.stop_below", "HM-PLT.hold_at_or_below"),
     ("LB-CREAT.hold_from_with_condition", "LB-CREAT.hold_above"),
     ("LB-CREAT.resume_below", "LB-CREAT.hold_from_with_condition"),
@@ -269,20 +337,30 @@ _DISCONTINUATION_EVENTS = (
 
 _COMMON_OPTIONS: dict[str, object] = {
     # Which freshness groups must be present and recent for `give` (missing names: engine.MISSING_NAMES).
-    "freshness.required": ("vitals", "neuro", "weight", "urine_8h", "labs"),
-    "freshness.vitals_fields": ("sbp", "heart_rate", "resp_rate", "spo2", "temp_c"),
-    "freshness.neuro_fields": ("rass", "confusion"),
+    "freshness.required": ("vitals", "neuro", "exam", "weight", "urine_8h", "labs"),
+    # INV-EXPLICIT: rhythm, O2 and pressors in every vitals set; RASS, confusion, the neuro check and
+    # hallucinations in every neuro set; the whole bedside exam. These are invariants, not options a site turns off:
+    # RuleSet refuses a definition that leaves any of them out.
+    "freshness.vitals_fields": _VITALS_REQUIRED,
+    "freshness.vitals_one_of": ("o2_lpm", "fio2_pct"),
+    "freshness.neuro_fields": _NEURO_REQUIRED,
+    "freshness.exam_fields": EXAM_FIELDS,
     "freshness.labs_fields": ("creatinine_mg_dl", "platelets_k_ul", "bilirubin_mg_dl", "bicarbonate_mmol_l"),
-    "CV-RHYTHM.hold_rhythms": ("af", "svt", "brady_treated"),
-    "CV-RHYTHM.stop_rhythms": ("vt_sustained",),
-    "CV-RHYTHM.irregular_rhythms": ("af", "svt", "vt_sustained", "other"),
+    "CV-RHYTHM.hold_rhythms": ("brady_treated",),
+    "CV-RHYTHM.stop_rhythms": ("af", "svt", "pvc_frequent", "bigeminy", "nsvt"),
+    "CV-RHYTHM.discontinue_rhythms": ("vt_sustained",),
+    "CV-RHYTHM.irregular_rhythms": ("af", "svt", "pvc_frequent", "bigeminy", "nsvt", "vt_sustained", "other"),
+    "CV-ISCHEMIA.levels": {"chest_pain": "stop", "chest_pain_ecg": "discontinue"},
+    "CV-ISCHEMIA.markers": True,
+    "CV-PRESSOR.low_dose_dopamine_holds": False,  # site option: dopamine ≤ 5 µg/kg/min → hold instead of stop
     "NE-CONF.levels": {"mild": "notify", "moderate": "hold", "severe": "stop"},
+    "NE-CONF.vivid_dreams_level": "hold",
     "GI-HEME.levels": {"heme_positive": "hold", "frank_bleeding": "stop"},
     "LB-DISCONT.events": _DISCONTINUATION_EVENTS,
     "SCH-3HELD.recommend_stop": False,  # read by scheduling: recommend stop when a cycle's 3rd slot is held
 }
 
-LEVELS = ("notify", "hold", "stop")
+LEVELS = ("notify", "hold", "stop", "discontinue")
 
 
 def json_ready(value: object) -> object:
@@ -333,6 +411,7 @@ class RuleSet:
     rules: tuple[str, ...]
     thresholds: Mapping[str, Number] = field(default_factory=dict)
     options: Mapping[str, object] = field(default_factory=dict)
+    spec: int = 2  # the HOLD-RULES.md version its rules follow (SPEC_VERSION for the built-in sets)
 
     def __post_init__(self) -> None:
         if isinstance(self.version, bool) or not isinstance(self.version, int) or self.version < 1:
@@ -347,6 +426,8 @@ class RuleSet:
         for low, high in _ORDERED:
             if low in thresholds and high in thresholds and thresholds[low] > thresholds[high]:
                 raise ValueError(f"{low} ({thresholds[low]}) must not exceed {high} ({thresholds[high]})")
+        if self.spec >= 2:
+            _check_invariants(self.options)
         object.__setattr__(self, "rules", tuple(self.rules))
         object.__setattr__(self, "thresholds", MappingProxyType(thresholds))
         object.__setattr__(self, "options", _freeze(dict(self.options)))
@@ -366,7 +447,7 @@ class RuleSet:
                 options[key] = _checked_option(key, options[key], value)
             else:
                 raise ValueError(f"unknown threshold or option for rule set {self.name!r}: {key!r}")
-        return RuleSet(self.name, version, self.rules, thresholds, options)
+        return RuleSet(self.name, version, self.rules, thresholds, options, self.spec)
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready: Decimals as strings (exact), tuples as lists."""
@@ -376,6 +457,7 @@ class RuleSet:
             "rules": list(self.rules),
             "thresholds": json_ready(self.thresholds),
             "options": json_ready(self.options),
+            "spec": self.spec,
         }
 
     @classmethod
@@ -387,7 +469,23 @@ class RuleSet:
             rules=tuple(data["rules"]),
             thresholds=dict(data.get("thresholds", {})),
             options=dict(data.get("options", {})),
+            spec=int(data.get("spec", 1)),
         )
+
+
+def _check_invariants(options: Mapping[str, object]) -> None:
+    """HOLD-RULES §3a: a site may change every number, never switch an invariant off (INV-EXPLICIT)."""
+    if "freshness.required" not in options:
+        return  # a partial definition (tests of one rule): the engine reads no freshness
+    required = set(options["freshness.required"])
+    for group, fields in (("vitals", _VITALS_REQUIRED), ("neuro", _NEURO_REQUIRED), ("exam", EXAM_FIELDS)):
+        if group not in required:
+            raise ValueError(f"freshness.required must include {group!r} (HOLD-RULES §3a INV-EXPLICIT)")
+        left_out = set(fields) - set(options.get(f"freshness.{group}_fields", ()))
+        if left_out:
+            raise ValueError(f"freshness.{group}_fields must include {', '.join(sorted(left_out))} (INV-EXPLICIT)")
+    if set(options.get("freshness.vitals_one_of", ())) != {"o2_lpm", "fio2_pct"}:
+        raise ValueError("freshness.vitals_one_of must be o2_lpm, fio2_pct (INV-EXPLICIT)")
 
 
 def _checked_option(key: str, current: object, value: object) -> object:
@@ -412,9 +510,13 @@ def _thresholds_for(rules: tuple[str, ...]) -> dict[str, Number]:
 
 _CONSENSUS_RULES = CONSENSUS_TABLE_RULES[:-1] + ("LB-DISCONT", "AG-3REL")
 
+# The HOLD-RULES.md version the built-in sets follow; their first stored version carries this number, so a database
+# whose courses started under version 1 keeps those rows and a new course gets the version-2 definition.
+SPEC_VERSION = 2
+
 CONSENSUS_2014 = RuleSet(
     name="consensus-2014",
-    version=1,
+    version=SPEC_VERSION,
     # The whole §3 table. LB-DISCONT is added so a recorded retreatment-bar event (intubation > 72 h, dialysis,
     # seizures, ...) stops dosing under the default set too; the label requires permanent discontinuation.
     rules=_CONSENSUS_RULES,
@@ -441,15 +543,22 @@ _LABEL_RULES = (
 
 LABEL_ONLY = RuleSet(
     name="label-only",
-    version=1,
+    version=SPEC_VERSION,
     rules=_LABEL_RULES,
     thresholds=_thresholds_for(_LABEL_RULES),
     options={
         **_COMMON_OPTIONS,
         # Only what a label-only rule reads is required: no weight rule, and creatinine is the only lab it uses
         # on every evaluation (bicarbonate and potassium only matter when creatinine is already ≥ 4).
-        "freshness.required": ("vitals", "neuro", "urine_8h", "labs"),
+        "freshness.required": ("vitals", "neuro", "exam", "urine_8h", "labs"),
         "freshness.labs_fields": ("creatinine_mg_dl",),
+        # Label: AF, SVT, bradycardia needing treatment → withhold; sustained VT → permanently discontinue.
+        "CV-RHYTHM.hold_rhythms": ("af", "svt", "brady_treated"),
+        "CV-RHYTHM.stop_rhythms": (),
+        # Label: ECG changes of ischaemia / MI, or angina / chest pain → permanently discontinue; no marker row.
+        "CV-ISCHEMIA.levels": {"chest_pain": "discontinue", "chest_pain_ecg": "discontinue"},
+        "CV-ISCHEMIA.markers": False,
+        "NE-CONF.vivid_dreams_level": None,
         # Label: "mental-status change, including moderate confusion" → withhold; severe is at least that.
         "NE-CONF.levels": {"mild": "notify", "moderate": "hold", "severe": "hold"},
         # Label: FIT/FOBT positive → withhold; only GI bleeding needing surgery discontinues (LB-DISCONT), so frank

@@ -19,6 +19,7 @@ REFUSAL_ORDER = (
     "course_not_active",
     "eligibility_not_attested",
     "outside_window",
+    "course_discontinued",
     "stop_criteria_met",
     "hold_criteria_met",
     "assessment_incomplete",
@@ -46,6 +47,9 @@ def administer_refusal(
     window_minutes: int,
     decision: str,
     hold_overridden: bool,
+    missing: tuple[str, ...] | list[str] = (),
+    course_discontinued: bool = False,
+    stop_recommended: bool = False,
     reconstituted_at: datetime | None,
     max_hours_after_reconstitution: int,
     dose_iu: int | None = None,
@@ -53,9 +57,12 @@ def administer_refusal(
 ) -> str | None:
     """The 409 code that refuses this administration, or None when it may be charted.
 
-    `decision` is the fresh pre-dose evaluation's (give | hold | stop | incomplete); anything but those four refuses
-    as assessment_incomplete, so a missing evaluation can never let a dose through. The double check is compared
-    only when both doses are given.
+    `decision` is the pre-dose evaluation's as of the infusion's start (HOLD-RULES §3a INV-START); anything but
+    give, or a hold an override still covers, refuses, so a missing evaluation can never let a dose through.
+    `missing` is that evaluation's missing or stale data: an override never lifts it (INV-OVR). `course_discontinued`:
+    a discontinue finding on this course (INV-DISC). `stop_recommended`: an evaluation of this slot recommended
+    stop (INV-STOP: that slot is never given, whatever the oncologist decides for the cycle). The double check is
+    compared only when both doses are given.
     """
     refusal = open_dose_refusal(dose_status=dose_status, course_status=course_status)
     if refusal:
@@ -64,12 +71,14 @@ def administer_refusal(
         return "eligibility_not_attested"  # HOLD-RULES §2: no dose before attestation
     if not chartable(due_at, at=started_at, window_minutes=window_minutes):
         return "outside_window"  # SCH-WINDOW
-    if decision == "stop":
-        return "stop_criteria_met"  # never overridable for the slot
+    if course_discontinued or decision == "discontinue":
+        return "course_discontinued"  # INV-DISC: nothing lifts it
+    if decision == "stop" or stop_recommended:
+        return "stop_criteria_met"  # INV-STOP: never overridable for the slot
     if decision == "hold" and not hold_overridden:
         return "hold_criteria_met"
-    if decision not in ("give", "hold"):
-        return "assessment_incomplete"  # incomplete, or no evaluation at all: fail safe
+    if decision not in ("give", "hold") or missing:
+        return "assessment_incomplete"  # incomplete, stale, or no evaluation at all: fail safe
     if reconstituted_at is not None and reconstitution_expired(
         reconstituted_at, at=started_at, max_hours=max_hours_after_reconstitution
     ):
