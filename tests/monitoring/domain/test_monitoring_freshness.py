@@ -30,7 +30,16 @@ def run(snapshot, rule_set=CONSENSUS_2014, **changes):
         pytest.param({"sbp": ago(112, minutes=61)}, ("vitals",), id="vitals 61 min old are stale"),
         pytest.param({"temp_c": None}, ("vitals",), id="a required vital missing"),
         pytest.param({"resp_rate": ago(16, hours=3)}, ("vitals",), id="one stale vital"),
-        pytest.param({"o2_lpm": None, "rhythm": None}, (), id="optional vitals may be absent"),
+        pytest.param({"rhythm": None}, ("vitals",), id="INV-EXPLICIT: rhythm left out is missing"),
+        pytest.param({"o2_lpm": None}, ("vitals",), id="INV-EXPLICIT: O2 left out is missing"),
+        pytest.param({"o2_lpm": None, "fio2_pct": 21}, (), id="INV-EXPLICIT: FiO2 charted instead of a flow"),
+        pytest.param({"phenylephrine_mcg_kg_min": None}, ("vitals",), id="INV-EXPLICIT: phenylephrine left out"),
+        pytest.param({"other_pressor": None}, ("vitals",), id="INV-EXPLICIT: other pressor left out"),
+        pytest.param({"neuro_check_failed": None}, ("neuro",), id="INV-EXPLICIT: neuro check left out"),
+        pytest.param({"hallucinations": None}, ("neuro",), id="INV-EXPLICIT: hallucinations left out"),
+        pytest.param({"rales": None}, ("exam",), id="INV-EXPLICIT: an exam answer left out"),
+        pytest.param({"intubated": ago(False, minutes=120)}, (), id="exam 2 h old is fresh"),
+        pytest.param({"intubated": ago(False, minutes=121)}, ("exam",), id="exam over 2 h old is stale"),
         pytest.param({"rass": ago(0, minutes=61)}, ("neuro",), id="neuro 61 min old"),
         pytest.param({"confusion": None}, ("neuro",), id="confusion missing"),
         pytest.param({"weight_kg": ago(D("80"), hours=24)}, (), id="weight 24 h old is fresh"),
@@ -46,22 +55,35 @@ def run(snapshot, rule_set=CONSENSUS_2014, **changes):
         pytest.param({"ast_u_l": None, "alt_u_l": None, "potassium_mmol_l": None}, (), id="AST ALT K not required"),
         pytest.param({"urine_periods": ()}, ("urine_8h",), id="no urine recorded"),
         pytest.param(
-            {"urine_periods": (FluidPeriod(NOW - timedelta(hours=8), NOW - timedelta(minutes=1), 800),)},
+            {"urine_periods": (FluidPeriod(NOW - timedelta(hours=8), NOW - timedelta(minutes=1), 150),)},
             ("urine_8h",),
             id="urine record ends 1 min before the evaluation",
         ),
         pytest.param(
             {
                 "urine_periods": (
-                    FluidPeriod(NOW - timedelta(hours=8), NOW - timedelta(hours=5), 300),
-                    FluidPeriod(NOW - timedelta(hours=4), NOW, 500),
+                    FluidPeriod(NOW - timedelta(hours=8), NOW - timedelta(hours=5), 80),
+                    FluidPeriod(NOW - timedelta(hours=4), NOW, 80),
                 )
             },
             ("urine_8h",),
-            id="a gap in the 8 h",
+            id="a gap in the 8 h with 160 mL charted (could still hold)",
         ),
         pytest.param(
-            {"urine_periods": (FluidPeriod(NOW - timedelta(hours=7), NOW, 800),)}, ("urine_8h",), id="only 7 h recorded"
+            {
+                "urine_periods": (
+                    FluidPeriod(NOW - timedelta(hours=8), NOW - timedelta(hours=5), 80),
+                    FluidPeriod(NOW - timedelta(hours=4), NOW, 81),
+                )
+            },
+            (),
+            id="a gap in the 8 h with 161 mL charted (above the hold band: no gap can make it hold)",
+        ),
+        pytest.param(
+            {"urine_periods": (FluidPeriod(NOW - timedelta(hours=7), NOW, 150),)}, ("urine_8h",), id="only 7 h recorded"
+        ),
+        pytest.param(
+            {"urine_periods": (FluidPeriod(NOW - timedelta(hours=7), NOW, 800),)}, (), id="7 h with 800 mL is enough"
         ),
         pytest.param(
             {
@@ -89,6 +111,7 @@ def test_everything_missing_lists_every_item_in_order():
     assert evaluation.missing == (
         "vitals",
         "neuro",
+        "exam",
         "weight",
         "baseline_weight",
         "urine_8h",
@@ -102,7 +125,7 @@ def test_everything_missing_lists_every_item_in_order():
 
 def test_label_only_needs_no_weight_and_only_creatinine():
     evaluation = evaluate(PatientSnapshot(), rule_set=LABEL_ONLY, now=NOW)
-    assert evaluation.missing == ("vitals", "neuro", "urine_8h", "labs.creatinine")
+    assert evaluation.missing == ("vitals", "neuro", "exam", "urine_8h", "labs.creatinine")
 
 
 def test_sbp_85_with_labs_missing_is_hold(snapshot):

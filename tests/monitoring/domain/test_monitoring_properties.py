@@ -16,6 +16,9 @@ from monitoring.domain.rulesets import CONSENSUS_2014, LABEL_ONLY
 from monitoring.domain.snapshot import (
     CONFUSION_LEVELS,
     EVENT_KINDS,
+    EXAM_FIELDS,
+    OTHER_PRESSORS,
+    RALES,
     RHYTHMS,
     Event,
     FluidPeriod,
@@ -37,7 +40,6 @@ NUMERIC = {
     "spo2": (st.integers(70, 100), -1),
     "bicarbonate_mmol_l": (st.integers(10, 32), -1),
     "platelets_k_ul": (st.integers(5, 300), -1),
-    "rass": (st.integers(-5, 4), -1),
     "heart_rate": (st.integers(40, 190), +1),
     "resp_rate": (st.integers(8, 45), +1),
     "temp_c": (decimals("35.0", "41.5"), +1),
@@ -70,9 +72,10 @@ NORMAL = {
     "heart_rate": 88,
     "resp_rate": 16,
     "temp_c": D("37.2"),
-    "o2_lpm": None,
+    "o2_lpm": 0,
     "fio2_pct": None,
-    "phenylephrine_mcg_kg_min": None,
+    "phenylephrine_mcg_kg_min": 0,
+    "other_pressor": "none",
     "creatinine_mg_dl": D("1.0"),
     "bilirubin_mg_dl": D("0.8"),
     "ast_u_l": 30,
@@ -85,8 +88,12 @@ NORMAL = {
     "neuro_check_failed": False,
     "hallucinations": False,
     "previous_creatinine": D("1.0"),
+    **{name: (False if name != "rales" else "none") for name in EXAM_FIELDS},
 }
 OTHER = {
+    "rass": st.integers(-5, 4),
+    "other_pressor": st.sampled_from(OTHER_PRESSORS),
+    **{name: (st.booleans() if name != "rales" else st.sampled_from(RALES)) for name in EXAM_FIELDS},
     "rhythm": st.sampled_from(RHYTHMS),
     "previous_rhythm": st.sampled_from(RHYTHMS),
     "confusion": st.sampled_from(CONFUSION_LEVELS),
@@ -136,8 +143,17 @@ def snapshots(draw):
 def worsened(draw, snapshot: PatientSnapshot) -> PatientSnapshot:
     """The same patient with one input made worse (or unchanged if that input is absent)."""
     kind = draw(
-        st.sampled_from([*NUMERIC, "confusion", "neuro_check_failed", "hallucinations", "urine", "diarrhea", "event"])
+        st.sampled_from(
+            [*NUMERIC, "rass", "confusion", "neuro_check_failed", "hallucinations", "urine", "diarrhea", "event"]
+        )
     )
+    if kind == "rass":  # worse is further from 0, either way (lethargy or agitation: NE-RASS v2)
+        reading = snapshot.rass
+        if reading is None:
+            return snapshot
+        step = draw(st.integers(0, 5))
+        worse = max(-5, reading.value - step) if reading.value <= 0 else min(4, reading.value + step)
+        return replace(snapshot, rass=replace(reading, value=worse))
     if kind in NUMERIC:
         reading = getattr(snapshot, kind)
         if reading is None:
@@ -184,12 +200,13 @@ def test_a_worse_value_never_gives_a_milder_decision(data, base, rule_set):
 def test_decision_is_the_most_restrictive_and_notify_never_counts(base, rule_set):
     evaluation = evaluate(base, rule_set=rule_set, now=NOW)
     levels = {f.level for f in evaluation.findings}
-    expected = (
-        "stop" if "stop" in levels else "hold" if "hold" in levels else "incomplete" if evaluation.missing else "give"
+    expected = next(
+        (d for d in ("discontinue", "stop", "hold") if d in levels), "incomplete" if evaluation.missing else "give"
     )
     assert evaluation.decision == expected
-    assert set(DECISION_SEVERITY) == {"give", "incomplete", "hold", "stop"}
-    assert [DECISION_SEVERITY[d] for d in ("give", "incomplete", "hold", "stop")] == [0, 1, 2, 3]
+    order = ("give", "incomplete", "hold", "stop", "discontinue")
+    assert set(DECISION_SEVERITY) == set(order)
+    assert [DECISION_SEVERITY[d] for d in order] == [0, 1, 2, 3, 4]
     for finding in evaluation.findings:
         assert finding.rule in rule_set.rules and finding.value and finding.threshold and finding.message
     assert len({(f.rule, f.level) for f in evaluation.findings}) == len(evaluation.findings)
@@ -222,7 +239,6 @@ _RANGES = {
     "spo2": (70, 100),
     "bicarbonate_mmol_l": (10, 32),
     "platelets_k_ul": (0, 300),
-    "rass": (-5, 4),
     "heart_rate": (40, 190),
     "resp_rate": (8, 45),
     "temp_c": (35, 42),
@@ -254,6 +270,20 @@ def test_each_input_is_monotone_over_its_whole_range_for_a_normal_patient(snapsh
     severities = _sweep_severities(snapshot(NOW), rule_set, name)
     assert severities == sorted(severities)
     assert severities[0] == 0  # the best end of every range gives (the patient is otherwise normal)
+
+
+@pytest.mark.parametrize("rule_set", RULE_SETS, ids=lambda rs: f"{rs.name}-v{rs.version}")
+def test_rass_is_worse_further_from_zero_either_way(snapshot, rule_set):
+    at = NOW - timedelta(minutes=10)
+
+    def severity(rass):
+        evaluation = evaluate(snapshot(NOW, rass=Reading(rass, at, "sweep")), rule_set=rule_set, now=NOW)
+        return DECISION_SEVERITY[evaluation.decision]
+
+    lethargy = [severity(r) for r in range(0, -6, -1)]
+    agitation = [severity(r) for r in range(0, 5)]
+    assert lethargy == sorted(lethargy) and agitation == sorted(agitation)
+    assert lethargy[0] == 0 and lethargy[2] > 0 and agitation[2] > 0  # RASS −2 and +2 hold
 
 
 @settings(max_examples=100, deadline=None)

@@ -13,10 +13,10 @@ import pytest
 
 from monitoring.domain.engine import evaluate
 from monitoring.domain.rulesets import CONSENSUS_2014, LABEL_ONLY, RULE_SETS
-from monitoring.domain.snapshot import Event, Reading
+from monitoring.domain.snapshot import Event, NeuroSet, Reading
 
 NOW = datetime(2027, 3, 12, 16, 0, tzinfo=UTC)
-HOLD, STOP, NOTIFY = "hold", "stop", "notify"
+HOLD, STOP, DISC, NOTIFY = "hold", "stop", "discontinue", "notify"
 
 
 def case(rule, label, expected, rule_set="consensus-2014", **changes):
@@ -25,6 +25,14 @@ def case(rule, label, expected, rule_set="consensus-2014", **changes):
 
 def reading(value, hours_ago):
     return Reading(value, NOW - timedelta(hours=hours_ago), f"lab:{hours_ago}")
+
+
+def neuro_sets(*sets):
+    """NE-PERSIST history: (minutes before NOW, rass, confusion, neuro check failed), oldest first."""
+    return tuple(
+        NeuroSet(NOW - timedelta(minutes=minutes), rass, confusion, failed, f"neuro:{minutes}")
+        for minutes, rass, confusion, failed in sets
+    )
 
 
 CONSENSUS_CASES = [
@@ -38,6 +46,19 @@ CONSENSUS_CASES = [
     case("CV-PRESSOR", "0.8 holds", {HOLD, NOTIFY}, phenylephrine_mcg_kg_min=D("0.8")),
     case("CV-PRESSOR", "float 0.8 still holds (no binary rounding)", {HOLD, NOTIFY}, phenylephrine_mcg_kg_min=0.8),
     case("CV-PRESSOR", "0.81 stops", {STOP, NOTIFY}, phenylephrine_mcg_kg_min=D("0.81")),
+    case("CV-PRESSOR", "highest since the last dose 0.99 is silent", set(), phenylephrine_max_interval=D("0.99")),
+    case("CV-PRESSOR", "highest since the last dose 1.0 holds", {HOLD}, phenylephrine_max_interval=D("1.0")),
+    case("CV-PRESSOR", "highest since the last dose 1.5 holds", {HOLD}, phenylephrine_max_interval=D("1.5")),
+    case("CV-PRESSOR", "highest since the last dose 1.51 stops", {STOP}, phenylephrine_max_interval=D("1.51")),
+    case("CV-PRESSOR", "no other vasopressor", set(), other_pressor="none"),
+    case("CV-PRESSOR", "norepinephrine running stops", {STOP, NOTIFY}, other_pressor="norepinephrine"),
+    case(
+        "CV-PRESSOR",
+        "dopamine 3 stops by default",
+        {STOP, NOTIFY},
+        other_pressor="dopamine",
+        other_pressor_mcg_kg_min=3,
+    ),
     case("CV-HR", "120 gives", set(), heart_rate=120),
     case("CV-HR", "121 holds", {HOLD}, heart_rate=121),
     case("CV-HR", "130 holds", {HOLD}, heart_rate=130),
@@ -45,15 +66,25 @@ CONSENSUS_CASES = [
     case("CV-HR", "140 stops without notify", {STOP}, heart_rate=140),
     case("CV-HR", "141 stops and notifies", {STOP, NOTIFY}, heart_rate=141),
     case("CV-RHYTHM", "sinus", set(), rhythm="sinus"),
-    case("CV-RHYTHM", "new AF holds and notifies", {HOLD, NOTIFY}, rhythm="af"),
-    case("CV-RHYTHM", "known AF holds", {HOLD}, rhythm="af", previous_rhythm="af"),
-    case("CV-RHYTHM", "new SVT holds and notifies", {HOLD, NOTIFY}, rhythm="svt"),
+    case("CV-RHYTHM", "new AF stops and notifies (Dutcher T3 absolute)", {STOP, NOTIFY}, rhythm="af"),
+    case("CV-RHYTHM", "known AF stops", {STOP}, rhythm="af", previous_rhythm="af"),
+    case("CV-RHYTHM", "new SVT stops and notifies", {STOP, NOTIFY}, rhythm="svt"),
+    case("CV-RHYTHM", "frequent PVCs stop", {STOP, NOTIFY}, rhythm="pvc_frequent"),
+    case("CV-RHYTHM", "bigeminy stops", {STOP, NOTIFY}, rhythm="bigeminy"),
+    case("CV-RHYTHM", "non-sustained VT stops", {STOP, NOTIFY}, rhythm="nsvt"),
     case("CV-RHYTHM", "bradycardia needing treatment holds", {HOLD}, rhythm="brady_treated"),
-    case("CV-RHYTHM", "sustained VT stops", {STOP, NOTIFY}, rhythm="vt_sustained"),
-    case("CV-RHYTHM", "sustained VT event stops", {STOP}, events=["sustained_vt"]),
+    case("CV-RHYTHM", "sustained VT discontinues", {DISC, NOTIFY}, rhythm="vt_sustained"),
+    case("CV-RHYTHM", "sustained VT event discontinues", {DISC}, events=["sustained_vt"]),
     case("CV-RHYTHM", "other new rhythm notifies only", {NOTIFY}, rhythm="other"),
     case("CV-RHYTHM", "new irregular rhythm event notifies", {NOTIFY}, events=["new_irregular_rhythm"]),
-    case("CV-ISCHEMIA", "chest pain with ECG change stops", {STOP}, events=["chest_pain_ecg"]),
+    case("CV-ISCHEMIA", "chest pain with ECG change discontinues", {DISC}, events=["chest_pain_ecg"]),
+    case("CV-ISCHEMIA", "chest pain stops", {STOP}, events=["chest_pain"]),
+    case("CV-ISCHEMIA", "chest pain and ECG change: discontinue only", {DISC}, events=["chest_pain", "chest_pain_ecg"]),
+    case("CV-ISCHEMIA", "troponin 14 (ULN) is silent", set(), troponin_ng_l=14),
+    case("CV-ISCHEMIA", "troponin 14.1 stops", {STOP}, troponin_ng_l=D("14.1")),
+    case("CV-ISCHEMIA", "troponin 500 stops", {STOP}, troponin_ng_l=500),
+    case("CV-ISCHEMIA", "CK-MB 5 (ULN) is silent", set(), ck_mb_ng_ml=5),
+    case("CV-ISCHEMIA", "CK-MB 5.1 stops", {STOP}, ck_mb_ng_ml=D("5.1")),
     case(
         "CV-ISCHEMIA",
         "resolved chest pain is silent",
@@ -61,8 +92,19 @@ CONSENSUS_CASES = [
         events=[Event("chest_pain_ecg", NOW - timedelta(hours=5), "e:1", NOW - timedelta(hours=1))],
     ),
     case("RS-SPO2", "89 holds", {HOLD}, spo2=89),
-    case("RS-SPO2", "90 gives", set(), spo2=90),
+    case("RS-SPO2", "90 holds (the label resumes only above 90)", {HOLD}, spo2=90),
+    case("RS-SPO2", "91 gives", set(), spo2=91),
     case("RS-O2", "room air", set(), o2_lpm=0),
+    case("RS-O2", "room air at SpO2 94 needs 1 L/min: notifies", {NOTIFY}, o2_lpm=0, spo2=94),
+    case("RS-O2", "2 L/min at SpO2 95 notifies only", {NOTIFY}, o2_lpm=2, spo2=95),
+    case("RS-O2", "2 L/min at SpO2 94 needs 3: holds", {HOLD, NOTIFY}, o2_lpm=2, spo2=94),
+    case("RS-O2", "4 L/min at SpO2 94 needs 5: stops", {STOP, NOTIFY}, o2_lpm=4, spo2=94),
+    case("RS-O2", "FiO2 39 % at SpO2 94 needs 40: stops", {STOP, NOTIFY}, fio2_pct=39, spo2=94),
+    case("RS-EXAM", "normal exam", set(), resting_dyspnea=False, rales="none", intubated=False),
+    case("RS-EXAM", "dyspnoea at rest holds", {HOLD}, resting_dyspnea=True),
+    case("RS-EXAM", "rales up to a third holds", {HOLD}, rales="lower_third"),
+    case("RS-EXAM", "moist rales half the chest stops", {STOP}, rales="half_or_more"),
+    case("RS-EXAM", "intubated stops", {STOP}, intubated=True),
     case("RS-O2", "2.9 L/min notifies", {NOTIFY}, o2_lpm=D("2.9")),
     case("RS-O2", "3 L/min holds", {HOLD, NOTIFY}, o2_lpm=3),
     case("RS-O2", "4 L/min holds", {HOLD, NOTIFY}, o2_lpm=4),
@@ -91,7 +133,9 @@ CONSENSUS_CASES = [
     case("FL-WT", "15 % notifies only", {NOTIFY}, weight_kg=D("92.0")),
     case("FL-WT", "15.0125 % holds", {HOLD, NOTIFY}, weight_kg=D("92.01")),
     case("NE-RASS", "0 silent", set(), rass=0),
-    case("NE-RASS", "+1 silent", set(), rass=1),
+    case("NE-RASS", "+1 notifies", {NOTIFY}, rass=1),
+    case("NE-RASS", "+2 agitation holds", {HOLD, NOTIFY}, rass=2),
+    case("NE-RASS", "+3 agitation holds", {HOLD, NOTIFY}, rass=3),
     case("NE-RASS", "-1 notifies", {NOTIFY}, rass=-1),
     case("NE-RASS", "-2 holds", {HOLD, NOTIFY}, rass=-2),
     case("NE-CONF", "none", set(), confusion="none"),
@@ -101,6 +145,38 @@ CONSENSUS_CASES = [
     case("NE-CHECK", "passed", set(), neuro_check_failed=False, hallucinations=False),
     case("NE-CHECK", "failed serial 7s stops", {STOP}, neuro_check_failed=True),
     case("NE-CHECK", "hallucinations stop", {STOP}, hallucinations=True),
+    case("NE-CHECK", "persistent crying stops", {STOP}, persistent_crying=True),
+    case(
+        "NE-PERSIST",
+        "mild confusion 1 h 59 min apart is not yet persistent",
+        set(),
+        neuro_history=neuro_sets((129, 0, "mild", False), (10, 0, "mild", False)),
+    ),
+    case(
+        "NE-PERSIST",
+        "mild confusion 2 h apart stops",
+        {STOP},
+        neuro_history=neuro_sets((130, 0, "mild", False), (10, 0, "mild", False)),
+    ),
+    case(
+        "NE-PERSIST",
+        "RASS −1 then a failed check 3 h apart stops",
+        {STOP},
+        neuro_history=neuro_sets((190, -1, "none", False), (100, 0, "none", True), (10, -1, "none", False)),
+    ),
+    case(
+        "NE-PERSIST",
+        "a normal set between resets it",
+        set(),
+        neuro_history=neuro_sets((190, 0, "mild", False), (100, 0, "none", False), (10, 0, "mild", False)),
+    ),
+    case(
+        "NE-PERSIST",
+        "changed 3 h ago but normal now",
+        set(),
+        neuro_history=neuro_sets((190, 0, "mild", False), (10, 0, "none", False)),
+    ),
+    case("NE-CONF", "vivid dreams or mild anxiety hold", {HOLD}, vivid_dreams_or_anxiety=True),
     case("GI-HEME", "no bleeding", set(), events=["edema"]),
     case("GI-HEME", "heme-positive holds", {HOLD}, events=["heme_positive"]),
     case("GI-HEME", "frank bleeding stops", {STOP}, events=["frank_bleeding"]),
@@ -121,10 +197,22 @@ CONSENSUS_CASES = [
     case("TP-TEMP", "40.0 silent", set(), temp_c=D("40.0")),
     case("TP-TEMP", "40.1 notifies", {NOTIFY}, temp_c=D("40.1")),
     case("HP-TRANS", "AST 200 (5 × ULN) gives", set(), ast_u_l=200),
-    case("HP-TRANS", "AST 201 stops", {STOP}, ast_u_l=201),
-    case("HP-TRANS", "ALT 201 stops", {STOP}, alt_u_l=201),
-    case("HP-TRANS", "liver pain stops", {STOP}, events=["liver_pain"]),
-    case("HP-FAIL", "hepatic failure stops", {STOP}, events=["hepatic_failure"]),
+    case("HP-TRANS", "AST 201 discontinues", {DISC}, ast_u_l=201),
+    case("HP-TRANS", "ALT 201 discontinues", {DISC}, alt_u_l=201),
+    case("HP-TRANS", "liver pain discontinues", {DISC}, events=["liver_pain"]),
+    case("HP-FAIL", "hepatic failure discontinues", {DISC}, events=["hepatic_failure"]),
+    case("HP-FAIL", "hypoglycaemia discontinues", {DISC}, events=["hypoglycemia"]),
+    case("GI-EXAM", "normal", set(), ileus_distension=False),
+    case("GI-EXAM", "ileus or distension holds", {HOLD}, ileus_distension=True),
+    case("GI-EXAM", "refractory vomiting stops", {STOP}, vomiting_refractory=True),
+    case("GI-EXAM", "distension affecting breathing stops", {STOP}, distension_affects_breathing=True),
+    case("GI-EXAM", "severe abdominal pain stops", {STOP}, abdominal_pain_severe=True),
+    case("MS-EXAM", "normal", set(), extreme_tightness=False),
+    case("MS-EXAM", "extreme tightness holds", {HOLD}, extreme_tightness=True),
+    case("MS-EXAM", "extreme paraesthesias stop", {STOP}, extreme_paresthesias=True),
+    case("SK-DESQ", "normal", set(), moist_desquamation=False),
+    case("SK-DESQ", "moist desquamation stops", {STOP}, moist_desquamation=True),
+    case("IN-INFECT", "unstable sepsis stops under the default set", {STOP}, events=["sepsis_unstable"]),
     case(
         "HP-FAIL",
         "resolved is silent",
@@ -153,7 +241,12 @@ CONSENSUS_CASES = [
     ),
     case("AG-3REL", "two holds: no stop", set(), sbp=85, spo2=88),
     case("AG-3REL", "three holds stop", {STOP}, sbp=85, spo2=88, heart_rate=125),
-    case("LB-DISCONT", "intubation > 72 h stops under the default set too", {STOP}, events=["intubation_over_72h"]),
+    case(
+        "LB-DISCONT",
+        "intubation > 72 h discontinues under the default set too",
+        {DISC},
+        events=["intubation_over_72h"],
+    ),
     case("LB-DISCONT", "an event read by another rule (sustained VT) is not repeated", set(), events=["sustained_vt"]),
 ]
 
@@ -163,11 +256,16 @@ LABEL_CASES = [
     case("CV-SBP", "90 gives", set(), LABEL, sbp=90),
     case("CV-RHYTHM", "sinus", set(), LABEL, rhythm="sinus"),
     case("CV-RHYTHM", "AF holds", {HOLD}, LABEL, rhythm="af", previous_rhythm="af"),
-    case("CV-RHYTHM", "sustained VT stops", {STOP, NOTIFY}, LABEL, rhythm="vt_sustained"),
-    case("CV-ISCHEMIA", "chest pain stops", {STOP}, LABEL, events=["chest_pain_ecg"]),
+    case("CV-RHYTHM", "SVT holds (label: withhold)", {HOLD}, LABEL, rhythm="svt", previous_rhythm="svt"),
+    case("CV-RHYTHM", "sustained VT discontinues", {DISC, NOTIFY}, LABEL, rhythm="vt_sustained"),
+    case("CV-ISCHEMIA", "chest pain with ECG change discontinues", {DISC}, LABEL, events=["chest_pain_ecg"]),
+    case("CV-ISCHEMIA", "angina / chest pain discontinues (label)", {DISC}, LABEL, events=["chest_pain"]),
+    case("CV-ISCHEMIA", "troponin is not a label row", set(), LABEL, troponin_ng_l=500),
     case("CV-ISCHEMIA", "no event", set(), LABEL, events=["edema"]),
     case("RS-SPO2", "89 holds", {HOLD}, LABEL, spo2=89),
-    case("RS-SPO2", "90 gives", set(), LABEL, spo2=90),
+    case("RS-SPO2", "90 holds (resume only above 90)", {HOLD}, LABEL, spo2=90),
+    case("RS-SPO2", "91 gives", set(), LABEL, spo2=91),
+    case("NE-RASS", "+2 agitation holds", {HOLD, NOTIFY}, LABEL, rass=2),
     case("NE-RASS", "0 silent", set(), LABEL, rass=0),
     case("NE-RASS", "-2 holds", {HOLD, NOTIFY}, LABEL, rass=-2),
     case("NE-RASS", "-1 notifies", {NOTIFY}, LABEL, rass=-1),
@@ -179,8 +277,8 @@ LABEL_CASES = [
     case("GI-HEME", "heme-positive holds", {HOLD}, LABEL, events=["heme_positive"]),
     case("GI-HEME", "frank bleeding holds (label)", {HOLD}, LABEL, events=["frank_bleeding"]),
     case("HP-TRANS", "AST 200 gives", set(), LABEL, ast_u_l=200),
-    case("HP-TRANS", "AST 201 stops", {STOP}, LABEL, ast_u_l=201),
-    case("HP-FAIL", "hepatic failure stops", {STOP}, LABEL, events=["hepatic_failure"]),
+    case("HP-TRANS", "AST 201 discontinues", {DISC}, LABEL, ast_u_l=201),
+    case("HP-FAIL", "hepatic failure discontinues", {DISC}, LABEL, events=["hepatic_failure"]),
     case("HP-FAIL", "liver pain is HP-TRANS, not HP-FAIL", set(), LABEL, events=["liver_pain"]),
     case("SK-BULLOUS", "bullous dermatitis holds", {HOLD}, LABEL, events=["bullous_dermatitis"]),
     case(
@@ -283,7 +381,7 @@ LABEL_CASES = [
         events=[Event("sepsis_unstable", NOW - timedelta(days=1), "e:5", NOW - timedelta(hours=1))],
     ),
     *[
-        case("LB-DISCONT", f"{kind} stops", {STOP}, LABEL, events=[kind])
+        case("LB-DISCONT", f"{kind} discontinues", {DISC}, LABEL, events=[kind])
         for kind in LABEL_ONLY.options["LB-DISCONT.events"]
     ],
     case(
@@ -306,9 +404,9 @@ def _check(snapshot, rule_set_name, rule, changes, expected):
     assert levels == expected, evaluation.findings
     assert evaluation.missing == ()
     blocking = {f.level for f in evaluation.findings} - {NOTIFY}
-    assert evaluation.decision == ("stop" if "stop" in blocking else "hold" if "hold" in blocking else "give")
+    assert evaluation.decision == next((d for d in (DISC, STOP, HOLD) if d in blocking), "give")
     for finding in evaluation.findings:
-        assert finding.level in (HOLD, STOP, NOTIFY)
+        assert finding.level in (HOLD, STOP, DISC, NOTIFY)
         assert finding.value in finding.message and finding.threshold in finding.message
 
 
@@ -354,7 +452,12 @@ def test_ag_3rel_does_not_count_a_hold_superseded_by_its_own_stop(snapshot):
     # HR 135 is a CV-HR stop, not a hold: SBP and SpO2 make only two holds.
     evaluation = evaluate(snapshot(NOW, sbp=85, spo2=88, heart_rate=135), rule_set=CONSENSUS_2014, now=NOW)
     assert not [f for f in evaluation.findings if f.rule == "AG-3REL"]
-    assert [(f.rule, f.level) for f in evaluation.findings] == [("CV-SBP", HOLD), ("CV-HR", STOP), ("RS-SPO2", HOLD)]
+    assert [(f.rule, f.level) for f in evaluation.findings] == [
+        ("CV-SBP", HOLD),
+        ("CV-HR", STOP),
+        ("RS-SPO2", HOLD),
+        ("RS-O2", NOTIFY),  # SpO2 88 on room air: needs O2 (RS-O2 v2)
+    ]
 
 
 def test_notify_never_changes_the_decision(snapshot):

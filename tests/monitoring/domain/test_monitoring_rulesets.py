@@ -32,6 +32,7 @@ TABLE_IDS = (
     "CV-ISCHEMIA",
     "RS-SPO2",
     "RS-O2",
+    "RS-EXAM",
     "RS-RR",
     "RN-UO",
     "RN-CREAT",
@@ -40,8 +41,12 @@ TABLE_IDS = (
     "NE-RASS",
     "NE-CONF",
     "NE-CHECK",
+    "NE-PERSIST",
     "GI-HEME",
     "GI-DIARRHEA",
+    "GI-EXAM",
+    "MS-EXAM",
+    "SK-DESQ",
     "HM-PLT",
     "HP-BILI",
     "TP-TEMP",
@@ -125,14 +130,14 @@ def test_an_evaluation_keeps_explaining_its_decision_after_thresholds_change(sna
     patient = snapshot(NOW, sbp=88)
     before = evaluate(patient, rule_set=CONSENSUS_2014, now=NOW)
     stored = json.loads(json.dumps(before.to_dict()))
-    site = CONSENSUS_2014.with_overrides({"CV-SBP.hold_below": 85}, version=2)
+    site = CONSENSUS_2014.with_overrides({"CV-SBP.hold_below": 85}, version=3)
     after = evaluate(patient, rule_set=site, now=NOW)
     assert (before.decision, after.decision) == ("hold", "give")
     assert before.to_dict() == stored  # the stored record is not affected by the new version
-    assert stored["rule_set"] == "consensus-2014" and stored["rule_set_version"] == 1
+    assert stored["rule_set"] == "consensus-2014" and stored["rule_set_version"] == 2
     assert stored["thresholds"]["CV-SBP.hold_below"] == 90
     assert stored["findings"][0]["threshold"] == "< 90 mmHg"
-    assert after.to_dict()["rule_set_version"] == 2
+    assert after.to_dict()["rule_set_version"] == 3
     assert after.to_dict()["thresholds"]["CV-SBP.hold_below"] == 85
     # Replaying the stored definition gives the stored decision.
     replay = RuleSet.from_dict(
