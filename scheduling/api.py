@@ -60,6 +60,7 @@ def evaluation_representation(evaluation) -> dict | None:
         "observations_used": evaluation.observations_used,
         "trigger": evaluation.trigger,
         "evaluated_at": iso_z(evaluation.evaluated_at),
+        "as_of": iso_z(evaluation.as_of or evaluation.evaluated_at),
     }
 
 
@@ -82,6 +83,9 @@ def consequences_representation(dose: Dose) -> dict:
                 "id": o.pk,
                 "evaluation": o.evaluation_id,
                 "reason": o.reason,
+                "covers": o.covers,
+                "lapsed_at": iso_z(o.lapsed_at),
+                "lapsed_by_evaluation": o.lapsed_by_id,
                 "signature": signature_representation(o.signature),
             }
             for o in selectors.dose_overrides(dose)
@@ -119,6 +123,8 @@ def course_representation(course: Course, summary: selectors.CourseSummary) -> d
         "first_dose_at": iso_z(course.first_dose_at),
         "first_dose_local": iso_local(course.first_dose_at, zone),
         "rule_set": str(course.rule_set),
+        "course_discontinued": course.discontinued_at is not None,
+        "discontinued_at": iso_z(course.discontinued_at),
         "eligibility": {
             "attested": course.eligibility_attested,
             "items": course.eligibility_items,
