@@ -1,6 +1,7 @@
 """Read-only admin for observations and rule-set versions: clinical records change only through services."""
 
 from django.contrib import admin
+from django.utils.html import format_html, format_html_join
 
 from il2ward.admin import ReadOnlyAdmin
 from monitoring.models import (
@@ -63,5 +64,32 @@ class ClinicalEventAdmin(ObservationAdmin):
 
 @admin.register(RuleSetVersion)
 class RuleSetVersionAdmin(ReadOnlyAdmin):
-    list_display = ["name", "version", "base", "created_at", "created_by"]
+    """Each version's thresholds and options as they were, read-only: a site changes them with
+    ``manage.py rule_set_override`` (a new version, audited), never here."""
+
+    list_display = ["name", "version", "base", "spec", "created_at", "created_by"]
     list_filter = ["name"]
+    readonly_fields = ["name", "version", "base", "spec", "overrides", "rules", "thresholds", "options", "created_at"]
+    fields = readonly_fields
+
+    @admin.display(description="HOLD-RULES version")
+    def spec(self, obj):
+        return obj.definition.get("spec", 1)
+
+    def rules(self, obj):
+        return ", ".join(obj.definition.get("rules", []))
+
+    def thresholds(self, obj):
+        return _table(obj.definition.get("thresholds", {}), obj.overrides)
+
+    def options(self, obj):
+        return _table(obj.definition.get("options", {}), obj.overrides)
+
+
+def _table(values: dict, overrides: dict):
+    rows = format_html_join(
+        "",
+        "<tr><th>{}</th><td>{}</td><td>{}</td></tr>",
+        ((key, value, "site" if key in overrides else "") for key, value in sorted(values.items())),
+    )
+    return format_html("<table><tr><th>key</th><th>value</th><th></th></tr>{}</table>", rows)

@@ -4,6 +4,7 @@ Every function here costs a fixed number of queries whatever the number of patie
 pins them). Times stay aware UTC; templates show them in the ward's zone (the views activate it).
 """
 
+import operator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -26,6 +27,7 @@ CHARTED = (Dose.Status.GIVEN, Dose.Status.HELD, Dose.Status.MISSED)
 
 # Board states: what the nurse must do next for the patient, most urgent first (the board sorts by it).
 STATES = {
+    "discontinue": "Discontinue — oncologist to stop the course",
     "stop": "Stop",
     "hold": "Hold",
     "overdue": "Overdue",
@@ -42,17 +44,7 @@ STATES = {
 }
 
 # Out-of-range marks for the latest vitals: the rule set's own thresholds (HOLD-RULES §3), these as fallback.
-MARK_DEFAULTS = {
-    "CV-SBP.hold_below": 90,
-    "CV-HR.hold_above": 120,
-    "RS-SPO2.hold_below": 90,
-    "RS-RR.notify_above": 30,
-    "TP-TEMP.notify_above": Decimal("40.0"),
-    "CV-PRESSOR.notify_above": 0,
-    "RS-O2.notify_above_lpm": 0,
-    "RS-O2.notify_above_fio2_pct": 21,
-}
-IRREGULAR = ("af", "svt", "brady_treated", "vt_sustained", "other")
+IRREGULAR = ("af", "svt", "brady_treated", "pvc_frequent", "bigeminy", "nsvt", "vt_sustained", "other")
 VITALS_FRESH_MINUTES = 60  # HOLD-RULES §3 freshness default, for the "stale" mark
 
 
@@ -65,34 +57,34 @@ def age_text(minutes: int) -> str:
     return f"{minutes // (24 * 60)} d {minutes % (24 * 60) // 60} h"
 
 
+_MARKS = (
+    ("sbp", "CV-SBP.hold_below", operator.lt),
+    ("heart_rate", "CV-HR.hold_above", operator.gt),
+    ("spo2", "RS-SPO2.hold_at_or_below", operator.le),
+    ("resp_rate", "RS-RR.notify_above", operator.gt),
+    ("temp_c", "TP-TEMP.notify_above", operator.gt),
+    ("o2_lpm", "RS-O2.notify_above_lpm", operator.gt),
+    ("fio2_pct", "RS-O2.notify_above_fio2_pct", operator.gt),
+)
+
+
 def vitals_marks(vitals: VitalSigns | None, thresholds: dict) -> frozenset[str]:
-    """The fields of a vitals set that are out of range for the rule set (CV-SBP, CV-HR, RS-SPO2, RS-RR, TP-TEMP,
-    CV-PRESSOR, RS-O2, CV-RHYTHM): shown in bold red on the board and the flowsheet."""
+    """The fields of a vitals set that are out of range for the course's rule-set version (CV-SBP, CV-HR, RS-SPO2,
+    RS-RR, TP-TEMP, CV-PRESSOR, RS-O2, CV-RHYTHM): shown in bold red on the board and the flowsheet. A threshold the
+    rule set does not have marks nothing: the marks are the rules', never numbers of their own."""
     if vitals is None:
         return frozenset()
 
-    def limit(key):
-        return Decimal(str(thresholds.get(key, MARK_DEFAULTS[key])))
+    def beyond(value, key, compare) -> bool:
+        limit = thresholds.get(key)
+        return value is not None and limit is not None and compare(value, Decimal(str(limit)))
 
     marks = set()
-    if vitals.sbp < limit("CV-SBP.hold_below"):
-        marks.add("sbp")
-    if vitals.heart_rate > limit("CV-HR.hold_above"):
-        marks.add("heart_rate")
-    if vitals.spo2 < limit("RS-SPO2.hold_below"):
-        marks.add("spo2")
-    if vitals.resp_rate > limit("RS-RR.notify_above"):
-        marks.add("resp_rate")
-    if vitals.temp_c > limit("TP-TEMP.notify_above"):
-        marks.add("temp_c")
-    if vitals.phenylephrine_mcg_kg_min is not None and vitals.phenylephrine_mcg_kg_min > limit(
-        "CV-PRESSOR.notify_above"
-    ):
-        marks.add("phenylephrine_mcg_kg_min")
-    if vitals.o2_lpm is not None and vitals.o2_lpm > limit("RS-O2.notify_above_lpm"):
-        marks.add("o2_lpm")
-    if vitals.fio2_pct is not None and vitals.fio2_pct > limit("RS-O2.notify_above_fio2_pct"):
-        marks.add("fio2_pct")
+    for field, key, compare in _MARKS:
+        if beyond(getattr(vitals, field), key, compare):
+            marks.add(field)
+    if vitals.phenylephrine_mcg_kg_min or vitals.other_pressor not in ("", "none"):
+        marks.add("phenylephrine_mcg_kg_min")  # CV-PRESSOR notifies on any pressor running
     if vitals.rhythm in IRREGULAR:
         marks.add("rhythm")
     return frozenset(marks)
@@ -120,11 +112,17 @@ def hold_rules(evaluation) -> list[str]:
     """Rule ids behind a hold or stop decision, in the evaluation's order, without repeats."""
     if evaluation is None:
         return []
-    return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")))
+    return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop", "discontinue")))
 
 
 def board_state(
-    *, course_status: str, current: Dose | None, last: Dose | None, now: datetime, overridden: bool = False
+    *,
+    course_status: str,
+    current: Dose | None,
+    last: Dose | None,
+    now: datetime,
+    overridden: bool = False,
+    discontinued: bool = False,
 ) -> str:
     """The board's state for one patient (see STATES). Pure: everything comes in as arguments.
 
@@ -136,8 +134,12 @@ def board_state(
         return "scheduling"
     if course_status == Course.Status.REST:
         return "rest"
+    if discontinued and course_status in Course.OPEN_STATUSES:
+        return "discontinue"  # INV-DISC: every later slot is blocked until the oncologist stops the course
     if current is None:
         return last.status if last is not None else "done"
+    if current.flag == Dose.Flag.DISCONTINUE:
+        return "discontinue"
     if current.flag == Dose.Flag.STOP:
         return "stop"
     if current.flag == Dose.Flag.HOLD and not overridden:
@@ -195,7 +197,7 @@ class BoardRow:
     @property
     def vitals_stale(self) -> bool:
         """Older than the vitals freshness limit while the slot is in its pre-dose window (HOLD-RULES §3)."""
-        active = self.state in ("stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
+        active = self.state in ("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
         return active and self.vitals_minutes is not None and self.vitals_minutes > VITALS_FRESH_MINUTES
 
 
@@ -242,7 +244,8 @@ def _current_and_last(course_ids, *, now: datetime) -> tuple[dict[int, Dose], di
                 partition_by=[F("course_id")],
                 order_by=[Case(When(charted_q, then=Value(0)), default=Value(1)), F("due_at").desc()],
             ),
-            overridden=Exists(Override.objects.filter(dose=OuterRef("pk"))),
+            # An override that has lapsed (INV-OVR) no longer counts: the dose shows as held again.
+            overridden=Exists(Override.objects.filter(dose=OuterRef("pk"), lapsed_at__isnull=True)),
         )
         .filter((Q(rn_open=1) & open_q) | (Q(rn_last=1) & charted_q))
         .select_related("latest_evaluation")
@@ -279,7 +282,14 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
     for course in courses:
         cur, prev = current.get(course.pk), last.get(course.pk)
         overridden = bool(cur is not None and cur.overridden)
-        state = board_state(course_status=course.status, current=cur, last=prev, now=now, overridden=overridden)
+        state = board_state(
+            course_status=course.status,
+            current=cur,
+            last=prev,
+            now=now,
+            overridden=overridden,
+            discontinued=course.discontinued_at is not None,
+        )
         if cur is not None and cur.flag in (Dose.Flag.HOLD, Dose.Flag.STOP):
             rules = hold_rules(cur.latest_evaluation)
         elif state == "held" and prev is not None and prev.standing_holds:
@@ -444,7 +454,7 @@ class Spark:
 SPARK_FIELDS = (
     ("sbp", "Systolic BP", "mmHg", "CV-SBP.hold_below"),
     ("heart_rate", "Heart rate", "/min", "CV-HR.hold_above"),
-    ("spo2", "SpO2", "%", "RS-SPO2.hold_below"),
+    ("spo2", "SpO2", "%", "RS-SPO2.hold_at_or_below"),
     ("resp_rate", "Resp. rate", "/min", "RS-RR.notify_above"),
     ("temp_c", "Temperature", "°C", "TP-TEMP.notify_above"),
 )
@@ -459,8 +469,9 @@ def sparklines(vitals: list[VitalSigns], thresholds: dict, *, width: int = 160, 
     out = []
     for field, label, unit, key in SPARK_FIELDS:
         values = [float(getattr(v, field)) for v in rows]
-        limit = float(thresholds.get(key, MARK_DEFAULTS[key]))
-        low, high = min([*values, limit]), max([*values, limit])
+        limit = float(thresholds[key]) if key in thresholds else None
+        bounds = [*values, limit] if limit is not None else values
+        low, high = min(bounds), max(bounds)
         pad = (high - low) * 0.1 or 1
 
         def y(value, low=low - pad, high=high + pad):
@@ -476,7 +487,7 @@ def sparklines(vitals: list[VitalSigns], thresholds: dict, *, width: int = 160, 
                 unit,
                 field,
                 points,
-                y(limit),
+                None if limit is None else y(limit),
                 getattr(rows[0], field),
                 getattr(rows[-1], field),
                 min(getattr(v, field) for v in rows),

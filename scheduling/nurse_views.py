@@ -181,6 +181,7 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
     patient = dose.course.patient
     evaluation = dose.latest_evaluation
     rules = board.hold_rules(evaluation)
+    overrides = list(dose.overrides.select_related("by__profile"))
     context = {
         "dose": dose,
         "course": dose.course,
@@ -189,7 +190,8 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         "rules": rules,
         # rule ids the refusal's own text does not already name
         "refusal_rules": [r for r in rules if refusal is None or r not in refusal.detail],
-        "overrides": list(dose.overrides.select_related("by__profile")),
+        "overrides": overrides,
+        "standing_override": any(o.lapsed_at is None for o in overrides),
         "history": list(
             dose.administrations.select_related(
                 "given_by__profile", "verified_by__profile", "entered_in_error_by__profile"

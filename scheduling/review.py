@@ -759,13 +759,25 @@ def _eligibility_record(course: Course, signature: Signature) -> dict:
 # The threshold lines of each plot: rule-set keys, drawn only when the course's rule set defines them (never literals).
 PLOT_THRESHOLDS = {
     "bp": (("CV-SBP.hold_below", "left"),),
-    "pressor": (("CV-PRESSOR.hold_above", "right"), ("CV-PRESSOR.stop_above", "right")),
+    "pressor": (
+        ("CV-PRESSOR.hold_above", "right"),
+        ("CV-PRESSOR.stop_above", "right"),
+        ("CV-PRESSOR.interval_stop_above", "right"),
+    ),
     "hr": (("CV-HR.hold_above", "left"), ("CV-HR.stop_above", "left"), ("CV-HR.notify_above", "left")),
     "weight": (("FL-WT.hold_above_pct", "left"),),
     "urine": (("RN-UO.hold_at_or_below_ml", "left"), ("RN-UO.stop_below_ml", "left")),
-    "spo2": (("RS-SPO2.hold_below", "left"), ("RS-O2.hold_from_lpm", "right"), ("RS-O2.stop_above_lpm", "right")),
+    "spo2": (
+        ("RS-SPO2.hold_at_or_below", "left"),
+        ("RS-O2.hold_from_lpm", "right"),
+        ("RS-O2.stop_above_lpm", "right"),
+    ),
     "creatinine": (("RN-CREAT.hold_from", "left"), ("RN-CREAT.stop_from", "left"), ("LB-CREAT.hold_above", "left")),
-    "rass": (("NE-RASS.hold_at_or_below", "left"), ("NE-RASS.notify_at_or_below", "left")),
+    "rass": (
+        ("NE-RASS.hold_at_or_below", "left"),
+        ("NE-RASS.notify_at_or_below", "left"),
+        ("NE-RASS.hold_at_or_above", "left"),
+    ),
 }
 MARGIN = timedelta(hours=8)  # shown before a cycle's first slot and after its last
 
@@ -776,6 +788,8 @@ def threshold_label(key: str, value) -> tuple[str, str]:
     level = name.split("_", 1)[0]
     if "at_or_below" in name:
         op = "≤"
+    elif "at_or_above" in name:
+        op = "≥"
     elif "_below" in name:
         op = "<"
     elif "_above" in name:
