@@ -194,9 +194,7 @@ def world() -> dict:
     setup_django()
     from django.utils import timezone
 
-    from il2ward.services import patient_create, staff_upsert, ward_upsert
-    from monitoring import services as obs
-    from scheduling import services as sched
+    from il2ward.services import staff_upsert, ward_upsert
     from scheduling.models import Dose
 
     now = timezone.now()
@@ -208,7 +206,20 @@ def world() -> dict:
         for name, role in (("nurse", "nurse"), ("nurse2", "nurse"), ("onc", "oncologist"))
     }
     onc, nurse = staff["onc"], staff["nurse"]
-    patient = patient_create(mrn="BENCH-1", name="Bench", birth_date=date(1970, 1, 1), ward=ward, by=onc, now=now)
+    patient, course = ready_patient(ward, onc, nurse, mrn="BENCH-1", now=now)
+    dose = Dose.objects.get(course=course, cycle=1, number=1)
+    _state["world"] = {"ward": ward, "staff": staff, "patient": patient, "course": course, "dose": dose, "now": now}
+    return _state["world"]
+
+
+def ready_patient(ward, onc, nurse, *, mrn: str, now):
+    """A patient whose course's first dose is due in 30 minutes, eligibility attested, with a complete normal
+    pre-dose assessment charted explicitly (rhythm, O2, pressors, every neuro answer, the bedside exam)."""
+    from il2ward.services import patient_create
+    from monitoring import services as obs
+    from scheduling import services as sched
+
+    patient = patient_create(mrn=mrn, name="Bench", birth_date=date(1970, 1, 1), ward=ward, by=onc, now=now)
     course = sched.course_create(
         patient=patient,
         first_dose_at=now + timedelta(minutes=30),
@@ -220,9 +231,17 @@ def world() -> dict:
     at = now - timedelta(minutes=10)
     obs.vitals_record(
         patient=patient, recorded_at=at, sbp=120, dbp=70, heart_rate=88, resp_rate=16, spo2=97, temp_c=Decimal("37.2"),
-        rhythm="sinus", by=nurse, now=now,
+        rhythm="sinus", o2_lpm=Decimal(0), phenylephrine_mcg_kg_min=Decimal(0), other_pressor="none", by=nurse, now=now,
     )  # fmt: skip
-    obs.neuro_record(patient=patient, recorded_at=at, rass=0, confusion="none", by=nurse, now=now)
+    obs.neuro_record(
+        patient=patient, recorded_at=at, rass=0, confusion="none", neuro_check_failed=False, hallucinations=False,
+        vivid_dreams_or_anxiety=False, persistent_crying=False, by=nurse, now=now,
+    )  # fmt: skip
+    obs.exam_record(
+        patient=patient, recorded_at=at, resting_dyspnea=False, rales="none", intubated=False, ileus_distension=False,
+        vomiting_refractory=False, distension_affects_breathing=False, abdominal_pain_severe=False,
+        extreme_tightness=False, extreme_paresthesias=False, moist_desquamation=False, by=nurse, now=now,
+    )  # fmt: skip
     obs.weight_record(patient=patient, recorded_at=at, weight_kg=Decimal("80.5"), by=nurse, now=now)
     obs.labs_record(
         patient=patient, recorded_at=at, creatinine_mg_dl=Decimal("1.1"), platelets_k_ul=Decimal(210),
@@ -237,9 +256,7 @@ def world() -> dict:
         )  # fmt: skip
     items = dict.fromkeys(sched.ELIGIBILITY_ITEMS, True)
     sched.course_attest_eligibility(course_id=course.pk, items=items, password=PASSWORD, by=onc, now=now)
-    dose = Dose.objects.get(course=course, cycle=1, number=1)
-    _state["world"] = {"ward": ward, "staff": staff, "patient": patient, "course": course, "dose": dose, "now": now}
-    return _state["world"]
+    return patient, course
 
 
 # --- baselines -------------------------------------------------------------------------------------------------------
