@@ -112,7 +112,7 @@ def hold_rules(evaluation) -> list[str]:
     """Rule ids behind a hold or stop decision, in the evaluation's order, without repeats."""
     if evaluation is None:
         return []
-    return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop", "discontinue")))
+    return engine.blocking_rules(evaluation.findings)
 
 
 def board_state(
@@ -290,7 +290,7 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
             overridden=overridden,
             discontinued=course.discontinued_at is not None,
         )
-        if cur is not None and cur.flag in (Dose.Flag.HOLD, Dose.Flag.STOP):
+        if cur is not None and cur.flag in engine.BLOCKING_LEVELS:
             rules = hold_rules(cur.latest_evaluation)
         elif state == "held" and prev is not None and prev.standing_holds:
             hold = prev.standing_holds[0]

@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from il2ward.audit import record_hash
 from il2ward.models import Medication, Signature
+from monitoring.domain import engine
 from monitoring.models import FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling import decisions, plots, selectors
 from scheduling.domain import calendar
@@ -184,7 +185,9 @@ def course_list_rows(user, *, now: datetime, limit: int = 200) -> list[CourseRow
             held=Count("doses", filter=Q(doses__status=held)),
             missed=Count("doses", filter=Q(doses__status=missed)),
             cancelled=Count("doses", filter=Q(doses__status=Dose.Status.CANCELLED)),
-            flagged=Count("doses", filter=Q(doses__status=Dose.Status.SCHEDULED, doses__flag__in=["hold", "stop"])),
+            flagged=Count(
+                "doses", filter=Q(doses__status=Dose.Status.SCHEDULED, doses__flag__in=engine.BLOCKING_LEVELS)
+            ),
             stop_pending=Count(
                 "doses",
                 filter=Q(doses__latest_evaluation__decision=DoseEvaluation.Decision.STOP) & ~Q(doses__pk__in=decided),
@@ -391,8 +394,8 @@ class Cell:
         if self.hold is not None:
             return list(self.hold.rule_ids) or [self.hold.reason]
         evaluation = self.dose.latest_evaluation
-        if self.dose.flag in (Dose.Flag.HOLD, Dose.Flag.STOP) and evaluation is not None:
-            return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")))
+        if self.dose.flag in engine.BLOCKING_LEVELS and evaluation is not None:
+            return engine.blocking_rules(evaluation.findings)
         return []
 
     @cached_property
@@ -402,7 +405,7 @@ class Cell:
         evaluation = evaluation or self.dose.latest_evaluation
         if evaluation is None or (self.hold is None and not self.dose.flag):
             return []
-        return [f for f in evaluation.findings if f["level"] in ("hold", "stop")]
+        return [f for f in evaluation.findings if f["level"] in engine.BLOCKING_LEVELS]
 
 
 def local_text(moment: datetime) -> str:

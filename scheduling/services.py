@@ -13,6 +13,7 @@ from il2ward.models import Patient
 from il2ward.notifications import Outgoing, notify_many
 from il2ward.recipients import Directory
 from il2ward.tasking import enqueue_on_commit, send_task_safely
+from monitoring.domain import engine
 from monitoring.models import LabResult
 from monitoring.services import rule_set_current
 from scheduling.decisions import course_retreatment_check
@@ -293,8 +294,8 @@ def dose_evaluate(*, dose_id: int, now: datetime, trigger: str = "manual") -> Do
         return evaluate_doses([dose], now=now, trigger=trigger)[0]
 
 
-def _rules(evaluation: DoseEvaluation | None, levels=("hold", "stop", "discontinue")) -> list[str]:
-    """The rule ids behind an evaluation's hold, stop or discontinue, in finding order, once each."""
+def _rules(evaluation: DoseEvaluation | None, levels=engine.BLOCKING_LEVELS) -> list[str]:
+    """The rule ids behind an evaluation's hold, stop or discontinue (or the given levels), in order, once each."""
     if evaluation is None:
         return []
     return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in levels))
@@ -663,8 +664,8 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
         )
         if not expired:
             return counts
-        held = [dose for dose in expired if dose.flag in (Dose.Flag.HOLD, Dose.Flag.STOP)]
-        missed = [dose for dose in expired if dose.flag not in (Dose.Flag.HOLD, Dose.Flag.STOP)]
+        held = [dose for dose in expired if dose.flag in engine.BLOCKING_LEVELS]
+        missed = [dose for dose in expired if dose.flag not in engine.BLOCKING_LEVELS]
         for doses, status in ((held, Dose.Status.HELD), (missed, Dose.Status.MISSED)):
             if doses:
                 Dose.objects.filter(pk__in=[d.pk for d in doses]).update(status=status, status_changed_at=now)

@@ -53,6 +53,13 @@ DECISIONS = ("give", "incomplete", "hold", "stop", "discontinue")
 DECISION_SEVERITY: Mapping[str, int] = MappingProxyType({d: i for i, d in enumerate(DECISIONS)})
 _LEVELS_SEVERE_FIRST = ("discontinue", "stop", "hold", "notify")  # order of one rule's findings
 _BLOCKING_LEVELS = frozenset({"discontinue", "stop", "hold"})
+BLOCKING_LEVELS = tuple(sorted(_BLOCKING_LEVELS))  # the levels that keep a dose from being given
+
+
+def blocking_rules(findings: Iterable[Mapping]) -> list[str]:
+    """The rule ids behind a hold, stop or discontinue, in finding order, once each (stored findings: dicts)."""
+    return list(dict.fromkeys(f["rule"] for f in findings if f["level"] in _BLOCKING_LEVELS))
+
 
 # Names that can appear in Evaluation.missing ("labs.<name>" for each required lab, see snapshot.LAB_NAMES).
 MISSING_NAMES = ("vitals", "neuro", "exam", "weight", "baseline_weight", "urine_8h") + tuple(

@@ -65,17 +65,22 @@ def test_time_to_due(minutes, expected):
 
 
 def test_vitals_marks_use_the_rule_set_thresholds():
+    from monitoring.domain.rulesets import CONSENSUS_2014
     from monitoring.models import VitalSigns
 
+    thresholds = dict(CONSENSUS_2014.thresholds)
     vitals = VitalSigns(
-        sbp=89, dbp=50, heart_rate=121, resp_rate=31, spo2=89, temp_c=Decimal("40.1"), rhythm="af", o2_lpm=Decimal(2)
+        sbp=89, dbp=50, heart_rate=121, resp_rate=31, spo2=90, temp_c=Decimal("40.1"), rhythm="af", o2_lpm=Decimal(2)
     )
-    assert board.vitals_marks(vitals, {}) == {"sbp", "heart_rate", "resp_rate", "spo2", "temp_c", "rhythm", "o2_lpm"}
-    normal = VitalSigns(sbp=90, dbp=50, heart_rate=120, resp_rate=30, spo2=90, temp_c=Decimal("40.0"), rhythm="sinus")
-    assert board.vitals_marks(normal, {}) == frozenset()
+    marks = {"sbp", "heart_rate", "resp_rate", "spo2", "temp_c", "rhythm", "o2_lpm"}
+    assert board.vitals_marks(vitals, thresholds) == marks  # SpO2 90 holds (RS-SPO2 v2: ≤ 90)
+    normal = VitalSigns(sbp=90, dbp=50, heart_rate=120, resp_rate=30, spo2=91, temp_c=Decimal("40.0"), rhythm="sinus")
+    assert board.vitals_marks(normal, thresholds) == frozenset()
     # A site that holds at HR > 100 (CV-HR site option) sees 101 marked.
     normal.heart_rate = 101
-    assert board.vitals_marks(normal, {"CV-HR.hold_above": 100}) == {"heart_rate"}
+    assert board.vitals_marks(normal, {**thresholds, "CV-HR.hold_above": 100}) == {"heart_rate"}
+    # No number of its own: a rule set without the threshold marks nothing.
+    assert board.vitals_marks(vitals, {}) == {"rhythm"}
 
 
 # --- The board page ------------------------------------------------------------------------------------------------
