@@ -219,9 +219,14 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Publishing must not hang a request when the broker is down: charting never depends on Redis.
+CELERY_BROKER_CONNECTION_RETRY = True
+# The worker's consumer and beat retry the broker for ever (kombu's back-off, 2 s stepping to 30 s, each attempt
+# logged "Trying again"): a Redis restart must not stop reminders until someone restarts the worker. This setting
+# governs only those long-lived connections; a publish from web is bounded separately below.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Publishing must not hang a request when the broker is down (charting never depends on Redis): a publisher's
+# connection attempts are bounded by this many seconds in all, and il2ward.tasking sends with retry=False.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 0
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_INTERVAL_SECONDS = env_int("IL2WARD_SWEEP_INTERVAL_SECONDS", 30)
 
