@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from il2ward.audit import audit, check_password_again
+from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
 from il2ward.tasking import enqueue_on_commit
@@ -230,6 +231,7 @@ def _record(model, *, patient: Patient, recorded_at: datetime, values: dict, by,
     return row
 
 
+@retry_transaction
 @transaction.atomic
 def vitals_record(
     *,
@@ -270,6 +272,7 @@ def vitals_record(
     return _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def neuro_record(
     *,
@@ -292,6 +295,7 @@ def neuro_record(
     return _record(NeuroAssessment, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def weight_record(
     *, patient: Patient, recorded_at: datetime, weight_kg: Decimal, by, now: datetime
@@ -303,6 +307,7 @@ def weight_record(
     return _record(WeightMeasurement, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def fluids_record(
     *,
@@ -342,6 +347,7 @@ def fluids_record(
     return _record(FluidBalance, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def labs_record(
     *,
@@ -390,6 +396,7 @@ def labs_record(
     return _record(LabResult, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def event_record(
     *, patient: Patient, kind: str, recorded_at: datetime, note: str = "", by, now: datetime

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 
 from il2ward.audit import Entry, audit, audit_many, check_password_again, sign
+from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
 from il2ward.notifications import Outgoing, notify_many
@@ -23,6 +24,7 @@ from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
 
 
+@retry_transaction
 @transaction.atomic
 def course_create(
     *,
@@ -41,7 +43,8 @@ def course_create(
     for field, weight in (("dosing_weight_kg", dosing_weight_kg), ("baseline_weight_kg", baseline_weight_kg)):
         if weight is not None and not WEIGHT_RANGE_KG[0] <= weight <= WEIGHT_RANGE_KG[1]:
             raise Invalid({field: ["Weight must be between 20 and 350 kg."]})
-    Patient.objects.select_for_update().get(pk=patient.pk)  # serialise course creation per patient
+    # Serialise course creation per patient. Lock order and NO KEY UPDATE: il2ward.db.
+    Patient.objects.select_for_update(of=("self",), no_key=True).get(pk=patient.pk)
     if Course.objects.filter(patient=patient, status__in=Course.OPEN_STATUSES).exists():
         raise Conflict("active_course_exists", "This patient already has an open course.")
     zone = patient.ward.zone
@@ -90,7 +93,12 @@ def course_create(
 def course_materialise_calendar(*, course_id: int, now: datetime) -> int:
     """Write the course's slots (SCH-SLOTS, SCH-CYCLE2) in one bulk insert. Idempotent: returns slots written."""
     with transaction.atomic():
-        course = Course.objects.select_for_update().select_related("patient__ward").filter(pk=course_id).first()
+        course = (
+            Course.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("patient__ward")
+            .filter(pk=course_id)
+            .first()
+        )
         if course is None or course.status != Course.Status.SCHEDULING:
             return 0
         slots = calendar.course_slots(
@@ -183,10 +191,12 @@ ELIGIBILITY_CREATININE_MAX = Decimal("1.5")  # HOLD-RULES §2 (label §5)
 ELIGIBILITY_CREATININE_HOURS = 72
 
 
+@retry_transaction
 @transaction.atomic
 def course_attest_eligibility(*, course_id: int, items: dict, password: str, by, now: datetime) -> Course:
     """HOLD-RULES §2: every checklist item true, no earlier retreatment bar, creatinine ≤ 1.5 within 72 h; e-signed."""
-    course = Course.objects.select_for_update().select_related("patient").get(pk=course_id)
+    # Only the course row, NO KEY UPDATE: vitals committed meanwhile need KEY SHARE on the patient (il2ward.db).
+    course = Course.objects.select_for_update(of=("self",), no_key=True).select_related("patient").get(pk=course_id)
     if course.eligibility_attested:
         raise Conflict("already_attested", "Eligibility for this course is already attested.")
     if course.status not in Course.OPEN_STATUSES:
@@ -234,7 +244,7 @@ def course_attest_eligibility(*, course_id: int, items: dict, password: str, by,
 @transaction.atomic
 def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime) -> Course:
     """Stop the course (e-signed): every open slot becomes cancelled."""
-    course = Course.objects.select_for_update().get(pk=course_id)
+    course = Course.objects.select_for_update(of=("self",), no_key=True).get(pk=course_id)
     if course.status not in Course.OPEN_STATUSES:
         raise Conflict("course_not_active", "The course is already completed or stopped.")
     if not reason.strip():
