@@ -238,6 +238,8 @@ IL2WARD_DOSE_IU_PER_KG = env_int("IL2WARD_DOSE_IU_PER_KG", 600_000)
 IL2WARD_WINDOW_MINUTES = env_int("IL2WARD_WINDOW_MINUTES", 60)  # SCH-WINDOW W; 30 where IL-2 is time-critical
 IL2WARD_ON_TIME_MINUTES = env_int("IL2WARD_ON_TIME_MINUTES", 30)
 IL2WARD_PRE_DOSE_HOURS = env_int("IL2WARD_PRE_DOSE_HOURS", 2)
+# Observations may be charted at most this many days after the time they record (late entry, downtime catch-up).
+IL2WARD_BACK_ENTRY_DAYS = env_int("IL2WARD_BACK_ENTRY_DAYS", 7)
 IL2WARD_DILUENT_POLICY = env_str("IL2WARD_DILUENT_POLICY", "label-current")  # or label-fixed-50 (SCH-PREP)
 IL2WARD_RECONSTITUTION_MAX_HOURS = env_int("IL2WARD_RECONSTITUTION_MAX_HOURS", 48)
 IL2WARD_MIN_REST_DAYS = env_int("IL2WARD_MIN_REST_DAYS", 9)

@@ -2,8 +2,10 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
@@ -179,7 +181,9 @@ class _Checker:
             for name, bound in bounds.items()
         }
 
-    def time(self, name: str, value, *, required: bool = True) -> datetime | None:
+    def time(self, name: str, value, *, required: bool = True, since_birth_of=None) -> datetime | None:
+        """An aware time, not in the future; no further back than the back-entry limit, or for a clinical event
+        (whose onset may precede admission) no earlier than the patient's birth (`since_birth_of`)."""
         if value is None:
             if required:
                 self.add(name, "This field is required.")
@@ -192,6 +196,17 @@ class _Checker:
             return None
         if value > self.now + FUTURE_TOLERANCE:
             self.add(name, "More than 5 minutes in the future.")
+            return None
+        # Bounded: a mistyped year (0001-01-01) would otherwise be stored and break every later read.
+        if since_birth_of is not None:
+            birth = datetime.combine(since_birth_of.birth_date, dt_time.min, tzinfo=UTC) - timedelta(days=1)
+            if value < birth:
+                self.add(name, "Before the patient's date of birth.")
+                return None
+            return value.astimezone(UTC)
+        back_entry_days = settings.IL2WARD_BACK_ENTRY_DAYS
+        if value < self.now - timedelta(days=back_entry_days):
+            self.add(name, f"More than {back_entry_days} days ago (the ward's back-entry limit).")
             return None
         return value.astimezone(UTC)
 
@@ -403,7 +418,7 @@ def event_record(
 ) -> ClinicalEvent:
     """A clinical flag, active from recorded_at until resolved (event_resolve)."""
     check = _Checker(now)
-    at = check.time("recorded_at", recorded_at)
+    at = check.time("recorded_at", recorded_at, since_birth_of=patient)
     kind = check.choice("kind", kind, EVENT_KINDS)
     check.raise_if_any()
     return _record(
@@ -417,7 +432,7 @@ def event_resolve(
 ) -> ClinicalEvent:
     """Mark an active event resolved (default: now). 409 when already resolved or entered in error."""
     check = _Checker(now)
-    at = check.time("resolved_at", now if resolved_at is None else resolved_at)
+    at = check.time("resolved_at", now if resolved_at is None else resolved_at, since_birth_of=event.patient)
     check.raise_if_any()
     event = ClinicalEvent.objects.select_for_update().get(pk=event.pk)
     if event.entered_in_error_at is not None:

@@ -22,6 +22,8 @@ from scheduling.evaluation import DOSE_RELATED, evaluate_doses, record_bars_afte
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
+COURSE_START_PAST = timedelta(days=1)
+COURSE_START_AHEAD = timedelta(days=365)
 
 
 @retry_transaction
@@ -40,6 +42,9 @@ def course_create(
     """Create a course (status `scheduling`); its calendar is written by a Celery task after commit."""
     if first_dose_at.tzinfo is None:
         raise Invalid({"first_dose_at": ["Give the time with its UTC offset."]})
+    # A course starting years ago would be born with every slot missed (and alert on each); year 9999 overflows.
+    if not now - COURSE_START_PAST <= first_dose_at <= now + COURSE_START_AHEAD:
+        raise Invalid({"first_dose_at": ["Must be no more than 1 day in the past and no more than 1 year ahead."]})
     for field, weight in (("dosing_weight_kg", dosing_weight_kg), ("baseline_weight_kg", baseline_weight_kg)):
         if weight is not None and not WEIGHT_RANGE_KG[0] <= weight <= WEIGHT_RANGE_KG[1]:
             raise Invalid({field: ["Weight must be between 20 and 350 kg."]})
