@@ -29,6 +29,11 @@ def _live(prefix: str, now) -> list[str]:
     return [name.removeprefix(prefix) for name in rows.values_list("name", flat=True)]
 
 
+def worker_alive(hostname: str, *, now) -> bool:
+    """The worker named `hostname` (its Celery node name) wrote its heartbeat within three intervals."""
+    return hostname in _live(WORKER_PREFIX, now)
+
+
 def _check_worker(now) -> str | None:
     if not _live(WORKER_PREFIX, now):
         return f"no worker heartbeat in the last {3 * settings.IL2WARD_HEARTBEAT_SECONDS} s"

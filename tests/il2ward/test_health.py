@@ -76,6 +76,16 @@ def test_readyz_names_the_worker_without_a_fresh_worker_heartbeat(client, settin
     assert client.get("/readyz").status_code == 200
 
 
+def test_worker_alive_is_per_worker_and_needs_a_fresh_heartbeat(settings):
+    from il2ward.health import worker_alive
+
+    now = timezone.now()
+    process_beats(name="worker:celery@one", now=now)
+    process_beats(name="worker:celery@two", now=now - timedelta(seconds=3 * settings.IL2WARD_HEARTBEAT_SECONDS + 1))
+    assert worker_alive("celery@one", now=now)
+    assert not worker_alive("celery@two", now=now) and not worker_alive("celery@three", now=now)
+
+
 def test_readiness_reports_two_live_beats_by_name_and_one_is_fine(worker_alive):
     now = timezone.now()
     Heartbeat.objects.create(name=BEAT, at=now)
