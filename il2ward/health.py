@@ -1,4 +1,5 @@
-"""/healthz (the process runs) and /readyz (database, broker, a recent beat heartbeat, no dead-lettered delivery)."""
+"""/healthz (the process runs) and /readyz (database, broker, a live worker, one live beat, a recent sweep, no
+dead-lettered delivery)."""
 
 from datetime import timedelta
 
@@ -9,11 +10,42 @@ from django.utils import timezone
 
 from il2ward.models import Heartbeat
 
-BEAT = "beat"
+BEAT = "beat"  # written by the sweep task the beat schedules: the sweeps are actually running
+WORKER_PREFIX = "worker:"  # one row per worker process (il2ward.celery), named by its Celery hostname
+BEAT_PREFIX = "beat:"  # one row per beat process, beat:<host>:<pid>, so a second beat shows up
 
 
 def beat_beats(*, now) -> None:
     Heartbeat.objects.update_or_create(name=BEAT, defaults={"at": now})
+
+
+def process_beats(*, name: str, now) -> None:
+    Heartbeat.objects.update_or_create(name=name, defaults={"at": now})
+
+
+def _live(prefix: str, now) -> list[str]:
+    fresh_after = now - timedelta(seconds=3 * settings.IL2WARD_HEARTBEAT_SECONDS)
+    rows = Heartbeat.objects.filter(name__startswith=prefix, at__gte=fresh_after).order_by("name")
+    return [name.removeprefix(prefix) for name in rows.values_list("name", flat=True)]
+
+
+def worker_alive(hostname: str, *, now) -> bool:
+    """The worker named `hostname` (its Celery node name) wrote its heartbeat within three intervals."""
+    return hostname in _live(WORKER_PREFIX, now)
+
+
+def _check_worker(now) -> str | None:
+    if not _live(WORKER_PREFIX, now):
+        return f"no worker heartbeat in the last {3 * settings.IL2WARD_HEARTBEAT_SECONDS} s"
+    return None
+
+
+def _check_beat_processes(now) -> str | None:
+    """Two beats send every sweep twice (the sweeps are idempotent, but it is a misconfiguration to fix)."""
+    beats = _live(BEAT_PREFIX, now)
+    if len(beats) > 1:
+        return f"{len(beats)} beats running, exactly one expected: {', '.join(beats)}"
+    return None
 
 
 def healthz(request):
@@ -69,7 +101,10 @@ def readiness_problems(now) -> dict[str, str]:
     if broker:
         problems["broker"] = broker
     if not db:
-        beat = _check_beat(now)
+        worker = _check_worker(now)
+        if worker:
+            problems["worker"] = worker
+        beat = _check_beat(now) or _check_beat_processes(now)
         if beat:
             problems["beat"] = beat
         deliveries = _check_deliveries()

@@ -1,6 +1,7 @@
 """Request id for the audit trail, and the ward session limits (15 min idle, 12 h absolute)."""
 
 import contextvars
+import logging
 import time
 import uuid
 
@@ -63,3 +64,55 @@ class SessionTimeoutMiddleware:
             if not request.headers.get(POLL_HEADER):
                 request.session["il2ward_last_action"] = now
         return self.get_response(request)
+
+
+class HostileInputMiddleware:
+    """Refuse what would otherwise be a 500 further in, with the API's error shape and nothing stored:
+    a NUL byte in the query string (PostgreSQL cannot store one in text) and a body over the upload limit (413).
+    A database outage while answering is a 503 with Retry-After, not a 500: the ward should retry, not report a bug.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        if "\x00" in request.META.get("QUERY_STRING", "") or any(
+            "\x00" in key or "\x00" in value for key, values in request.GET.lists() for value in values
+        ):
+            return error_response(request, 400, {"errors": {"query": ["A NUL character is not allowed."]}})
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if limit is not None and length > limit:
+            return error_response(request, 413, {"errors": {"body": [f"The body is over the {limit} byte limit."]}})
+        return self.get_response(request)
+
+    def process_exception(self, request, exception):
+        from django.core.exceptions import RequestDataTooBig
+        from django.db import InterfaceError, OperationalError
+
+        if isinstance(exception, RequestDataTooBig):
+            limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+            return error_response(request, 413, {"errors": {"body": [f"The body is over the {limit} byte limit."]}})
+        if isinstance(exception, OperationalError | InterfaceError):
+            logging.getLogger(__name__).warning("database unavailable: %s", type(exception).__name__)
+            response = error_response(request, 503, {"detail": "The database is unavailable; try again shortly."})
+            response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+            return response
+        return None
+
+
+RETRY_AFTER_SECONDS = 15
+
+
+def error_response(request, status: int, body: dict):
+    from django.http import JsonResponse
+
+    if request.path.startswith("/api/"):
+        return JsonResponse(body, status=status)
+    message = "; ".join(msg for messages in body.get("errors", {}).values() for msg in messages) or body.get(
+        "detail", ""
+    )
+    return HttpResponse(message, status=status, content_type="text/plain; charset=utf-8")

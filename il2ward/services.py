@@ -9,6 +9,7 @@ from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
 from il2ward.audit import audit
+from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient, Role, StaffProfile, Ward, validate_zone
 
@@ -93,6 +94,7 @@ def staff_upsert(
     return user
 
 
+@retry_transaction
 @transaction.atomic
 def patient_create(*, mrn: str, name: str, birth_date: date, ward: Ward, sex: str = "unknown", by, now: datetime):
     if Patient.objects.filter(mrn=mrn).exists():

@@ -88,6 +88,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "il2ward.middleware.RequestIdMiddleware",
+    "il2ward.middleware.HostileInputMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -180,6 +181,11 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "il2ward.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [
+        "il2ward.parsers.BoundedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -219,11 +225,18 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# Publishing must not hang a request when the broker is down: charting never depends on Redis.
+CELERY_BROKER_CONNECTION_RETRY = True
+# The worker's consumer and beat retry the broker for ever (kombu's back-off, 2 s stepping to 30 s, each attempt
+# logged "Trying again"): a Redis restart must not stop reminders until someone restarts the worker. This setting
+# governs only those long-lived connections; a publish from web is bounded separately below.
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# Publishing must not hang a request when the broker is down (charting never depends on Redis): a publisher's
+# connection attempts are bounded by this many seconds in all, and il2ward.tasking sends with retry=False.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
-CELERY_BROKER_CONNECTION_MAX_RETRIES = 0
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_INTERVAL_SECONDS = env_int("IL2WARD_SWEEP_INTERVAL_SECONDS", 30)
+# Worker and beat processes write a heartbeat row this often; /readyz wants one newer than three of these.
+IL2WARD_HEARTBEAT_SECONDS = env_int("IL2WARD_HEARTBEAT_SECONDS", 10)
 
 # Clinical defaults (HOLD-RULES.md). A site changes these here or through a versioned rule-set record.
 IL2WARD_DEFAULT_RULE_SET = env_str("IL2WARD_RULE_SET", "consensus-2014")
@@ -231,6 +244,8 @@ IL2WARD_DOSE_IU_PER_KG = env_int("IL2WARD_DOSE_IU_PER_KG", 600_000)
 IL2WARD_WINDOW_MINUTES = env_int("IL2WARD_WINDOW_MINUTES", 60)  # SCH-WINDOW W; 30 where IL-2 is time-critical
 IL2WARD_ON_TIME_MINUTES = env_int("IL2WARD_ON_TIME_MINUTES", 30)
 IL2WARD_PRE_DOSE_HOURS = env_int("IL2WARD_PRE_DOSE_HOURS", 2)
+# Observations may be charted at most this many days after the time they record (late entry, downtime catch-up).
+IL2WARD_BACK_ENTRY_DAYS = env_int("IL2WARD_BACK_ENTRY_DAYS", 7)
 IL2WARD_DILUENT_POLICY = env_str("IL2WARD_DILUENT_POLICY", "label-current")  # or label-fixed-50 (SCH-PREP)
 IL2WARD_RECONSTITUTION_MAX_HOURS = env_int("IL2WARD_RECONSTITUTION_MAX_HOURS", 48)
 IL2WARD_MIN_REST_DAYS = env_int("IL2WARD_MIN_REST_DAYS", 9)

@@ -2,12 +2,15 @@
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from datetime import time as dt_time
 from decimal import Decimal, InvalidOperation
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from il2ward.audit import audit, check_password_again
+from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
 from il2ward.tasking import enqueue_on_commit
@@ -204,7 +207,9 @@ class _Checker:
             for name, bound in bounds.items()
         }
 
-    def time(self, name: str, value, *, required: bool = True) -> datetime | None:
+    def time(self, name: str, value, *, required: bool = True, since_birth_of=None) -> datetime | None:
+        """An aware time, not in the future; no further back than the back-entry limit, or for a clinical event
+        (whose onset may precede admission) no earlier than the patient's birth (`since_birth_of`)."""
         if value is None:
             if required:
                 self.add(name, "This field is required.")
@@ -217,6 +222,17 @@ class _Checker:
             return None
         if value > self.now + FUTURE_TOLERANCE:
             self.add(name, "More than 5 minutes in the future.")
+            return None
+        # Bounded: a mistyped year (0001-01-01) would otherwise be stored and break every later read.
+        if since_birth_of is not None:
+            birth = datetime.combine(since_birth_of.birth_date, dt_time.min, tzinfo=UTC) - timedelta(days=1)
+            if value < birth:
+                self.add(name, "Before the patient's date of birth.")
+                return None
+            return value.astimezone(UTC)
+        back_entry_days = settings.IL2WARD_BACK_ENTRY_DAYS
+        if value < self.now - timedelta(days=back_entry_days):
+            self.add(name, f"More than {back_entry_days} days ago (the ward's back-entry limit).")
             return None
         return value.astimezone(UTC)
 
@@ -256,6 +272,7 @@ def _record(model, *, patient: Patient, recorded_at: datetime, values: dict, by,
     return row
 
 
+@retry_transaction
 @transaction.atomic
 def vitals_record(
     *,
@@ -296,6 +313,7 @@ def vitals_record(
     return _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def neuro_record(
     *,
@@ -318,6 +336,7 @@ def neuro_record(
     return _record(NeuroAssessment, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def weight_record(
     *, patient: Patient, recorded_at: datetime, weight_kg: Decimal, by, now: datetime
@@ -329,6 +348,7 @@ def weight_record(
     return _record(WeightMeasurement, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def fluids_record(
     *,
@@ -368,6 +388,7 @@ def fluids_record(
     return _record(FluidBalance, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def labs_record(
     *,
@@ -418,13 +439,14 @@ def labs_record(
     return _record(LabResult, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
+@retry_transaction
 @transaction.atomic
 def event_record(
     *, patient: Patient, kind: str, recorded_at: datetime, note: str = "", by, now: datetime
 ) -> ClinicalEvent:
     """A clinical flag, active from recorded_at until resolved (event_resolve)."""
     check = _Checker(now)
-    at = check.time("recorded_at", recorded_at)
+    at = check.time("recorded_at", recorded_at, since_birth_of=patient)
     kind = check.choice("kind", kind, EVENT_KINDS)
     check.raise_if_any()
     return _record(
@@ -438,7 +460,7 @@ def event_resolve(
 ) -> ClinicalEvent:
     """Mark an active event resolved (default: now). 409 when already resolved or entered in error."""
     check = _Checker(now)
-    at = check.time("resolved_at", now if resolved_at is None else resolved_at)
+    at = check.time("resolved_at", now if resolved_at is None else resolved_at, since_birth_of=event.patient)
     check.raise_if_any()
     event = ClinicalEvent.objects.select_for_update().get(pk=event.pk)
     if event.entered_in_error_at is not None:

@@ -8,6 +8,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import Count, F, Q
 
 from il2ward.audit import Entry, audit, audit_many, check_password_again, sign
+from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
 from il2ward.notifications import Outgoing, notify_many
@@ -22,8 +23,11 @@ from scheduling.evaluation import DOSE_RELATED, evaluate_doses, override_covers,
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
+COURSE_START_PAST = timedelta(days=1)
+COURSE_START_AHEAD = timedelta(days=365)
 
 
+@retry_transaction
 @transaction.atomic
 def course_create(
     *,
@@ -39,10 +43,14 @@ def course_create(
     """Create a course (status `scheduling`); its calendar is written by a Celery task after commit."""
     if first_dose_at.tzinfo is None:
         raise Invalid({"first_dose_at": ["Give the time with its UTC offset."]})
+    # A course starting years ago would be born with every slot missed (and alert on each); year 9999 overflows.
+    if not now - COURSE_START_PAST <= first_dose_at <= now + COURSE_START_AHEAD:
+        raise Invalid({"first_dose_at": ["Must be no more than 1 day in the past and no more than 1 year ahead."]})
     for field, weight in (("dosing_weight_kg", dosing_weight_kg), ("baseline_weight_kg", baseline_weight_kg)):
         if weight is not None and not WEIGHT_RANGE_KG[0] <= weight <= WEIGHT_RANGE_KG[1]:
             raise Invalid({field: ["Weight must be between 20 and 350 kg."]})
-    Patient.objects.select_for_update().get(pk=patient.pk)  # serialise course creation per patient
+    # Serialise course creation per patient. Lock order and NO KEY UPDATE: il2ward.db.
+    Patient.objects.select_for_update(of=("self",), no_key=True).get(pk=patient.pk)
     if Course.objects.filter(patient=patient, status__in=Course.OPEN_STATUSES).exists():
         raise Conflict("active_course_exists", "This patient already has an open course.")
     zone = patient.ward.zone
@@ -91,7 +99,12 @@ def course_create(
 def course_materialise_calendar(*, course_id: int, now: datetime) -> int:
     """Write the course's slots (SCH-SLOTS, SCH-CYCLE2) in one bulk insert. Idempotent: returns slots written."""
     with transaction.atomic():
-        course = Course.objects.select_for_update().select_related("patient__ward").filter(pk=course_id).first()
+        course = (
+            Course.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("patient__ward")
+            .filter(pk=course_id)
+            .first()
+        )
         if course is None or course.status != Course.Status.SCHEDULING:
             return 0
         slots = calendar.course_slots(
@@ -184,10 +197,12 @@ ELIGIBILITY_CREATININE_MAX = Decimal("1.5")  # HOLD-RULES §2 (label §5)
 ELIGIBILITY_CREATININE_HOURS = 72
 
 
+@retry_transaction
 @transaction.atomic
 def course_attest_eligibility(*, course_id: int, items: dict, password: str, by, now: datetime) -> Course:
     """HOLD-RULES §2: every checklist item true, no earlier retreatment bar, creatinine ≤ 1.5 within 72 h; e-signed."""
-    course = Course.objects.select_for_update().select_related("patient").get(pk=course_id)
+    # Only the course row, NO KEY UPDATE: vitals committed meanwhile need KEY SHARE on the patient (il2ward.db).
+    course = Course.objects.select_for_update(of=("self",), no_key=True).select_related("patient").get(pk=course_id)
     if course.eligibility_attested:
         raise Conflict("already_attested", "Eligibility for this course is already attested.")
     if course.status not in Course.OPEN_STATUSES:
@@ -235,7 +250,7 @@ def course_attest_eligibility(*, course_id: int, items: dict, password: str, by,
 @transaction.atomic
 def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime) -> Course:
     """Stop the course (e-signed): every open slot becomes cancelled."""
-    course = Course.objects.select_for_update().get(pk=course_id)
+    course = Course.objects.select_for_update(of=("self",), no_key=True).get(pk=course_id)
     if course.status not in Course.OPEN_STATUSES:
         raise Conflict("course_not_active", "The course is already completed or stopped.")
     if not reason.strip():

@@ -5,7 +5,7 @@ a charge nurse on A, an oncologist and a pharmacist. Everyone's password is PASS
 """
 
 import os
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import pytest
@@ -125,12 +125,15 @@ def make_course(oncologist):
     from scheduling.services import course_create, course_materialise_calendar
 
     def _make(patient, first_dose_at=None, weight="80", now=NOW, **kwargs):
+        first_dose_at = first_dose_at or datetime(2027, 3, 12, 22, 0, tzinfo=UTC)
+        # A course that started well before `now` was created back then (a course may not start > 1 day ago).
+        created_at = min(now, first_dose_at - timedelta(hours=2))
         course = course_create(
             patient=patient,
-            first_dose_at=first_dose_at or datetime(2027, 3, 12, 22, 0, tzinfo=UTC),
+            first_dose_at=first_dose_at,
             dosing_weight_kg=Decimal(weight),
             by=oncologist,
-            now=now,
+            now=created_at if first_dose_at < now - timedelta(days=1) else now,
             **kwargs,
         )
         course_materialise_calendar(course_id=course.pk, now=now)

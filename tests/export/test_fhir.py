@@ -332,7 +332,11 @@ def test_observations_from_long_before_the_course_are_not_exported(api, oncologi
 
     course = make_course(patient_a)
     old = obs.weight_record(
-        patient=patient_a, recorded_at=NOW - timedelta(days=20), weight_kg=Decimal("81.5"), by=oncologist, now=NOW
+        patient=patient_a,
+        recorded_at=NOW - timedelta(days=20),
+        weight_kg=Decimal("81.5"),
+        by=oncologist,
+        now=NOW - timedelta(days=20),  # charted at the time
     )
     recent = obs.weight_record(patient=patient_a, recorded_at=NOW, weight_kg=Decimal("80.5"), by=oncologist, now=NOW)
     bundle = export(api, oncologist, course.pk).json()

@@ -9,6 +9,7 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
+from il2ward.health import readiness_problems
 from il2ward.models import Notification
 from il2ward.services import patient_create
 from monitoring import services as obs
@@ -53,9 +54,13 @@ def test_two_beats_for_five_intervals_write_no_duplicate_notifications(
         time.sleep(max(0.0, 6 - (time.monotonic() - started)))  # at least five intervals of both beats
         wait_until(all_delivered, timeout=60, message=processes[0].log)
         logs = [p.log(tail=10**6) for p in processes]
+        # Each process writes its own heartbeat: readiness sees both workers and names both beats.
+        problems = readiness_problems(timezone.now())
     finally:
         for process in processes:
             process.stop()
+    assert "worker" not in problems, problems
+    assert "2 beats running" in problems.get("beat", ""), problems
     assert sum(log.count("Sending due task scheduling-sweep") for log in logs[2:]) >= 10, logs[2]
     assert Notification.objects.count() == expected
     duplicates = Notification.objects.values("kind", "dose_id", "recipient_id").annotate(n=Count("pk")).filter(n__gt=1)

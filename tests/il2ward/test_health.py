@@ -10,10 +10,15 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.utils import timezone
 
-from il2ward.health import BEAT
+from il2ward.health import BEAT, process_beats, readiness_problems
 from il2ward.models import Heartbeat
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def worker_alive():
+    process_beats(name="worker:celery@ward-host", now=timezone.now())
 
 
 def test_healthz_is_200_without_login(client):
@@ -21,14 +26,14 @@ def test_healthz_is_200_without_login(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_readyz_is_503_naming_beat_before_any_heartbeat(client):
+def test_readyz_is_503_naming_beat_before_any_heartbeat(client, worker_alive):
     response = client.get("/readyz")
     assert response.status_code == 503
     failed = response.json()["failed"]
     assert list(failed) == ["beat"], failed  # the database and the broker are fine
 
 
-def test_readyz_is_200_after_the_sweep_task_ran(client):
+def test_readyz_is_200_after_the_sweep_task_ran(client, worker_alive):
     from scheduling.tasks import sweep
 
     sweep.apply().get()  # the task the beat schedules, run here in-process
@@ -45,7 +50,7 @@ def test_readyz_is_503_naming_beat_when_the_heartbeat_is_stale(client, settings)
     assert "ago" in response.json()["failed"]["beat"]
 
 
-def test_readyz_is_503_naming_broker_when_the_broker_is_unreachable(client):
+def test_readyz_is_503_naming_broker_when_the_broker_is_unreachable(client, worker_alive):
     """A broker URL nobody listens on (a real failed connection, not a stub)."""
     from il2ward.celery import app
 
@@ -58,6 +63,37 @@ def test_readyz_is_503_naming_broker_when_the_broker_is_unreachable(client):
         app.conf.broker_url = configured
     assert response.status_code == 503
     assert list(response.json()["failed"]) == ["broker"]
+
+
+def test_readyz_names_the_worker_without_a_fresh_worker_heartbeat(client, settings):
+    Heartbeat.objects.create(name=BEAT, at=timezone.now())
+    stale = timezone.now() - timedelta(seconds=3 * settings.IL2WARD_HEARTBEAT_SECONDS + 1)
+    Heartbeat.objects.create(name="worker:celery@gone", at=stale)
+    response = client.get("/readyz")
+    assert response.status_code == 503
+    assert list(response.json()["failed"]) == ["worker"]
+    process_beats(name="worker:celery@alive", now=timezone.now())
+    assert client.get("/readyz").status_code == 200
+
+
+def test_worker_alive_is_per_worker_and_needs_a_fresh_heartbeat(settings):
+    from il2ward.health import worker_alive
+
+    now = timezone.now()
+    process_beats(name="worker:celery@one", now=now)
+    process_beats(name="worker:celery@two", now=now - timedelta(seconds=3 * settings.IL2WARD_HEARTBEAT_SECONDS + 1))
+    assert worker_alive("celery@one", now=now)
+    assert not worker_alive("celery@two", now=now) and not worker_alive("celery@three", now=now)
+
+
+def test_readiness_reports_two_live_beats_by_name_and_one_is_fine(worker_alive):
+    now = timezone.now()
+    Heartbeat.objects.create(name=BEAT, at=now)
+    process_beats(name="beat:host-a:101", now=now)
+    assert readiness_problems(now) == {}
+    process_beats(name="beat:host-b:202", now=now)
+    problem = readiness_problems(now)["beat"]
+    assert "2 beats running" in problem and "host-a:101" in problem and "host-b:202" in problem
 
 
 def test_openapi_schema_is_served_and_lists_the_endpoints(client):

@@ -118,9 +118,10 @@ def test_failures_back_off_exponentially_and_the_eighth_is_dead_lettered(patient
 def test_readyz_names_dead_lettered_deliveries_until_an_administrator_retries_or_dismisses_them(
     patient_a, nurse_a, webhook, client, admin_client, settings
 ):
-    from il2ward.health import beat_beats
+    from il2ward.health import beat_beats, process_beats
 
     beat_beats(now=timezone.now())
+    process_beats(name="worker:celery@ward", now=timezone.now())
     settings.IL2WARD_DELIVERY_MAX_ATTEMPTS = 1
     webhook.statuses = [500]
     (row,) = dose_due(patient_a, [nurse_a])
@@ -143,9 +144,10 @@ def test_readyz_names_dead_lettered_deliveries_until_an_administrator_retries_or
 
 
 def test_dismissing_a_dead_letter_clears_readyz(patient_a, nurse_a, webhook, client, admin_client, settings):
-    from il2ward.health import beat_beats
+    from il2ward.health import beat_beats, process_beats
 
     beat_beats(now=timezone.now())
+    process_beats(name="worker:celery@ward", now=timezone.now())
     settings.IL2WARD_DELIVERY_MAX_ATTEMPTS = 1
     webhook.statuses = [500]
     (row,) = dose_due(patient_a, [nurse_a])

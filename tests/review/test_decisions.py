@@ -299,7 +299,7 @@ def test_course_create_refuses_a_barred_retreatment(finished, patient_a, oncolog
     with pytest.raises(Conflict) as exc:
         services.course_create(
             patient=patient_a,
-            first_dose_at=NOW + timedelta(days=400),
+            first_dose_at=NOW + timedelta(days=300),
             dosing_weight_kg=finished.dosing_weight_kg,
             by=oncologist,
             now=NOW,
