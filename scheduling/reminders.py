@@ -30,7 +30,7 @@ from il2ward.models import Notification, Ward
 from il2ward.notifications import Outgoing, notify_many, pending_deliveries, publish_after_commit
 from il2ward.recipients import Directory
 from monitoring.models import LabResult, VitalSigns, WeightMeasurement
-from scheduling.models import Course, Dose
+from scheduling.models import Course, Dose, Override
 
 PATIENT_RELATED = (
     "course__patient__ward__on_call_oncologist__profile",
@@ -134,7 +134,7 @@ def dose_reminders(*, now: datetime) -> int:
         )
         .annotate(**{f"sent_{kind}": expr for kind, expr in sent.items()})
         .filter(needed)
-        .select_related(*PATIENT_RELATED)
+        .select_related(*PATIENT_RELATED, "latest_evaluation")
         .order_by("due_at", "pk")
     )
     if not doses:
@@ -146,6 +146,8 @@ def dose_reminders(*, now: datetime) -> int:
         for kind, due_at in timing.due_now(dose.due_at, now=now):
             if getattr(dose, f"sent_{kind}"):
                 continue
+            if kind == "assessment_due" and _assessed(dose, since=due_at):
+                continue  # a complete assessment is already charted for this dose: nothing to remind
             items.append(
                 (
                     kind,
@@ -158,6 +160,11 @@ def dose_reminders(*, now: datetime) -> int:
                 )
             )
     return _notify_each(items, now=now)
+
+
+def _assessed(dose: Dose, *, since: datetime) -> bool:
+    evaluation = dose.latest_evaluation
+    return evaluation is not None and evaluation.decision != "incomplete" and evaluation.evaluated_at >= since
 
 
 def _current_cycle_start(now: datetime, window: timedelta) -> Subquery:
@@ -294,6 +301,10 @@ def escalate_holds(*, now: datetime) -> int:
     after = minutes("IL2WARD_ESCALATE_AFTER_MINUTES", 15)
     window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     flags = [Notification.Kind.HOLD_FLAGGED, Notification.Kind.STOP_RECOMMENDED]
+    # The newest unacknowledged flag is the episode being escalated (an older one was answered or superseded).
+    open_flags = Notification.objects.filter(
+        dose_id=OuterRef("pk"), kind__in=flags, acknowledged_at__isnull=True
+    ).order_by("-created_at", "-pk")
     doses = list(
         Dose.objects.filter(
             status=Dose.Status.SCHEDULED,
@@ -302,18 +313,12 @@ def escalate_holds(*, now: datetime) -> int:
             due_at__lte=now + timedelta(days=1),
         )
         .annotate(
-            flagged_at=Subquery(
-                Notification.objects.filter(dose_id=OuterRef("pk"), kind__in=flags, acknowledged_at__isnull=True)
-                .order_by("created_at")
-                .values("created_at")[:1]
-            ),
-            escalated=Exists(
-                Notification.objects.filter(
-                    dose_id=OuterRef("pk"), kind=Notification.Kind.ESCALATION, due_at__gt=now - after
-                )
-            ),
+            flagged_at=Subquery(open_flags.values("created_at")[:1]),
+            flag_topic=Subquery(open_flags.values("topic")[:1]),
+            # An e-signed override since the flag answers it: nobody is paged about a lifted hold.
+            overridden=Exists(Override.objects.filter(dose_id=OuterRef("pk"), at__gte=OuterRef("flagged_at"))),
         )
-        .filter(flagged_at__lte=now - after, escalated=False)
+        .filter(flagged_at__lte=now - after, overridden=False)
         .select_related(*PATIENT_RELATED, "latest_evaluation")
     )
     if not doses:
@@ -328,7 +333,7 @@ def escalate_holds(*, now: datetime) -> int:
         items.append(
             (
                 "escalation",
-                f"escalation:dose{dose.pk}:n{periods}",
+                f"escalation:{dose.flag_topic}:n{periods}",
                 dose.flagged_at + periods * after,
                 dose,
                 course,
@@ -337,3 +342,40 @@ def escalate_holds(*, now: datetime) -> int:
             )
         )
     return _notify_each(items, now=now)
+
+
+DOSE_WORK = {"assessment_due", "dose_due", "dose_overdue", "hold_flagged", "stop_recommended", "escalation"}
+HOLD_KINDS = {"hold_flagged", "stop_recommended", "escalation"}
+
+
+def work_done(notification) -> str:
+    """Why a dose notification no longer needs sending ("" while it does): read just before a delivery is sent, so
+    a reminder retried after the dose was given, held, missed or its course stopped, a hold lifted by an override or
+    cleared by a fresh evaluation, or an assessment charted since it was due, is dropped instead of announced late."""
+    if notification.kind not in DOSE_WORK or not notification.dose_id:
+        return ""
+    dose = (
+        Dose.objects.filter(pk=notification.dose_id)
+        .select_related("latest_evaluation")
+        .only("status", "flag", "latest_evaluation__decision", "latest_evaluation__evaluated_at")
+        .first()
+    )
+    if dose is None:
+        return ""
+    if dose.status != Dose.Status.SCHEDULED:
+        return f"dose {dose.status}"
+    if notification.kind in HOLD_KINDS:
+        if dose.flag not in (Dose.Flag.HOLD, Dose.Flag.STOP):
+            return "flag cleared"
+        if Override.objects.filter(dose_id=dose.pk, at__gte=notification.created_at).exists():
+            return "overridden"
+    evaluation = dose.latest_evaluation
+    if (
+        notification.kind == "assessment_due"
+        and evaluation is not None
+        and evaluation.decision != "incomplete"
+        and notification.due_at is not None
+        and evaluation.evaluated_at >= notification.due_at
+    ):
+        return "assessment recorded"
+    return ""

@@ -220,10 +220,11 @@ def test_an_unacknowledged_hold_escalates_at_15_min_and_every_15_min_until_ackno
     dose = flagged()
     assert reminders.escalate_holds(now=NOW + timedelta(minutes=14, seconds=59)) == 0
     assert reminders.escalate_holds(now=NOW + timedelta(minutes=15)) == 2
+    flag = Notification.objects.filter(kind="hold_flagged", dose_id=dose.pk).first()
     assert escalations(dose) == sorted(
         [
-            (f"escalation:dose{dose.pk}:n1:u{charge_nurse.pk}", "charge_a"),
-            (f"escalation:dose{dose.pk}:n1:u{on_call.pk}", "oncall"),
+            (f"escalation:{flag.topic}:n1:u{charge_nurse.pk}", "charge_a"),
+            (f"escalation:{flag.topic}:n1:u{on_call.pk}", "oncall"),
         ]
     )
     assert reminders.escalate_holds(now=NOW + timedelta(minutes=29)) == 0
