@@ -1,0 +1,137 @@
+"""Notifications follow the dose, not the clock: a returning hold pages again, an override ends the escalation, and
+a delivery whose work was done meanwhile is dropped instead of announced late."""
+
+from datetime import timedelta
+
+import pytest
+
+from il2ward.models import Delivery, Notification
+from il2ward.notifications import deliver, notification_acknowledge
+from scheduling import reminders
+from scheduling.services import dose_evaluate, dose_hold, dose_override
+from tests.conftest import NOW, PASSWORD
+from tests.notifications.conftest import vitals
+from tests.nurse.conftest import ready_course, record_assessment
+
+pytestmark = pytest.mark.django_db
+MIN = timedelta(minutes=1)
+
+
+@pytest.fixture
+def flagged(make_course, patient_a, nurse_a, oncologist):
+    """Slot 1 due at NOW + 30 min, SBP 85 at NOW − 5 min: evaluated at NOW → hold, hold_flagged to nurse and onc."""
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    course = make_course(patient_a, first_dose_at=NOW + 30 * MIN, now=NOW - timedelta(hours=6))
+    vitals(patient_a, nurse_a, at=NOW - 5 * MIN, sbp=85)
+    dose = course.doses.get(cycle=1, number=1)
+    dose_evaluate(dose_id=dose.pk, now=NOW)
+    dose.refresh_from_db()
+    assert dose.flag == "hold"
+    return dose
+
+
+def flags(dose) -> list[Notification]:
+    return list(Notification.objects.filter(kind="hold_flagged", dose_id=dose.pk).order_by("created_at", "pk"))
+
+
+def test_a_hold_that_returns_after_acknowledgement_and_normal_vitals_is_flagged_and_escalated_again(
+    flagged, patient_a, nurse_a, charge_nurse
+):
+    first = Notification.objects.get(kind="hold_flagged", dose_id=flagged.pk, recipient=nurse_a)
+    assert first.due_at == flagged.due_at and first.details["evaluation"] == flagged.latest_evaluation_id
+    notification_acknowledge(notification_id=first.pk, by=nurse_a, now=NOW + MIN)
+    vitals(patient_a, nurse_a, at=NOW + 2 * MIN)  # normal: the decision turns give
+    dose_evaluate(dose_id=flagged.pk, now=NOW + 2 * MIN)
+    flagged.refresh_from_db()
+    assert flagged.flag not in ("hold", "stop")
+    assert len({n.topic for n in flags(flagged)}) == 1  # nothing new while it is give
+    vitals(patient_a, nurse_a, at=NOW + 3 * MIN, sbp=84)  # hold again
+    dose_evaluate(dose_id=flagged.pk, now=NOW + 3 * MIN)
+    flagged.refresh_from_db()
+    topics = {n.topic for n in flags(flagged)}
+    assert len(topics) == 2, "the returning hold must raise a new flag"
+    (new_topic,) = topics - {first.topic}
+    second = Notification.objects.get(kind="hold_flagged", recipient=nurse_a, topic=new_topic)
+    assert second.acknowledged_at is None and second.details["evaluation"] == flagged.latest_evaluation_id
+    # ...and it escalates, 15 min after the new flag (not after the first one), keyed by the new episode.
+    assert reminders.escalate_holds(now=NOW + 17 * MIN) == 0
+    assert reminders.escalate_holds(now=NOW + 18 * MIN) > 0
+    escalation = Notification.objects.filter(kind="escalation", dose_id=flagged.pk).first()
+    assert escalation.topic.startswith(f"escalation:{second.topic}:")
+
+
+def test_a_hold_re_evaluated_as_hold_is_not_flagged_twice(flagged, patient_a, nurse_a):
+    vitals(patient_a, nurse_a, at=NOW + 2 * MIN, sbp=84)
+    dose_evaluate(dose_id=flagged.pk, now=NOW + 2 * MIN)
+    assert len({n.topic for n in flags(flagged)}) == 1
+
+
+def test_a_signed_override_ends_the_escalation_and_its_pending_pages(flagged, oncologist, charge_nurse):
+    pending = Delivery.objects.get(notification__kind="hold_flagged", channel="email", status="pending")
+    dose_override(dose_id=flagged.pk, reason="SBP 85 is her baseline", password=PASSWORD, by=oncologist,
+                  now=NOW + 5 * MIN)  # fmt: skip
+    assert reminders.escalate_holds(now=NOW + 15 * MIN) == 0
+    assert reminders.escalate_holds(now=NOW + 30 * MIN) == 0
+    assert deliver(pending.pk) == "cancelled"
+    pending.refresh_from_db()
+    assert pending.last_error == "done: overridden"
+
+
+def test_without_an_override_the_escalation_still_goes_out(flagged, charge_nurse):
+    assert reminders.escalate_holds(now=NOW + 15 * MIN) > 0
+    pending = Delivery.objects.get(notification__kind="hold_flagged", channel="email", status="pending")
+    assert deliver(pending.pk) == "delivered"
+
+
+def test_a_dose_due_reminder_waiting_for_a_retry_is_dropped_once_the_dose_is_held(flagged, nurse_a, mailoutbox):
+    reminders.dose_reminders(now=NOW)  # due − 30 min: dose_due
+    delivery = Delivery.objects.get(notification__kind="dose_due", channel="email")
+    dose_hold(dose_id=flagged.pk, reason="CV-SBP", by=nurse_a, now=NOW + MIN)
+    assert deliver(delivery.pk) == "cancelled"
+    delivery.refresh_from_db()
+    assert delivery.last_error == "done: dose held"
+    assert not [m for m in mailoutbox if "Dose due" in m.subject]
+
+
+def test_a_dose_due_reminder_for_an_open_dose_is_sent(flagged, mailoutbox):
+    reminders.dose_reminders(now=NOW)
+    delivery = Delivery.objects.get(notification__kind="dose_due", channel="email")
+    assert deliver(delivery.pk) == "delivered"
+    assert [m for m in mailoutbox if "Dose due" in m.subject]
+
+
+def test_assessment_due_is_not_written_for_a_dose_already_assessed(make_course, patient_a, nurse_a, oncologist):
+    dose = _ready_dose(make_course, patient_a, nurse_a, oncologist)
+    record_assessment(patient_a, nurse=nurse_a, now=NOW - 3 * MIN)
+    dose_evaluate(dose_id=dose.pk, now=NOW - 3 * MIN)  # complete, after the reminder's time (due − 2 h)
+    dose.refresh_from_db()
+    assert dose.latest_evaluation.decision == "give"
+    reminders.dose_reminders(now=NOW)
+    assert not Notification.objects.filter(kind="assessment_due", dose_id=dose.pk).exists()
+
+
+def test_assessment_due_is_written_when_no_complete_assessment_is_charted(make_course, patient_a, nurse_a, oncologist):
+    dose = _ready_dose(make_course, patient_a, nurse_a, oncologist)
+    reminders.dose_reminders(now=NOW)
+    assert Notification.objects.filter(kind="assessment_due", dose_id=dose.pk).exists()
+
+
+def test_a_pending_assessment_due_is_dropped_once_a_complete_assessment_is_charted(
+    make_course, patient_a, nurse_a, oncologist, mailoutbox
+):
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    dose = _ready_dose(make_course, patient_a, nurse_a, oncologist)
+    reminders.dose_reminders(now=NOW)
+    delivery = Delivery.objects.get(notification__kind="assessment_due", channel="email")
+    record_assessment(patient_a, nurse=nurse_a, now=NOW + 3 * MIN)
+    dose_evaluate(dose_id=dose.pk, now=NOW + 3 * MIN)
+    assert deliver(delivery.pk) == "cancelled"
+    assert not mailoutbox
+
+
+def _ready_dose(make_course, patient, nurse, oncologist):
+    course = ready_course(patient, oncologist=oncologist, nurse=nurse, make_course=make_course,
+                          first_dose_at=NOW + 90 * MIN, now=NOW - timedelta(hours=4))  # fmt: skip
+    return course.doses.get(cycle=1, number=1)
