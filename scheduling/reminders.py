@@ -299,6 +299,8 @@ def escalate_holds(*, now: datetime) -> int:
     oncologist, and again every 15 min (dedupe bucket n = whole periods since the flag) until someone acknowledges
     it, the dose is closed (given, held, missed, cancelled) or the flag clears on a fresh evaluation."""
     after = minutes("IL2WARD_ESCALATE_AFTER_MINUTES", 15)
+    if after <= timedelta(0):  # the system check refuses it at start-up; a worker started without checks stops here
+        raise ImproperlyConfigured("IL2WARD_ESCALATE_AFTER_MINUTES must be at least 1")
     window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     flags = [Notification.Kind.HOLD_FLAGGED, Notification.Kind.STOP_RECOMMENDED]
     # The newest unacknowledged flag is the episode being escalated (an older one was answered or superseded).
