@@ -168,7 +168,7 @@ def _channels_for(user, prefs: dict, *, patient) -> list[str]:
     channels = [Delivery.Channel.IN_APP] if in_app else []
     if email and user.email:
         channels.append(Delivery.Channel.EMAIL)
-    if webhook and patient is not None and patient.ward.webhook_url:
+    if webhook and patient is not None and patient.ward.webhook_url and patient.ward.webhook_secret:
         channels.append(Delivery.Channel.WEBHOOK)
     return channels
 
@@ -182,8 +182,14 @@ def _create_deliveries(rows: list[Notification], *, now: datetime) -> list[int]:
         )
     }
     deliveries = []
+    hooked = set()  # (topic, endpoint): one POST per event per endpoint, its recipients listed in the body
     for row in rows:
         for channel in _channels_for(row.recipient, prefs, patient=row.patient):
+            if channel == Delivery.Channel.WEBHOOK:
+                endpoint = (row.topic or row.dedupe_key, row.patient.ward.webhook_url)
+                if endpoint in hooked:
+                    continue
+                hooked.add(endpoint)
             in_app = channel == Delivery.Channel.IN_APP
             deliveries.append(
                 Delivery(
@@ -369,3 +375,14 @@ def dead_letters() -> dict[str, int]:
 
     rows = Delivery.objects.filter(status=Delivery.Status.DEAD).values("channel").annotate(n=Count("pk"))
     return {row["channel"]: row["n"] for row in rows}
+
+
+def webhook_problems() -> str | None:
+    """Wards with a paging webhook but no secret: nothing is sent to them (an unsigned page could be forged), so a
+    paging integration there is silently off (for /readyz and the admin)."""
+    from il2ward.models import Ward
+
+    codes = list(Ward.objects.exclude(webhook_url="").filter(webhook_secret="").values_list("code", flat=True))
+    if not codes:
+        return None
+    return f"webhook without a secret, nothing sent: wards {', '.join(sorted(codes))}"
