@@ -135,3 +135,29 @@ def _ready_dose(make_course, patient, nurse, oncologist):
     course = ready_course(patient, oncologist=oncologist, nurse=nurse, make_course=make_course,
                           first_dose_at=NOW + 90 * MIN, now=NOW - timedelta(hours=4))  # fmt: skip
     return course.doses.get(cycle=1, number=1)
+
+
+def test_every_dose_related_kind_carries_the_dose_due_time(flagged, patient_a, nurse_a):
+    from scheduling.services import doses_close_expired
+
+    reminders.dose_reminders(now=NOW)
+    doses_close_expired(now=flagged.due_at + timedelta(minutes=61))  # flagged hold not given: closed held
+    rows = Notification.objects.filter(dose_id=flagged.pk).exclude(kind="assessment_due")
+    assert {"hold_flagged", "dose_due"} <= {n.kind for n in rows}
+    assert all(n.due_at is not None for n in rows), [(n.kind, n.due_at) for n in rows if n.due_at is None]
+
+
+def test_a_missed_dose_carries_its_due_time(make_course, patient_a, nurse_a):
+    from scheduling.services import doses_close_expired
+
+    dose = make_course(patient_a, first_dose_at=NOW, now=NOW - timedelta(hours=6)).doses.get(cycle=1, number=1)
+    doses_close_expired(now=NOW + timedelta(minutes=61))
+    assert Notification.objects.filter(kind="dose_missed", dose_id=dose.pk).first().due_at == dose.due_at
+
+
+def test_an_email_tells_the_due_time_in_ward_local_time_with_its_offset_and_in_utc(flagged, mailoutbox):
+    delivery = Delivery.objects.get(notification__kind="hold_flagged", channel="email")
+    assert deliver(delivery.pk) == "delivered"
+    (mail,) = mailoutbox
+    # Due NOW + 30 min = 12:30 UTC = 06:30 in Chicago (CST, UTC−6).
+    assert "Due: Wed 10 Mar 2027 06:30 CST (UTC-06:00) = 12:30 UTC" in mail.body
