@@ -4,8 +4,10 @@ names the setting, found when the site deploys rather than when a dose is missed
 
 from django.conf import settings
 from django.core.checks import Error, register
+from django.core.exceptions import ImproperlyConfigured
 
 from il2ward.channels import setting
+from il2ward.recipients import escalation_chain
 
 # (setting, default, minimum): the defaults are those of the code that reads them.
 MINIMUMS = (
@@ -48,6 +50,11 @@ def problems() -> list[tuple[str, str]]:
                 "otherwise the slot is missed before dose_overdue is due and nobody is told it is overdue",
             )
         )
+    try:
+        escalation_chain()
+    except ImproperlyConfigured as exc:
+        if not str(exc).startswith("IL2WARD_ESCALATE_AFTER_MINUTES"):  # that one is reported above
+            found.append(("IL2WARD_ESCALATION_CHAIN", str(exc)))
     if settings.SWEEP_INTERVAL_SECONDS < 1:
         found.append(("SWEEP_INTERVAL_SECONDS", "IL2WARD_SWEEP_INTERVAL_SECONDS must be at least 1"))
     return found

@@ -7,9 +7,10 @@ dose_overdue    due + 30 min (IL2WARD_DOSE_OVERDUE_MINUTES), until due + W (then
 vitals_due      active cycle, no vitals for 2 h (IL2WARD_VITALS_EVERY_MINUTES); every 2 h      nursing
 weight_due      06:00 ward-local (IL2WARD_DAILY_WEIGHT_HOUR), no weight since local midnight   nursing
 labs_due        06:00 ward-local (IL2WARD_DAILY_LABS_HOUR), no labs since local midnight       nursing
-escalation      hold_flagged / stop_recommended unacknowledged for 15 min                      charge nurse, on-call
-                (IL2WARD_ESCALATE_AFTER_MINUTES), then every 15 min, while the dose is open    oncologist
-                and still flagged
+escalation      hold_flagged / stop_recommended unacknowledged: up IL2WARD_ESCALATION_CHAIN,    the chain's
+                each step after its delay (default charge nurse + on-call at 15 min, course    steps
+                oncologist at 30, assigned nurse + IL2WARD_ESCALATION_BACKUP at 45, then
+                everyone every 15 min), while the dose is open, flagged and not overridden
 
 dose_missed, hold_flagged, stop_recommended and third_hold are written where they happen (scheduling.services,
 scheduling.evaluation). Every sweep is idempotent — each reminder has a dedupe key (kind, dose or patient, time
@@ -28,7 +29,7 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from il2ward.channels import setting
 from il2ward.models import Notification, Ward
 from il2ward.notifications import Outgoing, notify_many, pending_deliveries, publish_after_commit
-from il2ward.recipients import Directory
+from il2ward.recipients import Directory, chain_position, escalation_chain
 from monitoring.models import LabResult, VitalSigns, WeightMeasurement
 from scheduling.models import Course, Dose, Override
 
@@ -294,13 +295,41 @@ def daily_due(*, now: datetime) -> int:
     return written
 
 
+def _backup_users():
+    from django.contrib.auth import get_user_model
+
+    names = [n.strip() for n in str(setting("IL2WARD_ESCALATION_BACKUP", "")).split(",") if n.strip()]
+    return list(get_user_model().objects.filter(username__in=names, is_active=True)) if names else []
+
+
+def _step_recipients(roles, *, directory: Directory, course, backup) -> list:
+    patient = course.patient
+    by_role = {
+        "assigned_nurse": lambda: directory.nursing(patient),
+        "charge_nurse": lambda: directory.escalation(patient, oncologist=None)[:-1],
+        "on_call_oncologist": lambda: [
+            patient.ward.on_call_oncologist
+            if patient.ward.on_call_oncologist is not None and patient.ward.on_call_oncologist.is_active
+            else course.oncologist
+        ],
+        "course_oncologist": lambda: [course.oncologist],
+        "backup": lambda: backup,
+    }
+    users, seen = [], set()
+    for role in roles:
+        for user in by_role[role]():
+            if user is not None and user.pk not in seen:
+                seen.add(user.pk)
+                users.append(user)
+    return users
+
+
 def escalate_holds(*, now: datetime) -> int:
-    """A hold_flagged / stop_recommended not acknowledged within 15 min goes to the charge nurse and the on-call
-    oncologist, and again every 15 min (dedupe bucket n = whole periods since the flag) until someone acknowledges
-    it, the dose is closed (given, held, missed, cancelled) or the flag clears on a fresh evaluation."""
-    after = minutes("IL2WARD_ESCALATE_AFTER_MINUTES", 15)
-    if after <= timedelta(0):  # the system check refuses it at start-up; a worker started without checks stops here
-        raise ImproperlyConfigured("IL2WARD_ESCALATE_AFTER_MINUTES must be at least 1")
+    """A hold_flagged / stop_recommended not acknowledged goes up the escalation chain (escalation_chain): each step
+    to its people after its own delay, until someone acknowledges it (any step: for everyone), it is overridden, the
+    dose is closed (given, held, missed, cancelled) or the flag clears on a fresh evaluation."""
+    chain = escalation_chain()
+    first = chain[0].after
     window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     flags = [Notification.Kind.HOLD_FLAGGED, Notification.Kind.STOP_RECOMMENDED]
     # The newest unacknowledged flag is the episode being escalated (an older one was answered or superseded).
@@ -320,27 +349,38 @@ def escalate_holds(*, now: datetime) -> int:
             # An e-signed override since the flag answers it: nobody is paged about a lifted hold.
             overridden=Exists(Override.objects.filter(dose_id=OuterRef("pk"), at__gte=OuterRef("flagged_at"))),
         )
-        .filter(flagged_at__lte=now - after, overridden=False)
+        .filter(flagged_at__lte=now - first, overridden=False)
         .select_related(*PATIENT_RELATED, "latest_evaluation")
     )
     if not doses:
         return 0
     directory = Directory({d.course.patient.ward_id for d in doses})
+    backup = _backup_users()
+    chain_text = " → ".join(f"{'+'.join(s.roles)} +{int(s.after.total_seconds() // 60)} min" for s in chain)
     items = []
     for dose in doses:
         course = dose.course
-        periods = int((now - dose.flagged_at) / after)
+        number, offset, roles = chain_position(chain, now - dose.flagged_at)
         evaluation = dose.latest_evaluation
         rules = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")] if evaluation else []
         items.append(
             (
                 "escalation",
-                f"escalation:{dose.flag_topic}:n{periods}",
-                dose.flagged_at + periods * after,
+                f"escalation:{dose.flag_topic}:n{number}",
+                dose.flagged_at + offset,
                 dose,
                 course,
-                directory.for_kind("escalation", patient=course.patient, oncologist=course.oncologist),
-                {"cycle": dose.cycle, "number": dose.number, "flag": dose.flag, "rules": rules, "escalation": periods},
+                _step_recipients(roles, directory=directory, course=course, backup=backup),
+                {
+                    "cycle": dose.cycle,
+                    "number": dose.number,
+                    "flag": dose.flag,
+                    "rules": rules,
+                    "escalation": number,
+                    "step": list(roles),
+                    "chain": chain_text,
+                    "flag_due_at": dose.due_at.isoformat(),
+                },  # fmt: skip
             )
         )
     return _notify_each(items, now=now)

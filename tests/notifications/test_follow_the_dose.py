@@ -161,3 +161,47 @@ def test_an_email_tells_the_due_time_in_ward_local_time_with_its_offset_and_in_u
     (mail,) = mailoutbox
     # Due NOW + 30 min = 12:30 UTC = 06:30 in Chicago (CST, UTC−6).
     assert "Due: Wed 10 Mar 2027 06:30 CST (UTC-06:00) = 12:30 UTC" in mail.body
+
+
+def test_the_escalation_widens_step_by_step_and_an_acknowledgement_at_any_step_ends_it(
+    flagged, settings, ward_a, nurse_a, charge_nurse, oncologist
+):
+    from il2ward.recipients import ward_set_on_call
+    from tests.conftest import make_staff
+
+    on_call = make_staff("oncall", "oncologist", [ward_a])
+    make_staff("backup_doc", "oncologist", [ward_a])
+    ward_set_on_call(ward_id=ward_a.pk, oncologist=on_call, by=charge_nurse, now=NOW)
+    settings.IL2WARD_ESCALATION_CHAIN = (
+        "charge_nurse:5,on_call_oncologist:10,course_oncologist:5,assigned_nurse+backup:5"
+    )
+    settings.IL2WARD_ESCALATION_BACKUP = "backup_doc"
+
+    def paged_at(minutes):
+        before = set(Notification.objects.filter(kind="escalation").values_list("pk", flat=True))
+        reminders.escalate_holds(now=NOW + minutes * MIN)
+        new = Notification.objects.filter(kind="escalation").exclude(pk__in=before)
+        return sorted(new.values_list("recipient__username", flat=True))
+
+    assert paged_at(4) == []
+    assert paged_at(5) == ["charge_a"]
+    assert paged_at(14) == []
+    assert paged_at(15) == ["oncall"]
+    assert paged_at(20) == ["onc"]
+    step = Notification.objects.get(kind="escalation", recipient=oncologist)
+    assert step.details["step"] == ["course_oncologist"] and "backup" in step.details["chain"]
+    assert step.due_at == NOW + 20 * MIN
+    assert paged_at(25) == ["backup_doc", "nurse_a"]
+    # The course oncologist acknowledges at step 3: nobody is paged again, and everyone's rows are acknowledged.
+    notification_acknowledge(notification_id=step.pk, by=oncologist, now=NOW + 26 * MIN)
+    assert paged_at(30) == [] and paged_at(60) == []
+    assert not Notification.objects.filter(dose_id=flagged.pk, acknowledged_at__isnull=True).exists()
+
+
+def test_past_its_last_step_the_chain_pages_everyone_in_it_again(flagged, settings, charge_nurse, oncologist):
+    settings.IL2WARD_ESCALATION_CHAIN = "charge_nurse:5,course_oncologist:5"
+    reminders.escalate_holds(now=NOW + 5 * MIN)
+    reminders.escalate_holds(now=NOW + 10 * MIN)
+    reminders.escalate_holds(now=NOW + 15 * MIN)
+    third = Notification.objects.filter(kind="escalation", details__escalation=3)
+    assert sorted(third.values_list("recipient__username", flat=True)) == ["charge_a", "onc"]

@@ -53,3 +53,12 @@ def test_the_escalation_sweep_names_the_setting_instead_of_dividing_by_zero(sett
     settings.IL2WARD_ESCALATE_AFTER_MINUTES = 0
     with pytest.raises(ImproperlyConfigured, match="IL2WARD_ESCALATE_AFTER_MINUTES"):
         reminders.escalate_holds(now=NOW + timedelta(hours=1))
+
+
+def test_an_escalation_chain_with_an_unknown_role_or_no_delay_is_refused(settings):
+    settings.IL2WARD_ESCALATION_CHAIN = "charge_nurse:15,matron:10"
+    assert names(checks.problems()) == {"IL2WARD_ESCALATION_CHAIN"}
+    settings.IL2WARD_ESCALATION_CHAIN = "charge_nurse:0"
+    assert names(checks.problems()) == {"IL2WARD_ESCALATION_CHAIN"}
+    settings.IL2WARD_ESCALATION_CHAIN = "charge_nurse+on_call_oncologist:1,backup:1"
+    assert checks.problems() == []
