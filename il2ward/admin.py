@@ -33,10 +33,16 @@ def _audit_change(request, obj, form, action: str, field: str) -> None:
 
 @admin.register(Ward)
 class WardAdmin(admin.ModelAdmin):
-    list_display = ["code", "name", "tz", "on_call_oncologist", "webhook_url"]
+    list_display = ["code", "name", "tz", "on_call_oncologist", "webhook_url", "webhook_state"]
     list_editable = ["on_call_oncologist"]
     search_fields = ["code", "name"]
     fields = ["code", "name", "tz", "on_call_oncologist", "webhook_url", "webhook_secret"]
+
+    @admin.display(description="webhook")
+    def webhook_state(self, obj) -> str:
+        if not obj.webhook_url:
+            return "none"
+        return "signed" if obj.webhook_secret else "NOT SENT: no secret"
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "webhook_url":

@@ -110,6 +110,10 @@ def readiness_problems(now) -> dict[str, str]:
         deliveries = _check_deliveries()
         if deliveries:
             problems["deliveries"] = deliveries
+        from il2ward.notifications import webhook_problems
+
+        if webhooks := webhook_problems():
+            problems["webhooks"] = webhooks
     return problems
 
 

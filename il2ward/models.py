@@ -44,6 +44,11 @@ class Ward(models.Model):
     def zone(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.tz)
 
+    def clean(self) -> None:
+        super().clean()
+        if self.webhook_url and not self.webhook_secret:
+            raise ValidationError({"webhook_secret": "A webhook needs a secret: nothing is sent unsigned."})
+
 
 class StaffProfile(models.Model):
     """A user's ward membership and printed name (the name shown under an e-signature). Roles are Django groups."""

@@ -15,14 +15,15 @@ from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_POST
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access, notifications, recipients
 from il2ward.api import AwareDateTimeField
-from il2ward.channels import setting
+from il2ward.channels import local_iso, setting
 from il2ward.errors import Invalid
 from il2ward.models import Notification, Patient, Role, StaffProfile
 
@@ -216,11 +217,36 @@ class NotificationSerializer(serializers.ModelSerializer):
     created_at = AwareDateTimeField(read_only=True)
     due_at = AwareDateTimeField(read_only=True, allow_null=True)
     acknowledged_at = AwareDateTimeField(read_only=True, allow_null=True)
+    due_at_local = serializers.SerializerMethodField(help_text="due_at in the ward's time, with its offset")
+    created_at_local = serializers.SerializerMethodField(help_text="created_at in the ward's time, with its offset")
+    acknowledged_at_local = serializers.SerializerMethodField(help_text="acknowledged_at in the ward's time")
+    time_zone = serializers.SerializerMethodField(help_text="the ward's time zone (UTC without a patient)")
 
     class Meta:
         model = Notification
-        fields = ["id", "kind", "patient", "dose", "course", "details", "due_at", "created_at", "acknowledged_at"]
+        fields = ["id", "kind", "patient", "dose", "course", "details", "due_at", "due_at_local", "created_at",
+                  "created_at_local", "acknowledged_at", "acknowledged_at_local", "time_zone"]  # fmt: skip
         read_only_fields = fields
+
+    @staticmethod
+    def _ward(row):
+        return row.patient.ward if row.patient_id else None
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_due_at_local(self, row) -> str | None:
+        return local_iso(row.due_at, self._ward(row))
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_created_at_local(self, row) -> str | None:
+        return local_iso(row.created_at, self._ward(row))
+
+    @extend_schema_field(OpenApiTypes.DATETIME)
+    def get_acknowledged_at_local(self, row) -> str | None:
+        return local_iso(row.acknowledged_at, self._ward(row))
+
+    def get_time_zone(self, row) -> str:
+        ward = self._ward(row)
+        return ward.tz if ward else "UTC"
 
 
 class NotificationListApi(generics.ListAPIView):

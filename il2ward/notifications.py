@@ -24,10 +24,12 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from il2ward.audit import audit
 from il2ward.channels import ChannelError, message_for, setting, transports
@@ -52,6 +54,12 @@ def backoff(attempts: int) -> timedelta:
 
 
 # --- Writing ------------------------------------------------------------------------------------------------------
+
+
+def flag_topic(kind: str, dose) -> str:
+    """The topic of a hold_flagged / stop_recommended: one per episode (the evaluation that raised it), so a hold that
+    returns after the dose turned give again is a new flag that pages and escalates again."""
+    return f"{kind}:dose{dose.pk}:ev{dose.latest_evaluation.pk}"
 
 
 @dataclass(frozen=True)
@@ -160,7 +168,7 @@ def _channels_for(user, prefs: dict, *, patient) -> list[str]:
     channels = [Delivery.Channel.IN_APP] if in_app else []
     if email and user.email:
         channels.append(Delivery.Channel.EMAIL)
-    if webhook and patient is not None and patient.ward.webhook_url:
+    if webhook and patient is not None and patient.ward.webhook_url and patient.ward.webhook_secret:
         channels.append(Delivery.Channel.WEBHOOK)
     return channels
 
@@ -174,8 +182,14 @@ def _create_deliveries(rows: list[Notification], *, now: datetime) -> list[int]:
         )
     }
     deliveries = []
+    hooked = set()  # (topic, endpoint): one POST per event per endpoint, its recipients listed in the body
     for row in rows:
         for channel in _channels_for(row.recipient, prefs, patient=row.patient):
+            if channel == Delivery.Channel.WEBHOOK:
+                endpoint = (row.topic or row.dedupe_key, row.patient.ward.webhook_url)
+                if endpoint in hooked:
+                    continue
+                hooked.add(endpoint)
             in_app = channel == Delivery.Channel.IN_APP
             deliveries.append(
                 Delivery(
@@ -260,6 +274,13 @@ def notification_acknowledge(*, notification_id: int, by, now: datetime) -> Noti
 # --- Delivering ---------------------------------------------------------------------------------------------------
 
 
+def work_done(notification) -> str:
+    """Why the notification's work is already done ("" if it is not), asked of the app that owns the work (the
+    NOTIFICATION_WORK_DONE setting names it: the dependencies point towards il2ward, never from it)."""
+    path = getattr(settings, "NOTIFICATION_WORK_DONE", "")
+    return import_string(path)(notification) if path else ""
+
+
 def claim(delivery_id: int, *, now: datetime) -> bool:
     """pending → sending, exactly one claimer wins. A retry waits for its next_attempt_at; a first attempt does not."""
     due = Q(attempts=0) | Q(next_attempt_at__lte=now)
@@ -282,6 +303,11 @@ def deliver(delivery_id: int) -> str:
     notification = delivery.notification
     if notification.acknowledged_at is not None:
         _finish(delivery, status=Delivery.Status.CANCELLED, last_error="acknowledged")
+        return Delivery.Status.CANCELLED
+    done = work_done(notification)
+    if done:  # its work was done while it waited (a retry, a backlog): announcing it now would mislead
+        _finish(delivery, status=Delivery.Status.CANCELLED, last_error=f"done: {done}")
+        log.info("delivery %s (%s) dropped: %s", delivery.pk, delivery.channel, done)
         return Delivery.Status.CANCELLED
     try:
         transports()[delivery.channel](message_for(notification), delivery_id=delivery.pk, attempt=delivery.attempts)
@@ -349,3 +375,14 @@ def dead_letters() -> dict[str, int]:
 
     rows = Delivery.objects.filter(status=Delivery.Status.DEAD).values("channel").annotate(n=Count("pk"))
     return {row["channel"]: row["n"] for row in rows}
+
+
+def webhook_problems() -> str | None:
+    """Wards with a paging webhook but no secret: nothing is sent to them (an unsigned page could be forged), so a
+    paging integration there is silently off (for /readyz and the admin)."""
+    from il2ward.models import Ward
+
+    codes = list(Ward.objects.exclude(webhook_url="").filter(webhook_secret="").values_list("code", flat=True))
+    if not codes:
+        return None
+    return f"webhook without a secret, nothing sent: wards {', '.join(sorted(codes))}"

@@ -13,13 +13,16 @@ Also the two writes that set these people: a patient's assigned nurse and a ward
 
 from collections import defaultdict
 from collections.abc import Iterable
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.contrib.auth import get_user_model
+from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 
 from il2ward.audit import audit
+from il2ward.channels import setting
 from il2ward.errors import Invalid
 from il2ward.models import NURSING_ROLES, Patient, Role, Ward
 
@@ -86,6 +89,63 @@ def _unique(users) -> list:
             seen.add(user.pk)
             out.append(user)
     return out
+
+
+# --- The escalation chain ----------------------------------------------------------------------------------------
+
+ESCALATION_ROLES = ("assigned_nurse", "charge_nurse", "on_call_oncologist", "course_oncologist", "backup")
+
+
+@dataclass(frozen=True)
+class EscalationStep:
+    roles: tuple[str, ...]
+    after: timedelta  # after the previous step (the first: after the flag)
+
+
+def escalation_chain() -> list[EscalationStep]:
+    """IL2WARD_ESCALATION_CHAIN, e.g. "charge_nurse+on_call_oncologist:15,course_oncologist:15,backup:10": each step's
+    roles and its delay in minutes after the previous step. Without it: charge nurse and on-call oncologist, then the
+    course's oncologist, then the assigned nurse and the backup, each IL2WARD_ESCALATE_AFTER_MINUTES (15) apart."""
+    after = setting("IL2WARD_ESCALATE_AFTER_MINUTES", 15)
+    if not isinstance(after, int) or after < 1:  # the system check refuses it at start-up; a worker stops here
+        raise ImproperlyConfigured("IL2WARD_ESCALATE_AFTER_MINUTES must be at least 1")
+    text = setting("IL2WARD_ESCALATION_CHAIN", "") or (
+        f"charge_nurse+on_call_oncologist:{after},course_oncologist:{after},assigned_nurse+backup:{after}"
+    )
+    return parse_chain(text)
+
+
+def parse_chain(text: str) -> list[EscalationStep]:
+    steps = []
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        roles, _, delay = part.partition(":")
+        names = tuple(r.strip() for r in roles.split("+") if r.strip())
+        unknown = [r for r in names if r not in ESCALATION_ROLES]
+        if not names or unknown or not delay.strip().isdigit() or int(delay) < 1:
+            raise ImproperlyConfigured(
+                f"IL2WARD_ESCALATION_CHAIN step {part!r}: roles from {', '.join(ESCALATION_ROLES)} joined by +, "
+                "then : and a delay of at least 1 minute"
+            )
+        steps.append(EscalationStep(names, timedelta(minutes=int(delay))))
+    if not steps:
+        raise ImproperlyConfigured("IL2WARD_ESCALATION_CHAIN has no step")
+    return steps
+
+
+def chain_position(chain: list[EscalationStep], elapsed: timedelta) -> tuple[int, timedelta, tuple[str, ...]] | None:
+    """(step number from 1, its time after the flag, its roles) of the latest step due `elapsed` after the flag; past
+    the last step, everyone in the chain again every last delay (pure)."""
+    at, position = timedelta(0), None
+    for number, step in enumerate(chain, start=1):
+        at += step.after
+        if elapsed < at:
+            return position
+        position = (number, at, step.roles)
+    repeats = int((elapsed - at) / chain[-1].after)
+    if repeats == 0:
+        return position
+    everyone = tuple(dict.fromkeys(role for step in chain for role in step.roles))
+    return len(chain) + repeats, at + repeats * chain[-1].after, everyone
 
 
 # --- Setting assignments and on-call ------------------------------------------------------------------------------

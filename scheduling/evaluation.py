@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from il2ward.notifications import Outgoing, notify_many
+from il2ward.notifications import Outgoing, flag_topic, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
 from monitoring.domain.rulesets import RULE_SETS, RuleSet, json_ready
@@ -237,11 +237,17 @@ def _consequences(previous_flags, results, *, now) -> None:
                 Outgoing(
                     kind=kind,
                     recipients=directory.for_kind(kind, patient=course.patient, oncologist=course.oncologist),
-                    dedupe=f"{kind}:dose{dose.pk}",
+                    dedupe=flag_topic(kind, dose),
                     patient=course.patient,
                     course_id=course.pk,
                     dose_id=dose.pk,
-                    details={"rules": list(result.reasons), "cycle": dose.cycle, "number": dose.number},
+                    details={
+                        "rules": list(result.reasons),
+                        "cycle": dose.cycle,
+                        "number": dose.number,
+                        "evaluation": dose.latest_evaluation.pk,
+                    },  # fmt: skip
+                    due_at=dose.due_at,
                 )
             )
         notify_many(outgoing, now=now)

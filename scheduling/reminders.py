@@ -7,9 +7,10 @@ dose_overdue    due + 30 min (IL2WARD_DOSE_OVERDUE_MINUTES), until due + W (then
 vitals_due      active cycle, no vitals for 2 h (IL2WARD_VITALS_EVERY_MINUTES); every 2 h      nursing
 weight_due      06:00 ward-local (IL2WARD_DAILY_WEIGHT_HOUR), no weight since local midnight   nursing
 labs_due        06:00 ward-local (IL2WARD_DAILY_LABS_HOUR), no labs since local midnight       nursing
-escalation      hold_flagged / stop_recommended unacknowledged for 15 min                      charge nurse, on-call
-                (IL2WARD_ESCALATE_AFTER_MINUTES), then every 15 min, while the dose is open    oncologist
-                and still flagged
+escalation      hold_flagged / stop_recommended unacknowledged: up IL2WARD_ESCALATION_CHAIN,    the chain's
+                each step after its delay (default charge nurse + on-call at 15 min, course    steps
+                oncologist at 30, assigned nurse + IL2WARD_ESCALATION_BACKUP at 45, then
+                everyone every 15 min), while the dose is open, flagged and not overridden
 
 dose_missed, hold_flagged, stop_recommended and third_hold are written where they happen (scheduling.services,
 scheduling.evaluation). Every sweep is idempotent — each reminder has a dedupe key (kind, dose or patient, time
@@ -28,9 +29,9 @@ from django.db.models import Exists, OuterRef, Q, Subquery
 from il2ward.channels import setting
 from il2ward.models import Notification, Ward
 from il2ward.notifications import Outgoing, notify_many, pending_deliveries, publish_after_commit
-from il2ward.recipients import Directory
+from il2ward.recipients import Directory, chain_position, escalation_chain
 from monitoring.models import LabResult, VitalSigns, WeightMeasurement
-from scheduling.models import Course, Dose
+from scheduling.models import Course, Dose, Override
 
 PATIENT_RELATED = (
     "course__patient__ward__on_call_oncologist__profile",
@@ -134,7 +135,7 @@ def dose_reminders(*, now: datetime) -> int:
         )
         .annotate(**{f"sent_{kind}": expr for kind, expr in sent.items()})
         .filter(needed)
-        .select_related(*PATIENT_RELATED)
+        .select_related(*PATIENT_RELATED, "latest_evaluation")
         .order_by("due_at", "pk")
     )
     if not doses:
@@ -146,6 +147,8 @@ def dose_reminders(*, now: datetime) -> int:
         for kind, due_at in timing.due_now(dose.due_at, now=now):
             if getattr(dose, f"sent_{kind}"):
                 continue
+            if kind == "assessment_due" and _assessed(dose, since=due_at):
+                continue  # a complete assessment is already charted for this dose: nothing to remind
             items.append(
                 (
                     kind,
@@ -158,6 +161,11 @@ def dose_reminders(*, now: datetime) -> int:
                 )
             )
     return _notify_each(items, now=now)
+
+
+def _assessed(dose: Dose, *, since: datetime) -> bool:
+    evaluation = dose.latest_evaluation
+    return evaluation is not None and evaluation.decision != "incomplete" and evaluation.evaluated_at >= since
 
 
 def _current_cycle_start(now: datetime, window: timedelta) -> Subquery:
@@ -287,13 +295,47 @@ def daily_due(*, now: datetime) -> int:
     return written
 
 
+def _backup_users():
+    from django.contrib.auth import get_user_model
+
+    names = [n.strip() for n in str(setting("IL2WARD_ESCALATION_BACKUP", "")).split(",") if n.strip()]
+    return list(get_user_model().objects.filter(username__in=names, is_active=True)) if names else []
+
+
+def _step_recipients(roles, *, directory: Directory, course, backup) -> list:
+    patient = course.patient
+    by_role = {
+        "assigned_nurse": lambda: directory.nursing(patient),
+        "charge_nurse": lambda: directory.escalation(patient, oncologist=None)[:-1],
+        "on_call_oncologist": lambda: [
+            patient.ward.on_call_oncologist
+            if patient.ward.on_call_oncologist is not None and patient.ward.on_call_oncologist.is_active
+            else course.oncologist
+        ],
+        "course_oncologist": lambda: [course.oncologist],
+        "backup": lambda: backup,
+    }
+    users, seen = [], set()
+    for role in roles:
+        for user in by_role[role]():
+            if user is not None and user.pk not in seen:
+                seen.add(user.pk)
+                users.append(user)
+    return users
+
+
 def escalate_holds(*, now: datetime) -> int:
-    """A hold_flagged / stop_recommended not acknowledged within 15 min goes to the charge nurse and the on-call
-    oncologist, and again every 15 min (dedupe bucket n = whole periods since the flag) until someone acknowledges
-    it, the dose is closed (given, held, missed, cancelled) or the flag clears on a fresh evaluation."""
-    after = minutes("IL2WARD_ESCALATE_AFTER_MINUTES", 15)
+    """A hold_flagged / stop_recommended not acknowledged goes up the escalation chain (escalation_chain): each step
+    to its people after its own delay, until someone acknowledges it (any step: for everyone), it is overridden, the
+    dose is closed (given, held, missed, cancelled) or the flag clears on a fresh evaluation."""
+    chain = escalation_chain()
+    first = chain[0].after
     window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     flags = [Notification.Kind.HOLD_FLAGGED, Notification.Kind.STOP_RECOMMENDED]
+    # The newest unacknowledged flag is the episode being escalated (an older one was answered or superseded).
+    open_flags = Notification.objects.filter(
+        dose_id=OuterRef("pk"), kind__in=flags, acknowledged_at__isnull=True
+    ).order_by("-created_at", "-pk")
     doses = list(
         Dose.objects.filter(
             status=Dose.Status.SCHEDULED,
@@ -302,38 +344,80 @@ def escalate_holds(*, now: datetime) -> int:
             due_at__lte=now + timedelta(days=1),
         )
         .annotate(
-            flagged_at=Subquery(
-                Notification.objects.filter(dose_id=OuterRef("pk"), kind__in=flags, acknowledged_at__isnull=True)
-                .order_by("created_at")
-                .values("created_at")[:1]
-            ),
-            escalated=Exists(
-                Notification.objects.filter(
-                    dose_id=OuterRef("pk"), kind=Notification.Kind.ESCALATION, due_at__gt=now - after
-                )
-            ),
+            flagged_at=Subquery(open_flags.values("created_at")[:1]),
+            flag_topic=Subquery(open_flags.values("topic")[:1]),
+            # An e-signed override since the flag answers it: nobody is paged about a lifted hold.
+            overridden=Exists(Override.objects.filter(dose_id=OuterRef("pk"), at__gte=OuterRef("flagged_at"))),
         )
-        .filter(flagged_at__lte=now - after, escalated=False)
+        .filter(flagged_at__lte=now - first, overridden=False)
         .select_related(*PATIENT_RELATED, "latest_evaluation")
     )
     if not doses:
         return 0
     directory = Directory({d.course.patient.ward_id for d in doses})
+    backup = _backup_users()
+    chain_text = " → ".join(f"{'+'.join(s.roles)} +{int(s.after.total_seconds() // 60)} min" for s in chain)
     items = []
     for dose in doses:
         course = dose.course
-        periods = int((now - dose.flagged_at) / after)
+        number, offset, roles = chain_position(chain, now - dose.flagged_at)
         evaluation = dose.latest_evaluation
         rules = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")] if evaluation else []
         items.append(
             (
                 "escalation",
-                f"escalation:dose{dose.pk}:n{periods}",
-                dose.flagged_at + periods * after,
+                f"escalation:{dose.flag_topic}:n{number}",
+                dose.flagged_at + offset,
                 dose,
                 course,
-                directory.for_kind("escalation", patient=course.patient, oncologist=course.oncologist),
-                {"cycle": dose.cycle, "number": dose.number, "flag": dose.flag, "rules": rules, "escalation": periods},
+                _step_recipients(roles, directory=directory, course=course, backup=backup),
+                {
+                    "cycle": dose.cycle,
+                    "number": dose.number,
+                    "flag": dose.flag,
+                    "rules": rules,
+                    "escalation": number,
+                    "step": list(roles),
+                    "chain": chain_text,
+                    "flag_due_at": dose.due_at.isoformat(),
+                },  # fmt: skip
             )
         )
     return _notify_each(items, now=now)
+
+
+DOSE_WORK = {"assessment_due", "dose_due", "dose_overdue", "hold_flagged", "stop_recommended", "escalation"}
+HOLD_KINDS = {"hold_flagged", "stop_recommended", "escalation"}
+
+
+def work_done(notification) -> str:
+    """Why a dose notification no longer needs sending ("" while it does): read just before a delivery is sent, so
+    a reminder retried after the dose was given, held, missed or its course stopped, a hold lifted by an override or
+    cleared by a fresh evaluation, or an assessment charted since it was due, is dropped instead of announced late."""
+    if notification.kind not in DOSE_WORK or not notification.dose_id:
+        return ""
+    dose = (
+        Dose.objects.filter(pk=notification.dose_id)
+        .select_related("latest_evaluation")
+        .only("status", "flag", "latest_evaluation__decision", "latest_evaluation__evaluated_at")
+        .first()
+    )
+    if dose is None:
+        return ""
+    if dose.status != Dose.Status.SCHEDULED:
+        return f"dose {dose.status}"
+    if notification.kind in HOLD_KINDS:
+        if dose.flag not in (Dose.Flag.HOLD, Dose.Flag.STOP):
+            return "flag cleared"
+        if Override.objects.filter(dose_id=dose.pk, at__gte=notification.created_at).exists():
+            return "overridden"
+    evaluation = dose.latest_evaluation
+    if (
+        notification.kind == "assessment_due"
+        and evaluation is not None
+        and evaluation.decision != "incomplete"
+        and notification.due_at is not None
+        and evaluation.evaluated_at >= notification.due_at
+    ):
+        return "assessment recorded"
+    return ""

@@ -550,6 +550,7 @@ def _third_hold(dose: Dose, *, held: int, directory: Directory) -> Outgoing:
         patient=course.patient,
         course_id=dose.course_id,
         dose_id=dose.pk,
+        due_at=dose.due_at,
         details={
             "rule": "SCH-3HELD",
             "cycle": dose.cycle,
@@ -710,6 +711,7 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
                 course_id=dose.course_id,
                 dose_id=dose.pk,
                 details={"rule": "SCH-WINDOW", "cycle": dose.cycle, "number": dose.number},
+                due_at=dose.due_at,
             )
             for dose in missed
         ]

@@ -7,6 +7,7 @@ initials), the dose's cycle and number, rule ids and a link. Never the name, MRN
 In-app has no transport: the notification row is the message and the bell reads it from the database.
 """
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from datetime import UTC
@@ -60,6 +61,17 @@ class Message:
     due_at: str | None = None
     webhook_url: str = ""
     webhook_secret: str = ""
+    topic: str = ""
+    created_at_local: str = ""
+    due_at_local: str | None = None
+    zone: str = ""
+    created_readable: str = ""
+    due_readable: str = ""
+
+    @property
+    def event_id(self) -> str:
+        """The same for every recipient's row and every attempt: what a receiver deduplicates on."""
+        return "evt_" + hashlib.sha256((self.topic or f"notification{self.notification_id}").encode()).hexdigest()[:32]
 
     @property
     def subject(self) -> str:
@@ -75,13 +87,16 @@ class Message:
         return {
             "id": self.notification_id,
             "kind": self.kind,
-            "recipient": self.recipient_username,
+            "event": self.event_id,
             "ward": self.ward,
             "patient": {"id": self.patient_id, "initials": self.patient_initials} if self.patient_id else None,
             "dose": {"id": self.dose_id, "cycle": self.cycle, "number": self.number} if self.dose_id else None,
             "rules": self.rules,
             "created_at": self.created_at,
+            "created_at_local": self.created_at_local,
             "due_at": self.due_at,
+            "due_at_local": self.due_at_local,
+            "time_zone": self.zone,
             "link": self.link,
         }
 
@@ -121,7 +136,30 @@ def message_for(notification) -> Message:
         due_at=iso_z(notification.due_at),
         webhook_url=ward.webhook_url if ward else "",
         webhook_secret=ward.webhook_secret if ward else "",
+        topic=notification.topic,
+        created_at_local=local_iso(notification.created_at, ward),
+        due_at_local=local_iso(notification.due_at, ward),
+        zone=ward.tz if ward else "UTC",
+        created_readable=readable(notification.created_at, ward),
+        due_readable=readable(notification.due_at, ward),
     )
+
+
+def local_iso(value, ward) -> str | None:
+    """Ward-local time with its offset (2027-03-12T16:00:00-06:00); UTC without a ward."""
+    if value is None:
+        return None
+    return value.astimezone(ward.zone if ward is not None else UTC).isoformat()
+
+
+def readable(value, ward) -> str:
+    """For people: "Fri 12 Mar 2027 16:00 CST (UTC-06:00) = 22:00 UTC"."""
+    if not value:
+        return ""
+    local = value.astimezone(ward.zone if ward is not None else UTC)
+    offset = local.strftime("%z")
+    utc = value.astimezone(UTC)
+    return f"{local:%a %-d %b %Y %H:%M} {local.tzname()} (UTC{offset[:3]}:{offset[3:]}) = {utc:%H:%M} UTC"
 
 
 def iso_z(value) -> str | None:

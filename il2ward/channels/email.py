@@ -10,6 +10,9 @@ def send(message: Message, *, delivery_id: int, attempt: int) -> None:
     if not message.recipient_email:
         raise ChannelError("no e-mail address")
     lines = [message.label, "", f"Ward: {message.ward}"]
+    if message.due_at_local:
+        lines.append(f"Due: {message.due_readable}")
+    lines.append(f"Sent: {message.created_readable}")
     if message.patient_id:
         lines.append(f"Patient: {message.patient_id} ({message.patient_initials})")
     if message.cycle:

@@ -1,4 +1,10 @@
-"""Webhook: a JSON POST to the ward's webhook_url, signed X-IL2Ward-Signature: sha256=<HMAC-SHA256 of the body>.
+"""Webhook: a JSON POST to the ward's webhook_url, one per event (its recipients listed inside), signed
+
+    X-IL2Ward-Timestamp: <unix seconds>
+    X-IL2Ward-Signature: sha256=<HMAC-SHA256 over "<timestamp>." + body, keyed by the ward's webhook_secret>
+
+The receiver recomputes it and refuses a timestamp older than its replay window (`verify`). Without a secret nothing
+is sent. X-IL2Ward-Event-Id is the same for every attempt (and in the body as "event").
 
 Any 2xx is delivered; anything else (or no answer within the timeout) is a failure retried with backoff by the sweep.
 X-IL2Ward-Delivery lets the receiver drop the rare duplicate (a worker killed after sending, before recording it).
@@ -7,6 +13,7 @@ X-IL2Ward-Delivery lets the receiver drop the rare duplicate (a worker killed af
 import hashlib
 import hmac
 import json
+import time
 import urllib.error
 import urllib.request
 
@@ -25,14 +32,42 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 _opener = urllib.request.build_opener(_NoRedirect)
 
 
-def signature(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+TIMESTAMP_HEADER = "X-IL2Ward-Timestamp"
+REPLAY_WINDOW_SECONDS = 300
+
+
+def signature(secret: str, body: bytes, *, timestamp: int) -> str:
+    return "sha256=" + hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, *, body: bytes, timestamp: str, signed: str, now: float,
+           window: int = REPLAY_WINDOW_SECONDS) -> bool:  # fmt: skip
+    """What a receiver checks: the signature over timestamp and body, and a timestamp within the replay window."""
+    try:
+        stamp = int(timestamp)
+    except (TypeError, ValueError):
+        return False
+    if not secret or abs(now - stamp) > window:
+        return False
+    return hmac.compare_digest(signature(secret, body, timestamp=stamp), signed or "")
+
+
+def recipients_of(message: Message) -> list[str]:
+    from il2ward.models import Notification
+
+    if not message.topic:
+        return [message.recipient_username]
+    return sorted(Notification.objects.filter(topic=message.topic).values_list("recipient__username", flat=True))
 
 
 def send(message: Message, *, delivery_id: int, attempt: int) -> None:
     if not message.webhook_url:
         raise ChannelError("ward has no webhook_url")
-    body = json.dumps({**message.payload(), "delivery": delivery_id, "attempt": attempt}, sort_keys=True).encode()
+    if not message.webhook_secret:
+        raise ChannelError("ward has no webhook_secret")  # unsigned pages could be forged: never sent
+    payload = {**message.payload(), "recipients": recipients_of(message), "delivery": delivery_id, "attempt": attempt}
+    body = json.dumps(payload, sort_keys=True).encode()
+    timestamp = int(time.time())
     request = urllib.request.Request(
         message.webhook_url,
         data=body,
@@ -41,8 +76,10 @@ def send(message: Message, *, delivery_id: int, attempt: int) -> None:
             "Content-Type": "application/json",
             "User-Agent": "IL2Ward-webhook/1",
             "X-IL2Ward-Event": message.kind,
+            "X-IL2Ward-Event-Id": message.event_id,
             "X-IL2Ward-Delivery": str(delivery_id),
-            SIGNATURE_HEADER: signature(message.webhook_secret, body),
+            TIMESTAMP_HEADER: str(timestamp),
+            SIGNATURE_HEADER: signature(message.webhook_secret, body, timestamp=timestamp),
         },
     )
     try:

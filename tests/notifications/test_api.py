@@ -40,8 +40,12 @@ def test_the_list_is_the_callers_own_newest_first_in_the_contracts_shape(api, pa
         "course": 9,
         "details": {"rules": ["CV-SBP"], "cycle": 1, "number": 5},
         "due_at": None,
+        "due_at_local": None,
         "created_at": "2027-03-10T12:00:00Z",
+        "created_at_local": "2027-03-10T06:00:00-06:00",  # Chicago, CST
         "acknowledged_at": None,
+        "acknowledged_at_local": None,
+        "time_zone": "America/Chicago",
     }
     assert len(api.as_user(oncologist).get("/api/v1/notifications/").json()) == 1
 

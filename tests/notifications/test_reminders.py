@@ -220,14 +220,15 @@ def test_an_unacknowledged_hold_escalates_at_15_min_and_every_15_min_until_ackno
     dose = flagged()
     assert reminders.escalate_holds(now=NOW + timedelta(minutes=14, seconds=59)) == 0
     assert reminders.escalate_holds(now=NOW + timedelta(minutes=15)) == 2
+    flag = Notification.objects.filter(kind="hold_flagged", dose_id=dose.pk).first()
     assert escalations(dose) == sorted(
         [
-            (f"escalation:dose{dose.pk}:n1:u{charge_nurse.pk}", "charge_a"),
-            (f"escalation:dose{dose.pk}:n1:u{on_call.pk}", "oncall"),
+            (f"escalation:{flag.topic}:n1:u{charge_nurse.pk}", "charge_a"),
+            (f"escalation:{flag.topic}:n1:u{on_call.pk}", "oncall"),
         ]
     )
     assert reminders.escalate_holds(now=NOW + timedelta(minutes=29)) == 0
-    assert reminders.escalate_holds(now=NOW + timedelta(minutes=30)) == 2  # n2
+    assert reminders.escalate_holds(now=NOW + timedelta(minutes=30)) == 1  # n2: the course's oncologist
     escalation = Notification.objects.get(kind="escalation", recipient=charge_nurse, dedupe_key__contains=":n1:")
     assert escalation.details["rules"] == ["CV-SBP"] and escalation.due_at == NOW + timedelta(minutes=15)
     # The nurse acknowledges her hold_flagged: escalation stops, for everyone.
