@@ -243,6 +243,7 @@ def _consequences(previous_flags, results, *, now) -> None:
                     dose_id=dose.pk,
                     details={
                         "rules": list(result.reasons),
+                        "decision": result.decision,  # discontinue: "oncologist to stop the course"
                         "cycle": dose.cycle,
                         "number": dose.number,
                         "evaluation": dose.latest_evaluation.pk,
