@@ -181,6 +181,8 @@ class Notification(models.Model):
     acknowledged_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
+    resolved_at = models.DateTimeField(null=True, blank=True, help_text="When its work was done (no need to act).")
+    resolved_reason = models.CharField(max_length=64, blank=True, default="", help_text="e.g. dose given, overridden")
 
     class Meta:
         ordering = ["-created_at", "-pk"]

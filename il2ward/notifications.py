@@ -215,14 +215,17 @@ def for_user(user, *, unacknowledged: bool = False, limit: int = 100):
     """The user's notifications, newest first (the API list and the notifications page)."""
     rows = Notification.objects.filter(recipient=user).select_related("patient__ward")
     if unacknowledged:
-        rows = rows.filter(acknowledged_at__isnull=True)
+        rows = rows.filter(acknowledged_at__isnull=True, resolved_at__isnull=True)
     return rows.order_by("-created_at", "-pk")[:limit]
 
 
 def bell_count(user) -> int:
     """Unacknowledged notifications the user gets in the app (her in-app preference)."""
     return Notification.objects.filter(
-        recipient=user, acknowledged_at__isnull=True, deliveries__channel=Delivery.Channel.IN_APP
+        recipient=user,
+        acknowledged_at__isnull=True,
+        resolved_at__isnull=True,  # its work is done: nothing for her to do
+        deliveries__channel=Delivery.Channel.IN_APP,
     ).count()
 
 
@@ -271,6 +274,33 @@ def notification_acknowledge(*, notification_id: int, by, now: datetime) -> Noti
     return row
 
 
+# --- Resolving: the work was done ------------------------------------------------------------------------------
+
+
+def notifications_resolve(*, now: datetime, reason: str, kinds, dose_id: int | None = None,
+                          course_id: int | None = None, by=None) -> int:  # fmt: skip
+    """The state change that answers them (a dose given or held, a hold overridden, a course stopped) resolves the
+    dose's (or course's) open notifications of these kinds, for every recipient, with the reason, and cancels their
+    pending e-mail and webhook deliveries. Call inside that state change's transaction. Returns the rows resolved."""
+    if dose_id is None and course_id is None:
+        raise ValueError("a dose or a course")
+    scope = Q(dose_id=dose_id) if dose_id is not None else Q(course_id=course_id)
+    open_rows = Notification.objects.filter(
+        scope, kind__in=list(kinds), acknowledged_at__isnull=True, resolved_at__isnull=True
+    )
+    ids = list(open_rows.values_list("pk", flat=True))
+    if not ids:
+        return 0
+    Notification.objects.filter(pk__in=ids).update(resolved_at=now, resolved_reason=reason[:64])
+    cancelled = Delivery.objects.filter(notification_id__in=ids, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.CANCELLED, last_error=f"done: {reason}"[:200]
+    )
+    first = Notification.objects.get(pk=ids[0])
+    audit(actor=by, action="notification.resolve", obj=first, at=now, reason=reason,
+          new={"dose": dose_id, "course": course_id, "resolved": ids, "deliveries_cancelled": cancelled})  # fmt: skip
+    return len(ids)
+
+
 # --- Delivering ---------------------------------------------------------------------------------------------------
 
 
@@ -303,6 +333,9 @@ def deliver(delivery_id: int) -> str:
     notification = delivery.notification
     if notification.acknowledged_at is not None:
         _finish(delivery, status=Delivery.Status.CANCELLED, last_error="acknowledged")
+        return Delivery.Status.CANCELLED
+    if notification.resolved_at is not None:
+        _finish(delivery, status=Delivery.Status.CANCELLED, last_error=f"done: {notification.resolved_reason}")
         return Delivery.Status.CANCELLED
     done = work_done(notification)
     if done:  # its work was done while it waited (a retry, a backlog): announcing it now would mislead

@@ -11,7 +11,7 @@ from il2ward.audit import Entry, audit, audit_many, check_password_again, sign
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
-from il2ward.notifications import Outgoing, notify_many
+from il2ward.notifications import Outgoing, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring.domain import engine
@@ -21,6 +21,7 @@ from scheduling.decisions import course_retreatment_check
 from scheduling.domain import calendar, charting, dosing, progress, window
 from scheduling.evaluation import DOSE_RELATED, evaluate_doses, override_covers, record_bars_after_course
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
+from scheduling.reminders import DOSE_WORK, HOLD_KINDS
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
 COURSE_START_PAST = timedelta(days=1)
@@ -266,6 +267,7 @@ def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime
     cancelled = Dose.objects.filter(course=course, status=Dose.Status.SCHEDULED).update(
         status=Dose.Status.CANCELLED, status_changed_at=now
     )
+    notifications_resolve(course_id=course.pk, kinds=DOSE_WORK, reason="course stopped", by=by, now=now)
     old = course.status
     course.status, course.stop_reason = Course.Status.STOPPED, reason
     course.save(update_fields=["status", "stop_reason"])
@@ -448,6 +450,7 @@ def _chart_given(dose, *, by, verifier, started_at, ended_at, vial_lot, reconsti
         charted_at=now,
     )
     Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.GIVEN, status_changed_at=now)
+    notifications_resolve(dose_id=dose.pk, kinds=DOSE_WORK, reason="dose given", by=by, now=now)
     audit(
         actor=by,
         action="dose.administer",
@@ -503,6 +506,7 @@ def dose_hold(*, dose_id: int, reason: str, note: str = "", by, now: datetime) -
         raise Conflict(refusal, REFUSAL_DETAILS[refusal])
     evaluation = evaluate_doses([dose], now=now, trigger="hold")[0]
     Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.HELD, status_changed_at=now)
+    notifications_resolve(dose_id=dose.pk, kinds=DOSE_WORK, reason="dose held", by=by, now=now)
     return _write_hold(
         dose, reason=reason, rule_ids=_rules(evaluation), note=note, by=by, now=now, evaluation=evaluation
     )
@@ -606,6 +610,7 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
     override = Override.objects.create(
         dose=dose, evaluation=evaluation, reason=reason, covers=covers, signature=signature, by=by, at=now
     )
+    notifications_resolve(dose_id=dose.pk, kinds=HOLD_KINDS, reason="overridden", by=by, now=now)
     audit(
         actor=by,
         action="dose.override",

@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 
 from il2ward.models import Delivery, Notification
-from il2ward.notifications import deliver, notification_acknowledge
+from il2ward.notifications import bell_count, deliver, notification_acknowledge
 from scheduling import reminders
 from scheduling.services import dose_evaluate, dose_hold, dose_override
 from tests.conftest import NOW, PASSWORD
@@ -73,9 +73,12 @@ def test_a_signed_override_ends_the_escalation_and_its_pending_pages(flagged, on
                   now=NOW + 5 * MIN)  # fmt: skip
     assert reminders.escalate_holds(now=NOW + 15 * MIN) == 0
     assert reminders.escalate_holds(now=NOW + 30 * MIN) == 0
-    assert deliver(pending.pk) == "cancelled"
     pending.refresh_from_db()
-    assert pending.last_error == "done: overridden"
+    assert pending.status == "cancelled" and pending.last_error == "done: overridden"
+    assert deliver(pending.pk) == "skipped"
+    flags = Notification.objects.filter(kind="hold_flagged", dose_id=flagged.pk)
+    assert {(n.resolved_reason, n.resolved_at) for n in flags} == {("overridden", NOW + 5 * MIN)}
+    assert flags.count() == 2  # the nurse's and the oncologist's
 
 
 def test_without_an_override_the_escalation_still_goes_out(flagged, charge_nurse):
@@ -88,10 +91,37 @@ def test_a_dose_due_reminder_waiting_for_a_retry_is_dropped_once_the_dose_is_hel
     reminders.dose_reminders(now=NOW)  # due − 30 min: dose_due
     delivery = Delivery.objects.get(notification__kind="dose_due", channel="email")
     dose_hold(dose_id=flagged.pk, reason="CV-SBP", by=nurse_a, now=NOW + MIN)
+    delivery.refresh_from_db()
+    assert delivery.status == "cancelled" and delivery.last_error == "done: dose held"
+    assert deliver(delivery.pk) == "skipped"
+    assert not [m for m in mailoutbox if "Dose due" in m.subject]
+    assert set(Notification.objects.filter(dose_id=flagged.pk).values_list("resolved_reason", flat=True)) == {
+        "dose held"
+    }
+    assert bell_count(nurse_a) == 0  # nothing left for her to do about it
+
+
+def test_a_pending_reminder_of_a_dose_closed_by_the_sweep_is_dropped_when_its_turn_comes(flagged, mailoutbox):
+    from scheduling.services import doses_close_expired
+
+    reminders.dose_reminders(now=NOW)
+    delivery = Delivery.objects.get(notification__kind="dose_due", channel="email")
+    doses_close_expired(now=flagged.due_at + timedelta(minutes=61))  # held automatically at due + W
     assert deliver(delivery.pk) == "cancelled"
     delivery.refresh_from_db()
     assert delivery.last_error == "done: dose held"
     assert not [m for m in mailoutbox if "Dose due" in m.subject]
+
+
+def test_stopping_the_course_resolves_its_open_notifications_for_everyone(flagged, nurse_a, oncologist):
+    from scheduling.services import course_stop
+
+    reminders.dose_reminders(now=NOW)
+    course_stop(course_id=flagged.course_id, reason="Patient declined", password=PASSWORD, by=oncologist,
+                now=NOW + MIN)  # fmt: skip
+    rows = Notification.objects.filter(dose_id=flagged.pk)
+    assert rows.count() >= 3 and {n.resolved_reason for n in rows} == {"course stopped"}
+    assert not Delivery.objects.filter(notification__in=rows, status="pending").exists()
 
 
 def test_a_dose_due_reminder_for_an_open_dose_is_sent(flagged, mailoutbox):
