@@ -5,6 +5,7 @@ from django.utils.html import format_html, format_html_join
 
 from il2ward.admin import ReadOnlyAdmin
 from monitoring.models import (
+    BedsideExam,
     ClinicalEvent,
     FluidBalance,
     LabResult,
@@ -33,6 +34,11 @@ class VitalSignsAdmin(ObservationAdmin):
 @admin.register(NeuroAssessment)
 class NeuroAssessmentAdmin(ObservationAdmin):
     list_display = [*OBSERVATION_LIST[:3], "rass", "confusion", *OBSERVATION_LIST[3:]]
+
+
+@admin.register(BedsideExam)
+class BedsideExamAdmin(ObservationAdmin):
+    list_display = [*OBSERVATION_LIST[:3], "resting_dyspnea", "rales", "intubated", *OBSERVATION_LIST[3:]]
 
 
 @admin.register(WeightMeasurement)

@@ -19,6 +19,7 @@ from monitoring import selectors, services
 from monitoring.domain.snapshot import EVENT_KINDS
 from monitoring.models import (
     LAB_FIELDS,
+    BedsideExam,
     ClinicalEvent,
     FluidBalance,
     LabResult,
@@ -57,14 +58,37 @@ class VitalsIn(serializers.Serializer):
         choices=VitalSigns.Rhythm.values, required=False, allow_null=True, allow_blank=True
     )
     phenylephrine_mcg_kg_min = _optional_number()
+    other_pressor = serializers.ChoiceField(
+        choices=VitalSigns.OtherPressor.values, required=False, allow_null=True, allow_blank=True
+    )
+    other_pressor_mcg_kg_min = _optional_number()
 
 
 class NeuroIn(serializers.Serializer):
     recorded_at = AwareDateTimeField()
     rass = serializers.IntegerField()
     confusion = serializers.ChoiceField(choices=NeuroAssessment.Confusion.values)
-    neuro_check_failed = serializers.BooleanField(required=False, default=False)
-    hallucinations = serializers.BooleanField(required=False, default=False)
+    # Left out or null: not answered, stored as null (never as "no").
+    neuro_check_failed = serializers.BooleanField(required=False, allow_null=True)
+    hallucinations = serializers.BooleanField(required=False, allow_null=True)
+    vivid_dreams_or_anxiety = serializers.BooleanField(required=False, allow_null=True)
+    persistent_crying = serializers.BooleanField(required=False, allow_null=True)
+
+
+class ExamIn(serializers.Serializer):
+    """Every finding is required: a bedside exam with a blank answer is not an exam."""
+
+    recorded_at = AwareDateTimeField()
+    resting_dyspnea = serializers.BooleanField()
+    rales = serializers.ChoiceField(choices=BedsideExam.Rales.values)
+    intubated = serializers.BooleanField()
+    ileus_distension = serializers.BooleanField()
+    vomiting_refractory = serializers.BooleanField()
+    distension_affects_breathing = serializers.BooleanField()
+    abdominal_pain_severe = serializers.BooleanField()
+    extreme_tightness = serializers.BooleanField()
+    extreme_paresthesias = serializers.BooleanField()
+    moist_desquamation = serializers.BooleanField()
 
 
 class WeightIn(serializers.Serializer):
@@ -151,7 +175,8 @@ class ObservationOut(serializers.ModelSerializer):
 
 
 class VitalsOut(ObservationOut):
-    rhythm = serializers.SerializerMethodField()
+    rhythm = serializers.SerializerMethodField(help_text="null: not charted.")
+    other_pressor = serializers.SerializerMethodField(help_text='null: not charted; "none": charted as none.')
     map = serializers.IntegerField(read_only=True, help_text="Mean arterial pressure, (SBP + 2 × DBP) / 3.")
 
     class Meta:
@@ -169,17 +194,37 @@ class VitalsOut(ObservationOut):
             "fio2_pct",
             "rhythm",
             "phenylephrine_mcg_kg_min",
+            "other_pressor",
+            "other_pressor_mcg_kg_min",
         ]
         read_only_fields = fields
 
     def get_rhythm(self, obj) -> str | None:
         return obj.rhythm or None
 
+    def get_other_pressor(self, obj) -> str | None:
+        return obj.other_pressor or None
+
 
 class NeuroOut(ObservationOut):
     class Meta:
         model = NeuroAssessment
-        fields = [*ObservationOut.COMMON, "rass", "confusion", "neuro_check_failed", "hallucinations"]
+        fields = [
+            *ObservationOut.COMMON,
+            "rass",
+            "confusion",
+            "neuro_check_failed",
+            "hallucinations",
+            "vivid_dreams_or_anxiety",
+            "persistent_crying",
+        ]
+        read_only_fields = fields
+
+
+class ExamOut(ObservationOut):
+    class Meta:
+        model = BedsideExam
+        fields = [*ObservationOut.COMMON, "rales", *services.EXAM_FLAGS]
         read_only_fields = fields
 
 
@@ -237,6 +282,7 @@ class EventOut(ObservationOut):
 OUTPUT = {
     VitalSigns.KIND: VitalsOut,
     NeuroAssessment.KIND: NeuroOut,
+    BedsideExam.KIND: ExamOut,
     WeightMeasurement.KIND: WeightOut,
     FluidBalance.KIND: FluidsOut,
     LabResult.KIND: LabsOut,
@@ -305,6 +351,11 @@ class PatientNeuro(_PatientObservations):
     kind, input_serializer, record = NeuroAssessment.KIND, NeuroIn, staticmethod(services.neuro_record)
 
 
+@_schema(ExamIn, ExamOut)
+class PatientExam(_PatientObservations):
+    kind, input_serializer, record = BedsideExam.KIND, ExamIn, staticmethod(services.exam_record)
+
+
 @_schema(WeightIn, WeightOut)
 class PatientWeights(_PatientObservations):
     kind, input_serializer, record = WeightMeasurement.KIND, WeightIn, staticmethod(services.weight_record)
@@ -342,7 +393,7 @@ class EventResolve(APIView):
 class ObservationEnteredInError(APIView):
     """Mark an observation entered in error (reason + password): kept, shown as such, no longer read by the rules.
 
-    `kind` is one of vitals, neuro, weights, fluids, labs, events. 409 already_entered_in_error.
+    `kind` is one of vitals, neuro, exam, weights, fluids, labs, events. 409 already_entered_in_error.
     """
 
     @extend_schema(request=EnteredInErrorIn, responses={200: dict})

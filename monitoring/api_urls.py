@@ -5,6 +5,7 @@ from monitoring import api
 urlpatterns = [
     path("patients/<int:pk>/vitals/", api.PatientVitals.as_view(), name="api-patient-vitals"),
     path("patients/<int:pk>/neuro/", api.PatientNeuro.as_view(), name="api-patient-neuro"),
+    path("patients/<int:pk>/exam/", api.PatientExam.as_view(), name="api-patient-exam"),
     path("patients/<int:pk>/weights/", api.PatientWeights.as_view(), name="api-patient-weights"),
     path("patients/<int:pk>/fluids/", api.PatientFluids.as_view(), name="api-patient-fluids"),
     path("patients/<int:pk>/labs/", api.PatientLabs.as_view(), name="api-patient-labs"),

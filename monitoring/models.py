@@ -302,5 +302,6 @@ class ClinicalEvent(Observation):
 
 
 OBSERVATION_MODELS: dict[str, type[Observation]] = {
-    m.KIND: m for m in (VitalSigns, NeuroAssessment, WeightMeasurement, FluidBalance, LabResult, ClinicalEvent)
+    m.KIND: m
+    for m in (VitalSigns, NeuroAssessment, BedsideExam, WeightMeasurement, FluidBalance, LabResult, ClinicalEvent)
 }

@@ -18,6 +18,7 @@ from monitoring.domain.rulesets import RULE_SETS
 from monitoring.domain.snapshot import EVENT_KINDS
 from monitoring.models import (
     LAB_FIELDS,
+    BedsideExam,
     ClinicalEvent,
     FluidBalance,
     LabResult,
@@ -128,6 +129,7 @@ VITALS_BOUNDS = {
     "o2_lpm": Bound(0, 15, 1, "L/min"),
     "fio2_pct": Bound(21, 100, unit="%"),
     "phenylephrine_mcg_kg_min": Bound(0, 10, 2, "µg/kg/min"),
+    "other_pressor_mcg_kg_min": Bound(0, 50, 2, "µg/kg/min"),
 }
 NEURO_BOUNDS = {"rass": Bound(-5, 4)}
 WEIGHT_BOUNDS = {"weight_kg": Bound(20, 350, 1, "kg")}
@@ -246,12 +248,15 @@ class _Checker:
             return ""
         return value
 
-    def flag(self, name: str, value) -> bool:
-        if value is None:
-            return False
+    def flag(self, name: str, value, *, required: bool = False) -> bool | None:
+        """A yes/no answer; None when not answered (never read as "no")."""
+        if value is None or value == "":
+            if required:
+                self.add(name, "This field is required.")
+            return None
         if not isinstance(value, bool):
             self.add(name, "Must be true or false.")
-            return False
+            return None
         return value
 
     def raise_if_any(self) -> None:
@@ -288,10 +293,15 @@ def vitals_record(
     fio2_pct: int | None = None,
     rhythm: str | None = None,
     phenylephrine_mcg_kg_min: Decimal | None = None,
+    other_pressor: str | None = None,
+    other_pressor_mcg_kg_min: Decimal | None = None,
     by,
     now: datetime,
 ) -> VitalSigns:
-    """Chart a vitals set. Leave o2_lpm / fio2_pct / phenylephrine / rhythm out when not applicable or not charted."""
+    """Chart a vitals set. What is left out (rhythm, O2, pressors) is stored as not charted, never as "none".
+
+    An other vasopressor needs its rate; "none" takes no rate.
+    """
     check = _Checker(now)
     at = check.time("recorded_at", recorded_at)
     given = {
@@ -304,11 +314,22 @@ def vitals_record(
         "o2_lpm": o2_lpm,
         "fio2_pct": fio2_pct,
         "phenylephrine_mcg_kg_min": phenylephrine_mcg_kg_min,
+        "other_pressor_mcg_kg_min": other_pressor_mcg_kg_min,
     }
     values = check.numbers(given, VITALS_BOUNDS, required=("sbp", "dbp", "heart_rate", "resp_rate", "spo2", "temp_c"))
     if values["sbp"] is not None and values["dbp"] is not None and values["dbp"] >= values["sbp"]:
         check.add("dbp", "Diastolic must be below systolic.")
     values["rhythm"] = check.choice("rhythm", rhythm, VitalSigns.Rhythm.values, required=False)
+    values["other_pressor"] = check.choice(
+        "other_pressor", other_pressor, VitalSigns.OtherPressor.values, required=False
+    )
+    rate_given = other_pressor_mcg_kg_min not in (None, "")
+    if values["other_pressor"] == VitalSigns.OtherPressor.NONE and rate_given:
+        check.add("other_pressor_mcg_kg_min", 'No rate when other_pressor is "none".')
+    elif values["other_pressor"] and values["other_pressor"] != VitalSigns.OtherPressor.NONE and not rate_given:
+        check.add("other_pressor_mcg_kg_min", "Give the rate of the other vasopressor.")
+    elif not values["other_pressor"] and rate_given and "other_pressor" not in check.errors:
+        check.add("other_pressor", "Say which vasopressor the rate is for.")
     check.raise_if_any()
     return _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
@@ -321,19 +342,52 @@ def neuro_record(
     recorded_at: datetime,
     rass: int,
     confusion: str,
-    neuro_check_failed: bool = False,
-    hallucinations: bool = False,
+    neuro_check_failed: bool | None = None,
+    hallucinations: bool | None = None,
+    vivid_dreams_or_anxiety: bool | None = None,
+    persistent_crying: bool | None = None,
     by,
     now: datetime,
 ) -> NeuroAssessment:
+    """Chart a neuro assessment. A yes/no answer left out is stored as not answered (null), never as "no"."""
     check = _Checker(now)
     at = check.time("recorded_at", recorded_at)
     values = check.numbers({"rass": rass}, NEURO_BOUNDS, required=("rass",))
     values["confusion"] = check.choice("confusion", confusion, NeuroAssessment.Confusion.values)
     values["neuro_check_failed"] = check.flag("neuro_check_failed", neuro_check_failed)
     values["hallucinations"] = check.flag("hallucinations", hallucinations)
+    values["vivid_dreams_or_anxiety"] = check.flag("vivid_dreams_or_anxiety", vivid_dreams_or_anxiety)
+    values["persistent_crying"] = check.flag("persistent_crying", persistent_crying)
     check.raise_if_any()
     return _record(NeuroAssessment, patient=patient, recorded_at=at, values=values, by=by, now=now)
+
+
+EXAM_FLAGS = (
+    "resting_dyspnea",
+    "intubated",
+    "ileus_distension",
+    "vomiting_refractory",
+    "distension_affects_breathing",
+    "abdominal_pain_severe",
+    "extreme_tightness",
+    "extreme_paresthesias",
+    "moist_desquamation",
+)
+
+
+@retry_transaction
+@transaction.atomic
+def exam_record(*, patient: Patient, recorded_at: datetime, by, now: datetime, **answers) -> BedsideExam:
+    """Chart a bedside exam. Every answer is required: the yes/no findings (EXAM_FLAGS) and rales."""
+    check = _Checker(now)
+    at = check.time("recorded_at", recorded_at)
+    unknown = set(answers) - {*EXAM_FLAGS, "rales"}
+    for name in sorted(unknown):
+        check.add(name, "Not a bedside exam finding.")
+    values = {name: check.flag(name, answers.get(name), required=True) for name in EXAM_FLAGS}
+    values["rales"] = check.choice("rales", answers.get("rales"), BedsideExam.Rales.values)
+    check.raise_if_any()
+    return _record(BedsideExam, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 
 @retry_transaction

@@ -13,6 +13,7 @@ import time_machine
 
 from il2ward.models import AuditEvent, Notification, Signature
 from scheduling.models import Administration, Dose, DoseEvaluation, Hold, Override
+from tests.charting import NORMAL_EXAM, NORMAL_NEURO, NORMAL_VITALS
 from tests.conftest import NOW, PASSWORD
 
 FIRST = NOW + timedelta(minutes=30)
@@ -32,8 +33,9 @@ ELIGIBILITY = {
 }
 
 NORMAL = {
-    "vitals": {"sbp": 120, "dbp": 70, "heart_rate": 88, "resp_rate": 16, "spo2": 97, "temp_c": Decimal("37.2")},
-    "neuro": {"rass": 0, "confusion": "none"},
+    "vitals": dict(NORMAL_VITALS),
+    "neuro": dict(NORMAL_NEURO),
+    "exam": dict(NORMAL_EXAM),
     "weight": {"weight_kg": Decimal("80.5")},
     "labs": {
         "creatinine_mg_dl": Decimal("1.10"),
@@ -56,6 +58,7 @@ def chart(patient, by, *, at=DATA_AT, now=NOW, skip=(), **changes) -> dict:
     recorders = {
         "vitals": lambda v: services.vitals_record(patient=patient, recorded_at=at, by=by, now=now, **v),
         "neuro": lambda v: services.neuro_record(patient=patient, recorded_at=at, by=by, now=now, **v),
+        "exam": lambda v: services.exam_record(patient=patient, recorded_at=at, by=by, now=now, **v),
         "weight": lambda v: services.weight_record(patient=patient, recorded_at=at, by=by, now=now, **v),
         "labs": lambda v: services.labs_record(patient=patient, recorded_at=at, by=by, now=now, **v),
         "fluids": lambda v: services.fluids_record(

@@ -13,6 +13,7 @@ from il2ward.models import Notification
 from monitoring.services import rule_set_override, vitals_record
 from scheduling.models import Course, Dose, DoseEvaluation
 from scheduling.services import course_materialise_calendar, dose_evaluate
+from tests.charting import EXPLICIT_VITALS
 from tests.conftest import NOW, PASSWORD
 from tests.holds.conftest import FIRST, attest, chart, first_dose
 from tests.workers import celery_worker, purge_redis, require_redis, test_database_url, wait_until
@@ -163,6 +164,7 @@ def test_new_data_sends_evaluate_patient_after_commit_and_the_task_flags_the_dos
             resp_rate=16,
             spo2=97,
             temp_c=37,
+            **EXPLICIT_VITALS,
             by=nurse_a,
             now=NOW,
         )

@@ -6,14 +6,16 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from tests.charting import NORMAL_EXAM
 from tests.conftest import NOW
 
-KINDS = ("vitals", "neuro", "weights", "fluids", "labs", "events")
+KINDS = ("vitals", "neuro", "exam", "weights", "fluids", "labs", "events")
 
 # A normal, complete observation of each kind (JSON-shaped; the services accept the same values).
 VALID = {
     "vitals": {"sbp": 120, "dbp": 70, "heart_rate": 88, "resp_rate": 16, "spo2": 97, "temp_c": "37.2"},
     "neuro": {"rass": 0, "confusion": "none"},
+    "exam": dict(NORMAL_EXAM),
     "weights": {"weight_kg": "80.5"},
     "fluids": {"urine_ml": 900, "intake_ml": 1500, "diarrhea_ml": 0},
     "labs": {
@@ -53,7 +55,7 @@ def service_values(kind: str, at=None, /, **changes) -> dict:
     for key, value in payload(kind, at, **changes).items():
         if key in ("recorded_at", "period_start", "period_end"):
             values[key] = datetime.fromisoformat(value) if isinstance(value, str) else value
-        elif isinstance(value, str) and key not in ("kind", "confusion", "rhythm", "note"):
+        elif isinstance(value, str) and key not in ("kind", "confusion", "rhythm", "note", "rales", "other_pressor"):
             values[key] = Decimal(value)
         else:
             values[key] = value
@@ -67,6 +69,7 @@ def record(kind: str, patient, by, /, *, at=None, now=NOW, **changes):
     service = {
         "vitals": services.vitals_record,
         "neuro": services.neuro_record,
+        "exam": services.exam_record,
         "weights": services.weight_record,
         "fluids": services.fluids_record,
         "labs": services.labs_record,

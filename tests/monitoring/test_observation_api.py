@@ -30,6 +30,7 @@ RANGES = {
     ("vitals", "o2_lpm"): (0, 15, 1),
     ("vitals", "fio2_pct"): (21, 100, 0),
     ("vitals", "phenylephrine_mcg_kg_min"): (0, 10, 2),
+    ("vitals", "other_pressor_mcg_kg_min"): (0, 50, 2),
     ("neuro", "rass"): (-5, 4, 0),
     ("weights", "weight_kg"): (20, 350, 1),
     ("fluids", "urine_ml"): (0, 10_000, 0),
@@ -202,7 +203,10 @@ def test_impossible_value_is_400_naming_the_field_and_stores_nothing(
     model = OBSERVATION_MODELS[kind]
     audits = AuditEvent.objects.count()
 
-    response = api.as_user(nurse_a).post(url(patient_a, kind), payload(kind, **{field: value}), format="json")
+    companions = {"other_pressor": "dopamine"} if field == "other_pressor_mcg_kg_min" else {}
+    response = api.as_user(nurse_a).post(
+        url(patient_a, kind), payload(kind, **{field: value, **companions}), format="json"
+    )
 
     assert response.status_code == 400
     assert list(response.json()["errors"]) == [field]
@@ -352,6 +356,7 @@ def test_each_observation_writes_an_audit_event_with_its_values(kind, api, nurse
     expected = {
         "vitals": "sbp",
         "neuro": "rass",
+        "exam": "rales",
         "weights": "weight_kg",
         "fluids": "urine_ml",
         "labs": "ast_u_l",
@@ -376,7 +381,9 @@ def test_vitals_audit_holds_every_value(api, nurse_a, patient_a, frozen):
         "o2_lpm": None,
         "fio2_pct": None,
         "phenylephrine_mcg_kg_min": None,
+        "other_pressor_mcg_kg_min": None,
         "rhythm": "sinus",
+        "other_pressor": "",
     }
 
 

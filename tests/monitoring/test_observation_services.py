@@ -34,6 +34,8 @@ def test_the_edges_of_each_range_are_accepted(kind, field, value, nurse_a, patie
         companions["dbp"] = 20  # diastolic must stay below systolic
     if (field, value) == ("dbp", 200):
         companions["sbp"] = 300
+    if field == "other_pressor_mcg_kg_min":
+        companions["other_pressor"] = "dopamine"  # a rate needs its drug
 
     row = record(kind, patient_a, nurse_a, **{field: value, **companions})
 

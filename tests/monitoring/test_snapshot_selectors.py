@@ -142,7 +142,7 @@ def test_latest_neuro_and_weight(nurse_a, patient_a):
     assert snapshot.rass == Reading(-1, NOW - H, source)
     assert snapshot.confusion == Reading("mild", NOW - H, source)
     assert snapshot.neuro_check_failed == Reading(True, NOW - H, source)
-    assert snapshot.hallucinations == Reading(False, NOW - H, source)
+    assert snapshot.hallucinations is None  # not answered in the newest set: missing, not "no"
     assert snapshot.weight_kg == Reading(Decimal("84.5"), NOW - 6 * H, f"weights:{weight.pk}")
     assert snapshot.baseline_weight_kg == Decimal("80.0")
 

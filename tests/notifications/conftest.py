@@ -6,16 +6,14 @@ NOW = 2027-03-10 12:00 UTC = 06:00 in Chicago (ward A, CST) = 13:00 in Berlin (w
 
 from contextlib import contextmanager
 from datetime import timedelta
-from decimal import Decimal
 
 import pytest
 from celery.signals import after_task_publish
 
 from il2ward.models import Delivery, Notification
+from tests.charting import NORMAL_VITALS
 from tests.conftest import NOW
 from tests.notifications.sinks import SmtpSink, WebhookSink
-
-NORMAL_VITALS = {"sbp": 120, "dbp": 70, "heart_rate": 88, "resp_rate": 16, "spo2": 97, "temp_c": Decimal("37.2")}
 
 
 @contextmanager

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pytest
 import time_machine
 
+from tests.charting import EXPLICIT_VITALS, NORMAL_NEURO, normal_exam
 from tests.conftest import NOW, PASSWORD
 
 
@@ -42,7 +43,7 @@ def ready_course(patient, *, oncologist, nurse, make_course, first_dose_at, now)
 
 
 def record_assessment(patient, *, nurse, now, sbp=118):
-    """Fresh vitals and neuro (the first slot of a cycle needs no urine)."""
+    """Fresh vitals, neuro and bedside exam, all answers explicit (the first slot of a cycle needs no urine)."""
     from monitoring import services as obs
 
     obs.vitals_record(
@@ -54,13 +55,12 @@ def record_assessment(patient, *, nurse, now, sbp=118):
         resp_rate=18,
         spo2=97,
         temp_c=Decimal("37.2"),
-        rhythm="sinus",
+        **EXPLICIT_VITALS,
         by=nurse,
         now=now,
     )
-    obs.neuro_record(
-        patient=patient, recorded_at=now - timedelta(minutes=5), rass=0, confusion="none", by=nurse, now=now
-    )
+    obs.neuro_record(patient=patient, recorded_at=now - timedelta(minutes=5), **NORMAL_NEURO, by=nurse, now=now)
+    normal_exam(patient, nurse, at=now - timedelta(minutes=5), now=now)
 
 
 @pytest.fixture

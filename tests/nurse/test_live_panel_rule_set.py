@@ -7,6 +7,7 @@ import pytest
 
 from monitoring.services import rule_set_override, vitals_record
 from scheduling.board import live_panel
+from tests.charting import EXPLICIT_VITALS
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -28,6 +29,7 @@ def test_a_site_threshold_change_shows_in_the_panel_cv_sbp(make_course, patient_
         resp_rate=16,
         spo2=97,
         temp_c=Decimal("37.0"),
+        **EXPLICIT_VITALS,
         by=nurse_a,
         now=NOW,
     )

@@ -12,6 +12,7 @@ from decimal import Decimal
 from monitoring import services as obs
 from scheduling import services as sched
 from scheduling.models import Course, Dose
+from tests.charting import EXPLICIT_NEURO, EXPLICIT_VITALS, normal_exam
 from tests.conftest import NOW, PASSWORD
 
 ELIGIBLE = dict.fromkeys(sched.ELIGIBILITY_ITEMS, True)
@@ -25,7 +26,7 @@ class Staff:
 
 
 def assessment(patient, nurse, *, at, sbp=118, heart_rate=96, rass=0, urine_ml=600, weight=None, spo2=97, o2=None):
-    """What a nurse charts before a dose: vitals, neuro, 8 h urine, labs and (optionally) a weight."""
+    """What a nurse charts before a dose: vitals, neuro, bedside exam, 8 h urine, labs and (optionally) a weight."""
     obs.vitals_record(
         patient=patient,
         recorded_at=at,
@@ -35,12 +36,12 @@ def assessment(patient, nurse, *, at, sbp=118, heart_rate=96, rass=0, urine_ml=6
         resp_rate=16,
         spo2=spo2,
         temp_c=Decimal("37.4"),
-        o2_lpm=o2,
-        rhythm="sinus",
+        **{**EXPLICIT_VITALS, "o2_lpm": EXPLICIT_VITALS["o2_lpm"] if o2 is None else o2},
         by=nurse,
         now=at,
     )
-    obs.neuro_record(patient=patient, recorded_at=at, rass=rass, confusion="none", by=nurse, now=at)
+    obs.neuro_record(patient=patient, recorded_at=at, rass=rass, confusion="none", **EXPLICIT_NEURO, by=nurse, now=at)
+    normal_exam(patient, nurse, at=at)
     obs.fluids_record(
         patient=patient, period_start=at - timedelta(hours=8), period_end=at, urine_ml=urine_ml, by=nurse, now=at
     )
@@ -77,6 +78,7 @@ def chart(dose: Dose, staff: Staff, *, abnormal: dict | None = None, extra_vital
             resp_rate=16,
             spo2=97,
             temp_c=Decimal("37.2"),
+            **EXPLICIT_VITALS,
             by=staff.nurse,
             now=at - timedelta(minutes=30 * k),
         )
