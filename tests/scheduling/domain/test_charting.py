@@ -1,5 +1,6 @@
 """May a dose be charted as given? scheduling/domain/charting.py: each 409 code of API.md and the order they are
-checked in (already charted → course → eligibility → SCH-WINDOW → stop → hold → incomplete → SCH-PREP → double check).
+checked in (already charted → course → eligibility → SCH-WINDOW → discontinue → stop → hold → incomplete → SCH-PREP →
+double check).
 """
 
 from datetime import UTC, datetime, timedelta
@@ -35,6 +36,7 @@ BREAKS = {
     "course_not_active": {"course_status": "stopped"},
     "eligibility_not_attested": {"eligibility_attested": False},
     "outside_window": {"started_at": DUE - timedelta(minutes=61)},
+    "course_discontinued": {"course_discontinued": True},
     "stop_criteria_met": {"decision": "stop"},
     "hold_criteria_met": {"decision": "hold"},
     "assessment_incomplete": {"decision": "incomplete"},
@@ -65,7 +67,7 @@ def test_the_first_applicable_refusal_wins(index):
     """With this refusal and every later one applying at once, this one is reported (the nurse fixes it first).
 
     Stop, hold and incomplete are one input (the decision), so only the first of them can apply at a time."""
-    decisions = ("stop_criteria_met", "hold_criteria_met", "assessment_incomplete")
+    decisions = ("stop_criteria_met", "hold_criteria_met", "assessment_incomplete")  # one input: the decision
     changes = {}
     for code in REFUSAL_ORDER[index:]:
         if code in decisions and "decision" in changes:
@@ -108,6 +110,24 @@ def test_sch_window_boundaries_are_inclusive(offset, expected):
 def test_a_site_window_of_30_minutes():
     assert refusal(started_at=DUE - timedelta(minutes=31), window_minutes=30) == "outside_window"
     assert refusal(started_at=DUE - timedelta(minutes=30), window_minutes=30) is None
+
+
+def test_inv_disc_a_discontinue_decision_or_a_discontinued_course_is_never_given():
+    assert refusal(decision="discontinue") == "course_discontinued"
+    assert refusal(decision="discontinue", hold_overridden=True) == "course_discontinued"
+    assert refusal(decision="give", course_discontinued=True) == "course_discontinued"
+    assert refusal(decision="give", course_discontinued=False) is None  # the nearest allowed case
+
+
+def test_inv_stop_a_slot_that_recommended_stop_is_never_given_even_when_it_now_gives():
+    assert refusal(decision="give", stop_recommended=True) == "stop_criteria_met"
+    assert refusal(decision="give", stop_recommended=False) is None
+
+
+def test_inv_ovr_an_override_never_lifts_missing_data():
+    assert refusal(decision="hold", hold_overridden=True, missing=("vitals",)) == "assessment_incomplete"
+    assert refusal(decision="give", missing=("exam",)) == "assessment_incomplete"
+    assert refusal(decision="hold", hold_overridden=True, missing=()) is None
 
 
 def test_an_overridden_hold_may_be_charted_but_an_overridden_stop_may_not():
@@ -157,13 +177,26 @@ def test_in_future_tolerates_five_minutes_of_clock_difference(minutes, expected)
     course_status=st.sampled_from(["scheduling", "planned", "active", "rest", "completed", "stopped"]),
     attested=st.booleans(),
     offset=st.integers(min_value=-120 * 60, max_value=120 * 60),
-    decision=st.sampled_from(["give", "hold", "stop", "incomplete", ""]),
+    decision=st.sampled_from(["give", "hold", "stop", "discontinue", "incomplete", ""]),
     overridden=st.booleans(),
+    missing=st.sampled_from([(), ("vitals",)]),
+    discontinued=st.booleans(),
+    stop_recommended=st.booleans(),
     age_hours=st.integers(min_value=0, max_value=96),
     verified=st.sampled_from([IU, IU - 1, None]),
 )
 def test_the_refusal_is_always_the_first_condition_that_holds(
-    dose_status, course_status, attested, offset, decision, overridden, age_hours, verified
+    dose_status,
+    course_status,
+    attested,
+    offset,
+    decision,
+    overridden,
+    missing,
+    discontinued,
+    stop_recommended,
+    age_hours,
+    verified,
 ):
     """Model check: each condition computed independently, the function returns the first true one in order."""
     started = DUE + timedelta(seconds=offset)
@@ -173,9 +206,10 @@ def test_the_refusal_is_always_the_first_condition_that_holds(
         "course_not_active": dose_status == "cancelled" or course_status not in ("planned", "active", "rest"),
         "eligibility_not_attested": not attested,
         "outside_window": abs(offset) > 3600,
-        "stop_criteria_met": decision == "stop",
+        "course_discontinued": discontinued or decision == "discontinue",
+        "stop_criteria_met": decision == "stop" or stop_recommended,
         "hold_criteria_met": decision == "hold" and not overridden,
-        "assessment_incomplete": decision not in ("give", "hold", "stop"),
+        "assessment_incomplete": decision not in ("give", "hold", "stop") or bool(missing),
         "preparation_expired": age_hours > 48,
         "double_check_mismatch": verified is not None and verified != IU,
     }
@@ -190,6 +224,9 @@ def test_the_refusal_is_always_the_first_condition_that_holds(
             window_minutes=60,
             decision=decision,
             hold_overridden=overridden,
+            missing=missing,
+            course_discontinued=discontinued,
+            stop_recommended=stop_recommended,
             reconstituted_at=reconstituted,
             max_hours_after_reconstitution=48,
             dose_iu=IU,
