@@ -112,9 +112,11 @@ def test_outside_window(api, charted, nurse_a, started_at):
     assert_refused(response, "outside_window", before, evaluated_before, evaluated=True, dose=dose)
 
 
-def test_the_window_opens_at_due_minus_w_exactly(api, charted, nurse_a):
+def test_the_window_opens_at_due_minus_w_exactly(api, ready, patient_a, nurse_a):
+    course = ready()
+    chart(patient_a, nurse_a, at=NOW - timedelta(minutes=35))  # before the start: judged as of it (INV-START)
     response = api.as_user(nurse_a).post(
-        url(first_dose(charted)), body(started_at="2027-03-10T11:30:00Z"), format="json"
+        url(first_dose(course)), body(started_at="2027-03-10T11:30:00Z"), format="json"
     )
     assert response.status_code == 201, response.content
     assert response.json()["administration"]["timing"] == "early"
@@ -129,7 +131,9 @@ def test_stop_criteria_met(api, ready, patient_a, nurse_a):
     assert_refused(response, "stop_criteria_met", before, evaluated_before, evaluated=True, dose=dose)
     assert "HM-PLT" in response.json()["detail"]
     dose.refresh_from_db()
-    assert dose.flag == "stop" and dose.status == Dose.Status.SCHEDULED
+    # The refusal keeps its as-of-start evaluation; the dose's flag is the evaluation as of now's to set.
+    kept = DoseEvaluation.objects.filter(dose=dose).latest("pk")
+    assert kept.decision == "stop" and kept.as_of == NOW + timedelta(minutes=5) and dose.status == Dose.Status.SCHEDULED
 
 
 def test_hold_criteria_met(api, ready, patient_a, nurse_a):
@@ -140,8 +144,7 @@ def test_hold_criteria_met(api, ready, patient_a, nurse_a):
     response = api.as_user(nurse_a).post(url(dose), body(), format="json")
     assert_refused(response, "hold_criteria_met", before, evaluated_before, evaluated=True, dose=dose)
     assert "CV-SBP" in response.json()["detail"]
-    dose.refresh_from_db()
-    assert dose.flag == "hold" and dose.latest_evaluation.decision == "hold"
+    assert DoseEvaluation.objects.filter(dose=dose).latest("pk").decision == "hold"
 
 
 def test_assessment_incomplete(api, ready, patient_a, nurse_a):

@@ -343,14 +343,14 @@ def test_override_covers_is_exactly_the_same_rules_at_no_worse_values():
     assert override_covers(covers, [hold, {"rule": "RS-RR", "level": "notify", "value": "31 /min"}])
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     sbp_before=st.integers(70, 130),
     sbp_after=st.one_of(st.none(), st.integers(70, 130)),
     data_minutes_before_start=st.sampled_from([1, 30, 59, 60, 61, 90]),
     signed=st.booleans(),
     sbp_after_override=st.one_of(st.none(), st.integers(70, 130)),
-    start_minutes=st.integers(-25, 5),
+    start_minutes=st.integers(-25, 0),
 )
 def test_property_the_service_never_records_given_unless_the_start_evaluation_allows_it(
     ready,
@@ -371,10 +371,15 @@ def test_property_the_service_never_records_given_unless_the_start_evaluation_al
         course = ready()
         dose = first_dose(course)
         started = NOW + timedelta(minutes=start_minutes)
-        chart(patient_a, nurse_a, at=started - timedelta(minutes=data_minutes_before_start), vitals={"sbp": sbp_before})
+        chart(
+            patient_a,
+            nurse_a,
+            at=started - timedelta(minutes=data_minutes_before_start),
+            vitals={"sbp": sbp_before, "dbp": 50},
+        )
         if sbp_after is not None:  # a post-dose reading charted before the administration is
-            chart(patient_a, nurse_a, at=min(NOW, started + timedelta(minutes=4)), skip=("labs", "fluids", "weight"),
-                  vitals={"sbp": sbp_after})  # fmt: skip
+            chart(patient_a, nurse_a, at=started + timedelta(minutes=4), skip=("labs", "fluids", "weight"),
+                  vitals={"sbp": sbp_after, "dbp": 50})  # fmt: skip
         if signed:
             try:
                 override(dose, oncologist)
@@ -382,7 +387,7 @@ def test_property_the_service_never_records_given_unless_the_start_evaluation_al
                 pass
         if sbp_after_override is not None:
             chart(patient_a, nurse_a, at=started - timedelta(minutes=1), skip=("labs", "fluids", "weight"),
-                  vitals={"sbp": sbp_after_override})  # fmt: skip
+                  vitals={"sbp": sbp_after_override, "dbp": 50})  # fmt: skip
         try:
             adm = give(dose, nurse_a, started_at=started)
         except Conflict:
@@ -394,7 +399,10 @@ def test_property_the_service_never_records_given_unless_the_start_evaluation_al
             assert evaluation.decision == "hold"
             standing = Override.objects.filter(dose=dose, lapsed_at__isnull=True)
             assert any(override_covers(o.covers, evaluation.findings) for o in standing)
-        latest_at_start = sbp_after_override if sbp_after_override is not None else sbp_before
+        latest_at_start = sbp_before
+        if sbp_after_override is not None:  # charted 1 min before the start; at the same minute, the lower counts
+            same_time = data_minutes_before_start == 1
+            latest_at_start = min(sbp_before, sbp_after_override) if same_time else sbp_after_override
         assert latest_at_start >= 90 or evaluation.decision == "hold"
     finally:
         transaction.savepoint_rollback(sid)

@@ -9,7 +9,7 @@ import time_machine
 from celery.signals import before_task_publish
 from django.utils import timezone
 
-from il2ward.models import Notification
+from il2ward.models import AuditEvent, Notification
 from monitoring.services import rule_set_override, vitals_record
 from scheduling.models import Course, Dose, DoseEvaluation
 from scheduling.services import course_materialise_calendar, dose_evaluate
@@ -43,10 +43,10 @@ def test_sbp_85_holds_with_cv_sbp_and_the_evaluation_is_stored_with_its_inputs(a
     sbp = finding(body, "CV-SBP")
     assert (sbp["level"], sbp["value"], sbp["threshold"]) == ("hold", "85 mmHg", "< 90 mmHg")
     assert sbp["message"]  # a sentence for the nurse
-    assert body["rule_set"] == "consensus-2014 v1" and body["evaluated_at"] == "2027-03-10T12:00:00Z"
+    assert body["rule_set"] == "consensus-2014 v2" and body["evaluated_at"] == "2027-03-10T12:00:00Z"
     assert body["trigger"] == "api" and body["missing"] == []
     stored = DoseEvaluation.objects.get(pk=body["id"])
-    assert (stored.rule_set.name, stored.rule_set.version) == ("consensus-2014", 1)
+    assert (stored.rule_set.name, stored.rule_set.version) == ("consensus-2014", 2)  # HOLD-RULES v2 built in
     assert stored.decision == "hold" and stored.findings == body["findings"]
     # The ids of every observation the rules read, as stored and as returned.
     expected = {rows[kind].source_id for kind in ("vitals", "neuro", "weight", "labs")}
@@ -73,8 +73,8 @@ def test_the_dose_detail_shows_the_latest_evaluation(api, ready, patient_a, nurs
     assert detail["flag"] is None and detail["hold"] is None and detail["overrides"] == []
 
 
-def test_an_old_evaluation_keeps_explaining_its_decision_after_the_thresholds_change(
-    ready, patient_a, nurse_a, admin_user
+def test_a_course_stays_on_its_rule_set_version_and_a_new_course_takes_the_site_change(
+    ready, patient_a, patient_b, nurse_a, admin_user, make_course
 ):
     course = ready()
     chart(patient_a, nurse_a, vitals={"sbp": 85, "dbp": 50})
@@ -82,18 +82,21 @@ def test_an_old_evaluation_keeps_explaining_its_decision_after_the_thresholds_ch
     old = dose_evaluate(dose_id=dose.pk, now=NOW)
     assert old.decision == "hold" and [f["rule"] for f in old.findings] == ["CV-SBP"]
 
-    v2 = rule_set_override(name="consensus-2014", overrides={"CV-SBP.hold_below": 80}, by=admin_user, now=NOW)
-    new = dose_evaluate(dose_id=dose.pk, now=NOW + timedelta(minutes=1))
-
-    assert new.decision == "give" and new.rule_set == v2 and str(new.rule_set) == "consensus-2014 v2"
-    old.refresh_from_db()
-    assert str(old.rule_set) == "consensus-2014 v1" and old.decision == "hold"
-    assert old.rule_set.definition["thresholds"]["CV-SBP.hold_below"] == 90
-    assert v2.definition["thresholds"]["CV-SBP.hold_below"] == 80
-    assert old.findings[0]["threshold"] == "< 90 mmHg"
-    # The course still names the version it was created with; the evaluation names the version that decided.
+    v3 = rule_set_override(
+        name="consensus-2014", overrides={"CV-SBP.hold_below": 80}, reason="site policy", by=admin_user, now=NOW
+    )
+    assert str(v3) == "consensus-2014 v3" and v3.definition["thresholds"]["CV-SBP.hold_below"] == 80
+    again = dose_evaluate(dose_id=dose.pk, now=NOW + timedelta(minutes=1))
+    # The running course keeps the version it started with (a newer version of the same name never applies).
+    assert again.decision == "hold" and str(again.rule_set) == "consensus-2014 v2"
+    assert again.findings[0]["threshold"] == "< 90 mmHg"
     course.refresh_from_db()
-    assert str(course.rule_set) == "consensus-2014 v1"
+    assert str(course.rule_set) == "consensus-2014 v2"
+    # A course created after the change takes it.
+    newer = make_course(patient_b, first_dose_at=FIRST)
+    assert newer.rule_set == v3
+    event = AuditEvent.objects.get(action="ruleset.override", object_id=str(v3.pk))
+    assert event.actor == admin_user and event.reason == "site policy" and event.new == {"CV-SBP.hold_below": 80}
 
 
 @pytest.mark.usefixtures("frozen")
@@ -111,7 +114,7 @@ def test_a_label_only_course_evaluates_with_its_own_rules(api, oncologist, nurse
         format="json",
     )
     assert response.status_code == 201, response.content
-    assert response.json()["rule_set"] == "label-only v1"
+    assert response.json()["rule_set"] == "label-only v2"
     label = Course.objects.get(pk=response.json()["id"])
     course_materialise_calendar(course_id=label.pk, now=NOW)
     consensus = make_course(patient_b, first_dose_at=FIRST, now=NOW - timedelta(hours=2))
@@ -122,9 +125,9 @@ def test_a_label_only_course_evaluates_with_its_own_rules(api, oncologist, nurse
     label_body = evaluate(api, oncologist, first_dose(label))
     consensus_body = evaluate(api, oncologist, first_dose(consensus))
 
-    assert label_body["rule_set"] == "label-only v1" and label_body["decision"] == "give", label_body
+    assert label_body["rule_set"] == "label-only v2" and label_body["decision"] == "give", label_body
     assert not {f["rule"] for f in label_body["findings"]} & {"HM-PLT", "RN-CREAT"}
-    assert consensus_body["rule_set"] == "consensus-2014 v1" and consensus_body["decision"] == "stop"
+    assert consensus_body["rule_set"] == "consensus-2014 v2" and consensus_body["decision"] == "stop"
     assert {"HM-PLT", "RN-CREAT"} <= {f["rule"] for f in consensus_body["findings"]}
     # The label set's own rule on the label's threshold: creatinine 4.6 holds (LB-CREAT).
     chart(patient_a, nurse_a, skip=("vitals", "neuro", "weight", "fluids"), labs={"creatinine_mg_dl": "4.6"})

@@ -127,7 +127,7 @@ def test_an_override_covers_the_rules_it_was_signed_for_only(api, low_bp, oncolo
 
 def test_a_stop_is_never_overridden(api, ready, patient_a, nurse_a, oncologist):
     course = ready()
-    chart(patient_a, nurse_a, vitals={"rhythm": "vt_sustained"})
+    chart(patient_a, nurse_a, vitals={"rhythm": "af"})  # CV-RHYTHM v2: AF stops
     dose = first_dose(course)
     before = stored()
     response = post(api, oncologist, dose, "override", {"reason": "I accept the risk", "password": PASSWORD})

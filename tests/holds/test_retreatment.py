@@ -38,7 +38,7 @@ def test_a_sustained_vt_event_bars_retreatment_after_evaluation(api, ready, pati
     assert (bar.course, bar.kind, bar.source) == (course, "sustained_vt", event.source_id)
     dose = first_dose(course)
     dose.refresh_from_db()
-    assert dose.flag == "stop"  # CV-RHYTHM: sustained VT stops
+    assert dose.flag == "discontinue"  # CV-RHYTHM: sustained VT discontinues (INV-DISC)
     # Evaluating again records nothing twice.
     dose_evaluate(dose_id=dose.pk, now=NOW + timedelta(minutes=1))
     assert RetreatmentBar.objects.count() == 1
@@ -55,7 +55,7 @@ def test_a_sustained_vt_event_bars_retreatment_after_evaluation(api, ready, pati
 def test_sustained_vt_charted_as_a_rhythm_is_a_bar_traced_to_the_vitals(ready, patient_a, nurse_a):
     course = ready()
     rows = chart(patient_a, nurse_a, vitals={"rhythm": "vt_sustained"})
-    assert dose_evaluate(dose_id=first_dose(course).pk, now=NOW).decision == "stop"
+    assert dose_evaluate(dose_id=first_dose(course).pk, now=NOW).decision == "discontinue"
     bar = RetreatmentBar.objects.get()
     assert (bar.course, bar.kind, bar.source) == (course, "sustained_vt", rows["vitals"].source_id)
 
@@ -66,7 +66,7 @@ def test_chest_pain_with_ecg_change_is_a_bar(ready, patient_a, nurse_a):
     event = event_record(
         patient=patient_a, kind="chest_pain_ecg", recorded_at=NOW - timedelta(minutes=1), by=nurse_a, now=NOW
     )
-    assert dose_evaluate(dose_id=first_dose(course).pk, now=NOW).decision == "stop"  # CV-ISCHEMIA
+    assert dose_evaluate(dose_id=first_dose(course).pk, now=NOW).decision == "discontinue"  # CV-ISCHEMIA
     assert list(RetreatmentBar.objects.values_list("kind", "source")) == [("chest_pain_ecg", event.source_id)]
 
 
