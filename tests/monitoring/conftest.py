@@ -55,7 +55,15 @@ def service_values(kind: str, at=None, /, **changes) -> dict:
     for key, value in payload(kind, at, **changes).items():
         if key in ("recorded_at", "period_start", "period_end"):
             values[key] = datetime.fromisoformat(value) if isinstance(value, str) else value
-        elif isinstance(value, str) and key not in ("kind", "confusion", "rhythm", "note", "rales", "other_pressor"):
+        elif isinstance(value, str) and key not in (
+            "kind",
+            "confusion",
+            "rhythm",
+            "note",
+            "rales",
+            "other_pressor",
+            "confirm_reason",
+        ):
             values[key] = Decimal(value)
         else:
             values[key] = value
