@@ -47,6 +47,9 @@ def payload(kind: str, at=None, /, **changes) -> dict:
     return {k: v for k, v in body.items() if v is not None}
 
 
+TEXT_KEYS = ("kind", "confusion", "rhythm", "note", "rales", "other_pressor", "confirm_reason")
+
+
 def service_values(kind: str, at=None, /, **changes) -> dict:
     """The same observation as keyword arguments for the kind's service (Python values)."""
     from datetime import datetime
