@@ -94,6 +94,8 @@ class ExamIn(serializers.Serializer):
 class WeightIn(serializers.Serializer):
     recorded_at = AwareDateTimeField()
     weight_kg = _number()
+    confirm = serializers.BooleanField(required=False, default=False, help_text="An implausible value is right.")
+    confirm_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class FluidsIn(serializers.Serializer):
@@ -102,6 +104,8 @@ class FluidsIn(serializers.Serializer):
     urine_ml = serializers.IntegerField()
     intake_ml = serializers.IntegerField(required=False, allow_null=True)
     diarrhea_ml = serializers.IntegerField(required=False, allow_null=True)
+    confirm = serializers.BooleanField(required=False, default=False, help_text="An implausible value is right.")
+    confirm_reason = serializers.CharField(required=False, allow_blank=True, default="")
 
 
 class LabsIn(serializers.Serializer):
@@ -231,7 +235,7 @@ class ExamOut(ObservationOut):
 class WeightOut(ObservationOut):
     class Meta:
         model = WeightMeasurement
-        fields = [*ObservationOut.COMMON, "weight_kg"]
+        fields = [*ObservationOut.COMMON, "weight_kg", "confirmed_reason"]
         read_only_fields = fields
 
 
@@ -252,6 +256,7 @@ class FluidsOut(ObservationOut):
             "urine_ml",
             "intake_ml",
             "diarrhea_ml",
+            "confirmed_reason",
         ]
         read_only_fields = fields
 

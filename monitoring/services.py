@@ -14,6 +14,7 @@ from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
 from il2ward.tasking import enqueue_on_commit
+from monitoring import plausibility
 from monitoring.domain.rulesets import RULE_SETS
 from monitoring.domain.snapshot import EVENT_KINDS
 from monitoring.models import (
@@ -259,6 +260,16 @@ class _Checker:
             return None
         return value
 
+    def plausible(self, name: str, message: str | None, *, confirm: bool, reason: str) -> str:
+        """An implausible value (message given) passes only confirmed with a reason; returns the reason to store."""
+        if message is None:
+            return ""
+        if not confirm:
+            self.add(name, message)
+        elif not reason:
+            self.add("confirm_reason", "Say why this value is right.")
+        return reason
+
     def raise_if_any(self) -> None:
         if self.errors:
             raise Invalid(self.errors)
@@ -393,11 +404,35 @@ def exam_record(*, patient: Patient, recorded_at: datetime, by, now: datetime, *
 @retry_transaction
 @transaction.atomic
 def weight_record(
-    *, patient: Patient, recorded_at: datetime, weight_kg: Decimal, by, now: datetime
+    *,
+    patient: Patient,
+    recorded_at: datetime,
+    weight_kg: Decimal,
+    confirm: bool = False,
+    confirm_reason: str = "",
+    by,
+    now: datetime,
 ) -> WeightMeasurement:
+    """Chart a weight. One far from the previous weight (monitoring.plausibility) needs confirm and a reason."""
     check = _Checker(now)
     at = check.time("recorded_at", recorded_at)
     values = check.numbers({"weight_kg": weight_kg}, WEIGHT_BOUNDS, required=("weight_kg",))
+    if at is not None and values["weight_kg"] is not None:
+        previous = (
+            WeightMeasurement.objects.filter(
+                patient=patient,
+                entered_in_error_at__isnull=True,
+                recorded_at__lte=at,
+                recorded_at__gte=at - plausibility.bound("WEIGHT_CHANGE_WINDOW"),
+            )
+            .order_by("-recorded_at", "-pk")
+            .values_list("weight_kg", flat=True)
+            .first()
+        )
+        message = None if previous is None else plausibility.weight_change_message(values["weight_kg"], previous)
+        values["confirmed_reason"] = check.plausible(
+            "weight_kg", message, confirm=confirm, reason=(confirm_reason or "").strip()
+        )
     check.raise_if_any()
     return _record(WeightMeasurement, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
@@ -413,6 +448,8 @@ def fluids_record(
     intake_ml: int | None = None,
     diarrhea_ml: int | None = None,
     recorded_at: datetime | None = None,
+    confirm: bool = False,
+    confirm_reason: str = "",
     by,
     now: datetime,
 ) -> FluidBalance:
@@ -437,8 +474,19 @@ def fluids_record(
     values = check.numbers(
         {"urine_ml": urine_ml, "intake_ml": intake_ml, "diarrhea_ml": diarrhea_ml}, FLUID_BOUNDS, required=("urine_ml",)
     )
+    reasons = []
+    reason = (confirm_reason or "").strip()
+    if start is not None and end is not None and timedelta(0) < end - start <= MAX_FLUID_PERIOD:
+        reasons.append(
+            check.plausible(
+                "period_end", plausibility.short_period_message(end - start), confirm=confirm, reason=reason
+            )
+        )
+        if values["urine_ml"] is not None:
+            message = plausibility.urine_rate_message(values["urine_ml"], end - start)
+            reasons.append(check.plausible("urine_ml", message, confirm=confirm, reason=reason))
     check.raise_if_any()
-    values = {"period_start": start, "period_end": end, **values}
+    values = {"period_start": start, "period_end": end, **values, "confirmed_reason": next(filter(None, reasons), "")}
     return _record(FluidBalance, patient=patient, recorded_at=at, values=values, by=by, now=now)
 
 

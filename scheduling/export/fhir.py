@@ -83,7 +83,26 @@ LAB_CODES = {
     "sodium_mmol_l": ("2951-2", "Sodium [Moles/volume] in Serum or Plasma", "mmol/L"),
     "hemoglobin_g_dl": ("718-7", "Hemoglobin [Mass/volume] in Blood", "g/dL"),
     "wbc_k_ul": ("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*3/uL"),
+    "ck_mb_ng_ml": ("13969-1", "Creatine kinase.MB [Mass/volume] in Serum or Plasma", "ng/mL"),
 }
+EXAM_FLAGS = (
+    "resting_dyspnea",
+    "intubated",
+    "ileus_distension",
+    "vomiting_refractory",
+    "distension_affects_breathing",
+    "abdominal_pain_severe",
+    "extreme_tightness",
+    "extreme_paresthesias",
+    "moist_desquamation",
+)
+# (exported part, column, local code, display)
+NEURO_ANSWERS = (
+    ("check", "neuro_check_failed", "neuro-check-failed", "Fails serial 7s or WORLD backward"),
+    ("hallucinations", "hallucinations", "hallucinations", "Hallucinations"),
+    ("vivid_dreams", "vivid_dreams_or_anxiety", "vivid-dreams-or-anxiety", "Vivid dreams or anxiety"),
+    ("crying", "persistent_crying", "persistent-crying", "Persistent crying"),
+)
 LOCAL_LAB_CODES = {"troponin_ng_l": ("troponin", "Troponin (site assay)", "ng/L")}
 
 # Which exported observation a rule reads: (observation kind, parts). Used as the DetectedIssue's evidence.
@@ -594,6 +613,21 @@ class _Builder:
                 local("phenylephrine-rate", "Phenylephrine infusion rate at dosing"),
                 {"valueQuantity": quantity(row.phenylephrine_mcg_kg_min, "ug/kg/min", "µg/kg/min")},
             )
+        if row.other_pressor:
+            pressor = {
+                "valueCodeableConcept": concept(
+                    f"{LOCAL_OBS}:vasopressor", row.other_pressor, text=row.get_other_pressor_display()
+                )
+            }
+            rate = row.other_pressor_mcg_kg_min
+            if rate is not None:
+                pressor["component"] = [
+                    {
+                        "code": local("vasopressor-rate", "Vasopressor infusion rate"),
+                        "valueQuantity": quantity(rate, "ug/kg/min", "µg/kg/min"),
+                    }
+                ]
+            self.observation(row, "other_pressor", "therapy", local("other-vasopressor", "Other vasopressor"), pressor)
 
     def obs_neuro(self, row) -> None:
         self.observation(
@@ -610,20 +644,29 @@ class _Builder:
                 )
             },
         )
+        # An answer not given is not exported: a receiver must not read it as "no".
+        for part, column, code, display in NEURO_ANSWERS:
+            value = getattr(row, column)
+            if value is not None:
+                self.observation(row, part, "exam", local(code, display), {"valueBoolean": value})
+
+    def obs_exam(self, row) -> None:
         self.observation(
             row,
-            "check",
+            "rales",
             "exam",
-            local("neuro-check-failed", "Fails serial 7s or WORLD backward"),
-            {"valueBoolean": bool(row.neuro_check_failed)},
+            local("rales", "Rales"),
+            {"valueCodeableConcept": concept(f"{LOCAL_OBS}:rales", row.rales, text=row.get_rales_display())},
         )
-        self.observation(
-            row,
-            "hallucinations",
-            "exam",
-            local("hallucinations", "Hallucinations"),
-            {"valueBoolean": bool(row.hallucinations)},
-        )
+        for column in EXAM_FLAGS:
+            display = str(row._meta.get_field(column).verbose_name)
+            self.observation(
+                row,
+                column,
+                "exam",
+                local(column.replace("_", "-"), display[0].upper() + display[1:]),
+                {"valueBoolean": getattr(row, column)},
+            )
 
     def obs_weights(self, row) -> None:
         self.observation(
@@ -679,8 +722,9 @@ class _Builder:
 
 # Every exported part of one observation row (an administration's supportingInformation points at all of them).
 OBSERVATION_PARTS = {
-    "vitals": ("bp", "map", "hr", "rr", "spo2", "temp", "rhythm", "phenylephrine"),
-    "neuro": ("rass", "confusion", "check", "hallucinations"),
+    "vitals": ("bp", "map", "hr", "rr", "spo2", "temp", "rhythm", "phenylephrine", "other_pressor"),
+    "neuro": ("rass", "confusion", "check", "hallucinations", "vivid_dreams", "crying"),
+    "exam": ("rales", *EXAM_FLAGS),
     "weights": ("weight",),
     "fluids": ("urine", "intake", "diarrhea"),
     "labs": (*LAB_CODES, *LOCAL_LAB_CODES),

@@ -6,7 +6,7 @@ from django.db.models import Q
 from django.http import Http404
 
 from il2ward.models import Signature
-from monitoring.models import FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
+from monitoring.models import BedsideExam, FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling import selectors
 from scheduling.export.fhir import CourseRecord
 from scheduling.export.ics import Slot
@@ -19,6 +19,7 @@ TAIL = timedelta(hours=24)
 OBSERVATION_MODELS = {
     "vitals": VitalSigns,
     "neuro": NeuroAssessment,
+    "exam": BedsideExam,
     "weights": WeightMeasurement,
     "fluids": FluidBalance,
     "labs": LabResult,
@@ -38,8 +39,8 @@ def export_course_for(user, course_id) -> Course:
 
 
 def course_record(course: Course) -> CourseRecord:
-    """Everything fhir.build_bundle reads, in 10 queries: doses, administrations, holds, overrides, signatures and
-    the five observation tables."""
+    """Everything fhir.build_bundle reads, in 11 queries: doses, administrations, holds, overrides, signatures and
+    the six observation tables."""
     doses = list(Dose.objects.filter(course=course).order_by("cycle", "number"))
     staff = ("given_by__profile", "verified_by__profile", "evaluation__rule_set")
     administrations = list(

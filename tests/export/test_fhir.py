@@ -382,9 +382,9 @@ def test_a_fhir_accept_header_is_honoured(api, oncologist, patient_a, make_cours
 
 
 @pytest.mark.parametrize("patient", ["Wei Chen", "Maria Lopez", "James Okafor"])  # 0, 7 and 14 doses charted
-def test_loading_a_course_for_export_takes_twelve_queries_whatever_its_size(demo, patient, django_assert_num_queries):
-    """1 for the caller's roles, 1 for the course, 10 for the rest (course_record); building queries nothing."""
-    with django_assert_num_queries(12):
+def test_loading_a_course_for_export_takes_thirteen_queries_whatever_its_size(demo, patient, django_assert_num_queries):
+    """1 for the caller's roles, 1 for the course, 11 for the rest (course_record); building queries nothing."""
+    with django_assert_num_queries(13):
         course = export_course_for(demo.users["onc"], demo.courses[patient].pk)
         record = course_record(course)
     with django_assert_num_queries(0):
@@ -402,3 +402,56 @@ def test_a_naive_time_is_refused_not_guessed():
 )
 def test_numbers_print_their_decimal_digits(value, expected):
     assert json.dumps(fhir.number(value)) == expected
+
+
+def test_v2_inputs_are_exported_and_an_unanswered_neuro_question_is_not(api, oncologist, patient_a, make_course):
+    from monitoring import services as obs
+    from tests.charting import NORMAL_EXAM
+
+    course = make_course(patient_a)
+    obs.vitals_record(
+        patient=patient_a,
+        recorded_at=NOW,
+        sbp=110,
+        dbp=70,
+        heart_rate=90,
+        resp_rate=18,
+        spo2=96,
+        temp_c=Decimal("37.2"),
+        other_pressor="dopamine",
+        other_pressor_mcg_kg_min=Decimal("3.00"),
+        by=oncologist,
+        now=NOW,
+    )
+    obs.neuro_record(
+        patient=patient_a, recorded_at=NOW, rass=0, confusion="none", hallucinations=True, by=oncologist, now=NOW
+    )
+    obs.exam_record(
+        patient=patient_a, recorded_at=NOW, by=oncologist, now=NOW, **{**NORMAL_EXAM, "rales": "lower_third"}
+    )
+    obs.labs_record(
+        patient=patient_a,
+        recorded_at=NOW,
+        ck_mb_ng_ml=Decimal("4.0"),
+        troponin_ng_l=Decimal("12.0"),
+        by=oncologist,
+        now=NOW,
+    )
+
+    bundle = export(api, oncologist, course.pk).json()
+    Bundle.model_validate(bundle)
+    codes = {
+        (c["system"], c["code"]): e["resource"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Observation"
+        for c in e["resource"]["code"]["coding"]
+    }
+    by_code = {code: resource for (_system, code), resource in codes.items()}
+    assert by_code["13969-1"]["valueQuantity"]["value"] == 4.0  # CK-MB, LOINC
+    assert by_code["troponin"]["valueQuantity"]["value"] == 12.0
+    assert by_code["other-vasopressor"]["valueCodeableConcept"]["coding"][0]["code"] == "dopamine"
+    assert by_code["other-vasopressor"]["component"][0]["valueQuantity"]["value"] == 3.0
+    assert by_code["rales"]["valueCodeableConcept"]["coding"][0]["code"] == "lower_third"
+    assert by_code["moist-desquamation"]["valueBoolean"] is False
+    assert by_code["hallucinations"]["valueBoolean"] is True
+    assert "neuro-check-failed" not in by_code  # not answered: not exported as "no"

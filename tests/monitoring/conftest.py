@@ -47,6 +47,9 @@ def payload(kind: str, at=None, /, **changes) -> dict:
     return {k: v for k, v in body.items() if v is not None}
 
 
+TEXT_KEYS = ("kind", "confusion", "rhythm", "note", "rales", "other_pressor", "confirm_reason")
+
+
 def service_values(kind: str, at=None, /, **changes) -> dict:
     """The same observation as keyword arguments for the kind's service (Python values)."""
     from datetime import datetime
@@ -55,7 +58,15 @@ def service_values(kind: str, at=None, /, **changes) -> dict:
     for key, value in payload(kind, at, **changes).items():
         if key in ("recorded_at", "period_start", "period_end"):
             values[key] = datetime.fromisoformat(value) if isinstance(value, str) else value
-        elif isinstance(value, str) and key not in ("kind", "confusion", "rhythm", "note", "rales", "other_pressor"):
+        elif isinstance(value, str) and key not in (
+            "kind",
+            "confusion",
+            "rhythm",
+            "note",
+            "rales",
+            "other_pressor",
+            "confirm_reason",
+        ):
             values[key] = Decimal(value)
         else:
             values[key] = value

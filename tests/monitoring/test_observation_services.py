@@ -36,6 +36,8 @@ def test_the_edges_of_each_range_are_accepted(kind, field, value, nurse_a, patie
         companions["sbp"] = 300
     if field == "other_pressor_mcg_kg_min":
         companions["other_pressor"] = "dopamine"  # a rate needs its drug
+    if (field, value) == ("urine_ml", 10_000):
+        companions.update(confirm=True, confirm_reason="possible, if unlikely, in 8 h")
 
     row = record(kind, patient_a, nurse_a, **{field: value, **companions})
 

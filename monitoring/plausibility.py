@@ -1,0 +1,48 @@
+"""Values that are possible but unlikely enough to be a typing slip (HOLD-RULES §3a INV-PLAUSIBLE).
+
+One table for the services, serializers and forms. A site changes a bound in settings (``IL2WARD_PLAUSIBLE_<NAME>``);
+a value beyond a bound is stored only when the nurse confirms it with a reason.
+"""
+
+from datetime import timedelta
+from decimal import Decimal
+
+from django.conf import settings
+
+DEFAULTS = {
+    "WEIGHT_CHANGE_FRACTION": Decimal("0.10"),  # from the previous weight ...
+    "WEIGHT_CHANGE_WINDOW": timedelta(hours=48),  # ... measured within this time before
+    "URINE_ML_PER_HOUR": 1000,
+    "FLUID_PERIOD_MIN": timedelta(minutes=30),
+}
+
+
+def bound(name: str):
+    return getattr(settings, f"IL2WARD_PLAUSIBLE_{name}", DEFAULTS[name])
+
+
+def weight_change_message(weight_kg: Decimal, previous_kg: Decimal) -> str | None:
+    """Why `weight_kg` is implausible next to the previous weight, or None when it is not."""
+    fraction = Decimal(bound("WEIGHT_CHANGE_FRACTION"))
+    if abs(weight_kg - previous_kg) <= fraction * previous_kg:
+        return None
+    return (
+        f"{weight_kg} kg is more than {fraction * 100:.0f} % from the previous weight {previous_kg} kg; "
+        "check it, or confirm it with a reason."
+    )
+
+
+def urine_rate_message(urine_ml: int, period: timedelta) -> str | None:
+    limit = bound("URINE_ML_PER_HOUR")
+    hours = Decimal(period.total_seconds()) / 3600
+    if hours <= 0 or urine_ml <= limit * hours:
+        return None
+    return f"{urine_ml} mL in {hours:.1f} h is faster than {limit} mL/h; check it, or confirm it with a reason."
+
+
+def short_period_message(period: timedelta) -> str | None:
+    shortest = bound("FLUID_PERIOD_MIN")
+    if period >= shortest:
+        return None
+    minutes = int(shortest.total_seconds() // 60)
+    return f"A fluid balance period shorter than {minutes} minutes; check the times, or confirm them with a reason."
