@@ -83,7 +83,8 @@ class TokenView(ObtainAuthToken):
     permission_classes = ()
 
     def post(self, request, *args, **kwargs):
-        serializer = self.serializer_class(data=request.data, context={"request": request})
+        # The Django request, so the lock-out (django-axes) counts this attempt like a login-page attempt.
+        serializer = self.serializer_class(data=request.data, context={"request": request._request})
         serializer.is_valid(raise_exception=True)
         token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
         return Response({"token": token.key})

@@ -9,9 +9,10 @@ from decimal import Decimal
 
 from django.contrib.auth import authenticate
 from django.db import connection, transaction
+from django.http import HttpRequest
 
 from il2ward.errors import Invalid
-from il2ward.middleware import request_id_var
+from il2ward.middleware import current_request_var, request_id_var
 from il2ward.models import AuditEvent, Signature
 
 GENESIS = "0" * 64
@@ -142,9 +143,15 @@ def record_hash(record: dict) -> str:
     return hashlib.sha256(canonical(record).encode()).hexdigest()
 
 
+def password_check_request() -> HttpRequest:
+    """The request a re-entered password arrived with (the lock-out backend needs one); a bare one outside a request
+    (a management command, a service called directly)."""
+    return current_request_var.get() or HttpRequest()
+
+
 def check_password_again(user, password: str, field: str = "password") -> None:
     """E-signatures need the password re-entered (ARCHITECTURE.md, Audit and signatures)."""
-    if not password or authenticate(username=user.get_username(), password=password) is None:
+    if not password or authenticate(password_check_request(), username=user.get_username(), password=password) is None:
         raise Invalid({field: ["Password does not match; enter your own password to sign."]})
 
 

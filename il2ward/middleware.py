@@ -11,6 +11,9 @@ from django.http import HttpResponse
 from django.shortcuts import redirect
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="")
+# The request being served, so a password re-entered deep in a service (second nurse, e-signature) is throttled
+# per client address like a login.
+current_request_var: contextvars.ContextVar = contextvars.ContextVar("current_request", default=None)
 
 
 class RequestIdMiddleware:
@@ -20,9 +23,11 @@ class RequestIdMiddleware:
     def __call__(self, request):
         rid = request.headers.get("X-Request-Id", "")[:64] or uuid.uuid4().hex
         token = request_id_var.set(rid)
+        request_token = current_request_var.set(request)
         try:
             response = self.get_response(request)
         finally:
+            current_request_var.reset(request_token)
             request_id_var.reset(token)
         response["X-Request-Id"] = rid
         return response

@@ -10,6 +10,7 @@ Environment:
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -71,6 +72,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "axes",
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
@@ -97,6 +99,14 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
+    # Last, so it sees every response: answers 429 to a request whose password check was refused by a lock-out.
+    "axes.middleware.AxesMiddleware",
+]
+
+# Password throttling (django-axes): the lock-out check runs before any other backend sees the password.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "il2ward.urls"
@@ -168,6 +178,15 @@ SESSION_IDLE_SECONDS = env_int("IL2WARD_SESSION_IDLE_SECONDS", 15 * 60)
 SESSION_ABSOLUTE_SECONDS = env_int("IL2WARD_SESSION_ABSOLUTE_SECONDS", 12 * 3600)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_COOKIE_HTTPONLY = True
+
+# A username is locked for IL2WARD_LOCKOUT_MINUTES after IL2WARD_LOCKOUT_FAILURES wrong passwords in a row.
+AXES_FAILURE_LIMIT = env_int("IL2WARD_LOCKOUT_FAILURES", 5)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("IL2WARD_LOCKOUT_MINUTES", 15))
+AXES_LOCKOUT_PARAMETERS = ["username"]
+# Locking by address too would let one nurse's typos lock a whole nurse station (one address behind the ward's NAT).
+SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_RESET_ON_SUCCESS = True  # the count is of failures in a row: a nurse's occasional typo never adds up
+AXES_SENSITIVE_PARAMETERS = ["password", "verifier_password"]
 
 CRISPY_ALLOWED_TEMPLATE_PACKS = "bootstrap5"
 CRISPY_TEMPLATE_PACK = "bootstrap5"

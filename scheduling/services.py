@@ -483,7 +483,9 @@ def _verifier(*, by, username: str, password: str):
         raise Invalid({"verifier": ["A second nurse must check the dose."]})
     if username == by.get_username():
         raise Invalid({"verifier": ["The second check must be by a different nurse."]})
-    verifier = authenticate(username=username, password=password or "")
+    from il2ward.audit import password_check_request
+
+    verifier = authenticate(password_check_request(), username=username, password=password or "")
     if verifier is None:
         raise Invalid({"verifier_password": ["The second nurse's username or password is wrong."]})
     if not access.is_nursing(verifier):

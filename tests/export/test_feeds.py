@@ -113,7 +113,7 @@ def test_htmx_create_answers_a_fragment_with_the_link(client, nurse_a, patient_a
     from tests.conftest import PASSWORD
 
     course = make_course(patient_a)
-    assert client.login(username="nurse_a", password=PASSWORD)
+    assert client.post("/accounts/login/", {"username": "nurse_a", "password": PASSWORD}).status_code == 302
     response = client.post(TOKENS, {"course": course.pk}, HTTP_HX_REQUEST="true")
     assert response.status_code == 201
     html = response.content.decode()
