@@ -11,7 +11,7 @@ from django import forms
 from il2ward.errors import Invalid
 from monitoring.domain.rulesets import RULE_CATALOGUE
 from monitoring.domain.snapshot import EVENT_KINDS
-from monitoring.models import LAB_FIELDS, LabResult, NeuroAssessment, VitalSigns
+from monitoring.models import LAB_FIELDS, BedsideExam, LabResult, NeuroAssessment, VitalSigns
 from scheduling.domain.calendar import to_local_aware
 from scheduling.models import TeachingRecord
 
@@ -93,8 +93,35 @@ RASS_CHOICES = [
 ]
 
 
+def yes_no(label: str, help_text: str = "") -> forms.TypedChoiceField:
+    """An answer the nurse chooses (INV-EXPLICIT): yes or no, never a checkbox whose blank reads as "no"; untouched,
+    the form refuses to save it."""
+    return forms.TypedChoiceField(
+        label=label,
+        choices=[("no", "No"), ("yes", "Yes")],
+        coerce=lambda value: value == "yes",
+        widget=forms.RadioSelect(attrs={"class": "yes-no"}),
+        help_text=help_text,
+    )
+
+
+EXAM_LABELS = {
+    "resting_dyspnea": "Dyspnoea at rest",
+    "intubated": "Intubated",
+    "ileus_distension": "Ileus or abdominal distension",
+    "vomiting_refractory": "Vomiting not responding to drugs",
+    "distension_affects_breathing": "Distension affecting breathing",
+    "abdominal_pain_severe": "Severe unrelenting abdominal pain",
+    "extreme_tightness": "Extreme muscle tightness",
+    "extreme_paresthesias": "Extreme paraesthesias",
+    "moist_desquamation": "Moist desquamation",
+}
+
+
 class AssessmentForm(WardForm):
-    """Everything the pre-dose rules read (HOLD-RULES §3) in one go."""
+    """Everything the pre-dose rules read (HOLD-RULES §3) in one go, every INV-EXPLICIT input an explicit answer:
+    rhythm, O2 (0 L/min on room air) and pressors (0 / none) in the vitals; the four neuro yes/no answers; the
+    bedside exam as one compact block of yes/no choices."""
 
     recorded_at = LocalDateTimeField(label="Assessed at (ward time)")
     sbp = _int("Systolic BP (mmHg)")
@@ -104,26 +131,64 @@ class AssessmentForm(WardForm):
     spo2 = _int("SpO2 (%)")
     temp_c = _dec("Temperature (°C)")
     rhythm = forms.ChoiceField(label="Rhythm", choices=[("", "— choose —"), *VitalSigns.Rhythm.choices])
-    phenylephrine_mcg_kg_min = _dec(
-        "Phenylephrine (µg/kg/min)", required=False, help_text="Leave blank when no pressor is running."
+    phenylephrine_mcg_kg_min = _dec("Phenylephrine (µg/kg/min)", help_text="0 when none is running.")
+    other_pressor = forms.ChoiceField(
+        label="Other vasopressor", choices=[("", "— choose —"), *VitalSigns.OtherPressor.choices]
     )
-    o2_lpm = _dec("O2 flow (L/min)", required=False, help_text="Blank on room air.")
+    other_pressor_mcg_kg_min = _dec("Its rate (µg/kg/min)", required=False, help_text="Only with a vasopressor.")
+    o2_lpm = _dec("O2 flow (L/min)", required=False, help_text="0 on room air; or give the FiO2 by mask.")
     fio2_pct = _int("FiO2 by mask (%)", required=False)
     rass = forms.TypedChoiceField(label="RASS", choices=RASS_CHOICES, coerce=int)
     confusion = forms.ChoiceField(
         label="Confusion / agitation", choices=[("", "— choose —"), *NeuroAssessment.Confusion.choices]
     )
-    neuro_check_failed = forms.BooleanField(
-        label="Fails serial 7s or 'WORLD' backward", required=False, help_text="Neuro check (NE-CHECK)."
-    )
-    hallucinations = forms.BooleanField(label="Hallucinations", required=False)
+    neuro_check_failed = yes_no("Fails serial 7s or 'WORLD' backward", "Neuro check (NE-CHECK).")
+    hallucinations = yes_no("Hallucinations")
+    vivid_dreams_or_anxiety = yes_no("Vivid dreams or mild anxiety")
+    persistent_crying = yes_no("Persistent crying")
+    rales = forms.ChoiceField(label="Rales", choices=[("", "— choose —"), *BedsideExam.Rales.choices])
+    # the bedside exam (HOLD-RULES §3 RS-EXAM, GI-EXAM, MS-EXAM, SK-DESQ)
+    resting_dyspnea = yes_no(EXAM_LABELS["resting_dyspnea"])
+    intubated = yes_no(EXAM_LABELS["intubated"])
+    ileus_distension = yes_no(EXAM_LABELS["ileus_distension"])
+    vomiting_refractory = yes_no(EXAM_LABELS["vomiting_refractory"])
+    distension_affects_breathing = yes_no(EXAM_LABELS["distension_affects_breathing"])
+    abdominal_pain_severe = yes_no(EXAM_LABELS["abdominal_pain_severe"])
+    extreme_tightness = yes_no(EXAM_LABELS["extreme_tightness"])
+    extreme_paresthesias = yes_no(EXAM_LABELS["extreme_paresthesias"])
+    moist_desquamation = yes_no(EXAM_LABELS["moist_desquamation"])
     urine_since = LocalDateTimeField(label="Urine measured since (ward time)", required=False)
     urine_ml = _int("Urine (mL)", required=False, help_text="Not needed before a cycle's first dose.")
     weight_kg = _dec("Weight today (kg)", required=False)
 
-    VITALS = ("sbp", "dbp", "heart_rate", "resp_rate", "spo2", "temp_c", "rhythm", "phenylephrine_mcg_kg_min")
+    VITALS = (
+        "sbp",
+        "dbp",
+        "heart_rate",
+        "resp_rate",
+        "spo2",
+        "temp_c",
+        "rhythm",
+        "phenylephrine_mcg_kg_min",
+        "other_pressor",
+        "other_pressor_mcg_kg_min",
+    )
     VITALS_O2 = ("o2_lpm", "fio2_pct")
-    NEURO = ("rass", "confusion", "neuro_check_failed", "hallucinations")
+    NEURO = (
+        "rass",
+        "confusion",
+        "neuro_check_failed",
+        "hallucinations",
+        "vivid_dreams_or_anxiety",
+        "persistent_crying",
+    )
+    EXAM = ("rales", *EXAM_LABELS)
+
+    def clean(self):
+        data = super().clean()
+        if data.get("o2_lpm") is None and data.get("fio2_pct") is None and not self.has_error("o2_lpm"):
+            self.add_error("o2_lpm", "Chart the O2: 0 L/min on room air, or the FiO2 by mask.")
+        return data
 
     def __init__(self, *args, weight_missing: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -139,6 +204,7 @@ class AssessmentForm(WardForm):
             "recorded_at": data["recorded_at"],
             "vitals": vitals,
             "neuro": {name: data.get(name) for name in self.NEURO},
+            "exam": {name: data.get(name) for name in self.EXAM},
             "urine_ml": data.get("urine_ml"),
             "urine_since": data.get("urine_since"),
             "weight_kg": data.get("weight_kg"),

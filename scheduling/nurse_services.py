@@ -27,6 +27,7 @@ def assessment_record(
     recorded_at: datetime,
     vitals: dict,
     neuro: dict,
+    exam: dict | None = None,
     urine_ml: int | None = None,
     urine_since: datetime | None = None,
     weight_kg: Decimal | None = None,
@@ -34,8 +35,9 @@ def assessment_record(
     by,
     now: datetime,
 ) -> DoseEvaluation | None:
-    """Record a pre-dose assessment (vitals with rhythm, pressor and O2; neuro; the urine since the last slot; the
-    weight) and evaluate the dose on it at once (HOLD-RULES §3: "whenever new data for the patient arrives").
+    """Record a pre-dose assessment (vitals with rhythm, pressors and O2; neuro; the bedside exam; the urine since
+    the last slot; the weight) and evaluate the dose on it at once (HOLD-RULES §3: "whenever new data for the
+    patient arrives").
 
     Every part is validated by its monitoring service; all their errors are raised together as one Invalid (field
     names as on the assessment form) and then nothing is stored. Returns the dose's new evaluation (the given dose,
@@ -56,6 +58,8 @@ def assessment_record(
 
     attempt(obs.vitals_record, recorded_at=recorded_at, **vitals)
     attempt(obs.neuro_record, recorded_at=recorded_at, **neuro)
+    if exam is not None:
+        attempt(obs.exam_record, recorded_at=recorded_at, **exam)
     if urine_ml is not None:  # the urine period's start alone (the form pre-fills it) records nothing
         if urine_since is None:
             errors.setdefault("urine_since", []).append("Give the start of the urine period.")

@@ -9,6 +9,7 @@ import pytest
 from il2ward.models import AuditEvent
 from monitoring.models import FluidBalance, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling.models import Administration, Dose, DoseEvaluation, Hold
+from scheduling.nurse_forms import EXAM_LABELS
 from tests.conftest import NOW, PASSWORD
 from tests.nurse.conftest import record_assessment
 
@@ -17,6 +18,9 @@ pytestmark = pytest.mark.django_db
 
 def text(response) -> str:
     return re.sub(r"\s+", " ", response.content.decode())
+
+
+NEURO_YES_NO = ("neuro_check_failed", "hallucinations", "vivid_dreams_or_anxiety", "persistent_crying")
 
 
 def assessment(**overrides) -> dict:
@@ -30,8 +34,14 @@ def assessment(**overrides) -> dict:
         "assess-spo2": "97",
         "assess-temp_c": "37.4",
         "assess-rhythm": "sinus",
+        "assess-o2_lpm": "0",
+        "assess-phenylephrine_mcg_kg_min": "0",
+        "assess-other_pressor": "none",
         "assess-rass": "0",
         "assess-confusion": "none",
+        # every INV-EXPLICIT answer chosen, and a normal bedside exam
+        **{f"assess-{name}": "no" for name in (*NEURO_YES_NO, *EXAM_LABELS)},
+        "assess-rales": "none",
     }
     data.update({f"assess-{k}" if k != "action" else k: v for k, v in overrides.items()})
     return data
@@ -40,7 +50,7 @@ def assessment(**overrides) -> dict:
 def give(dose, **overrides) -> dict:
     data = {
         "action": "give",
-        "give-started_at": "2027-03-10T05:45",  # 11:45 UTC, inside the window of the 12:20 UTC slot
+        "give-started_at": "2027-03-10T05:59",  # 11:59 UTC: after the assessment (INV-START), in the 12:20 window
         "give-ended_at": "2027-03-10T06:00",
         "give-vial_lot": "AL123",
         "give-reconstituted_at": "2027-03-10T05:20",
@@ -146,10 +156,10 @@ def test_give_with_the_blind_double_check(client, dose_now, nurse_a, nurse_a2):
     adm = Administration.objects.get(dose=dose_now)
     assert (adm.given_by, adm.verified_by, adm.vial_lot) == (nurse_a, nurse_a2, "AL123")
     # Typed in Chicago time, stored in UTC.
-    assert adm.started_at == NOW - timedelta(minutes=15) and adm.ended_at == NOW
+    assert adm.started_at == NOW - timedelta(minutes=1) and adm.ended_at == NOW
     assert adm.reconstituted_at == NOW - timedelta(minutes=40)
     assert "charted as given" in html and "checked by Amira Second RN" in html
-    assert "Given Wed 10 Mar 05:45–06:00" in html  # the history in ward time
+    assert "Given Wed 10 Mar 05:59–06:00" in html  # the history in ward time
     assert AuditEvent.objects.filter(action="dose.administer", object_id=str(dose_now.pk)).exists()
 
 
@@ -255,7 +265,7 @@ def test_correction_entered_in_error_keeps_the_record(client, dose_now, nurse_a,
     assert adm.entered_in_error_at == NOW and adm.entered_in_error_reason == "Wrong patient"
     assert dose_now.status == Dose.Status.SCHEDULED
     html = text(response)
-    assert "entered in error" in html and "Wrong patient" in html and "Given Wed 10 Mar 05:45" in html
+    assert "entered in error" in html and "Wrong patient" in html and "Given Wed 10 Mar 05:59" in html
 
 
 def test_unknown_action_is_a_400(client, dose_now, nurse_a):
