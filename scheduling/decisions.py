@@ -99,6 +99,11 @@ def record_cycle_decision(decision: CycleDecision) -> dict:
     }
 
 
+def record_override(*, dose_id: int, evaluation_id: int, covers: list, reason: str) -> dict:
+    """What an oncologist signs when she overrides a hold: the findings it covers (INV-OVR) and why."""
+    return {"dose": dose_id, "evaluation": evaluation_id, "covers": covers, "reason": reason}
+
+
 def record_cycle2(course: Course) -> dict:
     return {"course": course.pk, "cycle2_first_at": iso_utc(course.cycle2_first_at)}
 

@@ -706,8 +706,9 @@ def _signatures(course, doses, overrides, cycle_decisions, responses, *, zone) -
             subject, record, anchor = "Eligibility (HOLD-RULES §2)", _eligibility_record(course, sig), "eligibility"
         elif sig.pk in by_override:
             o = by_override[sig.pk]
-            rules = [f["rule"] for f in o.evaluation.findings if f["level"] == "hold"]
-            record = {"dose": o.dose_id, "evaluation": o.evaluation_id, "rules": rules, "reason": o.reason}
+            record = decisions.record_override(
+                dose_id=o.dose_id, evaluation_id=o.evaluation_id, covers=o.covers, reason=o.reason
+            )
             subject, anchor = f"Override · {labels.get(o.dose_id, '')}", f"dose-{o.dose_id}"
         elif sig.pk in by_decision:
             d = by_decision[sig.pk]

@@ -17,7 +17,7 @@ from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring.domain import engine
 from monitoring.models import LabResult
 from monitoring.services import rule_set_current
-from scheduling.decisions import course_retreatment_check
+from scheduling.decisions import course_retreatment_check, record_override
 from scheduling.domain import calendar, charting, dosing, progress, window
 from scheduling.evaluation import DOSE_RELATED, evaluate_doses, override_covers, record_bars_after_course
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
@@ -606,7 +606,7 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
         password=password,
         meaning="Hold overridden for one dose",
         obj=dose,
-        record={"dose": dose.pk, "evaluation": evaluation.pk, "covers": covers, "reason": reason},
+        record=record_override(dose_id=dose.pk, evaluation_id=evaluation.pk, covers=covers, reason=reason),
         at=now,
     )
     override = Override.objects.create(

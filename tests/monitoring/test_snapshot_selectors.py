@@ -280,7 +280,12 @@ def test_each_patient_gets_only_their_own_data(nurse_a, nurse_b, patient_a, pati
 
 
 def test_the_rule_engine_reads_a_complete_fresh_snapshot_as_give(nurse_a, patient_a):
-    for kind in ("vitals", "neuro", "weights", "labs"):
+    from tests.charting import EXPLICIT_NEURO, EXPLICIT_VITALS, NORMAL_EXAM
+
+    record("vitals", patient_a, nurse_a, **EXPLICIT_VITALS)
+    record("neuro", patient_a, nurse_a, **EXPLICIT_NEURO)
+    record("exam", patient_a, nurse_a, **NORMAL_EXAM)
+    for kind in ("weights", "labs"):
         record(kind, patient_a, nurse_a)
     record("fluids", patient_a, nurse_a, at=NOW - 10 * M)
     record("fluids", patient_a, nurse_a, at=NOW - 8 * H - 10 * M)
@@ -289,7 +294,7 @@ def test_the_rule_engine_reads_a_complete_fresh_snapshot_as_give(nurse_a, patien
     result = engine.evaluate(snapshot, rule_set=CONSENSUS_2014, now=NOW)
 
     assert result.decision == "give", result.to_dict()
-    assert {s.split(":")[0] for s in result.used} == {"vitals", "neuro", "weights", "labs", "fluids"}
+    assert {s.split(":")[0] for s in result.used} == {"vitals", "neuro", "exam", "weights", "labs", "fluids"}
 
 
 def make_ward_with(n: int, ward, user):
