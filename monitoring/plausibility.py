@@ -14,6 +14,7 @@ DEFAULTS = {
     "WEIGHT_CHANGE_WINDOW": timedelta(hours=48),  # ... measured within this time before
     "URINE_ML_PER_HOUR": 1000,
     "FLUID_PERIOD_MIN": timedelta(minutes=30),
+    "COURSE_WEIGHT_LOOKBACK": timedelta(days=7),  # a dosing or baseline weight is compared with the latest of these
 }
 
 
@@ -46,3 +47,14 @@ def short_period_message(period: timedelta) -> str | None:
         return None
     minutes = int(shortest.total_seconds() // 60)
     return f"A fluid balance period shorter than {minutes} minutes; check the times, or confirm them with a reason."
+
+
+def course_weight_message(weight_kg: Decimal, measured_kg: Decimal) -> str | None:
+    """A dosing or baseline weight far from the latest measured weight (176 typed for an 80 kg patient: lb for kg)."""
+    fraction = Decimal(bound("WEIGHT_CHANGE_FRACTION"))
+    if abs(weight_kg - measured_kg) <= fraction * measured_kg:
+        return None
+    return (
+        f"{weight_kg} kg is more than {fraction * 100:.0f} % from the latest measured weight {measured_kg} kg "
+        "(pounds for kilograms?); check it, or confirm it with a reason."
+    )

@@ -29,6 +29,8 @@ class CourseCreateSerializer(serializers.Serializer):
     )
     regimen = serializers.ChoiceField(choices=["hd-il2"], default="hd-il2")
     rule_set = serializers.ChoiceField(choices=["consensus-2014", "label-only"], required=False)
+    confirm = serializers.BooleanField(required=False, default=False)
+    confirm_reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=500)
 
 
 def dose_representation(dose: Dose, zone) -> dict:
@@ -123,6 +125,7 @@ def course_representation(course: Course, summary: selectors.CourseSummary) -> d
         "first_dose_at": iso_z(course.first_dose_at),
         "first_dose_local": iso_local(course.first_dose_at, zone),
         "rule_set": str(course.rule_set),
+        "weight_confirmed_reason": course.weight_confirmed_reason or None,
         "course_discontinued": course.discontinued_at is not None,
         "discontinued_at": iso_z(course.discontinued_at),
         "eligibility": {
@@ -166,6 +169,8 @@ class CourseCreate(APIView):
             dosing_weight_source=data["dosing_weight_source"],
             baseline_weight_kg=data.get("baseline_weight_kg"),
             rule_set_name=data.get("rule_set"),
+            confirm=data["confirm"],
+            confirm_reason=data["confirm_reason"],
             by=request.user,
             now=timezone.now(),
         )

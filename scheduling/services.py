@@ -14,8 +14,9 @@ from il2ward.models import Patient
 from il2ward.notifications import Outgoing, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from il2ward.tasking import enqueue_on_commit, send_task_safely
+from monitoring import plausibility
 from monitoring.domain import engine
-from monitoring.models import LabResult
+from monitoring.models import LabResult, WeightMeasurement
 from monitoring.services import rule_set_current
 from scheduling.decisions import course_retreatment_check, record_override
 from scheduling.domain import calendar, charting, dosing, progress, window
@@ -38,10 +39,15 @@ def course_create(
     dosing_weight_source: str = Course.WeightSource.ACTUAL,
     baseline_weight_kg: Decimal | None = None,
     rule_set_name: str | None = None,
+    confirm: bool = False,
+    confirm_reason: str = "",
     by,
     now: datetime,
 ) -> Course:
-    """Create a course (status `scheduling`); its calendar is written by a Celery task after commit."""
+    """Create a course (status `scheduling`); its calendar is written by a Celery task after commit.
+
+    A dosing or baseline weight more than 10 % from the latest weight measured in the last 7 days is refused unless
+    confirmed with a reason (HOLD-RULES §3a INV-PLAUSIBLE: the dose is 600,000 IU per kg of it)."""
     if first_dose_at.tzinfo is None:
         raise Invalid({"first_dose_at": ["Give the time with its UTC offset."]})
     # A course starting years ago would be born with every slot missed (and alert on each); year 9999 overflows.
@@ -50,6 +56,13 @@ def course_create(
     for field, weight in (("dosing_weight_kg", dosing_weight_kg), ("baseline_weight_kg", baseline_weight_kg)):
         if weight is not None and not WEIGHT_RANGE_KG[0] <= weight <= WEIGHT_RANGE_KG[1]:
             raise Invalid({field: ["Weight must be between 20 and 350 kg."]})
+    confirmed_reason = _course_weights_plausible(
+        patient,
+        {"dosing_weight_kg": dosing_weight_kg, "baseline_weight_kg": baseline_weight_kg},
+        confirm=confirm,
+        reason=confirm_reason,
+        now=now,
+    )
     # Serialise course creation per patient. Lock order and NO KEY UPDATE: il2ward.db.
     Patient.objects.select_for_update(of=("self",), no_key=True).get(pk=patient.pk)
     if Course.objects.filter(patient=patient, status__in=Course.OPEN_STATUSES).exists():
@@ -74,6 +87,7 @@ def course_create(
                 cycle2_first_at=calendar.cycle2_default_start(first_utc, zone=zone),
                 rule_set=rule_set,
                 oncologist=by,
+                weight_confirmed_reason=confirmed_reason,
                 created_at=now,
             )
     except IntegrityError as exc:  # the partial unique index caught a concurrent create
@@ -91,10 +105,42 @@ def course_create(
             "baseline_weight_kg": course.baseline_weight_kg,
             "dose_iu": dose_iu,
             "rule_set": str(rule_set),
+            "weight_confirmed_reason": confirmed_reason,
         },
     )
     enqueue_on_commit("scheduling.generate_calendar", course.pk)
     return course
+
+
+def _course_weights_plausible(patient, weights: dict, *, confirm: bool, reason: str, now: datetime) -> str:
+    """INV-PLAUSIBLE for a course's weights against the latest weight measured in the last 7 days: the confirmation
+    reason to store ("" when nothing needed confirming); Invalid naming each implausible field otherwise."""
+    measured = (
+        WeightMeasurement.objects.filter(
+            patient=patient,
+            entered_in_error_at__isnull=True,
+            recorded_at__lte=now,
+            recorded_at__gte=now - plausibility.bound("COURSE_WEIGHT_LOOKBACK"),
+        )
+        .order_by("-recorded_at", "-pk")
+        .values_list("weight_kg", flat=True)
+        .first()
+    )
+    if measured is None:
+        return ""
+    errors = {
+        field: [message]
+        for field, weight in weights.items()
+        if weight is not None and (message := plausibility.course_weight_message(weight, measured))
+    }
+    if not errors:
+        return ""
+    reason = (reason or "").strip()
+    if confirm and reason:
+        return reason
+    if confirm:
+        raise Invalid({"confirm_reason": ["Say why the weight is right."]})
+    raise Invalid(errors)
 
 
 def course_materialise_calendar(*, course_id: int, now: datetime) -> int:

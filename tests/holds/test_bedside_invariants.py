@@ -406,3 +406,37 @@ def test_property_the_service_never_records_given_unless_the_start_evaluation_al
         assert latest_at_start >= 90 or evaluation.decision == "hold"
     finally:
         transaction.savepoint_rollback(sid)
+
+
+# --- INV-PLAUSIBLE: a course's dosing weight against the measured weight --------------------------------------------
+
+
+@pytest.fixture
+def weighed(patient_a, nurse_a):
+    from monitoring.services import weight_record
+
+    weight_record(patient=patient_a, recorded_at=NOW - timedelta(days=1), weight_kg=80, by=nurse_a, now=NOW)
+
+
+def new_course(api, oncologist, patient, weight, **extra):
+    body = {"patient": patient.pk, "first_dose_at": "2027-03-12T16:00:00Z", "dosing_weight_kg": weight, **extra}
+    return api.as_user(oncologist).post("/api/v1/courses/", body, format="json")
+
+
+def test_inv_plausible_176_for_an_80_kg_patient_is_refused_nothing_stored(api, weighed, oncologist, patient_a):
+    response = new_course(api, oncologist, patient_a, "176")
+    assert response.status_code == 400 and "dosing_weight_kg" in response.json()["errors"]
+    assert not Course.objects.exists()
+    baseline = new_course(api, oncologist, patient_a, "80", baseline_weight_kg="176")
+    assert baseline.status_code == 400 and "baseline_weight_kg" in baseline.json()["errors"]
+    no_reason = new_course(api, oncologist, patient_a, "176", confirm=True)
+    assert no_reason.status_code == 400 and "confirm_reason" in no_reason.json()["errors"]
+    assert not Course.objects.exists()
+
+
+def test_inv_plausible_nearest_allowed_within_10_percent_or_confirmed(api, weighed, oncologist, patient_a):
+    assert new_course(api, oncologist, patient_a, "88").status_code == 201  # exactly 10 % from 80 kg
+    Course.objects.update(status="stopped")
+    confirmed = new_course(api, oncologist, patient_a, "96", confirm=True, confirm_reason="re-weighed on the bed scale")
+    assert confirmed.status_code == 201, confirmed.content
+    assert confirmed.json()["weight_confirmed_reason"] == "re-weighed on the bed scale"
