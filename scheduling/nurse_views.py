@@ -191,6 +191,7 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         # rule ids the refusal's own text does not already name
         "refusal_rules": [r for r in rules if refusal is None or r not in refusal.detail],
         "overrides": overrides,
+        "exam_yes_no": tuple(nurse_forms.EXAM_LABELS),
         "standing_override": any(o.lapsed_at is None for o in overrides),
         "history": list(
             dose.administrations.select_related(

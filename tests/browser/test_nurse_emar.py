@@ -13,6 +13,7 @@ import pytest
 from django.utils import timezone
 
 from scheduling.models import Administration
+from scheduling.nurse_forms import EXAM_LABELS
 from tests.conftest import PASSWORD
 from tests.nurse.conftest import ready_course
 from tests.workers import skip_or_fail
@@ -60,7 +61,9 @@ def local(moment, zone) -> str:
     return moment.astimezone(zone).strftime("%Y-%m-%dT%H:%M")
 
 
-def fill_assessment(page, *, sbp: str) -> None:
+def fill_assessment(page, *, sbp: str, at: str | None = None) -> None:
+    if at is not None:
+        page.get_by_label("Assessed at (ward time)").fill(at)
     page.get_by_label("Systolic BP (mmHg)").fill(sbp)
     page.get_by_label("Diastolic BP (mmHg)").fill("60")
     page.get_by_label("Heart rate (/min)").fill("96")
@@ -70,6 +73,13 @@ def fill_assessment(page, *, sbp: str) -> None:
     page.get_by_label("Rhythm").select_option("sinus")
     page.get_by_label("RASS").select_option("0")
     page.get_by_label("Confusion / agitation").select_option("none")
+    # INV-EXPLICIT: every answer chosen, none left to read as "no"
+    page.get_by_label("Phenylephrine (µg/kg/min)").fill("0")
+    page.get_by_label("Other vasopressor").select_option("none")
+    page.get_by_label("O2 flow (L/min)").fill("0")
+    page.get_by_label("Rales").select_option("none")
+    for name in ("neuro_check_failed", "hallucinations", "vivid_dreams_or_anxiety", "persistent_crying", *EXAM_LABELS):
+        page.locator(f"input[name$='-{name}'][value='no']").check()
     page.get_by_role("button", name="Save assessment and evaluate").click()
 
 
@@ -113,7 +123,7 @@ def test_nurse_charts_a_dose_in_the_browser(
         assert page.locator("#decision").inner_text() == "INCOMPLETE"
 
         # SBP 85: the evaluation updates in place (htmx) to HOLD by CV-SBP.
-        fill_assessment(page, sbp="85")
+        fill_assessment(page, sbp="85", at=local(timezone.now() - timedelta(minutes=2), zone))
         page.wait_for_selector("#decision:text('HOLD')")
         assert "CV-SBP" in page.locator("#evaluation").inner_text()
         assert "85 mmHg" in page.locator("#evaluation").inner_text()
@@ -127,8 +137,9 @@ def test_nurse_charts_a_dose_in_the_browser(
         assert not Administration.objects.exists()
         shoot(page, "nurse-dose-hold")
 
-        # Normal values: GIVE; then the blind double check by the second nurse, on the same screen.
-        fill_assessment(page, sbp="118")
+        # Normal values a minute later (at the same minute the two readings would conflict and the lower count,
+        # INV-CONFLICT): GIVE; then the blind double check by the second nurse, on the same screen.
+        fill_assessment(page, sbp="118", at=local(timezone.now() - timedelta(minutes=1), zone))
         page.wait_for_selector("#decision:text('GIVE')")
         fill_give(page, dose_iu=course.dose_iu, zone=zone)
         second = page.locator("fieldset.second-nurse")
