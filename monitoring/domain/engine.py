@@ -735,20 +735,24 @@ def _cv_ischemia(ctx: _Context) -> list[Finding]:
     ischaemia / MI → discontinue (and a retreatment bar). Levels per event kind and whether the markers are read
     are rule-set options (the label-only set discontinues for chest pain and reads no marker)."""
     found: list[Finding] = []
-    levels: Mapping[str, str | None] = ctx.option("CV-ISCHEMIA.levels")
-    for level in _LEVELS_SEVERE_FIRST:
-        kinds = [kind for kind, kind_level in levels.items() if kind_level == level]
-        found += _event_finding(ctx, "CV-ISCHEMIA", level, "Chest pain / ischaemia", kinds)
-    if ctx.option("CV-ISCHEMIA.markers"):
-        raised = []
+    if ctx.active_events:  # the usual case has none: skip the per-level look-ups
+        levels: Mapping[str, str | None] = ctx.option("CV-ISCHEMIA.levels")
+        for level in _LEVELS_SEVERE_FIRST:
+            kinds = [kind for kind, kind_level in levels.items() if kind_level == level]
+            found += _event_finding(ctx, "CV-ISCHEMIA", level, "Chest pain / ischaemia", kinds)
+    if ctx.rule_set.options["CV-ISCHEMIA.markers"]:
+        raised = None
         for name, label, unit, key in _CARDIAC_MARKERS:
-            value = ctx.number(name)
-            uln = ctx.threshold(key)
-            if value is not None and value > uln:
-                raised.append(f"{label} {_with_unit(ctx.value(name), unit)} (ULN {_with_unit(uln, unit)})")
+            reading = ctx.readings[name]
+            if reading is None:
+                continue
+            uln = ctx.thresholds[key]
+            if exact(reading.value) > uln:
+                raised = raised or []
+                raised.append(f"{label} {_with_unit(reading.value, unit)} (ULN {_with_unit(uln, unit)})")
         if raised:
             found.append(_finding("CV-ISCHEMIA", "stop", "Cardiac markers", "; ".join(raised), "> ULN"))
-    return _most_severe_only(found)
+    return _most_severe_only(found) if found else found
 
 
 def _most_severe_only(found: list[Finding]) -> list[Finding]:
@@ -820,33 +824,38 @@ def _rs_o2(ctx: _Context) -> list[Finding]:
         return []
     spo2 = ctx.number("spo2")
     short = spo2 is not None and spo2 < ctx.threshold("RS-O2.target_spo2_from")
-    parts = ([_with_unit(ctx.value("o2_lpm"), "L/min")] if lpm is not None else []) + (
-        [f"FiO2 {_with_unit(ctx.value('fio2_pct'), '%')}"] if fio2 is not None else []
-    )
+    charted_lpm, charted_fio2 = lpm, fio2
     if short:
         if lpm is not None:
             lpm = int(lpm) + 1  # more than the charted flow: the next whole L/min
         if fio2 is not None:
             fio2 = int(fio2) + 1
-        parts.append(f"SpO2 {_with_unit(ctx.value('spo2'), '%')} on it: needs more")
-    shown = ", ".join(parts)
-    found: list[Finding] = []
     stop = (lpm is not None and lpm > ctx.threshold("RS-O2.stop_above_lpm")) or (
         fio2 is not None and fio2 >= ctx.threshold("RS-O2.stop_from_fio2_pct")
     )
+    hold = not stop and lpm is not None and lpm >= ctx.threshold("RS-O2.hold_from_lpm")
+    on_oxygen = (lpm is not None and lpm > ctx.threshold("RS-O2.notify_above_lpm")) or (
+        fio2 is not None and fio2 > ctx.threshold("RS-O2.notify_above_fio2_pct")
+    )
+    if not (stop or hold or on_oxygen):
+        return []  # the usual case (room air, SpO2 ≥ 95 %): no text built
+    parts = ([_with_unit(ctx.value("o2_lpm"), "L/min")] if charted_lpm is not None else []) + (
+        [f"FiO2 {_with_unit(ctx.value('fio2_pct'), '%')}"] if charted_fio2 is not None else []
+    )
+    if short:
+        parts.append(f"SpO2 {_with_unit(ctx.value('spo2'), '%')} on it: needs more")
+    shown = ", ".join(parts)
+    found: list[Finding] = []
     if stop:
         threshold = (
             f"{_threshold_text(ctx, '>', 'RS-O2.stop_above_lpm', 'L/min')} or FiO2 "
             f"{_threshold_text(ctx, '>=', 'RS-O2.stop_from_fio2_pct', '%')}"
         )
         found.append(_finding("RS-O2", "stop", "Oxygen", shown, threshold))
-    elif lpm is not None and lpm >= ctx.threshold("RS-O2.hold_from_lpm"):
+    elif hold:
         found.append(
             _finding("RS-O2", "hold", "Oxygen", shown, _threshold_text(ctx, ">=", "RS-O2.hold_from_lpm", "L/min"))
         )
-    on_oxygen = (lpm is not None and lpm > ctx.threshold("RS-O2.notify_above_lpm")) or (
-        fio2 is not None and fio2 > ctx.threshold("RS-O2.notify_above_fio2_pct")
-    )
     if on_oxygen:
         found.append(_finding("RS-O2", "notify", "Oxygen", shown, "on any O2"))
     return found
