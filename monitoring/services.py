@@ -16,7 +16,7 @@ from il2ward.models import Patient
 from il2ward.tasking import enqueue_on_commit
 from monitoring import plausibility
 from monitoring.domain.rulesets import RULE_SETS
-from monitoring.domain.snapshot import EVENT_KINDS
+from monitoring.domain.snapshot import EVENT_KINDS, EXAM_FLAGS
 from monitoring.models import (
     LAB_FIELDS,
     BedsideExam,
@@ -371,19 +371,6 @@ def neuro_record(
     values["persistent_crying"] = check.flag("persistent_crying", persistent_crying)
     check.raise_if_any()
     return _record(NeuroAssessment, patient=patient, recorded_at=at, values=values, by=by, now=now)
-
-
-EXAM_FLAGS = (
-    "resting_dyspnea",
-    "intubated",
-    "ileus_distension",
-    "vomiting_refractory",
-    "distension_affects_breathing",
-    "abdominal_pain_severe",
-    "extreme_tightness",
-    "extreme_paresthesias",
-    "moist_desquamation",
-)
 
 
 @retry_transaction

@@ -45,6 +45,7 @@ EXAM_FIELDS = (
     "extreme_paresthesias",
     "moist_desquamation",
 )
+EXAM_FLAGS = tuple(name for name in EXAM_FIELDS if name != "rales")  # the yes/no findings of the exam
 
 # Event kinds (API.md "Observations"), plus volume_overload (LB-CREAT) and new_irregular_rhythm (CV-RHYTHM notify).
 CLINICAL_EVENTS = (

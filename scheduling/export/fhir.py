@@ -28,6 +28,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from monitoring.domain.snapshot import EXAM_FLAGS
+
 FHIR_VERSION = (
     "4.0.1"  # validated with fhir.resources' R4B models (4.3.0): the resources used here are unchanged in R4B
 )
@@ -85,17 +87,6 @@ LAB_CODES = {
     "wbc_k_ul": ("6690-2", "Leukocytes [#/volume] in Blood by Automated count", "10*3/uL"),
     "ck_mb_ng_ml": ("13969-1", "Creatine kinase.MB [Mass/volume] in Serum or Plasma", "ng/mL"),
 }
-EXAM_FLAGS = (
-    "resting_dyspnea",
-    "intubated",
-    "ileus_distension",
-    "vomiting_refractory",
-    "distension_affects_breathing",
-    "abdominal_pain_severe",
-    "extreme_tightness",
-    "extreme_paresthesias",
-    "moist_desquamation",
-)
 # (exported part, column, local code, display)
 NEURO_ANSWERS = (
     ("check", "neuro_check_failed", "neuro-check-failed", "Fails serial 7s or WORLD backward"),
