@@ -1,4 +1,4 @@
-"""API for the course review's decisions (issue 6), beside API.md's course and dose endpoints.
+"""API for the course review's decisions, beside API.md's course and dose endpoints.
 
 Same contract: 400 {"errors": {field: [...]}}, 403 role, 404 not visible, 409 {"code", "detail"}; signed requests carry
 "password" (the e-signature). Times in UTC with Z; `*_local` in the ward's zone.

@@ -1,4 +1,4 @@
-"""The oncologist's decisions on a course that services.py does not already make (issue 6), and SCH-RETREAT.
+"""The oncologist's decisions on a course that services.py does not already make, and SCH-RETREAT.
 
 Each decision is one service: `@transaction.atomic`, keyword-only, validate → e-sign (password re-entered,
 `il2ward.audit.sign`) → write → `audit()`. What is signed is a small record; the `record_*` functions below build it,

@@ -1,4 +1,4 @@
-"""Reads for the oncologist's course review (issue 6): the course list, the course page and the printed summary.
+"""Reads for the oncologist's course review: the course list, the course page and the printed summary.
 
 Query counts are flat: the list is one query whatever the number of courses, and the course page reads each table
 once whatever the number of doses and observations (tests/review/test_review_queries.py pins both).

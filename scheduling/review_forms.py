@@ -1,4 +1,4 @@
-"""Forms of the course review: the oncologist's signed decisions and the adverse-event log (issue 6).
+"""Forms of the course review: the oncologist's signed decisions and the adverse-event log.
 
 A signed form asks for the signer's own password again (the e-signature) and states what signing means before the
 button is pressed. Times are entered in the ward's local time, shown with the ward's zone.

@@ -1,4 +1,4 @@
-"""The course review's pages (issue 6) and its API (API.md additions). Included at the site root."""
+"""The course review's pages and its API (API.md additions). Included at the site root."""
 
 from django.urls import path
 

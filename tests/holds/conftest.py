@@ -1,4 +1,4 @@
-"""Helpers for the hold-rules consequences (issue 3): a course ready to chart, a patient's data charted through the
+"""Helpers for the hold-rules consequences: a course ready to chart, a patient's data charted through the
 monitoring services, a frozen clock, and counters of what a refusal must leave untouched.
 
 The ward clock: NOW = 2027-03-10 12:00 UTC (06:00 in Chicago, ward A). A `ready` course was created two hours

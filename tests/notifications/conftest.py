@@ -1,4 +1,4 @@
-"""Helpers for the reminders and notifications (issue 5).
+"""Helpers for the reminders and notifications.
 
 NOW = 2027-03-10 12:00 UTC = 06:00 in Chicago (ward A, CST) = 13:00 in Berlin (ward B). `make_course`
 (tests/conftest.py) puts cycle 1 slot 1 of a course at 2027-03-12 22:00 UTC unless told otherwise.

@@ -1,4 +1,4 @@
-"""The course review pages (issue 6): grid, plots, signed decisions, access, signatures changed after signing."""
+"""The course review pages: grid, plots, signed decisions, access, signatures changed after signing."""
 
 import re
 from datetime import timedelta

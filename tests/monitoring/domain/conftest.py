@@ -20,6 +20,7 @@ from decimal import Decimal
 import pytest
 
 from monitoring.domain.snapshot import Event, FluidPeriod, PatientSnapshot, Reading
+from tests.charting import EXPLICIT_NEURO, NORMAL_EXAM
 
 NORMAL = {
     "sbp": 112,
@@ -34,21 +35,8 @@ NORMAL = {
     "other_pressor": "none",
     "rass": 0,
     "confusion": "none",
-    "neuro_check_failed": False,
-    "hallucinations": False,
-    "vivid_dreams_or_anxiety": False,
-    "persistent_crying": False,
-    # a normal bedside exam
-    "resting_dyspnea": False,
-    "rales": "none",
-    "intubated": False,
-    "ileus_distension": False,
-    "vomiting_refractory": False,
-    "distension_affects_breathing": False,
-    "abdominal_pain_severe": False,
-    "extreme_tightness": False,
-    "extreme_paresthesias": False,
-    "moist_desquamation": False,
+    **EXPLICIT_NEURO,
+    **NORMAL_EXAM,  # a normal bedside exam
     "weight_kg": Decimal("80.0"),
     "creatinine_mg_dl": Decimal("1.0"),
     "platelets_k_ul": 210,
