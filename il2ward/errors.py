@@ -11,13 +11,24 @@ class Conflict(Exception):
 
 
 class Invalid(Exception):
-    """Bad input (400 {"errors": {field: [messages]}}); raised before anything is stored."""
+    """Bad input (400 {"errors": {field: [messages]}}); raised before anything is stored.
 
-    def __init__(self, errors: dict[str, list[str]] | str, field: str = "non_field_errors"):
+    `confirmable` names the fields refused only as implausible (HOLD-RULES §3a INV-PLAUSIBLE): sent again with
+    `confirm` and a `confirm_reason` they are stored, so a form offers that confirmation beside them.
+    """
+
+    def __init__(
+        self,
+        errors: dict[str, list[str]] | str,
+        field: str = "non_field_errors",
+        *,
+        confirmable: frozenset[str] | set[str] = frozenset(),
+    ):
         if isinstance(errors, str):
             errors = {field: [errors]}
         super().__init__(str(errors))
         self.errors = errors
+        self.confirmable = frozenset(confirmable)
 
 
 class Forbidden(Exception):

@@ -169,6 +169,7 @@ class _Checker:
     def __init__(self, now: datetime):
         self.now = now
         self.errors: dict[str, list[str]] = {}
+        self.confirmable: set[str] = set()  # refused only as implausible: a confirmation with a reason stores them
 
     def add(self, name: str, message: str) -> None:
         self.errors.setdefault(name, []).append(message)
@@ -264,6 +265,7 @@ class _Checker:
         """An implausible value (message given) passes only confirmed with a reason; returns the reason to store."""
         if message is None:
             return ""
+        self.confirmable.add(name)
         if not confirm:
             self.add(name, message)
         elif not reason:
@@ -272,7 +274,7 @@ class _Checker:
 
     def raise_if_any(self) -> None:
         if self.errors:
-            raise Invalid(self.errors)
+            raise Invalid(self.errors, confirmable=self.confirmable)
 
 
 def _record(model, *, patient: Patient, recorded_at: datetime, values: dict, by, now: datetime):

@@ -5,12 +5,13 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.utils import timezone
 
+from il2ward.forms import ConfirmImplausible
 from il2ward.models import Patient
 from scheduling.domain.calendar import to_local_aware
 from scheduling.models import Course
 
 
-class CourseForm(forms.Form):
+class CourseForm(ConfirmImplausible):
     """An oncologist's new course. The first dose is entered in the ward's local time (the ward's zone is shown)."""
 
     patient = forms.ModelChoiceField(queryset=Patient.objects.none())

@@ -8,7 +8,7 @@ from datetime import datetime, timedelta
 
 from django import forms
 
-from il2ward.errors import Invalid
+from il2ward.forms import ConfirmImplausible, apply_errors  # noqa: F401 - the views' one way to show a refusal
 from monitoring.domain.rulesets import RULE_CATALOGUE
 from monitoring.domain.snapshot import EVENT_KINDS
 from monitoring.models import LAB_FIELDS, BedsideExam, LabResult, NeuroAssessment, VitalSigns
@@ -64,12 +64,6 @@ class WardForm(forms.Form):
         return data
 
 
-def apply_errors(form: forms.Form, exc: Invalid) -> None:
-    """Put a service's Invalid errors on the form's fields (unknown names become form-wide errors)."""
-    for field, messages in exc.errors.items():
-        form.add_error(field if field in form.fields else None, messages)
-
-
 def _int(label, **kwargs):
     return forms.IntegerField(label=label, widget=forms.NumberInput(attrs={"inputmode": "numeric"}), **kwargs)
 
@@ -118,7 +112,7 @@ EXAM_LABELS = {
 }
 
 
-class AssessmentForm(WardForm):
+class AssessmentForm(ConfirmImplausible, WardForm):
     """Everything the pre-dose rules read (HOLD-RULES §3) in one go, every INV-EXPLICIT input an explicit answer:
     rhythm, O2 (0 L/min on room air) and pressors (0 / none) in the vitals; the four neuro yes/no answers; the
     bedside exam as one compact block of yes/no choices."""
@@ -208,6 +202,7 @@ class AssessmentForm(WardForm):
             "urine_ml": data.get("urine_ml"),
             "urine_since": data.get("urine_since"),
             "weight_kg": data.get("weight_kg"),
+            **self.confirmation(),
         }
 
 
@@ -321,7 +316,7 @@ def last_shift(now: datetime, zone, starts=(7, 15, 23)) -> tuple[datetime, datet
     return end - timedelta(hours=8), end
 
 
-class FluidsForm(WardForm):
+class FluidsForm(ConfirmImplausible, WardForm):
     period_start = LocalDateTimeField(label="Shift start (ward time)")
     period_end = LocalDateTimeField(label="Shift end (ward time)")
     urine_ml = _int("Urine output (mL)")

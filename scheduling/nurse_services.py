@@ -31,6 +31,8 @@ def assessment_record(
     urine_ml: int | None = None,
     urine_since: datetime | None = None,
     weight_kg: Decimal | None = None,
+    confirm: bool = False,
+    confirm_reason: str = "",
     dose_id: int | None = None,
     by,
     now: datetime,
@@ -40,10 +42,13 @@ def assessment_record(
     patient arrives").
 
     Every part is validated by its monitoring service; all their errors are raised together as one Invalid (field
-    names as on the assessment form) and then nothing is stored. Returns the dose's new evaluation (the given dose,
-    else the patient's next open slot), or None when there is no open slot.
+    names as on the assessment form) and then nothing is stored. `confirm` and `confirm_reason` confirm an
+    implausible urine or weight (INV-PLAUSIBLE); the error says which fields a confirmation would store. Returns the
+    dose's new evaluation (the given dose, else the patient's next open slot), or None when there is no open slot.
     """
     errors: dict[str, list[str]] = {}
+    confirmable: set[str] = set()
+    confirmation = {"confirm": confirm, "confirm_reason": confirm_reason}
 
     def attempt(service, rename=None, **kwargs):
         try:
@@ -54,6 +59,7 @@ def assessment_record(
                 target = (rename or {}).get(field, field)
                 known = errors.setdefault(target, [])
                 known += [m for m in messages if m not in known]
+            confirmable.update((rename or {}).get(field, field) for field in exc.confirmable)
             return None
 
     attempt(obs.vitals_record, recorded_at=recorded_at, **vitals)
@@ -70,11 +76,12 @@ def assessment_record(
                 period_start=urine_since,
                 period_end=recorded_at,
                 urine_ml=urine_ml,
+                **confirmation,
             )
     if weight_kg is not None:
-        attempt(obs.weight_record, recorded_at=recorded_at, weight_kg=weight_kg)
+        attempt(obs.weight_record, recorded_at=recorded_at, weight_kg=weight_kg, **confirmation)
     if errors:
-        raise Invalid(errors)  # rolls back the parts that were accepted
+        raise Invalid(errors, confirmable=confirmable)  # rolls back the parts that were accepted
     if dose_id is not None:
         return dose_evaluate(dose_id=dose_id, now=now, trigger="assessment")
     return patient_evaluate_next_dose(patient_id=patient.pk, now=now)

@@ -139,8 +139,8 @@ def _course_weights_plausible(patient, weights: dict, *, confirm: bool, reason: 
     if confirm and reason:
         return reason
     if confirm:
-        raise Invalid({"confirm_reason": ["Say why the weight is right."]})
-    raise Invalid(errors)
+        raise Invalid({"confirm_reason": ["Say why the weight is right."]}, confirmable=set(errors))
+    raise Invalid(errors, confirmable=set(errors))
 
 
 def course_materialise_calendar(*, course_id: int, now: datetime) -> int:

@@ -9,6 +9,7 @@ from django.utils import timezone
 
 from il2ward import access
 from il2ward.errors import Conflict, Invalid
+from il2ward.forms import apply_errors
 from il2ward.models import Role
 from scheduling import selectors, services
 from scheduling.decisions import course_retreatment_check
@@ -35,14 +36,14 @@ def course_new(request):
                     dosing_weight_source=data["dosing_weight_source"],
                     baseline_weight_kg=data.get("baseline_weight_kg"),
                     rule_set_name=data["rule_set"],
+                    **form.confirmation(),
                     by=request.user,
                     now=timezone.now(),
                 )
             except Conflict as exc:
                 form.add_error(None, exc.detail)
             except Invalid as exc:
-                for field, errors in exc.errors.items():
-                    form.add_error(field if field in form.fields else None, errors)
+                apply_errors(form, exc)
             else:
                 messages.success(request, "Course created; its 28 slots are being written.")
                 return redirect("course", pk=course.pk)

@@ -2,6 +2,7 @@
 
 import re
 from datetime import UTC, datetime
+from decimal import Decimal
 
 import pytest
 
@@ -179,3 +180,44 @@ def test_preview_says_when_a_new_course_may_start_sch_retreat(client, oncologist
     assert 'id="preview-retreatment"' in html
     assert "Earliest start: Mon 15 Mar 2027" in html
     assert Course.objects.count() == 1
+
+
+def _weighed(patient, nurse, kg):
+    from django.utils import timezone
+
+    from monitoring import services as obs
+
+    now = timezone.now()
+    obs.weight_record(patient=patient, recorded_at=now, weight_kg=Decimal(kg), by=nurse, now=now)
+
+
+def test_a_dosing_weight_in_pounds_is_refused_with_the_confirmation_offered(client, oncologist, nurse_a, patient_a):
+    """HOLD-RULES §3a INV-PLAUSIBLE: 176 typed for an 80 kg patient (lb for kg) is a 2.2x overdose."""
+    _weighed(patient_a, nurse_a, "80.0")
+    client.force_login(oncologist)
+    html = text(client.post(NEW, form(patient_a, dosing_weight_kg="176")))
+    assert "176 kg is more than 10 % from the latest measured weight 80.0 kg (pounds for kilograms?)" in html
+    assert re.search(r'<input type="checkbox" name="confirm"', html)
+    assert not Course.objects.exists()
+
+
+def test_the_nearest_plausible_dosing_weight_creates_the_course_without_asking(client, oncologist, nurse_a, patient_a):
+    _weighed(patient_a, nurse_a, "80.0")
+    client.force_login(oncologist)
+    assert 'type="checkbox" name="confirm"' not in text(client.get(NEW))
+    response = client.post(NEW, form(patient_a, dosing_weight_kg="88"))  # exactly 10 % over
+    assert response.status_code == 302 and Course.objects.get().weight_confirmed_reason == ""
+
+
+def test_a_confirmed_dosing_weight_is_stored_with_its_reason_and_shown_on_the_course(
+    client, oncologist, nurse_a, patient_a
+):
+    _weighed(patient_a, nurse_a, "80.0")
+    client.force_login(oncologist)
+    response = client.post(
+        NEW, form(patient_a, dosing_weight_kg="96", confirm="on", confirm_reason="weighed again on admission")
+    )
+    course = Course.objects.get()
+    assert response.status_code == 302 and course.weight_confirmed_reason == "weighed again on admission"
+    html = text(client.get(f"/courses/{course.pk}/"))
+    assert "confirmed-reason" in html and "weighed again on admission" in html
