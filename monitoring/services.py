@@ -339,6 +339,15 @@ def vitals_record(
     rate_given = other_pressor_mcg_kg_min not in (None, "")
     if values["other_pressor"] == VitalSigns.OtherPressor.NONE and rate_given:
         check.add("other_pressor_mcg_kg_min", 'No rate when other_pressor is "none".')
+    elif values["other_pressor"] == VitalSigns.OtherPressor.VASOPRESSIN:
+        # Vasopressin runs in units/min, not µg/kg/min: a number here would be in the wrong unit. No rule reads its
+        # rate (any vasopressin running stops the dose, CV-PRESSOR), so none is asked for.
+        if rate_given:
+            check.add(
+                "other_pressor_mcg_kg_min",
+                "Vasopressin is dosed in units/min, not µg/kg/min: leave the rate empty (any vasopressin running "
+                "stops the dose).",
+            )
     elif values["other_pressor"] and values["other_pressor"] != VitalSigns.OtherPressor.NONE and not rate_given:
         check.add("other_pressor_mcg_kg_min", "Give the rate of the other vasopressor.")
     elif not values["other_pressor"] and rate_given and "other_pressor" not in check.errors:

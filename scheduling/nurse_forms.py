@@ -129,7 +129,9 @@ class AssessmentForm(ConfirmImplausible, WardForm):
     other_pressor = forms.ChoiceField(
         label="Other vasopressor", choices=[("", "— choose —"), *VitalSigns.OtherPressor.choices]
     )
-    other_pressor_mcg_kg_min = _dec("Its rate (µg/kg/min)", required=False, help_text="Only with a vasopressor.")
+    other_pressor_mcg_kg_min = _dec(
+        "Its rate (µg/kg/min)", required=False, help_text="Dopamine, norepinephrine, epinephrine; not vasopressin."
+    )
     o2_lpm = _dec("O2 flow (L/min)", required=False, help_text="0 on room air; or give the FiO2 by mask.")
     fio2_pct = _int("FiO2 by mask (%)", required=False)
     rass = forms.TypedChoiceField(label="RASS", choices=RASS_CHOICES, coerce=int)

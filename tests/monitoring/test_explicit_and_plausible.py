@@ -172,3 +172,13 @@ def test_the_api_refuses_an_implausible_weight_naming_the_field_and_shows_the_re
         url, payload("weights", weight_kg="176.0", confirm=True, confirm_reason="bariatric scale"), format="json"
     )
     assert confirmed.status_code == 201 and confirmed.json()["confirmed_reason"] == "bariatric scale"
+
+
+def test_vasopressin_takes_no_rate_in_micrograms_per_kg(nurse_a, patient_a):
+    """Vasopressin is dosed in units/min: 0.03 typed into the µg/kg/min field would be stored in the wrong unit."""
+    with pytest.raises(Invalid) as in_the_wrong_unit:
+        record("vitals", patient_a, nurse_a, other_pressor="vasopressin", other_pressor_mcg_kg_min="0.03")
+    assert "units/min" in in_the_wrong_unit.value.errors["other_pressor_mcg_kg_min"][0]
+    assert VitalSigns.objects.count() == 0
+    row = record("vitals", patient_a, nurse_a, other_pressor="vasopressin")
+    assert (row.other_pressor, row.other_pressor_mcg_kg_min) == ("vasopressin", None)
