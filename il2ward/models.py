@@ -198,6 +198,14 @@ class Notification(models.Model):
     def __str__(self) -> str:
         return f"{self.kind} → {self.recipient_id}"
 
+    @property
+    def label(self) -> str:
+        """What a person reads: a stop_recommended raised by a `discontinue` decision (HOLD-RULES §3a INV-DISC) says
+        what must happen. ASCII, as it heads e-mail subjects."""
+        if self.kind == self.Kind.STOP_RECOMMENDED and (self.details or {}).get("decision") == "discontinue":
+            return "Discontinue: oncologist to stop the course"
+        return self.get_kind_display()
+
 
 class Delivery(models.Model):
     """One channel's delivery of one notification: claimed with a conditional update, retried with backoff.

@@ -121,7 +121,7 @@ def message_for(notification) -> Message:
     return Message(
         notification_id=notification.pk,
         kind=notification.kind,
-        label=notification.get_kind_display(),
+        label=notification.label,
         recipient_username=notification.recipient.get_username(),
         recipient_email=notification.recipient.email,
         ward=ward.code if ward else "",

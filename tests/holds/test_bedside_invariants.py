@@ -19,7 +19,7 @@ from scheduling.evaluation import override_covers
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Override
 from scheduling.services import course_stop, dose_administer, dose_evaluate, dose_override
 from tests.conftest import NOW, PASSWORD
-from tests.holds.conftest import chart, first_dose
+from tests.holds.conftest import chart, first_dose, notifications
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 DOSE_IU = 48_000_000  # 80 kg (SCH-DOSE)
@@ -233,6 +233,26 @@ def test_inv_disc_a_resolved_sustained_vt_still_blocks_this_and_every_later_slot
     cycle2 = Dose.objects.get(course=discontinued, cycle=2, number=1)
     chart(patient_a, nurse_a, at=cycle2.due_at - timedelta(minutes=10), now=cycle2.due_at)
     assert refused(cycle2, nurse_a, started_at=cycle2.due_at, now=cycle2.due_at) == "course_discontinued"
+
+
+def test_inv_disc_notifications_say_the_oncologist_is_to_stop_the_course(discontinued, client, oncologist):
+    from il2ward.channels import message_for
+
+    raised = notifications("stop_recommended")
+    assert raised and {n.details["decision"] for n in raised} == {"discontinue"}
+    assert message_for(raised[0]).subject.startswith("[IL2Ward] Discontinue: oncologist to stop the course | ")
+    client.force_login(oncologist)
+    assert "Discontinue: oncologist to stop the course" in client.get("/notifications/").content.decode()
+
+
+def test_inv_disc_nearest_allowed_a_stop_says_stop_recommended(ready, patient_a, nurse_a):
+    from il2ward.channels import message_for
+
+    course = ready()
+    chart(patient_a, nurse_a, vitals={"heart_rate": 135})  # CV-HR stop, not a permanent discontinuation
+    dose_evaluate(dose_id=first_dose(course).pk, now=NOW)
+    raised = notifications("stop_recommended")
+    assert raised and message_for(raised[0]).subject.startswith("[IL2Ward] Stop recommended | ")
 
 
 def test_inv_disc_nearest_allowed_a_resolved_hold_event_does_not_block(ready, patient_a, nurse_a):
