@@ -14,6 +14,7 @@ DEFAULTS = {
     "WEIGHT_CHANGE_WINDOW": timedelta(hours=48),  # ... measured within this time before
     "URINE_ML_PER_HOUR": 1000,
     "FLUID_PERIOD_MIN": timedelta(minutes=30),
+    "FLUID_PERIOD_MAX": timedelta(hours=24),
     "COURSE_WEIGHT_LOOKBACK": timedelta(days=7),  # a dosing or baseline weight is compared with the latest of these
 }
 
@@ -41,12 +42,16 @@ def urine_rate_message(urine_ml: int, period: timedelta) -> str | None:
     return f"{urine_ml} mL in {hours:.1f} h is faster than {limit} mL/h; check it, or confirm it with a reason."
 
 
-def short_period_message(period: timedelta) -> str | None:
-    shortest = bound("FLUID_PERIOD_MIN")
-    if period >= shortest:
-        return None
-    minutes = int(shortest.total_seconds() // 60)
-    return f"A fluid balance period shorter than {minutes} minutes; check the times, or confirm them with a reason."
+def period_length_message(period: timedelta) -> str | None:
+    """A fluid balance period shorter than 30 min or longer than 24 h is more likely a wrong time than a record."""
+    shortest, longest = bound("FLUID_PERIOD_MIN"), bound("FLUID_PERIOD_MAX")
+    if period < shortest:
+        minutes = int(shortest.total_seconds() // 60)
+        return f"A fluid balance period shorter than {minutes} minutes; check the times, or confirm them with a reason."
+    if period > longest:
+        hours = int(longest.total_seconds() // 3600)
+        return f"A fluid balance period longer than {hours} hours; check the times, or confirm them with a reason."
+    return None
 
 
 def course_weight_message(weight_kg: Decimal, measured_kg: Decimal) -> str | None:

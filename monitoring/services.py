@@ -159,7 +159,6 @@ LAB_BOUNDS = {
 }
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks differ a little; more than this in the future is a typing error
-MAX_FLUID_PERIOD = timedelta(hours=24)
 EVALUATE_TASK = "scheduling.evaluate_patient"
 
 
@@ -462,8 +461,6 @@ def fluids_record(
     if start is not None and end is not None:
         if end <= start:
             check.add("period_end", "Must be after period_start.")
-        elif end - start > MAX_FLUID_PERIOD:
-            check.add("period_end", "A fluid balance period is at most 24 hours.")
     at = end
     if recorded_at is not None:
         at = check.time("recorded_at", recorded_at)
@@ -474,10 +471,10 @@ def fluids_record(
     )
     reasons = []
     reason = (confirm_reason or "").strip()
-    if start is not None and end is not None and timedelta(0) < end - start <= MAX_FLUID_PERIOD:
+    if start is not None and end is not None and end > start:
         reasons.append(
             check.plausible(
-                "period_end", plausibility.short_period_message(end - start), confirm=confirm, reason=reason
+                "period_end", plausibility.period_length_message(end - start), confirm=confirm, reason=reason
             )
         )
         if values["urine_ml"] is not None:

@@ -151,16 +151,20 @@ def test_urine_faster_than_1000_ml_per_hour_is_refused_unless_confirmed(nurse_a,
     assert row.confirmed_reason == "diuretic given"
 
 
-def test_a_fluid_period_under_30_min_needs_confirmation_and_over_24_h_is_always_refused(nurse_a, patient_a):
+def test_a_fluid_period_under_30_min_or_over_24_h_needs_confirmation(nurse_a, patient_a):
     with pytest.raises(Invalid) as short:
         fluids(patient_a, nurse_a, hours=timedelta(minutes=29), urine=100)
-    assert "period_end" in short.value.errors
+    assert "period_end" in short.value.errors and short.value.confirmable == {"period_end"}
     assert fluids(patient_a, nurse_a, hours=timedelta(minutes=30), urine=100).pk
     assert fluids(
         patient_a, nurse_a, hours=timedelta(minutes=29), urine=100, confirm=True, confirm_reason="catheter"
     ).pk
-    with pytest.raises(Invalid):
-        fluids(patient_a, nurse_a, hours=24 * H + timedelta(minutes=1), urine=100, confirm=True, confirm_reason="x")
+    with pytest.raises(Invalid) as long:
+        fluids(patient_a, nurse_a, hours=24 * H + timedelta(minutes=1), urine=100)
+    assert "longer than 24 hours" in long.value.errors["period_end"][0]
+    assert fluids(patient_a, nurse_a, hours=24 * H, urine=100).pk
+    row = fluids(patient_a, nurse_a, hours=24 * H + timedelta(minutes=1), urine=100, confirm=True, confirm_reason="x")
+    assert row.confirmed_reason == "x"
 
 
 def test_the_api_refuses_an_implausible_weight_naming_the_field_and_shows_the_reason(api, nurse_a, patient_a, frozen):
