@@ -41,4 +41,6 @@ def apply_errors(form: forms.Form, exc: Invalid) -> None:
     if exc.confirmable and isinstance(form, ConfirmImplausible):
         form.ask_confirmation()
     for field, messages in exc.errors.items():
+        if field in form.fields and isinstance(form.fields[field].widget, forms.HiddenInput):
+            form.fields[field].widget = forms.TextInput()  # a field asked for only when needed: now it is
         form.add_error(field if field in form.fields else None, messages)

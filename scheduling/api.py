@@ -106,6 +106,7 @@ def administration_representation(adm) -> dict | None:
         "given_by": adm.given_by.get_username(),
         "verified_by": adm.verified_by.get_username(),
         "timing": adm.timing,
+        "early_reason": adm.early_reason,
     }
 
 
@@ -232,6 +233,13 @@ class AdministerSerializer(serializers.Serializer):
     verified_dose_iu = serializers.IntegerField(min_value=1)
     vial_lot = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     reconstituted_at = AwareDateTimeField(required=False, allow_null=True)
+    early_reason = serializers.CharField(
+        max_length=500,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text="Required when started_at is more than IL2WARD_ON_TIME_MINUTES before due (400 otherwise).",
+    )
 
 
 class AdministerDose(APIView):
@@ -254,6 +262,7 @@ class AdministerDose(APIView):
             verified_dose_iu=data["verified_dose_iu"],
             vial_lot=data.get("vial_lot", ""),
             reconstituted_at=data.get("reconstituted_at"),
+            early_reason=data.get("early_reason", ""),
             now=timezone.now(),
         )
         dose = selectors.dose_for(request.user, pk)

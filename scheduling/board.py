@@ -25,6 +25,21 @@ from scheduling.selectors import preparation_for
 
 CHARTED = (Dose.Status.GIVEN, Dose.Status.HELD, Dose.Status.MISSED)
 
+# An evaluation's `missing` names, in words (the rest are lab names: "creatinine" ...).
+MISSING_WORDS = {
+    "vitals": "vitals in the last hour, with rhythm, O2 and vasopressors",
+    "neuro": "a neuro check in the last hour, every question answered",
+    "exam": "the bedside exam in the last 2 h",
+    "weight": "a weight in the last 24 h",
+    "baseline_weight": "the course's baseline weight",
+    "urine_8h": "urine output for the last 8 h",
+}
+
+
+def missing_in_words(missing) -> list[str]:
+    return [MISSING_WORDS.get(name, f"{name.replace('_', ' ')} result in the last 24 h") for name in missing]
+
+
 # Board states: what the nurse must do next for the patient, most urgent first (the board sorts by it).
 STATES = {
     "discontinue": "Discontinue — oncologist to stop the course",

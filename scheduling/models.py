@@ -158,6 +158,9 @@ class Administration(models.Model):
     vial_lot = models.CharField(max_length=64, blank=True)
     reconstituted_at = models.DateTimeField(null=True, blank=True)
     timing = models.CharField(max_length=16, choices=Timing.choices)
+    early_reason = models.TextField(
+        blank=True, help_text="Why it was started more than the on-time margin before due (confirmed by the nurse)."
+    )
     evaluation = models.ForeignKey(DoseEvaluation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
     charted_at = models.DateTimeField()
     entered_in_error_at = models.DateTimeField(null=True, blank=True)
@@ -190,7 +193,12 @@ class Hold(models.Model):
     at = models.DateTimeField()
     automatic = models.BooleanField(default=False)
     evaluation = models.ForeignKey(DoseEvaluation, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    # A mistaken hold marked entered-in-error returns the slot to open; the row stays (nothing clinical is deleted).
     entered_in_error_at = models.DateTimeField(null=True, blank=True)
+    entered_in_error_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    entered_in_error_reason = models.TextField(blank=True)
 
     class Meta:
         ordering = ["at", "pk"]

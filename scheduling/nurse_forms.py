@@ -256,6 +256,10 @@ class GiveForm(WardForm):
         widget=UnfilledTextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
         help_text="Typed independently from the order and the label.",
     )
+    # Asked only when the start is more than the on-time margin before due (the service says so).
+    early_reason = forms.CharField(
+        label="Why it is given early", required=False, max_length=500, widget=forms.HiddenInput
+    )
 
     SECOND_NURSE = ("verifier", "verifier_password", "verified_dose_iu")
 
@@ -273,6 +277,10 @@ OTHER_HOLD_REASONS = [
 class HoldForm(forms.Form):
     reason = forms.ChoiceField(label="Reason (rule id or code)")
     note = forms.CharField(label="Note", required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    confirm_hold = forms.BooleanField(
+        label="Hold it: this dose will not be given, and a held dose is never made up",
+        error_messages={"required": "Tick to confirm the hold."},
+    )
 
     def __init__(self, *args, rules=(), **kwargs):
         super().__init__(*args, **kwargs)
@@ -292,6 +300,13 @@ class HoldForm(forms.Form):
         if data.get("reason") == "other" and not (data.get("note") or "").strip():
             self.add_error("note", "Say why the dose is held.")
         return data
+
+
+class HoldUndoForm(forms.Form):
+    """A mistaken hold marked entered-in-error while the window is open: the slot is open again."""
+
+    hold = forms.IntegerField(widget=forms.HiddenInput)
+    reason = forms.CharField(label="Why the hold was a mistake", max_length=500)
 
 
 class CorrectionForm(forms.Form):

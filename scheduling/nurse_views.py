@@ -8,6 +8,7 @@ what a service refuses (Invalid → the fields, Conflict → a message with its 
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
@@ -19,6 +20,7 @@ from il2ward import access
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Role
 from monitoring import services as obs
+from monitoring.domain.engine import BLOCKING_LEVELS
 from monitoring.models import LAB_FIELDS, FluidBalance, WeightMeasurement
 from monitoring.selectors import event_for
 from scheduling import board, nurse_forms, nurse_services, selectors, services
@@ -165,9 +167,13 @@ def dose_page(request, pk: int):
     dose = selectors.dose_for(request.user, pk)
     now = timezone.now()
     if request.method == "POST":
-        handler = {"assess": _post_assess, "give": _post_give, "hold": _post_hold, "correct": _post_correct}.get(
-            request.POST.get("action", "")
-        )
+        handler = {
+            "assess": _post_assess,
+            "give": _post_give,
+            "hold": _post_hold,
+            "undo_hold": _post_undo_hold,
+            "correct": _post_correct,
+        }.get(request.POST.get("action", ""))
         if handler is None:
             return HttpResponseBadRequest("Unknown action.")
         return handler(request, dose, now=now)
@@ -177,11 +183,29 @@ def dose_page(request, pk: int):
     return _dose_response(request, dose, now=now)
 
 
+def _error_summary(forms: dict) -> list[dict]:
+    """Every refused field of the forms posted, in page order, for the summary at the top (each links to its
+    field)."""
+    summary = []
+    for form in forms.values():
+        if not form.is_bound or not form.errors:
+            continue
+        for name, messages_ in form.errors.items():
+            field = form.fields.get(name)
+            target = form[name].auto_id if field is not None else ""
+            label = field.label if field is not None and field.label else "This form"
+            summary += [{"href": f"#{target}" if target else "", "label": label, "message": m} for m in messages_]
+    return summary
+
+
 def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False, **forms):
     patient = dose.course.patient
     evaluation = dose.latest_evaluation
     rules = board.hold_rules(evaluation)
     overrides = list(dose.overrides.select_related("by__profile"))
+    standing_override = any(o.lapsed_at is None for o in overrides)
+    decision = evaluation.decision if evaluation else ""
+    can_give = access.is_nursing(request.user)
     context = {
         "dose": dose,
         "course": dose.course,
@@ -192,7 +216,20 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         "refusal_rules": [r for r in rules if refusal is None or r not in refusal.detail],
         "overrides": overrides,
         "exam_yes_no": tuple(nurse_forms.EXAM_LABELS),
-        "standing_override": any(o.lapsed_at is None for o in overrides),
+        "standing_override": standing_override,
+        # Action first: what the decision allows, why (the nurse's sentence per blocking finding), what is missing.
+        "reasons": [f for f in (evaluation.findings if evaluation else []) if f["level"] in BLOCKING_LEVELS],
+        "missing_words": board.missing_in_words(evaluation.missing if evaluation else ()),
+        # A give refused for its input (400) keeps the form with what was typed; a refusal by the rules does not.
+        "give_allowed": _chartable(dose)
+        and can_give
+        and (
+            decision == "give"
+            or (decision == "hold" and standing_override)
+            or bool(forms.get("give_form") and forms["give_form"].errors)
+        ),
+        "is_oncologist": access.has_role(request.user, Role.ONCOLOGIST),
+        "error_summary": _error_summary(forms),
         "history": list(
             dose.administrations.select_related(
                 "given_by__profile", "verified_by__profile", "entered_in_error_by__profile"
@@ -208,10 +245,19 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         "give_form": forms.get("give_form") or _give_form(dose, now=now),
         "hold_form": forms.get("hold_form") or nurse_forms.HoldForm(rules=rules, prefix="hold"),
         "correct_form": forms.get("correct_form") or nurse_forms.CorrectionForm(prefix="correct"),
-        "can_give": access.is_nursing(request.user),
+        "undo_form": forms.get("undo_form") or nurse_forms.HoldUndoForm(prefix="undo"),
+        "undoable_hold": _undoable_hold(dose, now=now),
+        "can_give": can_give,
         "now": now,
     }
     return _render(request, "scheduling/nurse/dose.html", context, zone=patient.ward.zone, status=status)
+
+
+def _undoable_hold(dose, *, now):
+    """The manual hold a nurse may still undo: standing, and the slot's window not yet closed."""
+    if dose.status != Dose.Status.HELD or now > dose.due_at + timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES):
+        return None
+    return next((h for h in dose.holds.all() if h.entered_in_error_at is None and not h.automatic), None)
 
 
 def _refused(request, dose, exc: Conflict, *, now, **forms):
@@ -268,6 +314,7 @@ def _post_give(request, dose, *, now):
             verified_dose_iu=data["verified_dose_iu"],
             vial_lot=data["vial_lot"],
             reconstituted_at=data["reconstituted_at"],
+            early_reason=data.get("early_reason", ""),
             now=now,
         )
     except Conflict as exc:
@@ -302,6 +349,27 @@ def _post_hold(request, dose, *, now):
         nurse_forms.apply_errors(form, exc)
         return _dose_response(request, dose, now=now, status=400, hold_form=form)
     messages.success(request, f"C{dose.cycle} #{dose.number} held ({form.cleaned_data['reason']}).")
+    return redirect("dose", pk=dose.pk)
+
+
+def _post_undo_hold(request, dose, *, now):
+    _require(request.user, *CLINICAL_ROLES)
+    form = nurse_forms.HoldUndoForm(request.POST, prefix="undo")
+    if not form.is_valid():
+        return _dose_response(request, dose, now=now, status=400, undo_form=form)
+    if not dose.holds.filter(pk=form.cleaned_data["hold"]).exists():
+        form.add_error(None, "That hold is not on this dose.")
+        return _dose_response(request, dose, now=now, status=400, undo_form=form)
+    try:
+        services.hold_enter_in_error(
+            hold_id=form.cleaned_data["hold"], reason=form.cleaned_data["reason"], by=request.user, now=now
+        )
+    except Conflict as exc:
+        return _refused(request, dose, exc, now=now, undo_form=form)
+    except Invalid as exc:
+        nurse_forms.apply_errors(form, exc)
+        return _dose_response(request, dose, now=now, status=400, undo_form=form)
+    messages.success(request, f"The hold of C{dose.cycle} #{dose.number} is marked entered-in-error; the dose is open.")
     return redirect("dose", pk=dose.pk)
 
 

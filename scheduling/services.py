@@ -417,6 +417,7 @@ def dose_administer(
     verified_dose_iu: int,
     vial_lot: str = "",
     reconstituted_at: datetime | None = None,
+    early_reason: str = "",
     now: datetime,
 ) -> Administration:
     """Chart a dose as given, with a blind double check by a second nurse (API.md: administer).
@@ -426,6 +427,9 @@ def dose_administer(
     `started_at`, as charted by now, so post-dose vitals neither block nor allow it, and data missing or stale at the
     start refuses. That evaluation is stored with the administration; a refusal (Conflict, 409) keeps it so the record
     shows what the rules said, and writes nothing else (an override it no longer covers is marked lapsed).
+
+    A start more than the on-time margin (IL2WARD_ON_TIME_MINUTES) before due is an early dose: the nurse confirms
+    it with `early_reason`, stored with the administration (the window itself is still SCH-WINDOW's).
     """
     if charting.in_future(started_at, now=now):
         raise Invalid({"started_at": ["The start time is in the future."]})
@@ -463,6 +467,9 @@ def dose_administer(
             verified_dose_iu=verified_dose_iu,
         )
         if refusal is None:
+            early_reason = (early_reason or "").strip() if _early(dose, started_at) else ""
+            if _early(dose, started_at) and not early_reason:
+                raise Invalid({"early_reason": [_early_message(dose, started_at)]})
             return _chart_given(
                 dose,
                 by=by,
@@ -471,6 +478,7 @@ def dose_administer(
                 ended_at=ended_at,
                 vial_lot=vial_lot,
                 reconstituted_at=reconstituted_at,
+                early_reason=early_reason,
                 evaluation=evaluation,
                 now=now,
             )
@@ -478,7 +486,21 @@ def dose_administer(
     raise Conflict(refusal, _refusal_detail(refusal, evaluation))
 
 
-def _chart_given(dose, *, by, verifier, started_at, ended_at, vial_lot, reconstituted_at, evaluation, now):
+def _early(dose, started_at: datetime) -> bool:
+    return started_at < dose.due_at - timedelta(minutes=settings.IL2WARD_ON_TIME_MINUTES)
+
+
+def _early_message(dose, started_at: datetime) -> str:
+    minutes = int((dose.due_at - started_at).total_seconds() // 60)
+    return (
+        f"This start is {minutes} min before the dose is due (more than {settings.IL2WARD_ON_TIME_MINUTES} min early): "
+        "confirm it by saying why."
+    )
+
+
+def _chart_given(
+    dose, *, by, verifier, started_at, ended_at, vial_lot, reconstituted_at, early_reason, evaluation, now
+):
     course = dose.course
     adm = Administration.objects.create(
         dose=dose,
@@ -492,6 +514,7 @@ def _chart_given(dose, *, by, verifier, started_at, ended_at, vial_lot, reconsti
         vial_lot=vial_lot,
         reconstituted_at=reconstituted_at,
         timing=window.timing_class(dose.due_at, at=started_at, on_time_minutes=settings.IL2WARD_ON_TIME_MINUTES),
+        early_reason=early_reason,
         evaluation=evaluation,
         charted_at=now,
     )
@@ -513,6 +536,7 @@ def _chart_given(dose, *, by, verifier, started_at, ended_at, vial_lot, reconsti
             "vial_lot": vial_lot,
             "reconstituted_at": reconstituted_at,
             "timing": adm.timing,
+            "early_reason": early_reason,
             "evaluation": evaluation.pk if evaluation else None,
         },
     )
@@ -706,6 +730,43 @@ def administration_enter_in_error(*, administration_id: int, reason: str, passwo
         reason=reason,
     )
     return adm
+
+
+@transaction.atomic
+def hold_enter_in_error(*, hold_id: int, reason: str, by, now: datetime) -> Hold:
+    """Undo a mistaken manual hold: the hold is marked entered-in-error (kept, audited) and the slot is open again,
+    evaluated afresh. Only while the slot's window is still open (due + W), so a dose is never made up later."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid({"reason": ["Say why the hold was a mistake."]})
+    dose_id = Hold.objects.filter(pk=hold_id).values_list("dose_id", flat=True).first()
+    if dose_id is None:
+        raise Invalid({"hold": ["No such hold."]})
+    dose = _locked_dose(dose_id)  # dose first, as charting does: one lock order
+    hold = Hold.objects.select_for_update().get(pk=hold_id)
+    if hold.entered_in_error_at is not None:
+        raise Conflict("already_entered_in_error", "This hold is already marked entered-in-error.")
+    if hold.automatic:
+        raise Conflict("hold_automatic", "The window closed on this hold: it cannot be undone (never made up).")
+    if now > dose.due_at + timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES):
+        raise Conflict("outside_window", "The dose's window has closed: the hold stands (a dose is never made up).")
+    if dose.course.status not in Course.OPEN_STATUSES:
+        raise Conflict("course_not_active", REFUSAL_DETAILS["course_not_active"])
+    hold.entered_in_error_at, hold.entered_in_error_by, hold.entered_in_error_reason = now, by, reason
+    hold.save(update_fields=["entered_in_error_at", "entered_in_error_by", "entered_in_error_reason"])
+    Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.SCHEDULED, status_changed_at=now)
+    audit(
+        actor=by,
+        action="hold.entered_in_error",
+        obj=hold,
+        at=now,
+        old={"dose": dose.pk, "dose_status": dose.status},
+        new={"dose": dose.pk, "dose_status": Dose.Status.SCHEDULED},
+        reason=reason,
+    )
+    dose.status = Dose.Status.SCHEDULED
+    evaluate_doses([dose], now=now, trigger="hold_undone")
+    return hold
 
 
 # --- Sweeps ---------------------------------------------------------------------------------------------------------

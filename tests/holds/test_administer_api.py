@@ -116,7 +116,7 @@ def test_the_window_opens_at_due_minus_w_exactly(api, ready, patient_a, nurse_a)
     course = ready()
     chart(patient_a, nurse_a, at=NOW - timedelta(minutes=35))  # before the start: judged as of it (INV-START)
     response = api.as_user(nurse_a).post(
-        url(first_dose(course)), body(started_at="2027-03-10T11:30:00Z"), format="json"
+        url(first_dose(course)), body(started_at="2027-03-10T11:30:00Z", early_reason="OR slot at 11:45"), format="json"
     )
     assert response.status_code == 201, response.content
     assert response.json()["administration"]["timing"] == "early"
@@ -318,3 +318,27 @@ def test_two_concurrent_administrations_give_one_201_and_one_409(transactional_d
     assert sorted(results) == [(201, None), (409, "already_charted")]
     assert Administration.objects.filter(dose=dose).count() == 1
     assert AuditEvent.objects.filter(action="dose.administer", object_id=str(dose.pk)).count() == 1
+
+
+def test_a_start_more_than_30_min_before_due_needs_the_reason_and_stores_it(api, ready, patient_a, nurse_a):
+    course = ready()
+    dose = first_dose(course)  # due 12:30 UTC
+    chart(patient_a, nurse_a, at=NOW - timedelta(minutes=35))
+    early = body(started_at="2027-03-10T11:59:00Z")  # 31 min before due
+    refused = api.as_user(nurse_a).post(url(dose), early, format="json")
+    assert refused.status_code == 400 and list(refused.json()["errors"]) == ["early_reason"]
+    assert not Administration.objects.exists()
+    given = api.as_user(nurse_a).post(url(dose), {**early, "early_reason": "theatre at 12:30"}, format="json")
+    assert given.status_code == 201, given.content
+    assert Administration.objects.get().early_reason == "theatre at 12:30"
+    assert given.json()["administration"]["early_reason"] == "theatre at 12:30"
+
+
+def test_a_start_30_min_before_due_asks_no_reason(api, ready, patient_a, nurse_a):
+    course = ready()
+    chart(patient_a, nurse_a, at=NOW - timedelta(minutes=35))
+    response = api.as_user(nurse_a).post(
+        url(first_dose(course)), body(started_at="2027-03-10T12:00:00Z"), format="json"
+    )
+    assert response.status_code == 201, response.content
+    assert Administration.objects.get().early_reason == ""

@@ -35,6 +35,7 @@ def give(dose, nurse_a, *, started_at=START, now=NOW):
         verifier_username="nurse_a2",
         verifier_password=PASSWORD,
         verified_dose_iu=DOSE_IU,
+        early_reason="given with the ward's earlier round",  # stored only for a start > 30 min before due
         now=now,
     )
 

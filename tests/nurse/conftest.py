@@ -42,13 +42,13 @@ def ready_course(patient, *, oncologist, nurse, make_course, first_dose_at, now)
     return course
 
 
-def record_assessment(patient, *, nurse, now, sbp=118):
+def record_assessment(patient, *, nurse, now, sbp=118, minutes_ago=5):
     """Fresh vitals, neuro and bedside exam, all answers explicit (the first slot of a cycle needs no urine)."""
     from monitoring import services as obs
 
     obs.vitals_record(
         patient=patient,
-        recorded_at=now - timedelta(minutes=5),
+        recorded_at=now - timedelta(minutes=minutes_ago),
         sbp=sbp,
         dbp=62,
         heart_rate=92,
@@ -59,8 +59,10 @@ def record_assessment(patient, *, nurse, now, sbp=118):
         by=nurse,
         now=now,
     )
-    obs.neuro_record(patient=patient, recorded_at=now - timedelta(minutes=5), **NORMAL_NEURO, by=nurse, now=now)
-    normal_exam(patient, nurse, at=now - timedelta(minutes=5), now=now)
+    obs.neuro_record(
+        patient=patient, recorded_at=now - timedelta(minutes=minutes_ago), **NORMAL_NEURO, by=nurse, now=now
+    )
+    normal_exam(patient, nurse, at=now - timedelta(minutes=minutes_ago), now=now)
 
 
 @pytest.fixture

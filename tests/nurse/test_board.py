@@ -152,6 +152,7 @@ def test_board_shows_a_given_dose_and_the_counts(client, clock, ward_with_states
         verifier_username="nurse_a2",
         verifier_password="correct-horse-battery",
         verified_dose_iu=dose.course.dose_iu,
+        early_reason="given with the 06:00 round",
         now=NOW,
     )
     ward_a = dose.course.patient.ward

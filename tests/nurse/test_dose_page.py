@@ -76,6 +76,7 @@ def test_opening_the_dose_evaluates_it_and_shows_the_preparation(client, dose_no
 
 
 def test_the_second_nurse_section_does_not_show_the_dose(client, dose_now, nurse_a):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW)
     client.force_login(nurse_a)
     html = client.get(f"/doses/{dose_now.pk}/").content.decode()
     section = html[html.index('<fieldset class="second-nurse') : html.index("</fieldset>", html.index("second-nurse"))]
@@ -93,7 +94,9 @@ def test_assessment_with_sbp_85_holds_by_cv_sbp(client, dose_now, nurse_a):
     assert response.status_code == 200
     assert 'id="decision">HOLD' in html.replace("> ", ">") or "HOLD</span>" in html
     assert "CV-SBP" in html and "85 mmHg" in html
-    assert "giving will be refused" in html
+    # Action first: a held dose offers new data and the hold, never the Give form.
+    assert "Record new data and re-evaluate" in html and 'id="give-form"' not in html
+    assert html.index('id="action"') < html.index('id="assess-form"')
     dose_now.refresh_from_db()
     assert dose_now.flag == "hold" and dose_now.latest_evaluation.trigger == "assessment"
     vitals = VitalSigns.objects.get(patient=dose_now.course.patient)
@@ -206,12 +209,16 @@ def test_hold_with_a_rule_id_and_a_note(client, dose_now, nurse_a):
     html = client.get(f"/doses/{dose_now.pk}/").content.decode()
     assert re.search(r'<option value="CV-SBP" selected>', html)  # the evaluation's rule is offered first
     response = client.post(
-        f"/doses/{dose_now.pk}/", {"action": "hold", "hold-reason": "CV-SBP", "hold-note": "SBP 84"}, follow=True
+        f"/doses/{dose_now.pk}/",
+        {"action": "hold", "hold-reason": "CV-SBP", "hold-note": "SBP 84", "hold-confirm_hold": "on"},
+        follow=True,
     )
     hold = Hold.objects.get(dose=dose_now)
     assert (hold.reason, hold.rule_ids, hold.note, hold.by) == ("CV-SBP", ["CV-SBP"], "SBP 84", nurse_a)
     assert "held (CV-SBP)" in text(response)
-    again = client.post(f"/doses/{dose_now.pk}/", {"action": "hold", "hold-reason": "CV-SBP"})
+    again = client.post(
+        f"/doses/{dose_now.pk}/", {"action": "hold", "hold-reason": "CV-SBP", "hold-confirm_hold": "on"}
+    )
     assert again.status_code == 409 and "This dose has already been charted." in again.content.decode()
     assert "give-form" not in again.content.decode()  # nothing left to chart
 
@@ -271,3 +278,100 @@ def test_correction_entered_in_error_keeps_the_record(client, dose_now, nurse_a,
 def test_unknown_action_is_a_400(client, dose_now, nurse_a):
     client.force_login(nurse_a)
     assert client.post(f"/doses/{dose_now.pk}/", {"action": "delete"}).status_code == 400
+
+
+# --- Action first, errors in view, guarded timing ------------------------------------------------------------------
+
+
+def test_a_dose_to_give_opens_with_the_give_form_first_and_hold_behind_it(client, dose_now, nurse_a):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW)
+    client.force_login(nurse_a)
+    html = text(client.get(f"/doses/{dose_now.pk}/"))
+    assert html.index('id="decision"') < html.index('id="give-form"') < html.index('id="assess-form"')
+    assert html.index('id="give-form"') < html.index('id="hold-instead"')
+
+
+def test_a_hold_says_why_in_words_with_the_rule_id_second(client, dose_now, nurse_a):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW, sbp=84)
+    client.force_login(nurse_a)
+    html = text(client.get(f"/doses/{dose_now.pk}/"))
+    why = html[html.index('aria-label="Why"') :]
+    assert re.search(r"<li><strong>[^<]*[Ss]ystolic[^<]*</strong> <span class=\"small text-muted\">CV-SBP", why)
+    assert 'id="give-form"' not in html and "Override the hold" not in html  # a nurse never overrides
+
+
+def test_the_oncologist_is_offered_the_override_on_a_hold(client, dose_now, nurse_a, oncologist):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW, sbp=84)
+    client.force_login(oncologist)
+    html = text(client.get(f"/doses/{dose_now.pk}/"))
+    course = dose_now.course
+    assert f'href="/courses/{course.pk}/doses/{dose_now.pk}/override/">Override the hold (e-signed)' in html
+
+
+def test_missing_data_is_listed_in_words(client, dose_now, nurse_a):
+    client.force_login(nurse_a)
+    html = text(client.get(f"/doses/{dose_now.pk}/"))
+    assert "Still needed before this dose:" in html and "the bedside exam in the last 2 h" in html
+    assert "Chart the pre-dose assessment" in html
+
+
+def test_a_refused_give_puts_a_summary_at_the_top_linking_to_the_field(client, dose_now, nurse_a):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW)
+    client.force_login(nurse_a)
+    response = client.post(f"/doses/{dose_now.pk}/", give(dose_now, verifier_password="wrong"))
+    html = text(response)
+    assert response.status_code == 400
+    summary = html[html.index('id="error-summary"') : html.index('id="action"')]
+    assert "data-autofocus" in summary
+    assert '<a href="#id_give-verifier_password" class="alert-link">Second nurse: password</a>' in summary
+    assert html.index('id="error-summary"') < html.index('id="give-form"')
+
+
+def test_a_hold_needs_its_confirmation(client, dose_now, nurse_a):
+    client.force_login(nurse_a)
+    response = client.post(f"/doses/{dose_now.pk}/", {"action": "hold", "hold-reason": "no_iv_access"})
+    assert response.status_code == 400 and "Tick to confirm the hold." in text(response)
+    assert not Hold.objects.exists()
+
+
+def test_a_mistaken_hold_is_undone_within_the_window_audited_and_the_dose_is_open(client, dose_now, nurse_a):
+    client.force_login(nurse_a)
+    held = {"action": "hold", "hold-reason": "no_iv_access", "hold-confirm_hold": "on"}
+    assert client.post(f"/doses/{dose_now.pk}/", held).status_code == 302
+    hold = Hold.objects.get()
+    assert 'id="undo-hold-form"' in text(client.get(f"/doses/{dose_now.pk}/"))
+    response = client.post(
+        f"/doses/{dose_now.pk}/", {"action": "undo_hold", "undo-hold": hold.pk, "undo-reason": "wrong patient"}
+    )
+    assert response.status_code == 302
+    hold.refresh_from_db()
+    dose_now.refresh_from_db()
+    assert dose_now.status == Dose.Status.SCHEDULED
+    assert (hold.entered_in_error_by, hold.entered_in_error_reason) == (nurse_a, "wrong patient")
+    assert AuditEvent.objects.filter(action="hold.entered_in_error", reason="wrong patient").exists()
+
+
+def test_a_hold_cannot_be_undone_after_the_window_closed(dose_now, nurse_a):
+    from il2ward.errors import Conflict
+    from scheduling.services import dose_hold, hold_enter_in_error
+
+    hold = dose_hold(dose_id=dose_now.pk, reason="no_iv_access", by=nurse_a, now=NOW)
+    closed = dose_now.due_at + timedelta(minutes=61)  # W = 60
+    with pytest.raises(Conflict) as caught:
+        hold_enter_in_error(hold_id=hold.pk, reason="oops", by=nurse_a, now=closed)
+    assert caught.value.code == "outside_window"
+    last_minute = dose_now.due_at + timedelta(minutes=60)
+    assert hold_enter_in_error(hold_id=hold.pk, reason="oops", by=nurse_a, now=last_minute).entered_in_error_at
+
+
+def test_an_early_give_on_the_page_asks_why_and_records_it(client, dose_now, nurse_a):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW, minutes_ago=45)
+    client.force_login(nurse_a)
+    early = give(dose_now, started_at="2027-03-10T05:45")  # 11:45 UTC: 35 min before the 12:20 due time
+    response = client.post(f"/doses/{dose_now.pk}/", early)
+    html = text(response)
+    assert response.status_code == 400 and "35 min before the dose is due" in html
+    assert 'name="give-early_reason"' in html and 'type="hidden" name="give-early_reason"' not in html
+    response = client.post(f"/doses/{dose_now.pk}/", {**early, "give-early_reason": "CT at 06:30"})
+    assert response.status_code == 302
+    assert Administration.objects.get().early_reason == "CT at 06:30"
