@@ -228,7 +228,7 @@ else:
     CELERY_QUEUE_DIR = VAR_DIR / "celery"
     for sub in ("out", "processed", "control"):
         (CELERY_QUEUE_DIR / sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost"  # the host is ignored; without one kombu warns at every connection
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(CELERY_QUEUE_DIR / "out"),
         "data_folder_out": str(CELERY_QUEUE_DIR / "out"),
@@ -304,7 +304,8 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("IL2WARD_LOG_LEVEL", "INFO")},
     # Request lines carry URLs only; URLs never carry patient data (ids only).
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # axes logs every successful login at INFO; its lock-outs are WARNING and stay.
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
 }
 
 if PRODUCTION:

@@ -1,9 +1,17 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
+from django.contrib.staticfiles.storage import staticfiles_storage
+from django.shortcuts import redirect
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
 from il2ward import api, health
+
+
+def favicon(request):
+    """Browsers ask for /favicon.ico whatever the page links: send them to the icon rather than log a 404."""
+    return redirect(staticfiles_storage.url("favicon.svg"), permanent=True)
+
 
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
@@ -23,6 +31,7 @@ urlpatterns = [
     path("api/v1/", include(api_v1)),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    path("favicon.ico", favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

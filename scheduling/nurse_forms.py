@@ -16,19 +16,31 @@ from scheduling.domain.calendar import to_local_aware
 from scheduling.models import TeachingRecord
 
 LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
+# Shown and typed as 24-hour ward time whatever the browser's locale (a datetime-local input shows 12-hour
+# times in a US-English browser); the ISO "T" form is read too.
+DISPLAY_FORMAT = "%Y-%m-%d %H:%M"
 
 
 def local_input(moment: datetime | None, zone) -> str:
-    """An aware time as the value of a datetime-local input in the ward's zone."""
-    return "" if moment is None else moment.astimezone(zone).strftime(LOCAL_FORMAT)
+    """An aware time as the value of a ward-time input, in the ward's zone."""
+    return "" if moment is None else moment.astimezone(zone).strftime(DISPLAY_FORMAT)
 
 
 class LocalDateTimeField(forms.Field):
-    """A ward-local wall-clock time from a datetime-local input; the form makes it aware in the ward's zone
+    """A ward-local wall-clock time, typed as 24-hour "YYYY-MM-DD HH:MM"; the form makes it aware in the ward's zone
     (scheduling.domain.calendar.to_local_aware: a DST-gap time moves forward, an ambiguous one takes the first)."""
 
-    widget = forms.DateTimeInput(attrs={"type": "datetime-local"}, format=LOCAL_FORMAT)
-    default_error_messages = {"invalid": "Enter a date and time (ward-local)."}
+    widget = forms.DateTimeInput(
+        attrs={
+            "placeholder": "YYYY-MM-DD HH:MM",
+            "pattern": r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}",
+            "inputmode": "numeric",
+            "autocomplete": "off",
+            "title": "24-hour ward time, e.g. 2027-03-10 06:00",
+        },
+        format=DISPLAY_FORMAT,
+    )
+    default_error_messages = {"invalid": "Enter a date and 24-hour time (ward time), e.g. 2027-03-10 06:00."}
 
     def to_python(self, value):
         if value in self.empty_values:
@@ -51,7 +63,6 @@ class WardForm(forms.Form):
         self.zone = zone
         for name, field in self.fields.items():
             if isinstance(field, LocalDateTimeField):
-                field.widget.attrs.setdefault("step", "60")
                 if isinstance(self.initial.get(name), datetime) and self.initial[name].tzinfo is not None:
                     self.initial[name] = local_input(self.initial[name], zone)
 

@@ -103,7 +103,7 @@ def test_fluids_for_a_shift_in_ward_time(client, dose_now, nurse_a):
     client.force_login(nurse_a)
     form = client.get(f"/patients/{dose_now.course.patient_id}/fluids/").content.decode()
     # NOW is 06:00 in Chicago: the last complete shift is 23:00–07:00? no: 15:00–23:00 the day before.
-    assert 'value="2027-03-09T15:00"' in form and 'value="2027-03-09T23:00"' in form
+    assert 'value="2027-03-09 15:00"' in form and 'value="2027-03-09 23:00"' in form
     response = client.post(
         f"/patients/{dose_now.course.patient_id}/fluids/",
         {"period_start": "2027-03-09T15:00", "period_end": "2027-03-09T23:00", "urine_ml": "900", "intake_ml": "1400"},
