@@ -7,46 +7,19 @@ test-artifacts/. Skips saying why without /usr/bin/chromium; fails instead under
 
 import re
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
 from scheduling.models import Administration
 from scheduling.nurse_forms import EXAM_LABELS
+from tests.browser.conftest import ARTIFACTS
 from tests.conftest import PASSWORD
 from tests.nurse.conftest import ready_course
-from tests.workers import skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]  # fmt: skip
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 WIDTHS = (1024, 1600)
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not Path(CHROMIUM).exists():
-        skip_or_fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium")
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        skip_or_fail("the playwright package is not installed")
-    # Playwright's sync API keeps an event loop; the test's own ORM calls are still plain synchronous code.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield chromium
-        finally:
-            chromium.close()
-            from django.db import connections
-
-            connections.close_all()  # PostgreSQL: leave no session behind for the test database's teardown
 
 
 def shoot(page, name: str) -> None:

@@ -5,63 +5,22 @@ password, sees the signature on the page, and downloads the PDF summary, which c
 time and meaning. Screenshots go to test-artifacts/. Without Chromium the tests skip, saying why (CI fails instead).
 """
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from django.utils import timezone
 
+from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import PASSWORD
 from tests.review.builders import Staff, build_course, flag_next
 from tests.review.pdftext import pdf_text
-from tests.workers import skip_or_fail
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-CHROMIUM = "/usr/bin/chromium"
-ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-
-
-@pytest.fixture
-def browser(monkeypatch):
-    if not os.path.exists(CHROMIUM):
-        skip_or_fail(f"needs Chromium at {CHROMIUM} (Debian package chromium); Playwright cannot download one here")
-    # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are still synchronous.
-    monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    from playwright.sync_api import sync_playwright
-
-    ARTIFACTS.mkdir(exist_ok=True)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=ARGS)
-        try:
-            yield browser
-        finally:
-            browser.close()
-            from django.db import connections
-
-            connections.close_all()  # PostgreSQL: leave no session behind for the test database's teardown
 
 
 @pytest.fixture
 def staff(oncologist, nurse_a, nurse_a2):
     return Staff(oncologist, nurse_a, nurse_a2)
-
-
-def log_in(page, base: str, username: str, password: str) -> None:
-    page.goto(f"{base}/accounts/login/")
-    page.get_by_label("Username").fill(username)
-    page.get_by_label("Password").fill(password)
-    page.get_by_role("button", name="Sign in").click()
-    page.wait_for_load_state()
 
 
 def fits_the_tablet(page) -> bool:

@@ -1,0 +1,108 @@
+"""The nurse's and the oncologist's pages at the two sizes the wards use (a tablet in portrait, 820 px with touch,
+and a 1366 px nurse station): axe-core finds no serious or critical WCAG 2.1 A/AA violation, no page scrolls
+sideways, the board shows every column of every patient, and the Give button is in the first screen.
+
+Screenshots of each page at each size go to test-artifacts/ (named page-size.png).
+"""
+
+import re
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from tests.browser.conftest import ARTIFACTS, SIZES, axe_violations, horizontal_overflow, log_in
+from tests.nurse.conftest import ready_course, record_assessment
+
+pytestmark = [pytest.mark.browser, pytest.mark.slow]
+
+
+@pytest.fixture
+def ward(transactional_db, ward_a, patient_a, oncologist, nurse_a, make_course):
+    """Patient A held by SBP 85 (CV-SBP); patient C ready to give, both due in 20 min."""
+    from il2ward.services import patient_create
+    from scheduling.services import dose_evaluate
+
+    now = timezone.now()
+    patient_c = patient_create(
+        mrn="A-0003", name="Cy Gamma", birth_date=now.date().replace(year=1960), ward=ward_a, by=oncologist, now=now
+    )
+    courses = {}
+    for patient, sbp in ((patient_a, 85), (patient_c, 121)):
+        course = ready_course(
+            patient,
+            oncologist=oncologist,
+            nurse=nurse_a,
+            make_course=make_course,
+            first_dose_at=now + timedelta(minutes=20),
+            now=now,
+        )
+        record_assessment(patient, nurse=nurse_a, now=now, sbp=sbp)
+        dose_evaluate(dose_id=course.doses.get(cycle=1, number=1).pk, now=now)
+        courses[patient.mrn] = course
+    return courses
+
+
+def pages_of(courses):
+    held, ready = courses["A-0001"], courses["A-0003"]
+    return {
+        "board": "/wards/onc-a/",
+        "patient": f"/patients/{held.patient_id}/",
+        "dose-held": f"/doses/{held.doses.get(cycle=1, number=1).pk}/",
+        "dose-ready": f"/doses/{ready.doses.get(cycle=1, number=1).pk}/",
+        "notifications": "/notifications/",
+    }
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_nurses_pages_pass_axe_fit_the_screen_and_show_the_action_first(browser, live_server, ward, size):
+    context = browser.new_context(**SIZES[size])
+    page = context.new_page()
+    found, overflow = {}, {}
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        found["login"] = axe_violations(page)
+        log_in(page, live_server.url, "nurse_a")
+        for name, path in pages_of(ward).items():
+            page.goto(f"{live_server.url}{path}")
+            page.wait_for_load_state("networkidle")
+            found[name] = axe_violations(page)
+            overflow[name] = horizontal_overflow(page)
+            page.screenshot(path=str(ARTIFACTS / f"{name}-{size}.png"), full_page=True)
+        page.goto(f"{live_server.url}{pages_of(ward)['dose-ready']}")
+        give = page.get_by_role("button", name="Give — chart as given").bounding_box()
+        print(f"{size}: Give button top at {give['y']:.0f} px of a {SIZES[size]['viewport']['height']} px screen")
+        # Action first: the Give button is in the first screen at either size, above the assessment.
+        assert give["y"] + give["height"] <= SIZES[size]["viewport"]["height"]
+        assert give["y"] < page.locator("#assess-form").bounding_box()["y"]
+    finally:
+        context.close()
+    assert {name: v for name, v in found.items() if v} == {}
+    assert {name: px for name, px in overflow.items() if px > 0} == {}
+
+
+def test_the_board_on_a_tablet_shows_every_column_of_every_patient(browser, live_server, ward):
+    context = browser.new_context(**SIZES["tablet-820"])
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, "nurse_a")
+        page.wait_for_url(re.compile(r"/wards/onc-a/$"))
+        for mrn in ("A-0001", "A-0003"):
+            row = page.locator("tr.board-row", has_text=mrn)
+            card = row.bounding_box()
+            assert card["x"] >= 0 and card["x"] + card["width"] <= 820
+            for label in ("Next slot", "State · why", "Last vitals", "Given / held"):
+                cell = row.locator(f'td[data-label="{label}"]')
+                box = cell.bounding_box()
+                assert cell.is_visible() and box["x"] + box["width"] <= 820, (mrn, label)
+            assert re.search(r"HR \d+", row.inner_text()) and re.search(r"SpO2 \d+", row.inner_text())
+        held = page.locator("tr.board-row", has_text="A-0001").inner_text()
+        assert "Systolic blood pressure" in held and "CV-SBP" in held  # in words, the id beside it
+        small = page.evaluate(
+            """() => [...document.querySelectorAll('main a, main button')]
+                 .filter(el => el.offsetParent !== null && el.getBoundingClientRect().height < 44)
+                 .map(el => el.textContent.trim().slice(0, 30))"""
+        )
+        assert small == []  # every target a nurse taps is at least 44 px high
+    finally:
+        context.close()
