@@ -398,7 +398,8 @@ def observations(patient: Patient, kind: str, *, limit: int = 200) -> list[Obser
     One query (recording and correcting users joined).
     """
     model = observation_model(kind)
-    related = ["recorded_by", "entered_in_error_by"] + (["resolved_by"] if model is ClinicalEvent else [])
+    related = ["recorded_by__profile", "entered_in_error_by__profile"]
+    related += ["resolved_by__profile"] if model is ClinicalEvent else []
     return list(model.objects.filter(patient=patient).select_related(*related).order_by("-recorded_at", "-pk")[:limit])
 
 

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, Value, When, Window
+from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, Subquery, Value, When, Window
 from django.db.models.functions import RowNumber
 
 from il2ward.models import Patient, Ward
@@ -261,6 +261,12 @@ def _current_and_last(course_ids, *, now: datetime) -> tuple[dict[int, Dose], di
             ),
             # An override that has lapsed (INV-OVR) no longer counts: the dose shows as held again.
             overridden=Exists(Override.objects.filter(dose=OuterRef("pk"), lapsed_at__isnull=True)),
+            # A given dose is shown with the time it was given, not the time it was due.
+            given_at=Subquery(
+                Administration.objects.filter(dose=OuterRef("pk"), entered_in_error_at__isnull=True).values(
+                    "started_at"
+                )[:1]
+            ),
         )
         .filter((Q(rn_open=1) & open_q) | (Q(rn_last=1) & charted_q))
         .select_related("latest_evaluation")
@@ -425,10 +431,6 @@ def next_open_dose(course: Course | None, *, now: datetime) -> Dose | None:
         .order_by("due_at")
         .first()
     )
-
-
-def previous_slot(dose: Dose) -> Dose | None:
-    return Dose.objects.filter(course_id=dose.course_id, due_at__lt=dose.due_at).order_by("-due_at").first()
 
 
 def live_panel(patient: Patient, course: Course | None, dose: Dose | None, *, now: datetime):

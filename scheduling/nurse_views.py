@@ -25,6 +25,7 @@ from monitoring.models import LAB_FIELDS, FluidBalance, WeightMeasurement
 from monitoring.selectors import event_for
 from scheduling import board, nurse_forms, nurse_services, selectors, services
 from scheduling.models import Administration, Course, Dose, TeachingRecord
+from scheduling.templatetags.humanize_dose import person
 
 CLINICAL_ROLES = (Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
 
@@ -113,8 +114,9 @@ def patient_page(request, pk: int):
 # --- Charting a dose ------------------------------------------------------------------------------------------------
 
 
-def _urine_since_default(patient, dose, *, now):
-    """Urine must be recorded without gaps: continue from the last fluids period, else from the last slot."""
+def _urine_since_default(patient, *, now):
+    """Urine must be recorded without gaps: continue from the end of the last fluids period, else from the start of
+    the current nursing shift (never from the previous measurement: 520 mL "since" 12 min ago is a slip)."""
     last_end = (
         FluidBalance.objects.filter(patient=patient, entered_in_error_at__isnull=True, period_end__lte=now)
         .order_by("-period_end")
@@ -123,10 +125,7 @@ def _urine_since_default(patient, dose, *, now):
     )
     if last_end is not None and now - last_end <= timedelta(hours=16):
         return last_end
-    previous = board.previous_slot(dose) if dose is not None else None
-    if previous is not None and now - previous.due_at <= timedelta(hours=16):
-        return previous.due_at
-    return now - timedelta(hours=8)
+    return nurse_forms.last_shift(now, patient.ward.zone)[1]
 
 
 def _weight_missing(patient, *, now) -> bool:
@@ -142,7 +141,7 @@ def _assessment_form(patient, dose, *, now, data=None):
     zone = patient.ward.zone
     initial = {
         "recorded_at": now.replace(second=0, microsecond=0),
-        "urine_since": _urine_since_default(patient, dose, now=now),
+        "urine_since": _urine_since_default(patient, now=now),
     }
     return nurse_forms.AssessmentForm(
         data, zone=zone, initial=initial, weight_missing=_weight_missing(patient, now=now), prefix="assess"
@@ -324,8 +323,8 @@ def _post_give(request, dose, *, now):
         return _dose_response(request, dose, now=now, status=400, give_form=form)
     messages.success(
         request,
-        f"Dose {dose.cycle}·{dose.number} charted as given ({adm.get_timing_display().lower()}), checked by "
-        f"{adm.verified_by.get_username()}.",
+        f"C{dose.cycle} #{dose.number} charted as given ({adm.get_timing_display().lower()}), checked by "
+        f"{person(adm.verified_by)}.",
     )
     return redirect("dose", pk=dose.pk)
 

@@ -14,8 +14,17 @@ def iu(value) -> str:
 
 @register.filter
 def rule_title(rule_id) -> str:
-    """"CV-SBP" → "Systolic blood pressure": the rule in words for the nurse (the id stays beside it)."""
+    """ "CV-SBP" → "Systolic blood pressure": the rule in words for the nurse (the id stays beside it)."""
     from monitoring.domain.rulesets import RULE_CATALOGUE
 
     info = RULE_CATALOGUE.get(str(rule_id))
     return info.title if info else str(rule_id).replace("_", " ")
+
+
+@register.filter
+def person(user) -> str:
+    """A member of staff as people read her on the ward: her printed name ("Sam Ortiz RN"), else her username."""
+    if user is None:
+        return ""
+    profile = getattr(user, "profile", None)
+    return (profile.printed_name if profile is not None else "") or user.get_username()

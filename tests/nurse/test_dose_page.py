@@ -177,7 +177,7 @@ def test_give_with_the_blind_double_check(client, dose_now, nurse_a, nurse_a2):
         ({"reconstituted_at": "2027-03-08T05:00"}, 409, "reconstituted more than 48 h ago"),
         ({"started_at": "2027-03-10T04:00", "reconstituted_at": "2027-03-10T03:50"}, 409, "outside the dose window"),
         ({"started_at": "2027-03-10T06:06", "ended_at": ""}, 400, "The start time is in the future."),
-        ({"started_at": "not a time"}, 400, "Enter a date and time (ward-local)."),
+        ({"started_at": "not a time"}, 400, "Enter a date and 24-hour time (ward time), e.g. 2027-03-10 06:00."),
     ],
 )
 def test_give_refusals_are_messages_not_crashes(client, dose_now, nurse_a, nurse_a2, overrides, status, message):
@@ -375,3 +375,26 @@ def test_an_early_give_on_the_page_asks_why_and_records_it(client, dose_now, nur
     response = client.post(f"/doses/{dose_now.pk}/", {**early, "give-early_reason": "CT at 06:30"})
     assert response.status_code == 302
     assert Administration.objects.get().early_reason == "CT at 06:30"
+
+
+def test_urine_since_defaults_to_the_shift_start_not_the_last_measurement(client, dose_now, nurse_a):
+    client.force_login(nurse_a)
+    html = text(client.get(f"/doses/{dose_now.pk}/"))
+    # NOW is 06:00 in Chicago: the current shift began at 23:00; no fluid period charted yet.
+    assert re.search(r'name="assess-urine_since" value="2027-03-09 23:00"', html)
+
+
+def test_urine_since_continues_from_the_last_fluid_period(client, dose_now, nurse_a):
+    from monitoring import services as obs
+
+    obs.fluids_record(
+        patient=dose_now.course.patient,
+        period_start=NOW - timedelta(hours=9),
+        period_end=NOW - timedelta(hours=1),
+        urine_ml=600,
+        by=nurse_a,
+        now=NOW,
+    )
+    client.force_login(nurse_a)
+    html = text(client.get(f"/doses/{dose_now.pk}/"))
+    assert re.search(r'name="assess-urine_since" value="2027-03-10 05:00"', html)
