@@ -179,6 +179,13 @@ def course_day(course: Course, *, now: datetime, zone) -> int:
     return (now.astimezone(zone).date() - course.first_dose_at.astimezone(zone).date()).days + 1
 
 
+def rest_day(last: Dose | None, *, now: datetime, zone) -> int | None:
+    """Which day of the rest between the cycles today is, in ward-local dates (the course day is not it)."""
+    if last is None:
+        return None
+    return (now.astimezone(zone).date() - last.due_at.astimezone(zone).date()).days
+
+
 @dataclass(frozen=True)
 class BoardRow:
     patient: Patient
@@ -188,6 +195,7 @@ class BoardRow:
     last: Dose | None  # the latest slot charted given, held or missed
     cycle: int | None
     day: int
+    rest_day: int | None  # in the rest between cycles: day 1 is the day after cycle 1's last slot
     due_in: str
     rules: list[str]  # rule ids behind a hold (the open slot's evaluation, or the last slot's hold)
     overridden: bool
@@ -328,6 +336,7 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
                 last=prev,
                 cycle=(cur or prev).cycle if (cur or prev) else None,
                 day=course_day(course, now=now, zone=zone),
+                rest_day=rest_day(prev, now=now, zone=zone) if state == "rest" else None,
                 due_in=time_to_due(cur.due_at if cur else None, now=now),
                 rules=rules,
                 overridden=overridden,

@@ -120,9 +120,10 @@ def interaction_warnings(medication_names: list[str]) -> list[Interaction]:
 
 
 def course_position(status: str, cycles: dict[int, tuple[datetime, datetime]], *, zone: ZoneInfo, now: datetime) -> str:
-    """ "Cycle 1 · day 3", "Rest · day 9 · cycle 2 from Fri 26 Mar", "Planned · first dose …" (pure).
+    """ "Cycle 1 · day 3", "Rest day 4 · course day 9 · cycle 2 from Fri 26 Mar", "Planned · first dose …" (pure).
 
-    Days are ward-local calendar days counted from the course's first dose (day 15 is cycle 2's default start).
+    Days are ward-local calendar days: a cycle's day from its first slot, a rest day from the previous cycle's last
+    slot, the course day from the course's first dose (day 15 is cycle 2's default start).
     """
     if status == Course.Status.SCHEDULING:
         return "Calendar being written"
@@ -136,7 +137,8 @@ def course_position(status: str, cycles: dict[int, tuple[datetime, datetime]], *
         if now < first - window:
             if cycle == min(cycles):
                 return f"Planned · first dose {first.astimezone(zone):%a %d %b %H:%M}"
-            return f"Rest · day {course_day} · cycle {cycle} from {first.astimezone(zone):%a %d %b}"
+            rest = (now.astimezone(zone).date() - cycles[cycle - 1][1].astimezone(zone).date()).days
+            return f"Rest day {rest} · course day {course_day} · cycle {cycle} from {first.astimezone(zone):%a %d %b}"
         if now <= last + window:
             cycle_day = (now.astimezone(zone).date() - first.astimezone(zone).date()).days + 1
             return f"Cycle {cycle} · day {cycle_day}"

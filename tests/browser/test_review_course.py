@@ -115,7 +115,7 @@ def test_the_demo_courses_read_well(live_server, transactional_db, browser):
     page.screenshot(path=str(ARTIFACTS / "review-demo-course-list.png"), full_page=True)
     for name, shot, expect in (
         ("Maria Lopez", "review-demo-maria.png", ("Cycle 1 · day", "CV-SBP")),
-        ("James Okafor", "review-demo-james.png", ("Rest · day", "NE-RASS", "RN-UO")),
+        ("James Okafor", "review-demo-james.png", ("Rest day", "NE-RASS", "RN-UO")),
     ):
         page.goto(f"{live_server.url}/courses/")
         page.get_by_role("link", name=name).click()

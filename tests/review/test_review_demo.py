@@ -25,7 +25,7 @@ def test_the_demo_courses_render_with_their_holds(client):
     pages = {c.patient.name: text(client.get(f"/courses/{c.pk}/")) for c in Course.objects.select_related("patient")}
     maria, james = pages["Maria Lopez"], pages["James Okafor"]
     assert "Cycle 1 · day" in maria and "CV-SBP" in maria and maria.count('<svg class="trend"') == 7
-    assert "Rest · day" in james and "NE-RASS" in james and "RN-UO" in james
+    assert "Rest day" in james and "NE-RASS" in james and "RN-UO" in james
     assert "Hold flagged at Cycle 1 · dose 3" in pages["Priya Shah"]
     assert all("Server Error" not in html for html in pages.values())
     maria_course = Course.objects.get(patient__name="Maria Lopez")

@@ -115,7 +115,7 @@ def test_the_checklist_labels_cover_the_api_keys():
     [
         (T0 - timedelta(days=1), "Planned · first dose Fri 12 Mar 16:00"),
         (T0 + timedelta(hours=33), "Cycle 1 · day 3"),  # Sun 14 Mar 01:00 CST
-        (T0 + timedelta(days=8), "Rest · day 9 · cycle 2 from Fri 26 Mar"),
+        (T0 + timedelta(days=8), "Rest day 3 · course day 9 · cycle 2 from Fri 26 Mar"),  # last slot Wed 17 01:00
         (datetime(2027, 3, 26, 21, 30, tzinfo=UTC), "Cycle 2 · day 1"),
     ],
 )
