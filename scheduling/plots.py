@@ -252,13 +252,18 @@ def trend_plot(
         if not TOP <= y <= TOP + plot_h:
             continue
         colour = LEVEL_COLOURS.get(threshold.level, "#6c757d")
-        anchor_x = LEFT + plot_w - 4 if threshold.axis == "left" else LEFT + 4
-        anchor = "end" if threshold.axis == "left" else "start"
+        # A left-axis threshold spans the plot, labelled at its left end. A right-axis one (pressor, O2 flow) is
+        # drawn only beside the right axis it belongs to, so it is never read against the left axis's values.
+        if threshold.axis == "left":
+            x1, x2, label_x, anchor, label = LEFT, LEFT + plot_w, LEFT + 4, "start", threshold.label
+        else:
+            x1, x2 = LEFT + plot_w * 0.75, LEFT + plot_w
+            label_x, anchor, label = LEFT + plot_w - 4, "end", f"{threshold.label} →"
         out.append(
-            f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w:.1f}" y2="{y:.1f}" stroke="{colour}" '
+            f'<line x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" y2="{y:.1f}" stroke="{colour}" '
             f'stroke-width="1.2" stroke-dasharray="6 4"/>'
-            f'<text x="{anchor_x:.1f}" y="{y - 3:.1f}" font-size="10" text-anchor="{anchor}" fill="{colour}">'
-            f"{escape(threshold.label)}</text>"
+            f'<text x="{label_x:.1f}" y="{y - 3:.1f}" font-size="10" text-anchor="{anchor}" fill="{colour}">'
+            f"{escape(label)}</text>"
         )
     # Series.
     for s in in_axis:

@@ -47,6 +47,32 @@ def test_a_plot_draws_points_thresholds_and_dose_marks():
     assert ">now</text>" in svg
 
 
+def test_a_right_axis_threshold_is_drawn_beside_its_axis_not_across_the_left_axis_values():
+    import re
+
+    svg = plots.trend_plot(
+        title="BP and pressor",
+        axis=axis(24),
+        series=[
+            plots.Series("SBP", "#000", ((T0 + timedelta(hours=1), 110.0),)),
+            plots.Series("Phenylephrine", "#6f42c1", ((T0 + timedelta(hours=1), 0.4),), axis="right"),
+        ],
+        thresholds=[
+            plots.Threshold(90, "CV-SBP hold < 90", "hold"),
+            plots.Threshold(0.5, "CV-PRESSOR hold > 0.5", "hold", "right"),
+        ],
+        right_unit="µg/kg/min",
+    )
+    lines = re.findall(
+        r'<line x1="([\d.]+)" y1="[\d.]+" x2="([\d.]+)" y2="[\d.]+" stroke="[^"]+" stroke-width="1.2"', svg
+    )
+    (sbp_x1, sbp_x2), (pressor_x1, pressor_x2) = [(float(a), float(b)) for a, b in lines]
+    plot_w = plots.WIDTH - plots.LEFT - plots.RIGHT
+    assert sbp_x1 == plots.LEFT and sbp_x2 == plots.LEFT + plot_w  # across the plot
+    assert pressor_x1 >= plots.LEFT + plot_w * 0.7 and pressor_x2 == plots.LEFT + plot_w  # only beside its axis
+    assert "CV-PRESSOR hold &gt; 0.5 →" in svg
+
+
 def test_points_outside_the_axis_are_left_out_and_lines_break_between_segments():
     points = tuple((T0 + timedelta(hours=h), 100.0) for h in (1, 2, 30, 200, 201))
     svg = plots.trend_plot(title="SBP", axis=axis(24, 199, 210), series=[plots.Series("SBP", "#000", points)])
