@@ -44,3 +44,18 @@ def apply_errors(form: forms.Form, exc: Invalid) -> None:
         if field in form.fields and isinstance(form.fields[field].widget, forms.HiddenInput):
             form.fields[field].widget = forms.TextInput()  # a field asked for only when needed: now it is
         form.add_error(field if field in form.fields else None, messages)
+
+
+def error_summary(*forms) -> list[dict]:
+    """Every refused field of the bound forms, in page order, for the summary at the top of a page: label, message
+    and the id of the field to jump to (form-wide errors have none)."""
+    summary = []
+    for form in forms:
+        if form is None or not form.is_bound or not form.errors:
+            continue
+        for name, messages in form.errors.items():
+            field = form.fields.get(name)
+            target = form[name].auto_id if field is not None else ""
+            label = field.label if field is not None and field.label else "This form"
+            summary += [{"href": f"#{target}" if target else "", "label": label, "message": m} for m in messages]
+    return summary

@@ -18,6 +18,7 @@ from django.utils import timezone
 
 from il2ward import access
 from il2ward.errors import Conflict, Invalid
+from il2ward.forms import error_summary
 from il2ward.models import Role
 from monitoring import services as obs
 from monitoring.domain.engine import BLOCKING_LEVELS
@@ -182,21 +183,6 @@ def dose_page(request, pk: int):
     return _dose_response(request, dose, now=now)
 
 
-def _error_summary(forms: dict) -> list[dict]:
-    """Every refused field of the forms posted, in page order, for the summary at the top (each links to its
-    field)."""
-    summary = []
-    for form in forms.values():
-        if not form.is_bound or not form.errors:
-            continue
-        for name, messages_ in form.errors.items():
-            field = form.fields.get(name)
-            target = form[name].auto_id if field is not None else ""
-            label = field.label if field is not None and field.label else "This form"
-            summary += [{"href": f"#{target}" if target else "", "label": label, "message": m} for m in messages_]
-    return summary
-
-
 def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False, **forms):
     patient = dose.course.patient
     evaluation = dose.latest_evaluation
@@ -228,7 +214,7 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
             or bool(forms.get("give_form") and forms["give_form"].errors)
         ),
         "is_oncologist": access.has_role(request.user, Role.ONCOLOGIST),
-        "error_summary": _error_summary(forms),
+        "error_summary": error_summary(*forms.values()),
         "history": list(
             dose.administrations.select_related(
                 "given_by__profile", "verified_by__profile", "entered_in_error_by__profile"
@@ -425,7 +411,7 @@ def assessment_page(request, pk: int):
 
 def _entry_page(request, patient, form, title, template="scheduling/nurse/entry.html", **extra):
     status = 400 if request.method == "POST" else 200
-    context = {"patient": patient, "form": form, "title": title, **extra}
+    context = {"patient": patient, "form": form, "title": title, "error_summary": error_summary(form), **extra}
     return _render(request, template, context, zone=patient.ward.zone, status=status)
 
 

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from il2ward import access
 from il2ward.errors import Conflict, Invalid
+from il2ward.forms import error_summary
 from il2ward.models import NURSING_ROLES, Role
 from scheduling import decisions, review, review_forms, services
 from scheduling.models import Course, Dose
@@ -34,7 +35,7 @@ def course_page(request, pk: int):
     return _page(request, review.course_for(request.user, pk))
 
 
-def _page(request, course: Course, *, bound: dict | None = None, status: int = 200):
+def _page(request, course: Course, *, bound: dict | None = None, status: int = 200, canonical_url: str = ""):
     now = timezone.now()
     rv = review.course_review(course, now=now) if course.status != Course.Status.SCHEDULING else None
     context = {
@@ -47,6 +48,9 @@ def _page(request, course: Course, *, bound: dict | None = None, status: int = 2
         "can_log_events": access.has_role(request.user, Role.ONCOLOGIST, *NURSING_ROLES),
         "forms": _forms(course, rv, bound or {}) if rv else {},
         "ctcae_terms": review_forms.CTCAE_TERMS,
+        "error_summary": error_summary(*(bound or {}).values()),
+        # A refused POST re-renders the course page: the address bar goes back to it (il2ward.js).
+        "canonical_url": canonical_url,
     }
     with timezone.override(course.patient.ward.zone):  # every time on the page is ward-local
         return render(request, "scheduling/course.html", context, status=status)
@@ -133,7 +137,9 @@ def _decide(request, pk: int, key: str, form_class, act, *, anchor: str, roles=(
             messages.success(request, message)
             return redirect(f"{reverse('course', args=[course.pk])}#{anchor}")
     course = review.course_for(request.user, pk)
-    return _page(request, course, bound={key: form}, status=status)
+    return _page(
+        request, course, bound={key: form}, status=status, canonical_url=f"{reverse('course', args=[pk])}#{anchor}"
+    )
 
 
 def _form_field(form, field: str) -> str | None:

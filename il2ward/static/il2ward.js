@@ -8,6 +8,14 @@
       target.scrollIntoView({ block: "start" });
     }
   }
-  document.addEventListener("DOMContentLoaded", function () { focusSummary(document); });
+  function restoreAddress() {
+    // A refused form re-renders the page it was sent from; put that page's address back in the bar.
+    var main = document.getElementById("main");
+    var url = main && main.getAttribute("data-canonical-url");
+    if (url && window.history && window.history.replaceState) {
+      window.history.replaceState(null, "", url);
+    }
+  }
+  document.addEventListener("DOMContentLoaded", function () { restoreAddress(); focusSummary(document); });
   document.addEventListener("htmx:afterSwap", function (event) { focusSummary(event.detail.target); });
 })();
