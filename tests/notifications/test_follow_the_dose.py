@@ -157,7 +157,9 @@ def test_a_pending_assessment_due_is_dropped_once_a_complete_assessment_is_chart
     delivery = Delivery.objects.get(notification__kind="assessment_due", channel="email")
     record_assessment(patient_a, nurse=nurse_a, now=NOW + 3 * MIN)
     dose_evaluate(dose_id=dose.pk, now=NOW + 3 * MIN)
-    assert deliver(delivery.pk) == "cancelled"
+    assert deliver(delivery.pk) == "skipped"  # cancelled when the evaluation became complete
+    delivery.refresh_from_db()
+    assert delivery.status == "cancelled" and delivery.last_error == "done: assessment recorded"
     assert not mailoutbox
 
 
@@ -235,3 +237,49 @@ def test_past_its_last_step_the_chain_pages_everyone_in_it_again(flagged, settin
     reminders.escalate_holds(now=NOW + 15 * MIN)
     third = Notification.objects.filter(kind="escalation", details__escalation=3)
     assert sorted(third.values_list("recipient__username", flat=True)) == ["charge_a", "onc"]
+
+
+def test_a_complete_assessment_resolves_the_open_assessment_due_for_everyone_and_cancels_its_pages(
+    make_course, patient_a, nurse_a, oncologist
+):
+    from scheduling.services import patient_evaluate_next_dose
+
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    dose = _ready_dose(make_course, patient_a, nurse_a, oncologist)
+    reminders.dose_reminders(now=NOW)
+    due = Notification.objects.get(kind="assessment_due", dose_id=dose.pk)
+    pending = Delivery.objects.get(notification=due, channel="email", status="pending")
+    record_assessment(patient_a, nurse=nurse_a, now=NOW + 3 * MIN)
+    # What the worker does after each charting commits (scheduling.evaluate_patient).
+    patient_evaluate_next_dose(patient_id=patient_a.pk, now=NOW + 3 * MIN)
+    due.refresh_from_db()
+    pending.refresh_from_db()
+    assert (due.resolved_reason, due.resolved_at) == ("assessment recorded", NOW + 3 * MIN)
+    assert pending.status == "cancelled" and pending.last_error == "done: assessment recorded"
+    assert bell_count(nurse_a) == 0
+
+
+def test_an_incomplete_assessment_leaves_assessment_due_open(make_course, patient_a, nurse_a, oncologist):
+    from scheduling.services import patient_evaluate_next_dose
+
+    dose = _ready_dose(make_course, patient_a, nurse_a, oncologist)
+    reminders.dose_reminders(now=NOW)
+    vitals(patient_a, nurse_a, at=NOW + 2 * MIN)  # vitals alone: no neuro, no exam
+    evaluation = patient_evaluate_next_dose(patient_id=patient_a.pk, now=NOW + 3 * MIN)
+    assert evaluation.decision == "incomplete"
+    due = Notification.objects.get(kind="assessment_due", dose_id=dose.pk)
+    assert due.resolved_at is None and bell_count(nurse_a) == 1
+
+
+def test_vitals_charted_resolve_the_open_vitals_due_but_an_older_late_entry_does_not(active_course, patient_a, nurse_a):
+    active_course(first=NOW - timedelta(hours=3))
+    vitals(patient_a, nurse_a, at=NOW - timedelta(hours=2, minutes=1))
+    assert reminders.vitals_due(now=NOW) == 1  # due at NOW − 1 min: nothing since NOW − 2 h 1 min
+    due = Notification.objects.get(kind="vitals_due")
+    vitals(patient_a, nurse_a, at=NOW - timedelta(hours=2, minutes=1, seconds=30))  # a late entry of an older set
+    due.refresh_from_db()
+    assert due.resolved_at is None
+    vitals(patient_a, nurse_a, at=NOW + 2 * MIN)
+    due.refresh_from_db()
+    assert due.resolved_reason == "vitals recorded" and bell_count(nurse_a) == 0
