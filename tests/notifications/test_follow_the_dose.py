@@ -17,20 +17,6 @@ pytestmark = pytest.mark.django_db
 MIN = timedelta(minutes=1)
 
 
-@pytest.fixture
-def flagged(make_course, patient_a, nurse_a, oncologist):
-    """Slot 1 due at NOW + 30 min, SBP 85 at NOW − 5 min: evaluated at NOW → hold, hold_flagged to nurse and onc."""
-    nurse_a.email = "nurse@example.org"
-    nurse_a.save(update_fields=["email"])
-    course = make_course(patient_a, first_dose_at=NOW + 30 * MIN, now=NOW - timedelta(hours=6))
-    vitals(patient_a, nurse_a, at=NOW - 5 * MIN, sbp=85)
-    dose = course.doses.get(cycle=1, number=1)
-    dose_evaluate(dose_id=dose.pk, now=NOW)
-    dose.refresh_from_db()
-    assert dose.flag == "hold"
-    return dose
-
-
 def flags(dose) -> list[Notification]:
     return list(Notification.objects.filter(kind="hold_flagged", dose_id=dose.pk).order_by("created_at", "pk"))
 
