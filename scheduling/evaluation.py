@@ -263,6 +263,10 @@ def _consequences(previous_flags, results, *, now) -> None:
                 )
             )
         notify_many(outgoing, now=now)
+        never_given = [dose.pk for dose, _ in flagged if dose.flag in ("stop", "discontinue")]
+        if never_given:  # INV-STOP: the slot is never given; "give it" reminders still waiting are answered
+            notifications_resolve(dose_ids=never_given, kinds=["dose_due", "dose_overdue"], reason="stop recommended",
+                                  now=now)  # fmt: skip
     if bars:
         RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)  # unique(course, kind, source): once each
 

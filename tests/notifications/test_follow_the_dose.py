@@ -269,3 +269,55 @@ def test_vitals_charted_resolve_the_open_vitals_due_but_an_older_late_entry_does
     vitals(patient_a, nurse_a, at=NOW + 2 * MIN)
     due.refresh_from_db()
     assert due.resolved_reason == "vitals recorded" and bell_count(nurse_a) == 0
+
+
+def _slot(make_course, patient, *, due=NOW + 30 * MIN):
+    return make_course(patient, first_dose_at=due, now=NOW - timedelta(hours=6)).doses.get(cycle=1, number=1)
+
+
+def test_a_slot_whose_stop_was_recommended_gets_no_reminder_to_give_it_and_a_waiting_one_is_resolved(
+    make_course, patient_a, nurse_a, mailoutbox
+):
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    dose = _slot(make_course, patient_a)
+    reminders.dose_reminders(now=NOW)  # due − 30 min: dose_due, its e-mail pending
+    pending = Delivery.objects.get(notification__kind="dose_due", channel="email")
+    vitals(patient_a, nurse_a, at=NOW, heart_rate=135)  # CV-HR > 130: stop, the slot is never given (INV-STOP)
+    dose_evaluate(dose_id=dose.pk, now=NOW + MIN)
+    dose.refresh_from_db()
+    assert dose.flag == "stop"
+    pending.refresh_from_db()
+    assert pending.status == "cancelled" and pending.last_error == "done: stop recommended"
+    assert Notification.objects.get(kind="dose_due", dose_id=dose.pk).resolved_reason == "stop recommended"
+    assert Notification.objects.filter(kind="stop_recommended", dose_id=dose.pk, resolved_at__isnull=True).exists()
+    # Even once the stop's evaluation is superseded, the slot is never given: no dose_overdue at due + 30 min.
+    vitals(patient_a, nurse_a, at=NOW + 2 * MIN)
+    dose_evaluate(dose_id=dose.pk, now=NOW + 2 * MIN)
+    assert reminders.dose_reminders(now=NOW + 61 * MIN) == 0
+    assert not Notification.objects.filter(kind="dose_overdue", dose_id=dose.pk).exists()
+    assert not [m for m in mailoutbox if "Dose due" in m.subject]
+
+
+def test_a_held_slot_still_gets_its_dose_reminders(make_course, patient_a, nurse_a):
+    dose = _slot(make_course, patient_a)
+    vitals(patient_a, nurse_a, at=NOW, sbp=85)  # hold: an oncologist may override it, the dose may still be given
+    dose_evaluate(dose_id=dose.pk, now=NOW)
+    reminders.dose_reminders(now=NOW)
+    assert Notification.objects.filter(kind="dose_due", dose_id=dose.pk, resolved_at__isnull=True).exists()
+
+
+def test_a_discontinue_flag_is_paged_and_escalated_not_dropped_as_cleared(make_course, patient_a, nurse_a, mailoutbox):
+    from il2ward.notifications import deliver
+
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    dose = _slot(make_course, patient_a)
+    vitals(patient_a, nurse_a, at=NOW, rhythm="vt_sustained")
+    dose_evaluate(dose_id=dose.pk, now=NOW)
+    dose.refresh_from_db()
+    assert dose.flag == "discontinue"
+    page = Delivery.objects.get(notification__kind="stop_recommended", notification__recipient=nurse_a, channel="email")
+    assert reminders.work_done(page.notification) == ""
+    assert deliver(page.pk) == "delivered"
+    assert reminders.escalate_holds(now=NOW + 15 * MIN) > 0
