@@ -14,7 +14,8 @@ What it checks, one way reminders used to follow the clock instead of the dose e
 2. a signed override ends the escalation (no further step, the flag resolved "overridden");
 3. done work is not announced: a dose_due whose receivers were down is dropped once the dose is given (the receivers
    come back, receive nothing); assessment_due is not written for a dose already assessed, and one written before
-   the assessment is resolved "assessment recorded" when it is charted;
+   the assessment is resolved "assessment recorded" when it is charted; a slot whose stop was recommended (and
+   acknowledged) gets no dose_overdue, while an open slot beside it does;
 4. the escalation widens step by step through the configured chain, and an acknowledgement at the last step ends it
    for everyone;
 5. webhooks: one POST per event per endpoint with its recipients inside, a stable event id, a signature over timestamp
@@ -127,6 +128,10 @@ def test_scenario_reminders_follow_the_dose_on_the_real_chain(  # noqa: PLR0915 
                         by=oncologist, now=now)  # fmt: skip
     p5 = patient_create(mrn="A-0005", name="Pam Fifth", birth_date=datetime(1973, 4, 5).date(), ward=ward_a,
                         by=oncologist, now=now)  # fmt: skip
+    p7 = patient_create(mrn="A-0007", name="Pia Seventh", birth_date=datetime(1975, 6, 7).date(), ward=ward_a,
+                        by=oncologist, now=now)  # fmt: skip
+    p8 = patient_create(mrn="A-0008", name="Per Eighth", birth_date=datetime(1976, 7, 8).date(), ward=ward_a,
+                        by=oncologist, now=now)  # fmt: skip
     p6 = patient_create(mrn="C-0006", name="Pete Sixth", birth_date=datetime(1974, 5, 6).date(), ward=ward_c,
                         by=oncologist, now=now)  # fmt: skip
     env = {
@@ -134,11 +139,13 @@ def test_scenario_reminders_follow_the_dose_on_the_real_chain(  # noqa: PLR0915 
         "IL2WARD_EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
         "IL2WARD_EMAIL_HOST": "127.0.0.1",
         "IL2WARD_DOSE_DUE_MINUTES": "1",
+        "IL2WARD_DOSE_OVERDUE_MINUTES": "1",
         "IL2WARD_ASSESSMENT_DUE_MINUTES": "2",
         "IL2WARD_ESCALATION_CHAIN": CHAIN,
         "IL2WARD_ESCALATION_BACKUP": "backup_doc",
     }
     settings.IL2WARD_DOSE_DUE_MINUTES, settings.IL2WARD_ASSESSMENT_DUE_MINUTES = 1, 2
+    settings.IL2WARD_DOSE_OVERDUE_MINUTES = 1
     settings.IL2WARD_ESCALATION_CHAIN, settings.IL2WARD_ESCALATION_BACKUP = CHAIN, "backup_doc"
 
     with SmtpSink() as smtp, WebhookSink() as hook_a, WebhookSink() as hook_b, WebhookSink() as hook_c:
@@ -173,6 +180,17 @@ def test_scenario_reminders_follow_the_dose_on_the_real_chain(  # noqa: PLR0915 
                                           first_dose_at=at + timedelta(seconds=ahead), now=at)  # fmt: skip
                     ready[patient.pk] = course.doses.get(cycle=1, number=1)
                 d3, d4, d5 = ready[patient_b.pk], ready[p4.pk], ready[p5.pk]
+                # P7 (assessed) and P8 (heart rate 135: stop, the slot is never given), due 50 s ago: dose_overdue
+                # (due + 1 min) in ~10 s for P7; nothing telling anyone to give P8's dose.
+                vitals(p8, nurse_a2, at=timezone.now() - 2 * MINUTE, heart_rate=135)
+                record_assessment(p7, nurse=nurse_a2, now=timezone.now())
+                past = {}
+                for patient in (p7, p8):
+                    at = timezone.now()
+                    course = ready_course(patient, oncologist=oncologist, nurse=nurse_a2, make_course=make_course,
+                                          first_dose_at=at - timedelta(seconds=50), now=at)  # fmt: skip
+                    past[patient.pk] = course.doses.get(cycle=1, number=1)
+                d7, d8 = past[p7.pk], past[p8.pk]
                 for patient, by in ((patient_a, nurse_a), (p2, nurse_a2), (p6, nurse_a)):
                     vitals(patient, by, at=timezone.now() - 4 * MINUTE, sbp=85)
                 wait_until(lambda: all(flag_topics(d) for d in (d1, d2, d6)), timeout=30, message=logs)
@@ -253,6 +271,17 @@ def test_scenario_reminders_follow_the_dose_on_the_real_chain(  # noqa: PLR0915 
                 assert not [m for m in smtp.mails if "Dose due" in m.message["Subject"] and f"patient {p5.pk} " in
                             m.message["Subject"]]  # fmt: skip
 
+                # --- 3c. P8's stop is acknowledged; P7 gets its dose_overdue, P8 none (nor any dose_due by e-mail).
+                wait_until(lambda: Notification.objects.filter(kind="stop_recommended", dose_id=d8.pk).exists(),
+                           timeout=30, message=logs)  # fmt: skip
+                stop = Notification.objects.filter(kind="stop_recommended", dose_id=d8.pk).first()
+                notification_acknowledge(notification_id=stop.pk, by=stop.recipient, now=timezone.now())
+                wait_until(lambda: settled(kind="dose_overdue", dose_id=d7.pk), timeout=60, message=logs)
+                sweeps_pass(1)
+                assert not Notification.objects.filter(kind="dose_overdue", dose_id=d8.pk).exists()
+                assert not Delivery.objects.filter(notification__dose_id=d8.pk, notification__kind="dose_due",
+                                                   channel="email", status="delivered").exists()  # fmt: skip
+
                 # --- 4. P1's new hold goes up the chain, one step at a time, widening; the backup acknowledges.
                 expected = {1: ["charge_a"], 2: ["oncall"], 3: ["onc"], 4: ["backup_doc", "nurse_a"]}
                 for step, people in expected.items():
@@ -322,12 +351,15 @@ def test_scenario_reminders_follow_the_dose_on_the_real_chain(  # noqa: PLR0915 
     if os.environ.get("IL2WARD_E2E_FIGURES"):
         with open(os.environ["IL2WARD_E2E_FIGURES"], "w") as out:
             json.dump(result, out, indent=2)
-    assert {"hold_flagged", "escalation", "dose_due", "assessment_due"} <= set(result)
+    assert {"hold_flagged", "stop_recommended", "escalation", "dose_due", "dose_overdue", "assessment_due"} <= set(
+        result
+    )
     for kind, row in result.items():
         assert row["duplicates"] == 0, (kind, row)
-        if kind in SCHEDULED:
+        if kind in SCHEDULED and row["max_error_s"] is not None:
             assert row["max_error_s"] <= BAR_ERROR_SECONDS, (kind, row)
-    mrns_and_names = ("A-0001", "A-0002", "A-0004", "A-0005", "B-0001", "C-0006", "Pat Alpha", "Pat Beta")
+    mrns_and_names = ("A-0001", "A-0002", "A-0004", "A-0005", "A-0007", "A-0008", "B-0001", "C-0006", "Pat Alpha",
+                      "Pat Beta", "Pia Second", "Pam Fifth", "Per Eighth")  # fmt: skip
     sent = [m.data.decode(errors="replace") for m in smtp.mails] + [h.body.decode() for h in hook_a.hooks]
     assert not [text for text in sent if any(secret in text for secret in mrns_and_names)]
 
