@@ -1,8 +1,12 @@
+from datetime import UTC
+
 from django.contrib import admin, messages
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from il2ward import recipients
 from il2ward.audit import audit
+from il2ward.channels import setting
 from il2ward.models import (
     NURSING_ROLES,
     AuditEvent,
@@ -134,13 +138,57 @@ class DeliveryInline(admin.TabularInline):
 
 @admin.register(Notification)
 class NotificationAdmin(ReadOnlyAdmin):
-    list_display = ["pk", "kind", "recipient", "patient_id", "dose_id", "created_at", "acknowledged_at"]
-    list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter)]
+    """Read-only. A hold's rows show where they stand in the escalation chain (IL2WARD_ESCALATION_CHAIN, shown
+    above the list as configured now) and when its next step is due."""
+
+    list_display = ["pk", "kind", "recipient", "patient_id", "dose_id", "created_at", "due_at", "escalation_step",
+                    "next_step_due", "acknowledged_at", "resolved_reason"]  # fmt: skip
+    list_filter = ["kind", ("acknowledged_at", admin.EmptyFieldListFilter), ("resolved_at", admin.EmptyFieldListFilter)]
     search_fields = ["dedupe_key", "recipient__username"]
+    fields = ["kind", "recipient", "patient", "course_id", "dose_id", "topic", "details", "created_at", "due_at",
+              "escalation_step", "next_step_due", "configured_chain", "acknowledged_at", "acknowledged_by",
+              "resolved_at", "resolved_reason"]  # fmt: skip
+    readonly_fields = fields
     inlines = [DeliveryInline]
+    change_list_template = "admin/il2ward/notification/change_list.html"
 
     def has_change_permission(self, request, obj=None):
         return False
+
+    def changelist_view(self, request, extra_context=None):
+        return super().changelist_view(request, {**(extra_context or {}), **_chain_context()})
+
+    def _position(self, obj):
+        try:
+            return recipients.chain_position_of(obj)
+        except ImproperlyConfigured:  # the system check names the setting; the admin still lists the rows
+            return None
+
+    @admin.display(description="escalation step")
+    def escalation_step(self, obj) -> str:
+        position = self._position(obj)
+        return position.label if position else "—"
+
+    @admin.display(description="next step due")
+    def next_step_due(self, obj) -> str:
+        position = self._position(obj)
+        if position is None or position.next_due_at is None:
+            return "—" if position is None else "none: the chain has ended for this hold"
+        zone = obj.patient.ward.zone if obj.patient_id else UTC
+        local = position.next_due_at.astimezone(zone)
+        return f"{local:%Y-%m-%d %H:%M %Z}: step {position.next_step}, {position.next_label}"
+
+    @admin.display(description="escalation chain (configured now)")
+    def configured_chain(self, obj) -> str:
+        return _chain_context()["escalation_chain"]
+
+
+def _chain_context() -> dict:
+    try:
+        text = recipients.chain_text(recipients.escalation_chain())
+    except ImproperlyConfigured as exc:
+        text = f"not valid: {exc}"
+    return {"escalation_chain": text, "escalation_backup": str(setting("IL2WARD_ESCALATION_BACKUP", "")) or "none"}
 
 
 @admin.register(Delivery)

@@ -10,7 +10,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import PermissionDenied
+from django.core.exceptions import ImproperlyConfigured, PermissionDenied
 from django.http import HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -70,8 +70,13 @@ def _list_context(user) -> dict:
         .filter(pk__in={r.patient_id for r in rows if r.patient_id})
         .values_list("pk", flat=True)
     )
+    try:
+        chain = recipients.escalation_chain()
+    except ImproperlyConfigured:  # refused at start-up by the system check; the page still lists the rows
+        chain = None
     for row in rows:
         row.patient_visible = row.patient_id in visible  # the name only where the user may see the patient
+        row.chain = recipients.chain_position_of(row, chain) if chain else None  # a hold's place in the chain
     return {
         "rows": rows,
         "unacknowledged": Notification.objects.filter(recipient=user, acknowledged_at__isnull=True).count(),

@@ -278,13 +278,24 @@ def notification_acknowledge(*, notification_id: int, by, now: datetime) -> Noti
 
 
 def notifications_resolve(*, now: datetime, reason: str, kinds, dose_id: int | None = None,
-                          course_id: int | None = None, by=None) -> int:  # fmt: skip
-    """The state change that answers them (a dose given or held, a hold overridden, a course stopped) resolves the
-    dose's (or course's) open notifications of these kinds, for every recipient, with the reason, and cancels their
-    pending e-mail and webhook deliveries. Call inside that state change's transaction. Returns the rows resolved."""
-    if dose_id is None and course_id is None:
-        raise ValueError("a dose or a course")
-    scope = Q(dose_id=dose_id) if dose_id is not None else Q(course_id=course_id)
+                          course_id: int | None = None, dose_ids=None, patient_id: int | None = None,
+                          where: Q | None = None, by=None) -> int:  # fmt: skip
+    """The state change that answers them (a dose given or held, a hold overridden, a course stopped, an assessment
+    or vitals charted) resolves the dose's (doses', course's, patient's) open notifications of these kinds, for every
+    recipient, with the reason, and cancels their pending e-mail and webhook deliveries. Call inside that state
+    change's transaction. One query when none is open. Returns the rows resolved."""
+    if dose_id is not None:
+        scope = Q(dose_id=dose_id)
+    elif dose_ids is not None:
+        scope = Q(dose_id__in=list(dose_ids))
+    elif course_id is not None:
+        scope = Q(course_id=course_id)
+    elif patient_id is not None:
+        scope = Q(patient_id=patient_id)
+    else:
+        raise ValueError("a dose, doses, a course or a patient")
+    if where is not None:
+        scope &= where
     open_rows = Notification.objects.filter(
         scope, kind__in=list(kinds), acknowledged_at__isnull=True, resolved_at__isnull=True
     )
@@ -297,7 +308,8 @@ def notifications_resolve(*, now: datetime, reason: str, kinds, dose_id: int | N
     )
     first = Notification.objects.get(pk=ids[0])
     audit(actor=by, action="notification.resolve", obj=first, at=now, reason=reason,
-          new={"dose": dose_id, "course": course_id, "resolved": ids, "deliveries_cancelled": cancelled})  # fmt: skip
+          new={"dose": dose_id, "doses": sorted(dose_ids) if dose_ids is not None else None, "course": course_id,
+               "patient": patient_id, "resolved": ids, "deliveries_cancelled": cancelled})  # fmt: skip
     return len(ids)
 
 

@@ -148,6 +148,85 @@ def chain_position(chain: list[EscalationStep], elapsed: timedelta) -> tuple[int
     return len(chain) + repeats, at + repeats * chain[-1].after, everyone
 
 
+ROLE_LABELS = {
+    "assigned_nurse": "assigned nurse",
+    "charge_nurse": "charge nurse",
+    "on_call_oncologist": "on-call oncologist",
+    "course_oncologist": "course oncologist",
+    "backup": "backup",
+}
+
+
+def roles_text(roles) -> str:
+    return " + ".join(ROLE_LABELS.get(r, r) for r in roles)
+
+
+def chain_text(chain: list[EscalationStep]) -> str:
+    """For people: "charge nurse + on-call oncologist after 15 min → course oncologist +15 min → ..."."""
+    parts = []
+    for number, step in enumerate(chain, start=1):
+        minutes = int(step.after.total_seconds() // 60)
+        parts.append(f"{roles_text(step.roles)} {'after ' if number == 1 else '+'}{minutes} min")
+    last = int(chain[-1].after.total_seconds() // 60)
+    return " → ".join(parts) + f"; then everyone in it every {last} min"
+
+
+@dataclass(frozen=True)
+class ChainPosition:
+    """Where a hold's notification stands in the escalation chain (the admin and the notification page show it)."""
+
+    step: int  # 0: the flag itself; 1..n: an escalation step; past n: a repeat to everyone
+    steps: int  # the chain's length
+    roles: tuple[str, ...]  # who this row's step pages (the flag: the nurses and the oncologist, no chain role)
+    next_step: int | None
+    next_roles: tuple[str, ...]
+    next_due_at: datetime | None  # None when the chain has ended for this hold (acknowledged or resolved)
+
+    @property
+    def label(self) -> str:
+        if self.step == 0:
+            return f"flag (chain of {self.steps} steps)"
+        if self.step > self.steps:
+            return f"repeat {self.step - self.steps} after step {self.steps} of {self.steps}: {roles_text(self.roles)}"
+        return f"step {self.step} of {self.steps}: {roles_text(self.roles)}"
+
+    @property
+    def next_label(self) -> str:
+        return roles_text(self.next_roles) if self.next_step is not None else ""
+
+
+def chain_position_of(notification, chain: list[EscalationStep] | None = None) -> ChainPosition | None:
+    """The chain position of a hold_flagged / stop_recommended (step 0) or an escalation row; None for other kinds.
+
+    The next step is reckoned with the chain configured now, from this row's own time (the flag's creation, the
+    step's due time); it is None once the hold was acknowledged or its work done, since nobody will be paged."""
+    kind = notification.kind
+    if kind not in ("hold_flagged", "stop_recommended", "escalation"):
+        return None
+    chain = chain or escalation_chain()
+    details = notification.details or {}
+    if kind == "escalation":
+        step = int(details.get("escalation") or 1)
+        roles = tuple(details.get("step") or ())
+        base = notification.due_at or notification.created_at
+    else:
+        step, roles, base = 0, (), notification.created_at
+    everyone = tuple(dict.fromkeys(role for s in chain for role in s.roles))
+    if step < len(chain):
+        next_step, next_roles, delay = step + 1, chain[step].roles, chain[step].after
+    else:
+        next_step, next_roles, delay = step + 1, everyone, chain[-1].after
+    ended = notification.acknowledged_at is not None or getattr(notification, "resolved_at", None) is not None
+    return ChainPosition(
+        step=step,
+        steps=len(chain),
+        roles=roles,
+        next_step=None if ended else next_step,
+        next_roles=() if ended else next_roles,
+        next_due_at=None if ended else base + delay,
+    )
+
+
 # --- Setting assignments and on-call ------------------------------------------------------------------------------
 
 

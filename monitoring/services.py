@@ -7,12 +7,15 @@ from decimal import Decimal, InvalidOperation
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from il2ward.audit import audit, check_password_again
+from il2ward.channels import setting
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
+from il2ward.notifications import notifications_resolve
 from il2ward.tasking import enqueue_on_commit
 from monitoring import plausibility
 from monitoring.domain.rulesets import RULE_SETS
@@ -352,7 +355,17 @@ def vitals_record(
     elif not values["other_pressor"] and rate_given and "other_pressor" not in check.errors:
         check.add("other_pressor", "Say which vasopressor the rate is for.")
     check.raise_if_any()
-    return _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now)
+    row = _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now)
+    _vitals_answered(row, by=by, now=now)
+    return row
+
+
+def _vitals_answered(row: VitalSigns, *, by, now: datetime) -> None:
+    """A vitals set answers the patient's open vitals_due reminders it would have prevented: those asking for vitals
+    since a time at or before it (a reminder is due `every` after the last set). Late entries of older sets do not."""
+    every = timedelta(minutes=setting("IL2WARD_VITALS_EVERY_MINUTES", 120))
+    notifications_resolve(patient_id=row.patient_id, kinds=["vitals_due"], reason="vitals recorded",
+                          where=Q(due_at__lt=row.recorded_at + every), by=by, now=now)  # fmt: skip
 
 
 @retry_transaction

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
-from il2ward.notifications import Outgoing, flag_topic, notify_many
+from il2ward.notifications import Outgoing, flag_topic, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
 from monitoring.domain.rulesets import RULE_SETS, RuleSet, json_ready
@@ -122,7 +122,18 @@ def evaluate_doses(
         _consequences(previous_flags, results, now=now)
         _discontinue_courses(results, evaluations, now=now)
         _lapse_overrides(results, evaluations, now=now)
+        _assessment_recorded(results, now=now)
     return evaluations
+
+
+def _assessment_recorded(results, *, now: datetime) -> None:
+    """A complete evaluation (anything but `incomplete`) means the pre-dose assessment is charted: the dose's open
+    assessment_due reminders are answered (resolved for every recipient, pending e-mails and pages cancelled).
+    Whatever charted the data (vitals, neuro, exam, weight, the assessment form), the evaluation that follows it is
+    where the assessment becomes complete, so this is the one place that resolves them. One query."""
+    complete = [dose.pk for dose, result, _, _ in results if result.decision != "incomplete"]
+    if complete:
+        notifications_resolve(dose_ids=complete, kinds=["assessment_due"], reason="assessment recorded", now=now)
 
 
 def _discontinue_courses(results, evaluations, *, now: datetime) -> None:
@@ -252,6 +263,10 @@ def _consequences(previous_flags, results, *, now) -> None:
                 )
             )
         notify_many(outgoing, now=now)
+        never_given = [dose.pk for dose, _ in flagged if dose.flag in ("stop", "discontinue")]
+        if never_given:  # INV-STOP: the slot is never given; "give it" reminders still waiting are answered
+            notifications_resolve(dose_ids=never_given, kinds=["dose_due", "dose_overdue"], reason="stop recommended",
+                                  now=now)  # fmt: skip
     if bars:
         RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)  # unique(course, kind, source): once each
 

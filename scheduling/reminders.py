@@ -31,7 +31,7 @@ from il2ward.models import Notification, Ward
 from il2ward.notifications import Outgoing, notify_many, pending_deliveries, publish_after_commit
 from il2ward.recipients import Directory, chain_position, escalation_chain
 from monitoring.models import LabResult, VitalSigns, WeightMeasurement
-from scheduling.models import Course, Dose, Override
+from scheduling.models import Course, Dose, DoseEvaluation, Override
 
 PATIENT_RELATED = (
     "course__patient__ward__on_call_oncologist__profile",
@@ -39,6 +39,10 @@ PATIENT_RELATED = (
     "course__oncologist__profile",
 )
 COURSE_RELATED = tuple(name.removeprefix("course__") for name in PATIENT_RELATED)
+
+
+GIVE_KINDS = ("dose_due", "dose_overdue")  # reminders to give the dose
+NEVER_GIVEN = ("stop", "discontinue")
 
 
 def minutes(name: str, default: int) -> timedelta:
@@ -120,10 +124,16 @@ def dose_reminders(*, now: datetime) -> int:
     sent = {
         kind: Exists(Notification.objects.filter(kind=kind, dose_id=OuterRef("pk"))) for kind, _, _ in timing.stages()
     }
+    # INV-STOP / INV-DISC: a slot whose evaluation recommended stop (or discontinue), or of a discontinued course, is
+    # never given: nobody is told to give it (the stop's own flag and escalation tell them what to do).
+    never_given = Exists(DoseEvaluation.objects.filter(dose=OuterRef("pk"), decision__in=NEVER_GIVEN))
     needed = Q()
     for kind, start, end in timing.stages():
         # start <= now − due < end  ⇔  now − end < due <= now − start
-        needed |= Q(due_at__gt=now - end, due_at__lte=now - start, **{f"sent_{kind}": False})
+        window = Q(due_at__gt=now - end, due_at__lte=now - start, **{f"sent_{kind}": False})
+        if kind in GIVE_KINDS:
+            window &= Q(never_given=False, course__discontinued_at__isnull=True)
+        needed |= window
     earliest = now - max(end for _, _, end in timing.stages())
     latest = now - min(start for _, start, _ in timing.stages())
     doses = list(
@@ -133,7 +143,7 @@ def dose_reminders(*, now: datetime) -> int:
             due_at__gt=earliest,
             due_at__lte=latest,
         )
-        .annotate(**{f"sent_{kind}": expr for kind, expr in sent.items()})
+        .annotate(never_given=never_given, **{f"sent_{kind}": expr for kind, expr in sent.items()})
         .filter(needed)
         .select_related(*PATIENT_RELATED, "latest_evaluation")
         .order_by("due_at", "pk")
@@ -147,6 +157,8 @@ def dose_reminders(*, now: datetime) -> int:
         for kind, due_at in timing.due_now(dose.due_at, now=now):
             if getattr(dose, f"sent_{kind}"):
                 continue
+            if kind in GIVE_KINDS and (dose.never_given or course.discontinued_at is not None):
+                continue  # the slot is due for another stage; this one would tell them to give it
             if kind == "assessment_due" and _assessed(dose, since=due_at):
                 continue  # a complete assessment is already charted for this dose: nothing to remind
             items.append(
@@ -339,7 +351,7 @@ def escalate_holds(*, now: datetime) -> int:
     doses = list(
         Dose.objects.filter(
             status=Dose.Status.SCHEDULED,
-            flag__in=[Dose.Flag.HOLD, Dose.Flag.STOP],
+            flag__in=[Dose.Flag.HOLD, Dose.Flag.STOP, Dose.Flag.DISCONTINUE],
             due_at__gte=now - window,
             due_at__lte=now + timedelta(days=1),
         )
@@ -406,8 +418,13 @@ def work_done(notification) -> str:
         return ""
     if dose.status != Dose.Status.SCHEDULED:
         return f"dose {dose.status}"
+    if notification.kind in GIVE_KINDS:
+        if DoseEvaluation.objects.filter(dose_id=dose.pk, decision__in=NEVER_GIVEN).exists():
+            return "stop recommended"
+        if Course.objects.filter(pk=notification.course_id, discontinued_at__isnull=False).exists():
+            return "course discontinued"
     if notification.kind in HOLD_KINDS:
-        if dose.flag not in (Dose.Flag.HOLD, Dose.Flag.STOP):
+        if dose.flag not in (Dose.Flag.HOLD, Dose.Flag.STOP, Dose.Flag.DISCONTINUE):
             return "flag cleared"
         if Override.objects.filter(dose_id=dose.pk, at__gte=notification.created_at).exists():
             return "overridden"

@@ -75,3 +75,19 @@ def webhook(ward_a):
         ward_a.webhook_url, ward_a.webhook_secret = sink.url, "s3cret-key"
         ward_a.save(update_fields=["webhook_url", "webhook_secret"])
         yield sink
+
+
+@pytest.fixture
+def flagged(make_course, patient_a, nurse_a, oncologist):
+    """A hold: slot 1 due at NOW + 30 min, SBP 85 at NOW − 5 min, evaluated at NOW: hold_flagged to nurse and onc."""
+    from scheduling.services import dose_evaluate
+
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    course = make_course(patient_a, first_dose_at=NOW + timedelta(minutes=30), now=NOW - timedelta(hours=6))
+    vitals(patient_a, nurse_a, at=NOW - timedelta(minutes=5), sbp=85)
+    dose = course.doses.get(cycle=1, number=1)
+    dose_evaluate(dose_id=dose.pk, now=NOW)
+    dose.refresh_from_db()
+    assert dose.flag == "hold"
+    return dose

@@ -27,11 +27,14 @@ class Mail:
 
 class SmtpSink:
     """Just enough SMTP for smtplib (EHLO/HELO, MAIL, RCPT, DATA, RSET, NOOP, QUIT). `reject = n` answers the
-    next n DATA commands with 451 (a temporary failure)."""
+    next n DATA commands with 451 (a temporary failure); an address in `down_for` is refused at RCPT with 451 (that
+    mailbox's server is down) while it is there."""
 
     def __init__(self):
         self.mails: list[Mail] = []
         self.reject = 0
+        self.down_for: set[str] = set()
+        self.refused = 0
         sink = self
 
         class Handler(socketserver.StreamRequestHandler):
@@ -57,7 +60,12 @@ class SmtpSink:
                         sender, rcpts = command.split(":", 1)[1].strip().strip("<>").split(">")[0], []
                         self.reply("250 OK")
                     elif verb == "RCPT":
-                        rcpts.append(command.split(":", 1)[1].strip().strip("<>"))
+                        address = command.split(":", 1)[1].strip().strip("<>")
+                        if address in sink.down_for:
+                            sink.refused += 1
+                            self.reply("451 mailbox unavailable, try again later")
+                            continue
+                        rcpts.append(address)
                         self.reply("250 OK")
                     elif verb == "DATA":
                         if sink.reject > 0:
@@ -103,6 +111,7 @@ class Hook:
     headers: object  # an http.client.HTTPMessage: names are case-insensitive
     body: bytes
     at: float
+    status: int = 200  # what the sink answered
 
     @property
     def json(self) -> dict:
@@ -112,12 +121,14 @@ class Hook:
 @dataclass
 class WebhookSink:
     """Records every POST. `statuses` (a list) answers the next requests with those codes, then 200; `delay` seconds
-    before answering; `hold` (an Event) makes the *first* request wait until it is set."""
+    before answering; `hold` (an Event) makes the *first* request wait until it is set; while `down` is true every
+    request is answered 503 (recorded with that status)."""
 
     delay: float = 0.0
     statuses: list[int] = field(default_factory=list)
     hold: threading.Event | None = None
     hooks: list[Hook] = field(default_factory=list)
+    down: bool = False
 
     def __post_init__(self):
         sink = self
@@ -131,9 +142,9 @@ class WebhookSink:
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 with sink.lock:
-                    sink.hooks.append(Hook(self.headers, body, time.time()))  # case-insensitive
+                    status = 503 if sink.down else (sink.statuses.pop(0) if sink.statuses else 200)
+                    sink.hooks.append(Hook(self.headers, body, time.time(), status))  # case-insensitive
                     first = len(sink.hooks) == 1
-                    status = sink.statuses.pop(0) if sink.statuses else 200
                 if first:
                     sink.first_arrived.set()
                     if sink.hold is not None:

@@ -17,20 +17,6 @@ pytestmark = pytest.mark.django_db
 MIN = timedelta(minutes=1)
 
 
-@pytest.fixture
-def flagged(make_course, patient_a, nurse_a, oncologist):
-    """Slot 1 due at NOW + 30 min, SBP 85 at NOW − 5 min: evaluated at NOW → hold, hold_flagged to nurse and onc."""
-    nurse_a.email = "nurse@example.org"
-    nurse_a.save(update_fields=["email"])
-    course = make_course(patient_a, first_dose_at=NOW + 30 * MIN, now=NOW - timedelta(hours=6))
-    vitals(patient_a, nurse_a, at=NOW - 5 * MIN, sbp=85)
-    dose = course.doses.get(cycle=1, number=1)
-    dose_evaluate(dose_id=dose.pk, now=NOW)
-    dose.refresh_from_db()
-    assert dose.flag == "hold"
-    return dose
-
-
 def flags(dose) -> list[Notification]:
     return list(Notification.objects.filter(kind="hold_flagged", dose_id=dose.pk).order_by("created_at", "pk"))
 
@@ -157,7 +143,9 @@ def test_a_pending_assessment_due_is_dropped_once_a_complete_assessment_is_chart
     delivery = Delivery.objects.get(notification__kind="assessment_due", channel="email")
     record_assessment(patient_a, nurse=nurse_a, now=NOW + 3 * MIN)
     dose_evaluate(dose_id=dose.pk, now=NOW + 3 * MIN)
-    assert deliver(delivery.pk) == "cancelled"
+    assert deliver(delivery.pk) == "skipped"  # cancelled when the evaluation became complete
+    delivery.refresh_from_db()
+    assert delivery.status == "cancelled" and delivery.last_error == "done: assessment recorded"
     assert not mailoutbox
 
 
@@ -235,3 +223,101 @@ def test_past_its_last_step_the_chain_pages_everyone_in_it_again(flagged, settin
     reminders.escalate_holds(now=NOW + 15 * MIN)
     third = Notification.objects.filter(kind="escalation", details__escalation=3)
     assert sorted(third.values_list("recipient__username", flat=True)) == ["charge_a", "onc"]
+
+
+def test_a_complete_assessment_resolves_the_open_assessment_due_for_everyone_and_cancels_its_pages(
+    make_course, patient_a, nurse_a, oncologist
+):
+    from scheduling.services import patient_evaluate_next_dose
+
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    dose = _ready_dose(make_course, patient_a, nurse_a, oncologist)
+    reminders.dose_reminders(now=NOW)
+    due = Notification.objects.get(kind="assessment_due", dose_id=dose.pk)
+    pending = Delivery.objects.get(notification=due, channel="email", status="pending")
+    record_assessment(patient_a, nurse=nurse_a, now=NOW + 3 * MIN)
+    # What the worker does after each charting commits (scheduling.evaluate_patient).
+    patient_evaluate_next_dose(patient_id=patient_a.pk, now=NOW + 3 * MIN)
+    due.refresh_from_db()
+    pending.refresh_from_db()
+    assert (due.resolved_reason, due.resolved_at) == ("assessment recorded", NOW + 3 * MIN)
+    assert pending.status == "cancelled" and pending.last_error == "done: assessment recorded"
+    assert bell_count(nurse_a) == 0
+
+
+def test_an_incomplete_assessment_leaves_assessment_due_open(make_course, patient_a, nurse_a, oncologist):
+    from scheduling.services import patient_evaluate_next_dose
+
+    dose = _ready_dose(make_course, patient_a, nurse_a, oncologist)
+    reminders.dose_reminders(now=NOW)
+    vitals(patient_a, nurse_a, at=NOW + 2 * MIN)  # vitals alone: no neuro, no exam
+    evaluation = patient_evaluate_next_dose(patient_id=patient_a.pk, now=NOW + 3 * MIN)
+    assert evaluation.decision == "incomplete"
+    due = Notification.objects.get(kind="assessment_due", dose_id=dose.pk)
+    assert due.resolved_at is None and bell_count(nurse_a) == 1
+
+
+def test_vitals_charted_resolve_the_open_vitals_due_but_an_older_late_entry_does_not(active_course, patient_a, nurse_a):
+    active_course(first=NOW - timedelta(hours=3))
+    vitals(patient_a, nurse_a, at=NOW - timedelta(hours=2, minutes=1))
+    assert reminders.vitals_due(now=NOW) == 1  # due at NOW − 1 min: nothing since NOW − 2 h 1 min
+    due = Notification.objects.get(kind="vitals_due")
+    vitals(patient_a, nurse_a, at=NOW - timedelta(hours=2, minutes=1, seconds=30))  # a late entry of an older set
+    due.refresh_from_db()
+    assert due.resolved_at is None
+    vitals(patient_a, nurse_a, at=NOW + 2 * MIN)
+    due.refresh_from_db()
+    assert due.resolved_reason == "vitals recorded" and bell_count(nurse_a) == 0
+
+
+def _slot(make_course, patient, *, due=NOW + 30 * MIN):
+    return make_course(patient, first_dose_at=due, now=NOW - timedelta(hours=6)).doses.get(cycle=1, number=1)
+
+
+def test_a_slot_whose_stop_was_recommended_gets_no_reminder_to_give_it_and_a_waiting_one_is_resolved(
+    make_course, patient_a, nurse_a, mailoutbox
+):
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    dose = _slot(make_course, patient_a)
+    reminders.dose_reminders(now=NOW)  # due − 30 min: dose_due, its e-mail pending
+    pending = Delivery.objects.get(notification__kind="dose_due", channel="email")
+    vitals(patient_a, nurse_a, at=NOW, heart_rate=135)  # CV-HR > 130: stop, the slot is never given (INV-STOP)
+    dose_evaluate(dose_id=dose.pk, now=NOW + MIN)
+    dose.refresh_from_db()
+    assert dose.flag == "stop"
+    pending.refresh_from_db()
+    assert pending.status == "cancelled" and pending.last_error == "done: stop recommended"
+    assert Notification.objects.get(kind="dose_due", dose_id=dose.pk).resolved_reason == "stop recommended"
+    assert Notification.objects.filter(kind="stop_recommended", dose_id=dose.pk, resolved_at__isnull=True).exists()
+    # Even once the stop's evaluation is superseded, the slot is never given: no dose_overdue at due + 30 min.
+    vitals(patient_a, nurse_a, at=NOW + 2 * MIN)
+    dose_evaluate(dose_id=dose.pk, now=NOW + 2 * MIN)
+    assert reminders.dose_reminders(now=NOW + 61 * MIN) == 0
+    assert not Notification.objects.filter(kind="dose_overdue", dose_id=dose.pk).exists()
+    assert not [m for m in mailoutbox if "Dose due" in m.subject]
+
+
+def test_a_held_slot_still_gets_its_dose_reminders(make_course, patient_a, nurse_a):
+    dose = _slot(make_course, patient_a)
+    vitals(patient_a, nurse_a, at=NOW, sbp=85)  # hold: an oncologist may override it, the dose may still be given
+    dose_evaluate(dose_id=dose.pk, now=NOW)
+    reminders.dose_reminders(now=NOW)
+    assert Notification.objects.filter(kind="dose_due", dose_id=dose.pk, resolved_at__isnull=True).exists()
+
+
+def test_a_discontinue_flag_is_paged_and_escalated_not_dropped_as_cleared(make_course, patient_a, nurse_a, mailoutbox):
+    from il2ward.notifications import deliver
+
+    nurse_a.email = "nurse@example.org"
+    nurse_a.save(update_fields=["email"])
+    dose = _slot(make_course, patient_a)
+    vitals(patient_a, nurse_a, at=NOW, rhythm="vt_sustained")
+    dose_evaluate(dose_id=dose.pk, now=NOW)
+    dose.refresh_from_db()
+    assert dose.flag == "discontinue"
+    page = Delivery.objects.get(notification__kind="stop_recommended", notification__recipient=nurse_a, channel="email")
+    assert reminders.work_done(page.notification) == ""
+    assert deliver(page.pk) == "delivered"
+    assert reminders.escalate_holds(now=NOW + 15 * MIN) > 0
