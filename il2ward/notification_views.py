@@ -80,6 +80,7 @@ def _list_context(user) -> dict:
     return {
         "rows": rows,
         "unacknowledged": Notification.objects.filter(recipient=user, acknowledged_at__isnull=True).count(),
+        "open_reminders": any(r.acknowledged_at is None and r.kind not in Notification.HOLD_FAMILY for r in rows),
         "poll_seconds": poll_seconds(),
     }
 
@@ -114,6 +115,15 @@ def notification_list(request):
 @require_POST
 def notification_acknowledge_page(request, pk: int):
     notifications.notification_acknowledge(notification_id=pk, by=request.user, now=timezone.now())
+    if request.htmx:
+        return render(request, "il2ward/notifications/list.html#list", _list_context(request.user))
+    return redirect("notifications")
+
+
+@login_required_htmx
+@require_POST
+def notification_acknowledge_reminders_page(request):
+    notifications.notifications_acknowledge_reminders(by=request.user, now=timezone.now())
     if request.htmx:
         return render(request, "il2ward/notifications/list.html#list", _list_context(request.user))
     return redirect("notifications")

@@ -274,6 +274,32 @@ def notification_acknowledge(*, notification_id: int, by, now: datetime) -> Noti
     return row
 
 
+@transaction.atomic
+def notifications_acknowledge_reminders(*, by, now: datetime) -> int:
+    """Acknowledge every open reminder of this user at once. Holds, stops and escalations are left to be
+    acknowledged one by one: acknowledging one ends its escalation for everyone, which needs a look at the dose."""
+    ids = list(
+        Notification.objects.select_for_update()
+        .filter(recipient=by, acknowledged_at__isnull=True)
+        .exclude(kind__in=Notification.HOLD_FAMILY)
+        .values_list("pk", flat=True)
+    )
+    if not ids:
+        return 0
+    Notification.objects.filter(pk__in=ids).update(acknowledged_at=now, acknowledged_by=by)
+    cancelled = Delivery.objects.filter(notification_id__in=ids, status=Delivery.Status.PENDING).update(
+        status=Delivery.Status.CANCELLED, last_error="acknowledged"
+    )
+    audit(
+        actor=by,
+        action="notification.acknowledge_all",
+        obj=by,
+        at=now,
+        new={"acknowledged": ids, "deliveries_cancelled": cancelled},
+    )
+    return len(ids)
+
+
 # --- Resolving: the work was done ------------------------------------------------------------------------------
 
 

@@ -8,6 +8,11 @@ urlpatterns = [
     path("notifications/", views.notification_list, name="notifications"),
     path("notifications/bell/", views.bell, name="notification-bell"),
     path("notifications/preferences/", views.preferences, name="notification-preferences"),
+    path(
+        "notifications/acknowledge-reminders/",
+        views.notification_acknowledge_reminders_page,
+        name="notifications-acknowledge-reminders",
+    ),
     path("notifications/<int:pk>/acknowledge/", views.notification_acknowledge_page, name="notification-acknowledge"),
     path("wards/<slug:code>/assignments/", views.ward_assignments, name="ward-assignments"),
     path("api/v1/notifications/", views.NotificationListApi.as_view(), name="api-notifications"),

@@ -183,3 +183,29 @@ def test_the_admin_edits_on_call_and_assignments_audited(admin_client, ward_a, p
     assert Patient.objects.get(pk=patient_a.pk).assigned_nurse == nurse_a
     actions = set(AuditEvent.objects.values_list("action", flat=True))
     assert {"ward.on_call", "patient.assign_nurse"} <= actions
+
+
+def test_acknowledge_all_clears_the_reminders_and_leaves_each_hold_to_be_acknowledged(client, patient_a, nurse_a):
+    due(patient_a, [nurse_a], 1)
+    due(patient_a, [nurse_a], 2)
+    (hold,) = notify(
+        kind="hold_flagged",
+        recipients=[nurse_a],
+        dedupe="hold_flagged:dose3:evaluation9",
+        now=NOW,
+        patient=patient_a,
+        dose_id=3,
+        course_id=1,
+        details={"cycle": 1, "number": 3, "rules": ["CV-SBP"]},
+    )
+    client.force_login(nurse_a)
+    assert 'id="acknowledge-reminders"' in client.get("/notifications/").content.decode()
+    response = client.post("/notifications/acknowledge-reminders/")
+    assert response.status_code == 302
+    open_kinds = set(Notification.objects.filter(acknowledged_at__isnull=True).values_list("kind", flat=True))
+    assert open_kinds == {"hold_flagged"}  # a hold ends its escalation for everyone: one by one, at the dose
+    event = AuditEvent.objects.get(action="notification.acknowledge_all")
+    assert len(event.new["acknowledged"]) == 2
+    assert 'id="acknowledge-reminders"' not in client.get("/notifications/").content.decode()
+    client.post(f"/notifications/{hold.pk}/acknowledge/")
+    assert not Notification.objects.filter(acknowledged_at__isnull=True).exists()
