@@ -91,7 +91,8 @@ class Patient(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Append-only, hash-chained record of every clinical write. On PostgreSQL a trigger refuses UPDATE and DELETE."""
+    """Append-only, HMAC-chained record of every clinical write. On PostgreSQL a trigger refuses UPDATE and DELETE,
+    and the application's role may only INSERT and SELECT (il2ward.dbroles)."""
 
     at = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
@@ -104,6 +105,8 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Which IL2WARD_AUDIT_KEYS key made `hash` (HMAC-SHA256); "" on rows written before the chain was keyed.
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["pk"]

@@ -9,7 +9,9 @@ Environment:
   IL2WARD_*              clinical and timing defaults, listed under "Clinical defaults" below
 """
 
+import hashlib
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -178,6 +180,40 @@ SESSION_IDLE_SECONDS = env_int("IL2WARD_SESSION_IDLE_SECONDS", 15 * 60)
 SESSION_ABSOLUTE_SECONDS = env_int("IL2WARD_SESSION_ABSOLUTE_SECONDS", 12 * 3600)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_COOKIE_HTTPONLY = True
+
+
+# The audit chain is keyed (HMAC-SHA256) with secrets kept outside the database: IL2WARD_AUDIT_KEYS is
+# "kid:secret,kid:secret,...", the first key signs new rows and checkpoints, every listed key verifies (each row
+# stores its key id), so a key is rotated by putting a new one first and keeping the old ones listed.
+def parse_audit_keys(raw: str) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for part in raw.split(","):
+        kid, sep, secret = part.strip().partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", kid) or not secret:
+            raise ImproperlyConfigured(
+                "IL2WARD_AUDIT_KEYS must be kid:secret[,kid:secret...] (kid: 1-16 of A-Z a-z 0-9 _ -)"
+            )
+        if PRODUCTION and len(secret) < 32:
+            raise ImproperlyConfigured(f"IL2WARD_AUDIT_KEYS: the secret of key {kid!r} needs 32 or more characters")
+        if kid in keys:
+            raise ImproperlyConfigured(f"IL2WARD_AUDIT_KEYS: key id {kid!r} is listed twice")
+        keys[kid] = secret
+    return keys
+
+
+if PRODUCTION:
+    IL2WARD_AUDIT_KEYS = parse_audit_keys(env_str("IL2WARD_AUDIT_KEYS"))
+else:  # development, tests and the demo: a key derived from the (development) secret key
+    IL2WARD_AUDIT_KEYS = parse_audit_keys(
+        os.environ.get("IL2WARD_AUDIT_KEYS") or "dev:" + hashlib.sha256(SECRET_KEY.encode()).hexdigest()
+    )
+# Signed checkpoints of the chain's head go to an append-only file outside the database (one JSON line each, also
+# logged on il2ward.audit.checkpoint for a site to ship elsewhere), written by beat every this many seconds.
+IL2WARD_AUDIT_CHECKPOINT_FILE = Path(env_str("IL2WARD_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl")))
+IL2WARD_AUDIT_CHECKPOINT_SECONDS = env_int("IL2WARD_AUDIT_CHECKPOINT_SECONDS", 300)
+# The PostgreSQL role the application connects as (not the tables' owner); after `migrate` (run as the owner) it is
+# granted normal DML on every table and only INSERT/SELECT on the audit table. Unset: no grants are made.
+IL2WARD_APP_DB_ROLE = os.environ.get("IL2WARD_APP_DB_ROLE", "")
 
 # A username is locked for IL2WARD_LOCKOUT_MINUTES after IL2WARD_LOCKOUT_FAILURES wrong passwords in a row.
 AXES_FAILURE_LIMIT = env_int("IL2WARD_LOCKOUT_FAILURES", 5)

@@ -205,6 +205,7 @@ def test_one_beat_runs_the_sweep_and_the_resend_sweep_every_interval(settings):
     assert schedule == {
         "scheduling.sweep": settings.SWEEP_INTERVAL_SECONDS,
         "il2ward.deliveries_sweep": settings.SWEEP_INTERVAL_SECONDS,
+        "il2ward.audit_checkpoint": settings.IL2WARD_AUDIT_CHECKPOINT_SECONDS,
     }
 
 
