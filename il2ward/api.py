@@ -14,7 +14,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from il2ward import access
+from il2ward import access, security
 from il2ward.errors import Conflict, Forbidden, Invalid
 from il2ward.models import Patient, Role, Ward
 from il2ward.services import patient_create
@@ -86,7 +86,9 @@ class TokenView(ObtainAuthToken):
         # The Django request, so the lock-out (django-axes) counts this attempt like a login-page attempt.
         serializer = self.serializer_class(data=request.data, context={"request": request._request})
         serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
+        security.record("token_issued", request=request._request, user=user)  # never the token itself
         return Response({"token": token.key})
 
 

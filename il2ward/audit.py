@@ -310,7 +310,14 @@ def password_check_request() -> HttpRequest:
 
 def check_password_again(user, password: str, field: str = "password") -> None:
     """E-signatures need the password re-entered (ARCHITECTURE.md, Audit and signatures)."""
-    if not password or authenticate(password_check_request(), username=user.get_username(), password=password) is None:
+    from il2ward.security import password_purpose
+
+    token = password_purpose.set("e-signature")
+    try:
+        ok = bool(password) and authenticate(password_check_request(), username=user.get_username(), password=password)
+    finally:
+        password_purpose.reset(token)
+    if not ok:
         raise Invalid({field: ["Password does not match; enter your own password to sign."]})
 
 

@@ -275,3 +275,33 @@ class CalendarFeedToken(models.Model):
 
     def __str__(self) -> str:
         return f"calendar token of {self.user_id}"
+
+
+class SecurityEvent(models.Model):
+    """The security log: sign-ins and their failures, lock-outs, re-entered password failures, API tokens issued,
+    exports (with what was exported, as ids). Structured fields only, no free text: never a password, a token or a
+    patient's name. Written outside the service's transaction (il2ward.security), so a refusal is still recorded."""
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", "signed in"
+        LOGIN_FAILED = "login_failed", "sign-in failed"
+        LOGOUT = "logout", "signed out"
+        LOCKOUT = "lockout", "locked out"
+        PASSWORD_RECHECK_FAILED = "password_recheck_failed", "re-entered password failed"
+        TOKEN_ISSUED = "token_issued", "API token issued"
+        EXPORT = "export", "export"
+
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    username = models.CharField(max_length=150, blank=True)  # as typed, for failures of unknown users
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    path = models.CharField(max_length=200, blank=True)  # without the query string
+    detail = models.JSONField(default=dict, blank=True)  # e.g. {"format": "fhir", "course": 12}, {"purpose": ...}
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["kind", "at"]), models.Index(fields=["username", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.username}"

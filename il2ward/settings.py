@@ -101,8 +101,11 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Last, so it sees every response: answers 429 to a request whose password check was refused by a lock-out.
+    # Near last, so it sees every response: answers 429 to a request whose password check was refused by a lock-out.
     "axes.middleware.AxesMiddleware",
+    # Innermost: failures of passwords re-entered inside a service's (rolled-back) transaction are written once the
+    # view returns, before the lock-out middleware looks (il2ward.security).
+    "il2ward.security.DeferredWritesMiddleware",
 ]
 
 # Password throttling (django-axes): the lock-out check runs before any other backend sees the password.
@@ -215,12 +218,25 @@ IL2WARD_AUDIT_CHECKPOINT_SECONDS = env_int("IL2WARD_AUDIT_CHECKPOINT_SECONDS", 3
 # granted normal DML on every table and only INSERT/SELECT on the audit table. Unset: no grants are made.
 IL2WARD_APP_DB_ROLE = os.environ.get("IL2WARD_APP_DB_ROLE", "")
 
-# A username is locked for IL2WARD_LOCKOUT_MINUTES after IL2WARD_LOCKOUT_FAILURES wrong passwords in a row.
+# A username is locked for IL2WARD_LOCKOUT_MINUTES after IL2WARD_LOCKOUT_FAILURES wrong passwords in a row; a client
+# address after IL2WARD_LOCKOUT_ADDRESS_FAILURES across usernames (higher, so one nurse's typos never lock the whole
+# station behind one address; il2ward.security.LockoutHandler applies the two limits).
 AXES_FAILURE_LIMIT = env_int("IL2WARD_LOCKOUT_FAILURES", 5)
+IL2WARD_LOCKOUT_ADDRESS_FAILURES = env_int("IL2WARD_LOCKOUT_ADDRESS_FAILURES", 30)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("IL2WARD_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# Locking by address too would let one nurse's typos lock a whole nurse station (one address behind the ward's NAT).
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+if not 1 <= AXES_FAILURE_LIMIT <= IL2WARD_LOCKOUT_ADDRESS_FAILURES:
+    raise ImproperlyConfigured("IL2WARD_LOCKOUT_ADDRESS_FAILURES must be at least IL2WARD_LOCKOUT_FAILURES (>= 1)")
+# The client's address: REMOTE_ADDR, or behind IL2WARD_PROXY_COUNT trusted reverse proxies the address they append
+# to X-Forwarded-For (set it to 1 behind the TLS proxy, else every client would share the proxy's address; never
+# set it when clients reach the application directly, as they could then choose their address).
+IL2WARD_PROXY_COUNT = env_int("IL2WARD_PROXY_COUNT", 0)
+if IL2WARD_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = IL2WARD_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_HANDLER = "il2ward.security.LockoutHandler"  # the database handler, counting failures outside rollbacks
 AXES_RESET_ON_SUCCESS = True  # the count is of failures in a row: a nurse's occasional typo never adds up
 AXES_SENSITIVE_PARAMETERS = ["password", "verifier_password"]
 
