@@ -98,6 +98,7 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "il2ward.middleware.SessionTimeoutMiddleware",
+    "il2ward.middleware.SecurityHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -152,9 +153,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Passwords per NIST SP 800-63B: a minimum length, no composition rules, checked against lists of breached and
+# context-specific passwords shipped with the code (Django's 20,000 most common breached passwords and
+# il2ward/data/breached-site.txt: the product, the drug, the ward), and not like the user's own names.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.CommonPasswordValidator",
+        "OPTIONS": {"password_list_path": BASE_DIR / "il2ward" / "data" / "breached-site.txt"},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
+# Argon2id first: new passwords are hashed with it, and a stored PBKDF2 (or other listed) hash is re-hashed with
+# Argon2id at the user's next successful sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 
 LANGUAGE_CODE = "en-gb"
@@ -183,6 +200,14 @@ SESSION_IDLE_SECONDS = env_int("IL2WARD_SESSION_IDLE_SECONDS", 15 * 60)
 SESSION_ABSOLUTE_SECONDS = env_int("IL2WARD_SESSION_ABSOLUTE_SECONDS", 12 * 3600)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_COOKIE_HTTPONLY = True
+# A browser-session cookie: closing the browser on a shared ward workstation ends the session (the server-side
+# idle and absolute limits, counted from sign-in, still apply while it is open).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Features the ward's pages never use, refused for every page (and anything injected into one).
+IL2WARD_PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), midi=(), "
+    "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), browsing-topics=()"
+)
 
 
 # The audit chain is keyed (HMAC-SHA256) with secrets kept outside the database: IL2WARD_AUDIT_KEYS is
