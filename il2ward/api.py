@@ -124,15 +124,26 @@ class PatientListCreate(generics.ListCreateAPIView):
         data = serializer.validated_data
         if not access.visible_wards(request.user).filter(pk=data["ward"].pk).exists():
             raise Invalid({"ward": ["Not one of your wards."]})
-        patient = patient_create(
-            mrn=data["mrn"],
-            name=data["name"],
-            birth_date=data["birth_date"],
-            ward=data["ward"],
-            sex=data.get("sex", Patient.Sex.UNKNOWN),
-            by=request.user,
-            now=timezone.now(),
-        )
+        try:
+            patient = patient_create(
+                mrn=data["mrn"],
+                name=data["name"],
+                birth_date=data["birth_date"],
+                ward=data["ward"],
+                sex=data.get("sex", Patient.Sex.UNKNOWN),
+                by=request.user,
+                now=timezone.now(),
+            )
+        except Conflict as exc:
+            # The 409 is the same whoever holds the MRN: it never says whose or on which ward. A conflict with a
+            # patient the caller may not see is a security event (ids only), so probing shows in the log.
+            if exc.code == "duplicate_mrn":
+                holder = Patient.objects.filter(mrn=data["mrn"]).values_list("pk", flat=True).first()
+                if holder and not access.visible_patients(request.user).filter(pk=holder).exists():
+                    security.record(
+                        "mrn_conflict", request=request._request, user=request.user, detail={"patient": holder}
+                    )
+            raise
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 

@@ -290,6 +290,7 @@ class SecurityEvent(models.Model):
         PASSWORD_RECHECK_FAILED = "password_recheck_failed", "re-entered password failed"
         TOKEN_ISSUED = "token_issued", "API token issued"
         EXPORT = "export", "export"
+        MRN_CONFLICT = "mrn_conflict", "MRN of a patient not visible to the user"
 
     at = models.DateTimeField()
     kind = models.CharField(max_length=32, choices=Kind.choices)

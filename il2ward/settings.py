@@ -291,6 +291,8 @@ SPECTACULAR_SETTINGS = {
     "403 role, 404 not found or not visible, 409 {code, detail}.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs page are for signed-in users and API clients (session or token), not the world.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored assets: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -333,6 +335,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_INTERVAL_SECONDS = env_int("IL2WARD_SWEEP_INTERVAL_SECONDS", 30)
 # Worker and beat processes write a heartbeat row this often; /readyz wants one newer than three of these.
 IL2WARD_HEARTBEAT_SECONDS = env_int("IL2WARD_HEARTBEAT_SECONDS", 10)
+# /readyz names the failed checks only to staff and to a monitor sending `Authorization: Bearer <this>`.
+IL2WARD_READYZ_TOKEN = os.environ.get("IL2WARD_READYZ_TOKEN", "")
 
 # Clinical defaults (HOLD-RULES.md). A site changes these here or through a versioned rule-set record.
 IL2WARD_DEFAULT_RULE_SET = env_str("IL2WARD_RULE_SET", "consensus-2014")
@@ -378,10 +382,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Calendar-feed secrets and query strings (admin searches name patients) are redacted from every line.
+    "filters": {"redact": {"()": "il2ward.logredact.RedactFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("IL2WARD_LOG_LEVEL", "INFO")},
-    # Request lines carry URLs only; URLs never carry patient data (ids only).
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    # Request lines carry URLs only; URLs never carry patient data (ids only), and the filter above strips secrets.
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+    },
 }
 
 if PRODUCTION:
