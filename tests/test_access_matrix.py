@@ -38,7 +38,7 @@ MISSING = 999_999  # nested objects the matrix does not build: the outer object'
 
 
 @pytest.fixture
-def world(ready, patient_a, patient_b, nurse_a, nurse_b, charge_nurse, oncologist, pharmacist):
+def world(ready, patient_a, patient_b, nurse_a, nurse_b, charge_nurse, oncologist, pharmacist):  # noqa: F811
     from il2ward import feeds
 
     course = ready()
