@@ -25,11 +25,13 @@ COPY scheduling scheduling
 # Static files are collected with the production storage (hashed names + manifest), so the build needs the
 # production settings; this key only exists at build time and signs nothing.
 RUN IL2WARD_ENV=production DJANGO_SECRET_KEY=collectstatic-build-only-key-signs-nothing-at-all-0000 \
+    IL2WARD_AUDIT_KEYS=build:collectstatic-build-only-key-signs-nothing \
     IL2WARD_ALLOWED_HOSTS=localhost python manage.py collectstatic --noinput \
     && useradd --system --uid 10001 --home-dir /app il2ward \
-    && mkdir -p /app/var \
-    && chown -R il2ward /app/var
+    && mkdir -p /app/var /app/audit \
+    && chown -R il2ward /app/var /app/audit
 
 USER il2ward
 EXPOSE 8000
-CMD ["gunicorn", "il2ward.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
+CMD ["gunicorn", "il2ward.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", \
+     "--logger-class", "il2ward.logredact.GunicornLogger"]

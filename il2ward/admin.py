@@ -15,6 +15,7 @@ from il2ward.models import (
     Medication,
     Notification,
     Patient,
+    SecurityEvent,
     Signature,
     StaffProfile,
     Ward,
@@ -90,9 +91,26 @@ class PatientAdmin(admin.ModelAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
+        """Through the services, so every change is audited with its old and new value (identity and ward:
+        patient.create / patient.update; the assigned nurse: patient.assign_nurse, a nurse of the patient's ward)."""
+        from il2ward.errors import Conflict, Invalid
+        from il2ward.recipients import patient_assign_nurse
+        from il2ward.services import PATIENT_IDENTITY_FIELDS, patient_create, patient_update
+
+        now, data = timezone.now(), form.cleaned_data
         if change:
-            _audit_change(request, obj, form, "patient.assign_nurse", "assigned_nurse")
+            changes = {f: data[f] for f in PATIENT_IDENTITY_FIELDS if f in form.changed_data}
+            patient = patient_update(patient_id=obj.pk, changes=changes, by=request.user, now=now)
+        else:
+            fields = {f: data[f] for f in PATIENT_IDENTITY_FIELDS}
+            patient = patient_create(**fields, by=request.user, now=now)
+            obj.pk = patient.pk
+        if "assigned_nurse" in form.changed_data:
+            try:
+                patient_assign_nurse(patient_id=patient.pk, nurse=data["assigned_nurse"], by=request.user, now=now)
+            except (Invalid, Conflict) as exc:
+                self.message_user(request, f"Assigned nurse not changed: {exc}", level=messages.ERROR)
+        obj.refresh_from_db()
 
     def has_delete_permission(self, request, obj=None):
         return False  # nothing clinical is deleted
@@ -113,6 +131,16 @@ class ReadOnlyAdmin(admin.ModelAdmin):
 class AuditEventAdmin(ReadOnlyAdmin):
     list_display = ["pk", "at", "actor", "action", "object_type", "object_id"]
     list_filter = ["action"]
+
+
+@admin.register(SecurityEvent)
+class SecurityEventAdmin(ReadOnlyAdmin):
+    """The security log, read-only: filter by kind, search by username or address."""
+
+    list_display = ["at", "kind", "username", "user", "ip", "path", "detail"]
+    list_filter = ["kind"]
+    search_fields = ["username", "ip"]
+    date_hierarchy = "at"
 
 
 @admin.register(Signature)

@@ -14,7 +14,7 @@ from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from il2ward import access
+from il2ward import access, security
 from il2ward.errors import Conflict, Forbidden, Invalid
 from il2ward.models import Patient, Role, Ward
 from il2ward.services import patient_create
@@ -86,7 +86,9 @@ class TokenView(ObtainAuthToken):
         # The Django request, so the lock-out (django-axes) counts this attempt like a login-page attempt.
         serializer = self.serializer_class(data=request.data, context={"request": request._request})
         serializer.is_valid(raise_exception=True)
-        token, _ = Token.objects.get_or_create(user=serializer.validated_data["user"])
+        user = serializer.validated_data["user"]
+        token, _ = Token.objects.get_or_create(user=user)
+        security.record("token_issued", request=request._request, user=user)  # never the token itself
         return Response({"token": token.key})
 
 
@@ -122,15 +124,26 @@ class PatientListCreate(generics.ListCreateAPIView):
         data = serializer.validated_data
         if not access.visible_wards(request.user).filter(pk=data["ward"].pk).exists():
             raise Invalid({"ward": ["Not one of your wards."]})
-        patient = patient_create(
-            mrn=data["mrn"],
-            name=data["name"],
-            birth_date=data["birth_date"],
-            ward=data["ward"],
-            sex=data.get("sex", Patient.Sex.UNKNOWN),
-            by=request.user,
-            now=timezone.now(),
-        )
+        try:
+            patient = patient_create(
+                mrn=data["mrn"],
+                name=data["name"],
+                birth_date=data["birth_date"],
+                ward=data["ward"],
+                sex=data.get("sex", Patient.Sex.UNKNOWN),
+                by=request.user,
+                now=timezone.now(),
+            )
+        except Conflict as exc:
+            # The 409 is the same whoever holds the MRN: it never says whose or on which ward. A conflict with a
+            # patient the caller may not see is a security event (ids only), so probing shows in the log.
+            if exc.code == "duplicate_mrn":
+                holder = Patient.objects.filter(mrn=data["mrn"]).values_list("pk", flat=True).first()
+                if holder and not access.visible_patients(request.user).filter(pk=holder).exists():
+                    security.record(
+                        "mrn_conflict", request=request._request, user=request.user, detail={"patient": holder}
+                    )
+            raise
         return Response(PatientSerializer(patient).data, status=status.HTTP_201_CREATED)
 
 

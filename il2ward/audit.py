@@ -1,12 +1,24 @@
-"""The append-only audit trail (hash chain) and e-signatures."""
+"""The append-only audit trail (a keyed hash chain with signed checkpoints outside the database) and e-signatures.
+
+Each row's hash is HMAC-SHA256 over the row and the previous row's hash, keyed with a secret from the environment
+(IL2WARD_AUDIT_KEYS; the row stores the key's id), so whoever can write to the database but does not hold the key
+cannot re-hash an edited chain. Rows written before the chain was keyed have an empty key id and a plain SHA-256
+hash; they are accepted only as the chain's beginning, before the first keyed row, and the first checkpoint written
+after the upgrade anchors them. A checkpoint (head hash, row count, last id, time, HMAC) is appended to a file
+outside the database on a schedule, so a cut tail is found too.
+"""
 
 import hashlib
+import hmac
 import json
+import logging
+import os
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth import authenticate
 from django.db import connection, transaction
 from django.http import HttpRequest
@@ -14,6 +26,9 @@ from django.http import HttpRequest
 from il2ward.errors import Invalid
 from il2ward.middleware import current_request_var, request_id_var
 from il2ward.models import AuditEvent, Signature
+
+log = logging.getLogger(__name__)
+checkpoint_log = logging.getLogger("il2ward.audit.checkpoint")
 
 GENESIS = "0" * 64
 _CHAIN_LOCK_KEY = 7_240_211  # pg_advisory_xact_lock key serialising appends to the chain
@@ -36,24 +51,37 @@ def jsonable(value):
     return None if value is None else json.loads(canonical(value))
 
 
-def _event_hash(
-    prev_hash: str, *, at: datetime, actor_id, action, object_type, object_id, old, new, reason, request_id
-):
-    body = canonical(
-        {
-            "prev": prev_hash,
-            "at": at.astimezone(UTC).isoformat(),  # the database gives the time back in UTC: hash it that way
-            "actor": actor_id,
-            "action": action,
-            "type": object_type,
-            "id": str(object_id),
-            "old": old,
-            "new": new,
-            "reason": reason,
-            "rid": request_id,
-        }
-    )
-    return hashlib.sha256(body.encode()).hexdigest()
+def signing_key() -> tuple[str, str]:
+    """The key id and secret that sign new rows and checkpoints (the first of IL2WARD_AUDIT_KEYS)."""
+    kid, secret = next(iter(settings.IL2WARD_AUDIT_KEYS.items()))
+    return kid, secret
+
+
+def _mac(secret: str, body: str) -> str:
+    return hmac.new(secret.encode(), body.encode(), hashlib.sha256).hexdigest()
+
+
+def _event_body(prev_hash: str, *, at, actor_id, action, object_type, object_id, old, new, reason, request_id):
+    return {
+        "prev": prev_hash,
+        "at": at.astimezone(UTC).isoformat(),  # the database gives the time back in UTC: hash it that way
+        "actor": actor_id,
+        "action": action,
+        "type": object_type,
+        "id": str(object_id),
+        "old": old,
+        "new": new,
+        "reason": reason,
+        "rid": request_id,
+    }
+
+
+def _event_hash(prev_hash: str, *, key_id: str, secret: str | None, **fields) -> str:
+    """HMAC-SHA256 of the row (its key id included) keyed with `secret`; key id "" is the unkeyed legacy form."""
+    body = _event_body(prev_hash, **fields)
+    if not key_id:
+        return hashlib.sha256(canonical(body).encode()).hexdigest()
+    return _mac(secret, canonical({**body, "kid": key_id}))
 
 
 @dataclass(frozen=True)
@@ -95,6 +123,7 @@ def audit_many(entries: Iterable[Entry]) -> list[AuditEvent]:
         with connection.cursor() as cursor:  # one writer at a time extends the chain, so it never forks
             cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
     prev_hash = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+    key_id, secret = signing_key()
     rows = []
     request_id = request_id_var.get()
     for entry in entries:
@@ -110,33 +139,163 @@ def audit_many(entries: Iterable[Entry]) -> list[AuditEvent]:
             "reason": entry.reason,
             "request_id": request_id,
         }
-        event_hash = _event_hash(prev_hash, **fields)
-        rows.append(AuditEvent(prev_hash=prev_hash, hash=event_hash, **fields))
+        event_hash = _event_hash(prev_hash, key_id=key_id, secret=secret, **fields)
+        rows.append(AuditEvent(prev_hash=prev_hash, hash=event_hash, key_id=key_id, **fields))
         prev_hash = event_hash
     # One multi-row INSERT: the ids are drawn in the rows' order, so the chain's order (by id) is the order above.
     return AuditEvent.objects.bulk_create(rows)
 
 
+def _row_problem(event: AuditEvent, prev_hash: str, keyed_seen: bool) -> str | None:
+    if event.prev_hash != prev_hash:
+        return "its link to the previous row does not match (a row was edited, removed or moved)"
+    if not event.key_id and keyed_seen:
+        return "an unkeyed row after keyed rows"
+    secret = settings.IL2WARD_AUDIT_KEYS.get(event.key_id) if event.key_id else None
+    if event.key_id and secret is None:
+        return f"signed with key {event.key_id!r}, which is not configured"
+    expected = _event_hash(
+        prev_hash,
+        key_id=event.key_id,
+        secret=secret,
+        at=event.at,
+        actor_id=event.actor_id,
+        action=event.action,
+        object_type=event.object_type,
+        object_id=event.object_id,
+        old=event.old,
+        new=event.new,
+        reason=event.reason,
+        request_id=event.request_id,
+    )
+    if not hmac.compare_digest(event.hash, expected):
+        return "its hash does not match its content"
+    return None
+
+
 def verify_chain(batch: int = 2000) -> AuditEvent | None:
     """Return the first event whose hash or link does not match, or None when the whole chain is intact."""
-    prev_hash = GENESIS
+    prev_hash, keyed_seen = GENESIS, False
     for event in AuditEvent.objects.order_by("pk").iterator(chunk_size=batch):
-        expected = _event_hash(
-            prev_hash,
-            at=event.at,
-            actor_id=event.actor_id,
-            action=event.action,
-            object_type=event.object_type,
-            object_id=event.object_id,
-            old=event.old,
-            new=event.new,
-            reason=event.reason,
-            request_id=event.request_id,
-        )
-        if event.prev_hash != prev_hash or event.hash != expected:
+        if _row_problem(event, prev_hash, keyed_seen) is not None:
             return event
-        prev_hash = event.hash
+        prev_hash, keyed_seen = event.hash, keyed_seen or bool(event.key_id)
     return None
+
+
+# --- checkpoints ------------------------------------------------------------------------------------------------
+
+
+def _checkpoint_mac(record: dict, secret: str) -> str:
+    return _mac(secret, canonical({k: v for k, v in record.items() if k != "hmac"}))
+
+
+def checkpoint_write(*, now: datetime, path: os.PathLike | str | None = None) -> dict:
+    """Append a signed checkpoint of the chain's head (last id, its hash, row count) to the sink outside the database
+    and log it; return it. Reads the head under the chain lock, so no append is half-counted."""
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
+        head = AuditEvent.objects.order_by("-pk").values("pk", "hash").first()
+        count = AuditEvent.objects.count()
+    key_id, secret = signing_key()
+    record = {
+        "at": now.astimezone(UTC).isoformat(),
+        "count": count,
+        "last_id": head["pk"] if head else 0,
+        "head": head["hash"] if head else GENESIS,
+        "kid": key_id,
+    }
+    record["hmac"] = _checkpoint_mac(record, secret)
+    line = canonical(record)
+    target = os.fspath(path or settings.IL2WARD_AUDIT_CHECKPOINT_FILE)
+    os.makedirs(os.path.dirname(target) or ".", exist_ok=True)
+    fd = os.open(target, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o640)
+    try:
+        os.write(fd, (line + "\n").encode())
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+    checkpoint_log.info("audit checkpoint %s", line)
+    return record
+
+
+class CheckpointError(Exception):
+    """The checkpoint sink holds a line that does not verify (edited or forged)."""
+
+
+def latest_checkpoint(path: os.PathLike | str | None = None) -> dict | None:
+    """The last checkpoint in the sink, every line's signature checked; None when there is none yet."""
+    target = os.fspath(path or settings.IL2WARD_AUDIT_CHECKPOINT_FILE)
+    try:
+        with open(target, encoding="utf-8") as handle:
+            lines = [line for line in handle.read().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None
+    latest = None
+    for number, line in enumerate(lines, 1):
+        try:
+            record = json.loads(line)
+            secret = settings.IL2WARD_AUDIT_KEYS.get(record.get("kid"))
+            valid = secret is not None and hmac.compare_digest(str(record.get("hmac")), _checkpoint_mac(record, secret))
+        except (ValueError, TypeError, AttributeError):
+            valid = False
+        if not valid:
+            raise CheckpointError(f"checkpoint line {number} of {target} does not verify")
+        latest = record
+    return latest
+
+
+@dataclass(frozen=True)
+class TrailReport:
+    count: int  # rows in the trail
+    legacy: int  # unkeyed rows at the chain's start (written before the chain was keyed)
+    checkpoint: dict | None  # the latest checkpoint checked against
+    bad_event: AuditEvent | None = None  # the first row that does not verify
+    problem: str = ""  # what is wrong, "" when intact
+
+    @property
+    def intact(self) -> bool:
+        return not self.problem
+
+
+def verify_trail(*, checkpoint_path: os.PathLike | str | None = None, batch: int = 2000) -> TrailReport:
+    """Walk the chain (links, per-row HMAC with the row's key) and check it against the latest signed checkpoint:
+    the checkpointed head row must still exist with the same hash and as many rows up to it."""
+    checkpoint = latest_checkpoint(checkpoint_path)
+    prev_hash, keyed_seen, count, legacy, upto_checkpoint = GENESIS, False, 0, 0, 0
+    head_seen = None
+    for event in AuditEvent.objects.order_by("pk").iterator(chunk_size=batch):
+        problem = _row_problem(event, prev_hash, keyed_seen)
+        if problem is not None:
+            return TrailReport(count, legacy, checkpoint, event, f"event {event.pk}: {problem}")
+        count += 1
+        legacy += not event.key_id
+        if checkpoint and event.pk <= checkpoint["last_id"]:
+            upto_checkpoint += 1
+            if event.pk == checkpoint["last_id"]:
+                head_seen = event
+        prev_hash, keyed_seen = event.hash, keyed_seen or bool(event.key_id)
+    if checkpoint and checkpoint["count"]:
+        if head_seen is None or upto_checkpoint != checkpoint["count"]:
+            return TrailReport(
+                count,
+                legacy,
+                checkpoint,
+                None,
+                f"truncated: the checkpoint of {checkpoint['at']} covers {checkpoint['count']} events up to event "
+                f"{checkpoint['last_id']}; {upto_checkpoint} of them remain",
+            )
+        if not hmac.compare_digest(head_seen.hash, checkpoint["head"]):
+            return TrailReport(
+                count,
+                legacy,
+                checkpoint,
+                head_seen,
+                f"event {head_seen.pk}: its hash differs from the checkpoint of {checkpoint['at']}",
+            )
+    return TrailReport(count, legacy, checkpoint)
 
 
 def record_hash(record: dict) -> str:
@@ -151,7 +310,14 @@ def password_check_request() -> HttpRequest:
 
 def check_password_again(user, password: str, field: str = "password") -> None:
     """E-signatures need the password re-entered (ARCHITECTURE.md, Audit and signatures)."""
-    if not password or authenticate(password_check_request(), username=user.get_username(), password=password) is None:
+    from il2ward.security import password_purpose
+
+    token = password_purpose.set("e-signature")
+    try:
+        ok = bool(password) and authenticate(password_check_request(), username=user.get_username(), password=password)
+    finally:
+        password_purpose.reset(token)
+    if not ok:
         raise Invalid({field: ["Password does not match; enter your own password to sign."]})
 
 

@@ -30,6 +30,8 @@ def declare_beat_schedule(sender, **kwargs):
         "scheduling-sweep": {"task": "scheduling.sweep", "schedule": every},
         # Resend what is still pending (lost messages, flushed Redis, killed workers, retries after backoff).
         "notifications-resend": {"task": "il2ward.deliveries_sweep", "schedule": every},
+        # A signed checkpoint of the audit chain's head to the sink outside the database (il2ward.audit).
+        "audit-checkpoint": {"task": "il2ward.audit_checkpoint", "schedule": settings.IL2WARD_AUDIT_CHECKPOINT_SECONDS},
     }
 
 

@@ -117,8 +117,24 @@ def readiness_problems(now) -> dict[str, str]:
     return problems
 
 
+def may_see_details(request) -> bool:
+    """Which check failed (and the admin pages it names) is for staff, or a monitor holding IL2WARD_READYZ_TOKEN
+    (`Authorization: Bearer <token>`); everyone else gets the status alone."""
+    import hmac
+
+    user = getattr(request, "user", None)
+    if user is not None and user.is_authenticated and user.is_staff:
+        return True
+    token = settings.IL2WARD_READYZ_TOKEN
+    given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+    return bool(token) and hmac.compare_digest(given.encode(), token.encode())
+
+
 def readyz(request):
     problems = readiness_problems(timezone.now())
     if problems:
-        return JsonResponse({"status": "unavailable", "failed": problems}, status=503)
+        body = {"status": "unavailable"}
+        if may_see_details(request):
+            body["failed"] = problems
+        return JsonResponse(body, status=503)
     return JsonResponse({"status": "ok"})

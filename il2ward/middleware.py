@@ -33,6 +33,26 @@ class RequestIdMiddleware:
         return response
 
 
+class SecurityHeadersMiddleware:
+    """Permissions-Policy on every response; `Cache-Control: no-store` on every response to a signed-in user (a
+    session or an API token: DRF sets the user on the request during the view) and on every API response (the
+    calendar feed is a user's data too), so no patient page or record stays in a shared workstation's or a proxy's
+    cache."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        from django.utils.cache import add_never_cache_headers
+
+        response = self.get_response(request)
+        response.setdefault("Permissions-Policy", settings.IL2WARD_PERMISSIONS_POLICY)
+        user = getattr(request, "user", None)
+        if (user is not None and user.is_authenticated) or request.path.startswith("/api/"):
+            add_never_cache_headers(response)  # no-cache, no-store, must-revalidate, private; max-age=0, Expires now
+        return response
+
+
 POLL_HEADER = "X-IL2Ward-Poll"
 
 

@@ -91,7 +91,8 @@ class Patient(models.Model):
 
 
 class AuditEvent(models.Model):
-    """Append-only, hash-chained record of every clinical write. On PostgreSQL a trigger refuses UPDATE and DELETE."""
+    """Append-only, HMAC-chained record of every clinical write. On PostgreSQL a trigger refuses UPDATE and DELETE,
+    and the application's role may only INSERT and SELECT (il2ward.dbroles)."""
 
     at = models.DateTimeField()
     actor = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
@@ -104,6 +105,8 @@ class AuditEvent(models.Model):
     request_id = models.CharField(max_length=64, blank=True)
     prev_hash = models.CharField(max_length=64)
     hash = models.CharField(max_length=64, unique=True)
+    # Which IL2WARD_AUDIT_KEYS key made `hash` (HMAC-SHA256); "" on rows written before the chain was keyed.
+    key_id = models.CharField(max_length=16, blank=True, default="")
 
     class Meta:
         ordering = ["pk"]
@@ -280,3 +283,34 @@ class CalendarFeedToken(models.Model):
 
     def __str__(self) -> str:
         return f"calendar token of {self.user_id}"
+
+
+class SecurityEvent(models.Model):
+    """The security log: sign-ins and their failures, lock-outs, re-entered password failures, API tokens issued,
+    exports (with what was exported, as ids). Structured fields only, no free text: never a password, a token or a
+    patient's name. Written outside the service's transaction (il2ward.security), so a refusal is still recorded."""
+
+    class Kind(models.TextChoices):
+        LOGIN = "login", "signed in"
+        LOGIN_FAILED = "login_failed", "sign-in failed"
+        LOGOUT = "logout", "signed out"
+        LOCKOUT = "lockout", "locked out"
+        PASSWORD_RECHECK_FAILED = "password_recheck_failed", "re-entered password failed"
+        TOKEN_ISSUED = "token_issued", "API token issued"
+        EXPORT = "export", "export"
+        MRN_CONFLICT = "mrn_conflict", "MRN of a patient not visible to the user"
+
+    at = models.DateTimeField()
+    kind = models.CharField(max_length=32, choices=Kind.choices)
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    username = models.CharField(max_length=150, blank=True)  # as typed, for failures of unknown users
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    path = models.CharField(max_length=200, blank=True)  # without the query string
+    detail = models.JSONField(default=dict, blank=True)  # e.g. {"format": "fhir", "course": 12}, {"purpose": ...}
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["kind", "at"]), models.Index(fields=["username", "at"])]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.username}"

@@ -112,3 +112,39 @@ def patient_create(*, mrn: str, name: str, birth_date: date, ward: Ward, sex: st
         new={"mrn": mrn, "name": name, "birth_date": birth_date, "ward": ward.code, "sex": sex},
     )
     return patient
+
+
+PATIENT_IDENTITY_FIELDS = ("mrn", "name", "birth_date", "sex", "ward")
+
+
+@retry_transaction
+@transaction.atomic
+def patient_update(*, patient_id: int, changes: dict, by, now: datetime) -> Patient:
+    """Change a patient's identity (MRN, name, birth date, sex) or ward (which decides who may see the patient);
+    audited `patient.update` with the old and new value of each changed field (the ward by its code)."""
+    unknown = set(changes) - set(PATIENT_IDENTITY_FIELDS)
+    if unknown:
+        raise Invalid({name: ["Not a field that can be changed here."] for name in sorted(unknown)})
+    patient = Patient.objects.select_for_update().select_related("ward").get(pk=patient_id)
+
+    def shown(field, value):
+        return value.code if field == "ward" else value
+
+    old, new = {}, {}
+    for field, value in changes.items():
+        current = getattr(patient, field)
+        if (current.pk if field == "ward" else current) != (value.pk if field == "ward" else value):
+            old[field], new[field] = shown(field, current), shown(field, value)
+    if not new:
+        return patient
+    if "mrn" in new and Patient.objects.filter(mrn=new["mrn"]).exclude(pk=patient.pk).exists():
+        raise Conflict("duplicate_mrn", "A patient with this MRN already exists.")
+    for field in new:
+        setattr(patient, field, changes[field])
+    try:
+        with transaction.atomic():
+            patient.save(update_fields=list(new))
+    except IntegrityError as exc:  # a concurrent change to the same MRN
+        raise Conflict("duplicate_mrn", "A patient with this MRN already exists.") from exc
+    audit(actor=by, action="patient.update", obj=patient, at=now, old=old, new=new)
+    return patient

@@ -9,7 +9,9 @@ Environment:
   IL2WARD_*              clinical and timing defaults, listed under "Clinical defaults" below
 """
 
+import hashlib
 import os
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -96,11 +98,15 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "il2ward.middleware.SessionTimeoutMiddleware",
+    "il2ward.middleware.SecurityHeadersMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
-    # Last, so it sees every response: answers 429 to a request whose password check was refused by a lock-out.
+    # Near last, so it sees every response: answers 429 to a request whose password check was refused by a lock-out.
     "axes.middleware.AxesMiddleware",
+    # Innermost: failures of passwords re-entered inside a service's (rolled-back) transaction are written once the
+    # view returns, before the lock-out middleware looks (il2ward.security).
+    "il2ward.security.DeferredWritesMiddleware",
 ]
 
 # Password throttling (django-axes): the lock-out check runs before any other backend sees the password.
@@ -147,9 +153,25 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Passwords per NIST SP 800-63B: a minimum length, no composition rules, checked against lists of breached and
+# context-specific passwords shipped with the code (Django's 20,000 most common breached passwords and
+# il2ward/data/breached-site.txt: the product, the drug, the ward), and not like the user's own names.
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {
+        "NAME": "django.contrib.auth.password_validation.CommonPasswordValidator",
+        "OPTIONS": {"password_list_path": BASE_DIR / "il2ward" / "data" / "breached-site.txt"},
+    },
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+]
+# Argon2id first: new passwords are hashed with it, and a stored PBKDF2 (or other listed) hash is re-hashed with
+# Argon2id at the user's next successful sign-in.
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2SHA1PasswordHasher",
+    "django.contrib.auth.hashers.ScryptPasswordHasher",
 ]
 
 LANGUAGE_CODE = "en-gb"
@@ -178,13 +200,68 @@ SESSION_IDLE_SECONDS = env_int("IL2WARD_SESSION_IDLE_SECONDS", 15 * 60)
 SESSION_ABSOLUTE_SECONDS = env_int("IL2WARD_SESSION_ABSOLUTE_SECONDS", 12 * 3600)
 SESSION_COOKIE_AGE = SESSION_ABSOLUTE_SECONDS
 SESSION_COOKIE_HTTPONLY = True
+# A browser-session cookie: closing the browser on a shared ward workstation ends the session (the server-side
+# idle and absolute limits, counted from sign-in, still apply while it is open).
+SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Features the ward's pages never use, refused for every page (and anything injected into one).
+IL2WARD_PERMISSIONS_POLICY = (
+    "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), midi=(), "
+    "magnetometer=(), gyroscope=(), accelerometer=(), display-capture=(), browsing-topics=()"
+)
 
-# A username is locked for IL2WARD_LOCKOUT_MINUTES after IL2WARD_LOCKOUT_FAILURES wrong passwords in a row.
+
+# The audit chain is keyed (HMAC-SHA256) with secrets kept outside the database: IL2WARD_AUDIT_KEYS is
+# "kid:secret,kid:secret,...", the first key signs new rows and checkpoints, every listed key verifies (each row
+# stores its key id), so a key is rotated by putting a new one first and keeping the old ones listed.
+def parse_audit_keys(raw: str) -> dict[str, str]:
+    keys: dict[str, str] = {}
+    for part in raw.split(","):
+        kid, sep, secret = part.strip().partition(":")
+        if not sep or not re.fullmatch(r"[A-Za-z0-9_-]{1,16}", kid) or not secret:
+            raise ImproperlyConfigured(
+                "IL2WARD_AUDIT_KEYS must be kid:secret[,kid:secret...] (kid: 1-16 of A-Z a-z 0-9 _ -)"
+            )
+        if PRODUCTION and len(secret) < 32:
+            raise ImproperlyConfigured(f"IL2WARD_AUDIT_KEYS: the secret of key {kid!r} needs 32 or more characters")
+        if kid in keys:
+            raise ImproperlyConfigured(f"IL2WARD_AUDIT_KEYS: key id {kid!r} is listed twice")
+        keys[kid] = secret
+    return keys
+
+
+if PRODUCTION:
+    IL2WARD_AUDIT_KEYS = parse_audit_keys(env_str("IL2WARD_AUDIT_KEYS"))
+else:  # development, tests and the demo: a key derived from the (development) secret key
+    IL2WARD_AUDIT_KEYS = parse_audit_keys(
+        os.environ.get("IL2WARD_AUDIT_KEYS") or "dev:" + hashlib.sha256(SECRET_KEY.encode()).hexdigest()
+    )
+# Signed checkpoints of the chain's head go to an append-only file outside the database (one JSON line each, also
+# logged on il2ward.audit.checkpoint for a site to ship elsewhere), written by beat every this many seconds.
+IL2WARD_AUDIT_CHECKPOINT_FILE = Path(env_str("IL2WARD_AUDIT_CHECKPOINT_FILE", str(VAR_DIR / "audit-checkpoints.jsonl")))
+IL2WARD_AUDIT_CHECKPOINT_SECONDS = env_int("IL2WARD_AUDIT_CHECKPOINT_SECONDS", 300)
+# The PostgreSQL role the application connects as (not the tables' owner); after `migrate` (run as the owner) it is
+# granted normal DML on every table and only INSERT/SELECT on the audit table. Unset: no grants are made.
+IL2WARD_APP_DB_ROLE = os.environ.get("IL2WARD_APP_DB_ROLE", "")
+
+# A username is locked for IL2WARD_LOCKOUT_MINUTES after IL2WARD_LOCKOUT_FAILURES wrong passwords in a row; a client
+# address after IL2WARD_LOCKOUT_ADDRESS_FAILURES across usernames (higher, so one nurse's typos never lock the whole
+# station behind one address; il2ward.security.LockoutHandler applies the two limits).
 AXES_FAILURE_LIMIT = env_int("IL2WARD_LOCKOUT_FAILURES", 5)
+IL2WARD_LOCKOUT_ADDRESS_FAILURES = env_int("IL2WARD_LOCKOUT_ADDRESS_FAILURES", 30)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("IL2WARD_LOCKOUT_MINUTES", 15))
-AXES_LOCKOUT_PARAMETERS = ["username"]
-# Locking by address too would let one nurse's typos lock a whole nurse station (one address behind the ward's NAT).
-SILENCED_SYSTEM_CHECKS = ["axes.W006"]
+AXES_LOCKOUT_PARAMETERS = ["username", "ip_address"]
+if not 1 <= AXES_FAILURE_LIMIT <= IL2WARD_LOCKOUT_ADDRESS_FAILURES:
+    raise ImproperlyConfigured("IL2WARD_LOCKOUT_ADDRESS_FAILURES must be at least IL2WARD_LOCKOUT_FAILURES (>= 1)")
+# The client's address: REMOTE_ADDR, or behind IL2WARD_PROXY_COUNT trusted reverse proxies the address they append
+# to X-Forwarded-For (set it to 1 behind the TLS proxy, else every client would share the proxy's address; never
+# set it when clients reach the application directly, as they could then choose their address).
+IL2WARD_PROXY_COUNT = env_int("IL2WARD_PROXY_COUNT", 0)
+if IL2WARD_PROXY_COUNT:
+    AXES_IPWARE_PROXY_COUNT = IL2WARD_PROXY_COUNT
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["HTTP_X_FORWARDED_FOR", "REMOTE_ADDR"]
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
+AXES_HANDLER = "il2ward.security.LockoutHandler"  # the database handler, counting failures outside rollbacks
 AXES_RESET_ON_SUCCESS = True  # the count is of failures in a row: a nurse's occasional typo never adds up
 AXES_SENSITIVE_PARAMETERS = ["password", "verifier_password"]
 
@@ -214,6 +291,8 @@ SPECTACULAR_SETTINGS = {
     "403 role, 404 not found or not visible, 409 {code, detail}.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and the docs page are for signed-in users and API clients (session or token), not the world.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored assets: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
@@ -256,6 +335,8 @@ CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 SWEEP_INTERVAL_SECONDS = env_int("IL2WARD_SWEEP_INTERVAL_SECONDS", 30)
 # Worker and beat processes write a heartbeat row this often; /readyz wants one newer than three of these.
 IL2WARD_HEARTBEAT_SECONDS = env_int("IL2WARD_HEARTBEAT_SECONDS", 10)
+# /readyz names the failed checks only to staff and to a monitor sending `Authorization: Bearer <this>`.
+IL2WARD_READYZ_TOKEN = os.environ.get("IL2WARD_READYZ_TOKEN", "")
 
 # Clinical defaults (HOLD-RULES.md). A site changes these here or through a versioned rule-set record.
 IL2WARD_DEFAULT_RULE_SET = env_str("IL2WARD_RULE_SET", "consensus-2014")
@@ -301,11 +382,17 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Calendar-feed secrets and query strings (admin searches name patients) are redacted from every line.
+    "filters": {"redact": {"()": "il2ward.logredact.RedactFilter"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["redact"]}},
     "root": {"handlers": ["console"], "level": env_str("IL2WARD_LOG_LEVEL", "INFO")},
-    # Request lines carry URLs only; URLs never carry patient data (ids only).
-    # axes logs every successful login at INFO; its lock-outs are WARNING and stay.
-    "loggers": {"django.db.backends": {"level": "WARNING"}, "axes": {"level": "WARNING"}},
+    # Request lines carry URLs only; URLs never carry patient data (ids only), and the filter above strips secrets.
+    # axes logs every successful login at INFO (the security log has them); its lock-outs are WARNING and stay.
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        "django.server": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "axes": {"level": "WARNING"},
+    },
 }
 
 if PRODUCTION:

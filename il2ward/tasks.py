@@ -20,3 +20,12 @@ def deliver(*delivery_ids: int) -> dict:
 def deliveries_sweep() -> dict:
     """The resend sweep (beat, every SWEEP_INTERVAL_SECONDS): lost claims back, due retries re-enqueued."""
     return notifications.deliveries_resend(now=timezone.now())
+
+
+@shared_task(name="il2ward.audit_checkpoint", acks_late=True)
+def audit_checkpoint() -> int:
+    """Beat, every IL2WARD_AUDIT_CHECKPOINT_SECONDS: a signed checkpoint of the audit chain's head, outside the
+    database. Returns the number of events it covers."""
+    from il2ward.audit import checkpoint_write
+
+    return checkpoint_write(now=timezone.now())["count"]

@@ -17,7 +17,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from il2ward import access, feeds
+from il2ward import access, feeds, security
 from il2ward.api import iso_z
 from il2ward.errors import Invalid
 from il2ward.models import Role
@@ -71,6 +71,7 @@ class CourseFhir(APIView):
     def get(self, request, pk: int):
         course = records.export_course_for(request.user, pk)
         bundle = fhir.build_bundle(records.course_record(course), now=timezone.now())
+        security.export(request._request, user=request.user, fmt="fhir", course=course.pk)
         response = Response(bundle)
         response["Content-Disposition"] = f'attachment; filename="course-{course.pk}.fhir.json"'
         response["Cache-Control"] = "private, no-store"
@@ -87,7 +88,8 @@ CALENDAR_DESCRIPTION = (
 )
 
 
-def calendar_response(request, course) -> HttpResponse:
+def calendar_response(request, course, *, by, via: str) -> HttpResponse:
+    security.export(getattr(request, "_request", request), user=by, fmt="ics", course=course.pk, via=via)
     body = ics.build_calendar(
         records.calendar_slots(course),
         course_id=course.pk,
@@ -112,7 +114,7 @@ class CourseCalendar(APIView):
         responses={(200, "text/calendar"): OpenApiTypes.STR, 404: NOT_FOUND},
     )
     def get(self, request, pk: int):
-        return calendar_response(request, records.export_course_for(request.user, pk))
+        return calendar_response(request, records.export_course_for(request.user, pk), by=request.user, via="api")
 
 
 class CalendarFeed(APIView):
@@ -136,7 +138,7 @@ class CalendarFeed(APIView):
         owner = feeds.token_owner(token)
         if owner is None:
             raise Http404("No such calendar")
-        return calendar_response(request, records.export_course_for(owner, pk))
+        return calendar_response(request, records.export_course_for(owner, pk), by=owner, via="feed")
 
 
 # --- calendar links (tokens) ----------------------------------------------------------------------------------------

@@ -16,7 +16,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from il2ward import access
+from il2ward import access, security
 from il2ward.errors import Conflict, Invalid
 from il2ward.forms import error_summary
 from il2ward.models import Role
@@ -73,9 +73,11 @@ def downtime(request, code: str):
     """A printable sheet for the next 24 h: every due slot, flags, last vitals and blank rows to chart by hand."""
     ward = access.ward_for(request.user, code)
     now = timezone.now()
+    entries = board.downtime_sheet(ward, now=now)
+    security.export(request, user=request.user, fmt="downtime_sheet", ward=ward.code, doses=len(entries))
     context = {
         "ward": ward,
-        "entries": board.downtime_sheet(ward, now=now),
+        "entries": entries,
         "now": now,
         "until": now + timedelta(hours=24),
         "vitals_rows": range(12),  # vitals every 2 h for 24 h

@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from il2ward import access
+from il2ward import access, security
 from il2ward.errors import Conflict, Invalid
 from il2ward.forms import error_summary
 from il2ward.models import NURSING_ROLES, Role
@@ -364,6 +364,7 @@ def summary_pdf(request, pk: int):
     if course.status == Course.Status.SCHEDULING:
         raise Http404("The calendar is not written yet")
     pdf = weasyprint.HTML(string=_summary_html(request, course), url_fetcher=_no_fetch).write_pdf()
+    security.export(request, user=request.user, fmt="pdf", course=course.pk)
     response = HttpResponse(pdf, content_type="application/pdf")
     response["Content-Disposition"] = f'attachment; filename="course-{course.pk}-summary.pdf"'  # ids only
     return response

@@ -554,8 +554,13 @@ def _verifier(*, by, username: str, password: str):
     if username == by.get_username():
         raise Invalid({"verifier": ["The second check must be by a different nurse."]})
     from il2ward.audit import password_check_request
+    from il2ward.security import password_purpose
 
-    verifier = authenticate(password_check_request(), username=username, password=password or "")
+    token = password_purpose.set("second-nurse")
+    try:
+        verifier = authenticate(password_check_request(), username=username, password=password or "")
+    finally:
+        password_purpose.reset(token)
     if verifier is None:
         raise Invalid({"verifier_password": ["The second nurse's username or password is wrong."]})
     if not access.is_nursing(verifier):

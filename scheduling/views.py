@@ -22,7 +22,9 @@ def course_new(request):
     if not access.has_role(request.user, Role.ONCOLOGIST):
         raise PermissionDenied("Only an oncologist creates a course.")
     patients = access.visible_patients(request.user).select_related("ward")
-    form = CourseForm(request.POST or None, patients=patients, initial={"patient": request.GET.get("patient")})
+    # Bound on every POST, even an empty one (`request.POST or None` would leave it unbound: no cleaned_data, a 500).
+    data = request.POST if request.method == "POST" else None
+    form = CourseForm(data, patients=patients, initial={"patient": request.GET.get("patient")})
     preview = None
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data

@@ -29,6 +29,24 @@ def pytest_report_header(config):
     ]
 
 
+APP_DB_ROLE = os.environ.get("IL2WARD_APP_DB_ROLE") or "il2ward_app"
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """After pytest-django has created and migrated the test database, on PostgreSQL create the application role
+    (not the owner) and grant it what production grants (il2ward.dbroles), so tests can connect as it."""
+    from django.db import connection
+
+    from il2ward.dbroles import ensure_role, grant_app_role
+
+    with django_db_blocker.unblock():
+        if connection.vendor == "postgresql":
+            ensure_role(connection, APP_DB_ROLE, os.environ.get("IL2WARD_APP_DB_PASSWORD", ""))
+            grant_app_role(connection, APP_DB_ROLE)
+    yield
+
+
 @pytest.fixture
 def ward_a(db):
     from il2ward.services import ward_upsert
@@ -146,6 +164,12 @@ def make_course(oncologist):
 @pytest.fixture
 def now():
     return timezone.now()
+
+
+@pytest.fixture(autouse=True)
+def audit_checkpoint_file(settings, tmp_path):
+    """Each test's audit checkpoints go to a file of its own (a checkpoint names rows only that test wrote)."""
+    settings.IL2WARD_AUDIT_CHECKPOINT_FILE = tmp_path / "audit-checkpoints.jsonl"
 
 
 @pytest.fixture(autouse=True)

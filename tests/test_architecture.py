@@ -131,6 +131,7 @@ def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
         IL2WARD_ENV="production",
         DJANGO_SECRET_KEY="".join(secrets.choice(alphabet) for _ in range(50)),
         IL2WARD_ALLOWED_HOSTS="ward.example.org",
+        IL2WARD_AUDIT_KEYS="k1:" + "".join(secrets.choice(string.ascii_letters) for _ in range(40)),
         IL2WARD_VAR_DIR=str(tmp_path / "var"),
     )
     result = subprocess.run(

@@ -72,9 +72,24 @@ def test_app_services_get_their_configuration_from_the_environment(name):
     assert env["DATABASE_URL"].startswith("postgres://") and "@postgres:5432/" in env["DATABASE_URL"]
     assert env["REDIS_URL"].startswith("redis://redis:6379/")
     # The secrets come from the operator's environment, never from the file.
-    for secret in ("DJANGO_SECRET_KEY", "IL2WARD_ALLOWED_HOSTS"):
+    for secret in ("DJANGO_SECRET_KEY", "IL2WARD_ALLOWED_HOSTS", "IL2WARD_AUDIT_KEYS"):
         assert re.fullmatch(r"\$\{" + secret + r":\?[^}]*\}", env[secret]), env[secret]
-    assert "${POSTGRES_PASSWORD" in env["DATABASE_URL"]
+    # The application connects as il2ward_app, which owns no table (and is not the image's superuser).
+    assert env["DATABASE_URL"].startswith("postgres://il2ward_app:${IL2WARD_APP_DB_PASSWORD")
+    assert SERVICES["postgres"]["environment"]["POSTGRES_USER"] != "il2ward_app"
+    assert "IL2WARD_MIGRATE_DATABASE_URL" not in env
+
+
+def test_migrate_runs_as_the_owner_and_the_app_role_is_created_without_privileges():
+    env = SERVICES["migrate"]["environment"]
+    owner = SERVICES["postgres"]["environment"]["POSTGRES_USER"]
+    assert env["IL2WARD_MIGRATE_DATABASE_URL"].startswith(f"postgres://{owner}:${{POSTGRES_PASSWORD")
+    assert env["DATABASE_URL"].startswith("postgres://il2ward_app:")
+    mounts = SERVICES["postgres"]["volumes"]
+    init = next(m.split(":")[0] for m in mounts if "/docker-entrypoint-initdb.d/" in m)
+    script = (ROOT / init).read_text()
+    create = re.search(r"CREATE ROLE il2ward_app ([^;]*);", script).group(1)
+    assert "NOSUPERUSER" in create and "NOCREATEROLE" in create and "NOCREATEDB" in create
 
 
 @pytest.mark.parametrize("name", ["postgres", "redis", *APP_SERVICES])
@@ -114,6 +129,7 @@ def production_env(tmp_path, **extra) -> dict:
         IL2WARD_ENV="production",
         DJANGO_SECRET_KEY=SECRET_KEY,
         IL2WARD_ALLOWED_HOSTS="ward.example.org",
+        IL2WARD_AUDIT_KEYS="k1:" + SECRET_KEY[:40],
         IL2WARD_VAR_DIR=str(tmp_path / "var"),
         DATABASE_URL=f"sqlite:///{tmp_path / 'unused.sqlite3'}",
         **extra,

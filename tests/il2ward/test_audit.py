@@ -14,7 +14,17 @@ from django.core.management import ManagementUtility, call_command
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from il2ward.audit import GENESIS, Entry, _event_hash, audit, audit_many, verify_chain
+from il2ward.audit import (
+    GENESIS,
+    Entry,
+    _event_hash,
+    audit,
+    audit_many,
+    checkpoint_write,
+    signing_key,
+    verify_chain,
+    verify_trail,
+)
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import AuditEvent, Ward
 from il2ward.services import patient_create, staff_upsert, ward_upsert
@@ -184,26 +194,72 @@ def test_verify_chain_finds_the_first_tampered_row(three_events, column, value):
     assert verify_chain() == target
 
 
-def test_an_edit_with_its_hash_recomputed_is_found_at_the_next_row(three_events):
-    """Whoever knows the hash formula can make an edited row verify by itself; the next row's link still breaks."""
-    target, following = three_events[0], three_events[1]
-    forged = _event_hash(
+def _forge(target, new, *, key_id, secret):
+    return _event_hash(
         target.prev_hash,
+        key_id=key_id,
+        secret=secret,
         at=target.at,
         actor_id=target.actor_id,
         action=target.action,
         object_type=target.object_type,
         object_id=target.object_id,
         old=target.old,
-        new={**target.new, "name": "Forged"},
+        new=new,
         reason=target.reason,
         request_id=target.request_id,
     )
+
+
+def test_an_edit_rehashed_with_the_key_is_found_at_the_next_row(three_events):
+    """Even whoever holds the key and re-hashes one edited row breaks the next row's link."""
+    target, following = three_events[0], three_events[1]
+    kid, secret = signing_key()
+    new = {**target.new, "name": "Forged"}
     tamper(
         "UPDATE il2ward_auditevent SET new = %s, hash = %s WHERE id = %s",
-        [json.dumps({**target.new, "name": "Forged"}), forged, target.pk],
+        [json.dumps(new), _forge(target, new, key_id=kid, secret=secret), target.pk],
     )
     assert verify_chain() == following
+
+
+@pytest.mark.parametrize("forger", ["plain-sha256", "wrong-key"])
+def test_an_edit_rehashed_without_the_key_is_found_at_the_edited_row(three_events, forger):
+    """Without the secret (it lives outside the database) a re-hashed row no longer verifies by itself: the old
+    unkeyed formula is refused after keyed rows, a guessed key does not match."""
+    target = three_events[1]
+    new = {**target.new, "role": "oncologist"}
+    key_id, secret = ("", None) if forger == "plain-sha256" else (target.key_id, "guessed-secret")
+    tamper(
+        "UPDATE il2ward_auditevent SET new = %s, hash = %s, key_id = %s WHERE id = %s",
+        [json.dumps(new), _forge(target, new, key_id=key_id, secret=secret), key_id, target.pk],
+    )
+    assert verify_chain() == target
+
+
+def test_rows_are_signed_with_the_first_key_and_old_keys_still_verify(three_events, settings):
+    assert {e.key_id for e in three_events} == {next(iter(settings.IL2WARD_AUDIT_KEYS))}
+    old_keys = dict(settings.IL2WARD_AUDIT_KEYS)
+    settings.IL2WARD_AUDIT_KEYS = {"k2": "a-new-secret-for-rotation-0123456789", **old_keys}
+    event = audit(actor=None, action="test.rotated", obj=("test.thing", 1), at=NOW)
+    assert event.key_id == "k2"
+    assert verify_chain() is None
+    settings.IL2WARD_AUDIT_KEYS = {"k2": "a-new-secret-for-rotation-0123456789"}  # the old key dropped: refused
+    assert verify_chain() == events()[0]
+
+
+def test_unkeyed_rows_from_before_the_upgrade_verify_only_as_the_chains_start(db):
+    """Rows written by the unkeyed version (key id "") still verify; the chain continues keyed from their head."""
+    fields = dict(
+        at=NOW, actor_id=None, action="legacy.row", object_type="test.thing", object_id="1", old=None, new=None,
+        reason="", request_id="",
+    )  # fmt: skip
+    legacy_hash = _event_hash(GENESIS, key_id="", secret=None, **fields)
+    AuditEvent.objects.create(prev_hash=GENESIS, hash=legacy_hash, key_id="", **fields)
+    keyed = audit(actor=None, action="test.after", obj=("test.thing", 2), at=NOW)
+    assert keyed.prev_hash == legacy_hash and keyed.key_id
+    report = verify_trail(checkpoint_path="/nonexistent/checkpoints")
+    assert report.intact and (report.count, report.legacy) == (2, 1)
 
 
 def test_verify_chain_finds_a_deleted_row(three_events):
@@ -231,7 +287,58 @@ def test_audit_refuses_a_naive_time(db):
 
 def test_verify_audit_chain_command_reports_an_intact_chain(three_events, capsys):
     call_command("verify_audit_chain")
-    assert f"audit chain intact: {AuditEvent.objects.count()} events" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert f"audit chain intact: {AuditEvent.objects.count()} events" in out
+    assert "no checkpoint yet" in out
+
+
+def test_verify_audit_chain_command_checks_against_the_latest_checkpoint(three_events, capsys, settings):
+    checkpoint_write(now=NOW)
+    audit(actor=None, action="test.after-checkpoint", obj=("test.thing", 1), at=NOW)
+    call_command("verify_audit_chain")
+    out = capsys.readouterr().out
+    assert f"audit chain intact: {AuditEvent.objects.count()} events" in out
+    assert f"checkpoint of {NOW.isoformat()} ({AuditEvent.objects.count() - 1} events)" in out
+
+
+def test_verify_audit_chain_command_reports_a_cut_tail_the_checkpoint_covered(three_events, capsys):
+    checkpoint_write(now=NOW)
+    last = three_events[-1]
+    tamper("DELETE FROM il2ward_auditevent WHERE id = %s", [last.pk])
+    assert verify_chain() is None  # what remains is a consistent chain: only the checkpoint shows the cut
+    with pytest.raises(SystemExit):
+        ManagementUtility(["manage.py", "verify_audit_chain"]).execute()
+    err = capsys.readouterr().err
+    assert f"truncated: the checkpoint of {NOW.isoformat()} covers" in err and f"up to event {last.pk}" in err
+
+
+def test_a_forged_checkpoint_line_is_reported(three_events, capsys, settings):
+    record = checkpoint_write(now=NOW)
+    with open(settings.IL2WARD_AUDIT_CHECKPOINT_FILE, "a") as sink:  # a shorter trail's "checkpoint", unsigned
+        sink.write(json.dumps({**record, "count": 1, "hmac": "0" * 64}) + "\n")
+    with pytest.raises(SystemExit):
+        ManagementUtility(["manage.py", "verify_audit_chain"]).execute()
+    assert "checkpoint line 2" in capsys.readouterr().err
+
+
+def test_checkpoint_is_signed_appended_and_logged(three_events, settings, caplog):
+    caplog.set_level("INFO", logger="il2ward.audit.checkpoint")
+    first = checkpoint_write(now=NOW)
+    second = checkpoint_write(now=NOW + timedelta(minutes=5))
+    lines = settings.IL2WARD_AUDIT_CHECKPOINT_FILE.read_text().splitlines()
+    assert [json.loads(line) for line in lines] == [first, second]
+    head = events()[-1]
+    assert (first["count"], first["last_id"], first["head"]) == (AuditEvent.objects.count(), head.pk, head.hash)
+    assert first["kid"] == signing_key()[0] and len(first["hmac"]) == 64
+    assert "audit checkpoint" in caplog.text and head.hash in caplog.text
+
+
+def test_beat_schedules_the_checkpoint(settings):
+    from il2ward.celery import app
+
+    app.finalize(auto=True)  # the schedule is declared when the app is finalised
+    schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert schedule["il2ward.audit_checkpoint"] == settings.IL2WARD_AUDIT_CHECKPOINT_SECONDS
 
 
 def test_verify_audit_chain_command_exits_non_zero_naming_the_bad_row(three_events, capsys):
@@ -241,7 +348,7 @@ def test_verify_audit_chain_command_exits_non_zero_naming_the_bad_row(three_even
         ManagementUtility(["manage.py", "verify_audit_chain"]).execute()
     assert exited.value.code not in (0, None)
     err = capsys.readouterr().err
-    assert f"event {target.pk} " in err and "staff.create" in err
+    assert f"event {target.pk}: its hash does not match" in err and "staff.create" in err
 
 
 # --- PostgreSQL: the table refuses edits ------------------------------------------------------------------------

@@ -26,8 +26,8 @@ def test_healthz_is_200_without_login(client):
     assert response.status_code == 200 and response.json() == {"status": "ok"}
 
 
-def test_readyz_is_503_naming_beat_before_any_heartbeat(client, worker_alive):
-    response = client.get("/readyz")
+def test_readyz_is_503_naming_beat_before_any_heartbeat(admin_client, worker_alive):
+    response = admin_client.get("/readyz")
     assert response.status_code == 503
     failed = response.json()["failed"]
     assert list(failed) == ["beat"], failed  # the database and the broker are fine
@@ -43,14 +43,14 @@ def test_readyz_is_200_after_the_sweep_task_ran(client, worker_alive):
     assert response.json() == {"status": "ok"}
 
 
-def test_readyz_is_503_naming_beat_when_the_heartbeat_is_stale(client, settings):
+def test_readyz_is_503_naming_beat_when_the_heartbeat_is_stale(admin_client, settings):
     Heartbeat.objects.create(name=BEAT, at=timezone.now() - timedelta(seconds=4 * settings.SWEEP_INTERVAL_SECONDS + 30))
-    response = client.get("/readyz")
+    response = admin_client.get("/readyz")
     assert response.status_code == 503
     assert "ago" in response.json()["failed"]["beat"]
 
 
-def test_readyz_is_503_naming_broker_when_the_broker_is_unreachable(client, worker_alive):
+def test_readyz_is_503_naming_broker_when_the_broker_is_unreachable(admin_client, worker_alive):
     """A broker URL nobody listens on (a real failed connection, not a stub)."""
     from il2ward.celery import app
 
@@ -58,22 +58,22 @@ def test_readyz_is_503_naming_broker_when_the_broker_is_unreachable(client, work
     configured = app.conf.broker_url
     app.conf.broker_url = "redis://127.0.0.1:9/0"
     try:
-        response = client.get("/readyz")
+        response = admin_client.get("/readyz")
     finally:
         app.conf.broker_url = configured
     assert response.status_code == 503
     assert list(response.json()["failed"]) == ["broker"]
 
 
-def test_readyz_names_the_worker_without_a_fresh_worker_heartbeat(client, settings):
+def test_readyz_names_the_worker_without_a_fresh_worker_heartbeat(admin_client, settings):
     Heartbeat.objects.create(name=BEAT, at=timezone.now())
     stale = timezone.now() - timedelta(seconds=3 * settings.IL2WARD_HEARTBEAT_SECONDS + 1)
     Heartbeat.objects.create(name="worker:celery@gone", at=stale)
-    response = client.get("/readyz")
+    response = admin_client.get("/readyz")
     assert response.status_code == 503
     assert list(response.json()["failed"]) == ["worker"]
     process_beats(name="worker:celery@alive", now=timezone.now())
-    assert client.get("/readyz").status_code == 200
+    assert admin_client.get("/readyz").status_code == 200
 
 
 def test_worker_alive_is_per_worker_and_needs_a_fresh_heartbeat(settings):
@@ -96,8 +96,8 @@ def test_readiness_reports_two_live_beats_by_name_and_one_is_fine(worker_alive):
     assert "2 beats running" in problem and "host-a:101" in problem and "host-b:202" in problem
 
 
-def test_openapi_schema_is_served_and_lists_the_endpoints(client):
-    response = client.get("/api/schema/")
+def test_openapi_schema_is_served_and_lists_the_endpoints(admin_client):
+    response = admin_client.get("/api/schema/")
     assert response.status_code == 200
     schema = response.content.decode()
     assert re.search(r"^openapi: 3\.", schema, re.M)
@@ -105,15 +105,15 @@ def test_openapi_schema_is_served_and_lists_the_endpoints(client):
         assert f"{path}:" in schema, path
 
 
-def test_openapi_schema_documents_course_and_dose_reads(client):
+def test_openapi_schema_documents_course_and_dose_reads(admin_client):
     """API.md lists GET courses/{id}/, courses/{id}/doses/ and doses/{id}/: the schema must not drop them."""
-    schema = client.get("/api/schema/").content.decode()
+    schema = admin_client.get("/api/schema/").content.decode()
     for path in ("/api/v1/courses/{id}/", "/api/v1/courses/{id}/doses/", "/api/v1/doses/{id}/"):
         assert f"{path}:" in schema, f"{path} missing from the OpenAPI schema"
 
 
-def test_api_docs_page_uses_no_cdn(client):
-    response = client.get("/api/docs/")
+def test_api_docs_page_uses_no_cdn(admin_client):
+    response = admin_client.get("/api/docs/")
     assert response.status_code == 200
     html = response.content.decode()
     for cdn in ("cdn.", "unpkg", "jsdelivr", "cdnjs", "googleapis"):
@@ -123,3 +123,26 @@ def test_api_docs_page_uses_no_cdn(client):
     for asset in assets:
         assert finders.find(asset), f"/static/{asset} is referenced by /api/docs/ but not shipped"
     assert "/api/schema/" in html
+
+
+def test_readyz_gives_anonymous_callers_the_status_only(client, admin_client, settings):
+    """Which check failed (and the admin page it may name) is for staff and the monitoring token only."""
+    anonymous = client.get("/readyz")
+    assert anonymous.status_code == 503 and anonymous.json() == {"status": "unavailable"}
+    assert "failed" in admin_client.get("/readyz").json()
+    settings.IL2WARD_READYZ_TOKEN = "monitor-token-0123456789"
+    assert "failed" in client.get("/readyz", HTTP_AUTHORIZATION="Bearer monitor-token-0123456789").json()
+    assert "failed" not in client.get("/readyz", HTTP_AUTHORIZATION="Bearer wrong").json()
+
+
+def test_readyz_details_are_not_for_a_nurse(client, nurse_a):
+    client.force_login(nurse_a)
+    assert client.get("/readyz").json() == {"status": "unavailable"}
+
+
+@pytest.mark.parametrize("path", ["/api/schema/", "/api/docs/"])
+def test_schema_and_docs_need_a_sign_in(client, api, nurse_a, path):
+    assert client.get(path).status_code in (401, 403)
+    assert api.as_user(nurse_a).get(path).status_code == 200  # an API client with a token
+    client.force_login(nurse_a)
+    assert client.get(path).status_code == 200

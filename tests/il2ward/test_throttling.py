@@ -48,3 +48,45 @@ def test_failures_on_the_token_endpoint_count_for_the_login_page(api, nurse_a):
     for _ in range(5):
         api.post("/api/v1/auth/token/", {"username": "nurse_a", "password": WRONG}, format="json")
     assert _login_page(Client(), "nurse_a", PASSWORD).status_code == 429
+
+
+# --- per address: a higher limit across usernames ------------------------------------------------------------------
+
+STATION = "10.20.30.40"
+
+
+def _from(address: str, username: str, password: str) -> int:
+    return (
+        Client(REMOTE_ADDR=address).post("/accounts/login/", {"username": username, "password": password}).status_code
+    )
+
+
+def test_one_nurses_typos_lock_her_not_the_station(nurse_a, nurse_b):
+    for _ in range(5):
+        _from(STATION, "nurse_a", WRONG)
+    assert _from(STATION, "nurse_a", PASSWORD) == 429
+    assert _from(STATION, "nurse_b", PASSWORD) == 302  # her colleague at the same workstation signs in
+
+
+def _spray(count: int) -> None:
+    """`count` failures from the station, over usernames that each stay under the username limit."""
+    for i in range(count):
+        assert _from(STATION, f"guess{i % 10}", WRONG) == 200
+
+
+def test_thirty_failures_from_one_address_across_usernames_lock_the_address(nurse_b):
+    _spray(29)
+    assert _from(STATION, f"guess{29 % 10}", WRONG) == 429  # the thirtieth locks the address
+    assert _from(STATION, "nurse_b", PASSWORD) == 429
+    assert _from("10.20.30.41", "nurse_b", PASSWORD) == 302  # another address is not locked
+
+
+def test_twenty_nine_failures_from_one_address_still_let_a_nurse_sign_in(nurse_b):
+    _spray(29)
+    assert _from(STATION, "nurse_b", PASSWORD) == 302
+
+
+def test_a_correct_password_resets_her_count_not_the_addresss(nurse_b):
+    _spray(29)
+    assert _from(STATION, "nurse_b", PASSWORD) == 302
+    assert _from(STATION, "guess0", WRONG) == 429  # the address's 30th failure, after her sign-in

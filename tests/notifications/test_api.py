@@ -102,7 +102,7 @@ def test_unacknowledged_filter(api, patient_a, nurse_a):
     assert [row["dose"] for row in body] == [50]
 
 
-def test_the_schema_documents_the_notification_endpoints(client):
-    schema = client.get("/api/schema/").content.decode()
+def test_the_schema_documents_the_notification_endpoints(admin_client):
+    schema = admin_client.get("/api/schema/").content.decode()
     for path in ("/api/v1/notifications/:", "/api/v1/notifications/{id}/acknowledge/:"):
         assert path in schema, path

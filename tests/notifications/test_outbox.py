@@ -127,7 +127,7 @@ def test_readyz_names_dead_lettered_deliveries_until_an_administrator_retries_or
     (row,) = dose_due(patient_a, [nurse_a])
     delivery = Delivery.objects.get(notification=row, channel="webhook")
     assert deliver(delivery.pk) == "dead"
-    response = client.get("/readyz")
+    response = admin_client.get("/readyz")  # which check failed is for staff
     assert response.status_code == 503
     assert list(response.json()["failed"]) == ["deliveries"]
     assert response.json()["failed"]["deliveries"].startswith("1 dead-lettered (webhook 1)")
@@ -205,6 +205,7 @@ def test_one_beat_runs_the_sweep_and_the_resend_sweep_every_interval(settings):
     assert schedule == {
         "scheduling.sweep": settings.SWEEP_INTERVAL_SECONDS,
         "il2ward.deliveries_sweep": settings.SWEEP_INTERVAL_SECONDS,
+        "il2ward.audit_checkpoint": settings.IL2WARD_AUDIT_CHECKPOINT_SECONDS,
     }
 
 

@@ -268,6 +268,10 @@ def test_summary_pdf_is_a_pdf_download_with_the_signatures(client, staff, held_c
     assert f"{local:%H:%M} CST" in body and "CV-SBP" in body
     fallback = pdf_text.__globals__["parse_text"](response.content)  # the parser used where pdftotext is missing
     assert "Dr Olga Oncologist" in fallback and "Eligibility for high-dose IL-2 attested" in fallback
+    from il2ward.models import SecurityEvent
+
+    export = SecurityEvent.objects.get(kind="export", user=staff.oncologist)  # the security log says what left
+    assert export.detail == {"format": "pdf", "course": held_course.pk}
 
 
 def test_course_forms_load_as_fragments_for_those_who_may_use_them(client, staff, held_course, frozen):
