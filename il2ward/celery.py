@@ -52,9 +52,7 @@ class BeatLease:
 
         from il2ward.lease import BEAT, lease_current, lease_take
 
-        held = lease_take(
-            name=BEAT, holder=cls.holder, now=timezone.now(), seconds=settings.IL2WARD_BEAT_LEASE_SECONDS
-        )
+        held = lease_take(name=BEAT, holder=cls.holder, now=timezone.now(), seconds=settings.IL2WARD_BEAT_LEASE_SECONDS)
         current = cls.holder if held else getattr(lease_current(BEAT), "holder", None)
         if held and not cls.held:
             log.warning("beat lease taken: this beat (%s) sends the sweeps", cls.holder)

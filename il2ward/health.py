@@ -45,7 +45,8 @@ def beat_lease(now) -> dict:
 
     A second beat is not a problem to readiness: it waits (il2ward.lease) and takes over when the holder stops.
     """
-    from il2ward.lease import BEAT as LEASE, lease_current
+    from il2ward.lease import BEAT as LEASE
+    from il2ward.lease import lease_current
 
     lease = lease_current(LEASE)
     holder = lease.holder if lease else None
