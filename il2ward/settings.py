@@ -131,6 +131,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'il2ward.sqlite3'}"),
         conn_max_age=env_int("IL2WARD_DB_CONN_MAX_AGE", 60 if PRODUCTION else 0),
+        # A kept connection is checked before a request reuses it: after a database restart the first request on
+        # each web process reconnects instead of failing on the dead connection.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":

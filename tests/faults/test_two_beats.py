@@ -27,7 +27,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres, pytest.mark.slow]
 COURSES = 6
 INTERVAL = 1  # seconds between sweeps
 LEASE = 3  # IL2WARD_BEAT_LEASE_SECONDS: 3 heartbeats of FAST's 1 s
-WATCH = 10  # seconds both beats run side by side
+WATCH = 6  # seconds both beats run side by side
 
 
 def sweeps_run(worker_logs: list[str]) -> int:
