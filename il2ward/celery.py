@@ -20,6 +20,7 @@ from celery.signals import beat_init, worker_ready
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "il2ward.settings")
 
 log = logging.getLogger(__name__)
+beat_log = logging.getLogger("celery.beat")  # the scheduler's own "Sending due task" line, as Celery logs it
 
 app = Celery("il2ward")
 app.config_from_object("django.conf:settings", namespace="CELERY")
@@ -93,7 +94,12 @@ class LeasedScheduler(PersistentScheduler):
             log.debug("not sending %s: this beat is a standby", entry.name)
             return
         entry.kwargs = {**(entry.kwargs or {}), "beat": BeatLease.holder}
-        super().apply_entry(entry, producer=producer)
+        beat_log.info("Scheduler: Sending due task %s (%s)", entry.name, entry.task)
+        try:
+            self.apply_async(entry, producer=producer, advance=False)
+        except Exception as exc:  # noqa: BLE001 - the broker is down: one line, not a stack trace every interval
+            # The sweeps are idempotent and the next interval sends them again; the outbox rows wait meanwhile.
+            log.warning("%s not sent (%s); sent again at the next interval", entry.name, exc)
 
 
 def start_heartbeat_thread(name: str, *, also=None, failed=None) -> threading.Thread:
