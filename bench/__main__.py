@@ -1,7 +1,8 @@
 """Run every benchmark module's run() and print one table: name, measured, ratio, bar, PASS/FAIL.
 
-    .venv/bin/python -m bench                 # all modules
+    .venv/bin/python -m bench                 # all modules but load
     .venv/bin/python -m bench evaluation      # only some
+    .venv/bin/python -m bench load            # the load test (PostgreSQL, gunicorn, worker and beat; 2 min)
 
 Exit code 1 when any bar fails or a module crashes. Modules written by others (board, reminders, course_page) are run
 when they exist.
@@ -13,7 +14,8 @@ import traceback
 
 from bench.common import Figure, database_vendor, seconds_text, setup_django
 
-MODULES = ("calendar", "evaluation", "board", "reminders", "course_page")
+MODULES = ("calendar", "evaluation", "board", "reminders", "course_page", "load")
+DEFAULT = MODULES[:-1]  # `load` (two minutes of 18 clients) runs when named: python -m bench load
 
 
 def _load(name: str):
@@ -26,7 +28,7 @@ def _load(name: str):
 
 
 def main(argv: list[str]) -> int:
-    names = argv or list(MODULES)
+    names = argv or list(DEFAULT)
     unknown = [n for n in names if n not in MODULES]
     if unknown:
         print(f"unknown bench module(s): {', '.join(unknown)}; known: {', '.join(MODULES)}", file=sys.stderr)
