@@ -17,6 +17,7 @@ of each endpoint as a ratio to the trivial request's p95, and the sweeps the wor
 
 import os
 import random
+import shutil
 import socket
 import statistics
 import subprocess
@@ -220,6 +221,10 @@ def run() -> list:
     finally:
         _stop(processes)
     worker_log = processes[1][1].read_text(errors="replace")
+    if not recorder.errors:
+        shutil.rmtree(log_dir, ignore_errors=True)  # kept (and named) only when something went wrong
+    else:
+        print(f"bench.load: logs in {log_dir}", file=sys.stderr)
     sweeps = sum(1 for line in worker_log.splitlines() if "scheduling.sweep[" in line and "succeeded" in line)
     trivial = _p95(recorder.times["trivial GET"])
     requests_made = sum(len(v) for v in recorder.times.values())
