@@ -1,7 +1,8 @@
 """Run every benchmark module's run() and print one table: name, measured, ratio, bar, PASS/FAIL.
 
-    .venv/bin/python -m bench                 # all modules
+    .venv/bin/python -m bench                 # all modules but load
     .venv/bin/python -m bench evaluation      # only some
+    .venv/bin/python -m bench load            # the load test (PostgreSQL, gunicorn, worker and beat; 2 min)
 
 Exit code 1 when any bar fails or a module crashes. Modules written by others (board, reminders, course_page) are run
 when they exist.
@@ -14,8 +15,9 @@ import traceback
 from bench.common import Figure, database_vendor, seconds_text, setup_django
 
 MODULES = ("calendar", "evaluation", "board", "reminders", "course_page")
-# Run only when named: it needs PostgreSQL and Redis (DATABASE_URL, IL2WARD_BENCH_REDIS_URL) and takes a minute.
-BY_NAME = ("reminders_e2e",)
+# Run only when named: they need PostgreSQL (and Redis) and take minutes. `load`: two minutes of 18 clients;
+# `reminders_e2e`: the real chain (DATABASE_URL, IL2WARD_BENCH_REDIS_URL).
+BY_NAME = ("load", "reminders_e2e")
 
 
 def _load(name: str):

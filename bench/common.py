@@ -3,8 +3,10 @@
 A figure is a ratio against a baseline measured in the same run on the same machine (a trivial authenticated request,
 a trivial query), never an absolute time: absolute times say more about the machine than about the code.
 
-The database is never the one DATABASE_URL names: on PostgreSQL the bench creates `il2ward_bench` on the same server
-(dropped at exit); otherwise a SQLite file in a temporary IL2WARD_VAR_DIR (removed at exit). REDIS_URL is ignored, so
+The database is never the one DATABASE_URL names: on PostgreSQL the bench creates `il2ward_bench_<pid>_<random>` on the
+same server, a name of its own so that two runs never share or drop each other's database (dropped at exit, without
+FORCE: every process the bench started is stopped first, so nobody else can be connected); otherwise a SQLite file in
+a temporary IL2WARD_VAR_DIR (removed at exit). REDIS_URL is ignored, so
 tasks published on commit go to the filesystem transport in that temporary directory, never to a shared broker.
 
 Commits do not wait for the disk (SQLite `synchronous=OFF`, PostgreSQL `synchronous_commit=off`, on the bench's own
@@ -14,6 +16,7 @@ the code. IL2WARD_BENCH_DURABLE=1 keeps the waits (every figure then includes th
 
 import atexit
 import os
+import secrets
 import shutil
 import statistics
 import tempfile
@@ -24,7 +27,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
-BENCH_DB = "il2ward_bench"
+BENCH_DB = f"il2ward_bench_{os.getpid()}_{secrets.token_hex(3)}"  # one per run
 PASSWORD = "bench-password-1"
 TRIVIAL_GET = "/api/v1/patients/?ward=none"  # authenticated, one small query, an empty list
 
@@ -154,9 +157,24 @@ def _create_postgres_database(url: str) -> str:
     import psycopg
 
     with psycopg.connect(_database_url(url, "postgres"), autocommit=True) as admin:
-        admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
         admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
     return _database_url(url, BENCH_DB)
+
+
+def _drop_postgres_database(admin_url: str) -> None:
+    """DROP DATABASE without FORCE: a few tries while the last sessions close, then say what was left behind."""
+    import psycopg
+
+    with psycopg.connect(_database_url(admin_url, "postgres"), autocommit=True) as admin:
+        for attempt in range(20):
+            try:
+                admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+                return
+            except psycopg.errors.ObjectInUse:
+                if attempt == 19:
+                    print(f"bench: database {BENCH_DB} still in use, not dropped: drop it by hand", flush=True)
+                    return
+                time.sleep(0.5)
 
 
 def teardown() -> None:
@@ -167,10 +185,7 @@ def teardown() -> None:
         connections.close_all()
     admin_url = _state.pop("postgres_admin_url", None)
     if admin_url:
-        import psycopg
-
-        with psycopg.connect(_database_url(admin_url, "postgres"), autocommit=True) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}" WITH (FORCE)')
+        _drop_postgres_database(admin_url)
     var_dir = _state.pop("var_dir", None)
     if var_dir:
         shutil.rmtree(var_dir, ignore_errors=True)

@@ -44,7 +44,7 @@ def calendar_token_revoke(*, token_id: int, by, now: datetime) -> CalendarFeedTo
 
 def token_for(user, token_id, *, lock: bool = False) -> CalendarFeedToken:
     """One of the user's own tokens (someone else's is "not found")."""
-    qs = CalendarFeedToken.objects.select_for_update() if lock else CalendarFeedToken.objects
+    qs = CalendarFeedToken.objects.select_for_update(no_key=True) if lock else CalendarFeedToken.objects
     try:
         return qs.get(pk=token_id, user=user)
     except (CalendarFeedToken.DoesNotExist, ValueError, TypeError) as exc:

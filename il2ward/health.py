@@ -1,5 +1,5 @@
-"""/healthz (the process runs) and /readyz (database, broker, a live worker, one live beat, a recent sweep, no
-dead-lettered delivery)."""
+"""/healthz (the process runs) and /readyz (database, broker, a live worker, a recent sweep, no dead-lettered
+delivery; and which beat holds the beat lease, which ones wait as standbys)."""
 
 from datetime import timedelta
 
@@ -40,12 +40,22 @@ def _check_worker(now) -> str | None:
     return None
 
 
-def _check_beat_processes(now) -> str | None:
-    """Two beats send every sweep twice (the sweeps are idempotent, but it is a misconfiguration to fix)."""
-    beats = _live(BEAT_PREFIX, now)
-    if len(beats) > 1:
-        return f"{len(beats)} beats running, exactly one expected: {', '.join(beats)}"
-    return None
+def beat_lease(now) -> dict:
+    """The beat lease's holder (host:pid, None before any beat took it), until when, and the live standby beats.
+
+    A second beat is not a problem to readiness: it waits (il2ward.lease) and takes over when the holder stops.
+    """
+    from il2ward.lease import BEAT as LEASE
+    from il2ward.lease import lease_current
+
+    lease = lease_current(LEASE)
+    holder = lease.holder if lease else None
+    return {
+        "holder": holder,
+        "expires_at": lease.expires_at.isoformat() if lease else None,
+        "expired": bool(lease and lease.expires_at < now),
+        "standby": [name for name in _live(BEAT_PREFIX, now) if name != holder],
+    }
 
 
 def healthz(request):
@@ -104,7 +114,7 @@ def readiness_problems(now) -> dict[str, str]:
         worker = _check_worker(now)
         if worker:
             problems["worker"] = worker
-        beat = _check_beat(now) or _check_beat_processes(now)
+        beat = _check_beat(now)
         if beat:
             problems["beat"] = beat
         deliveries = _check_deliveries()
@@ -131,10 +141,14 @@ def may_see_details(request) -> bool:
 
 
 def readyz(request):
-    problems = readiness_problems(timezone.now())
+    now = timezone.now()
+    problems = readiness_problems(now)
+    lease = {}
+    if "database" not in problems:
+        lease = {"beat_lease": beat_lease(now)}
     if problems:
         body = {"status": "unavailable"}
         if may_see_details(request):
-            body["failed"] = problems
+            body.update(failed=problems, **lease)
         return JsonResponse(body, status=503)
-    return JsonResponse({"status": "ok"})
+    return JsonResponse({"status": "ok", **lease} if may_see_details(request) else {"status": "ok"})

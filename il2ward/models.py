@@ -145,6 +145,22 @@ class Heartbeat(models.Model):
         return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}Z"
 
 
+class Lease(models.Model):
+    """Which process may run a singleton job (`beat`: the one beat that sends the sweeps), until `expires_at`.
+
+    Taken and renewed with one conditional UPDATE (il2ward.lease): the holder renews it, anyone else takes it only
+    once it has expired. Not clinical, so not audited: the beat logs when it takes or waits for the lease.
+    """
+
+    name = models.CharField(max_length=64, unique=True)
+    holder = models.CharField(max_length=128)
+    acquired_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.holder} until {self.expires_at:%Y-%m-%d %H:%M:%S}Z"
+
+
 class Notification(models.Model):
     """The outbox: one row per (kind, subject, recipient, time bucket), written in the transaction that caused it.
 

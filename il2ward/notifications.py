@@ -33,6 +33,7 @@ from django.utils.module_loading import import_string
 
 from il2ward.audit import audit
 from il2ward.channels import ChannelError, message_for, setting, transports
+from il2ward.db import retry_transaction
 from il2ward.models import Delivery, Notification, StaffProfile
 from il2ward.tasking import enqueue_on_commit, send_task_safely
 
@@ -248,6 +249,7 @@ def family(notification: Notification) -> Q:
     return same
 
 
+@retry_transaction
 @transaction.atomic
 def notification_acknowledge(*, notification_id: int, by, now: datetime) -> Notification:
     """The recipient acknowledges; the whole family is acknowledged with her name and pending pages are cancelled.
@@ -257,7 +259,8 @@ def notification_acknowledge(*, notification_id: int, by, now: datetime) -> Noti
     row = notification_for(by, notification_id)
     if row.acknowledged_at is not None:
         return row
-    related = Notification.objects.select_for_update().filter(family(row), acknowledged_at__isnull=True)
+    # NO KEY (il2ward.db): deliveries inserted for these rows meanwhile need KEY SHARE on them.
+    related = Notification.objects.select_for_update(no_key=True).filter(family(row), acknowledged_at__isnull=True)
     ids = list(related.values_list("pk", flat=True))
     Notification.objects.filter(pk__in=ids).update(acknowledged_at=now, acknowledged_by=by)
     cancelled = Delivery.objects.filter(notification_id__in=ids, status=Delivery.Status.PENDING).update(

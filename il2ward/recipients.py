@@ -23,6 +23,7 @@ from django.db.models import F
 
 from il2ward.audit import audit
 from il2ward.channels import setting
+from il2ward.db import retry_transaction
 from il2ward.errors import Invalid
 from il2ward.models import NURSING_ROLES, Patient, Role, Ward
 
@@ -250,10 +251,13 @@ def oncologists():
     )
 
 
+@retry_transaction
 @transaction.atomic
 def patient_assign_nurse(*, patient_id: int, nurse, by, now: datetime) -> Patient:
     """Set (or clear, nurse=None) the patient's assigned nurse: a nurse of the patient's ward."""
-    patient = Patient.objects.select_for_update().select_related("ward").get(pk=patient_id)
+    # The patient row only (of=self: not its ward too), FOR NO KEY UPDATE: charting for this patient inserts child
+    # rows whose foreign-key checks need KEY SHARE on it while this waits for the audit chain (il2ward.db).
+    patient = Patient.objects.select_for_update(of=("self",), no_key=True).select_related("ward").get(pk=patient_id)
     if nurse is not None and not nurses_of(patient.ward).filter(pk=nurse.pk).exists():
         raise Invalid({"assigned_nurse": ["Choose a nurse of this patient's ward."]})
     old = patient.assigned_nurse_id
@@ -265,10 +269,11 @@ def patient_assign_nurse(*, patient_id: int, nurse, by, now: datetime) -> Patien
     return patient
 
 
+@retry_transaction
 @transaction.atomic
 def ward_set_on_call(*, ward_id: int, oncologist, by, now: datetime) -> Ward:
     """Set (or clear) the ward's on-call oncologist, who receives escalations."""
-    ward = Ward.objects.select_for_update().get(pk=ward_id)
+    ward = Ward.objects.select_for_update(no_key=True).get(pk=ward_id)  # a parent row: NO KEY (il2ward.db)
     if oncologist is not None and not oncologists().filter(pk=oncologist.pk).exists():
         raise Invalid({"on_call_oncologist": ["Choose an oncologist."]})
     old = ward.on_call_oncologist_id

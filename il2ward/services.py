@@ -33,7 +33,7 @@ def ward_upsert(*, code: str, name: str, tz: str, by=None, now: datetime) -> War
         errors["tz"] = [f"Unknown time zone {tz!r}"]
     if errors:
         raise Invalid(errors)
-    ward = Ward.objects.select_for_update().filter(code=code).first()
+    ward = Ward.objects.select_for_update(no_key=True).filter(code=code).first()  # a parent row (il2ward.db)
     if ward is None:
         ward = Ward.objects.create(code=code, name=name, tz=tz)
         audit(actor=by, action="ward.create", obj=ward, at=now, new={"code": code, "name": name, "tz": tz})

@@ -137,6 +137,9 @@ DATABASES = {
     "default": dj_database_url.parse(
         env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'il2ward.sqlite3'}"),
         conn_max_age=env_int("IL2WARD_DB_CONN_MAX_AGE", 60 if PRODUCTION else 0),
+        # A kept connection is checked before a request reuses it: after a database restart the first request on
+        # each web process reconnects instead of failing on the dead connection.
+        conn_health_checks=True,
     )
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
@@ -332,11 +335,15 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 # connection attempts are bounded by this many seconds in all, and il2ward.tasking sends with retry=False.
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
+CELERY_BEAT_SCHEDULER = "il2ward.celery:LeasedScheduler"  # sends only while this beat holds the beat lease
 SWEEP_INTERVAL_SECONDS = env_int("IL2WARD_SWEEP_INTERVAL_SECONDS", 30)
 # Worker and beat processes write a heartbeat row this often; /readyz wants one newer than three of these.
 IL2WARD_HEARTBEAT_SECONDS = env_int("IL2WARD_HEARTBEAT_SECONDS", 10)
 # /readyz names the failed checks only to staff and to a monitor sending `Authorization: Bearer <this>`.
 IL2WARD_READYZ_TOKEN = os.environ.get("IL2WARD_READYZ_TOKEN", "")
+# The beat lease (il2ward.lease): the holding beat renews it every heartbeat; a standby beat takes it over once it
+# has not been renewed for this long, so a second beat waits instead of sending every sweep twice.
+IL2WARD_BEAT_LEASE_SECONDS = env_int("IL2WARD_BEAT_LEASE_SECONDS", 3 * IL2WARD_HEARTBEAT_SECONDS)
 
 # Clinical defaults (HOLD-RULES.md). A site changes these here or through a versioned rule-set record.
 IL2WARD_DEFAULT_RULE_SET = env_str("IL2WARD_RULE_SET", "consensus-2014")

@@ -1,9 +1,14 @@
 """Delivery tasks: thin, ids in, idempotent (the claim is the guard). Messages carry delivery ids only."""
 
+import logging
+
 from celery import shared_task
 from django.utils import timezone
 
 from il2ward import notifications
+from il2ward.lease import BEAT, standby_reason
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="il2ward.deliver", acks_late=True)
@@ -17,8 +22,11 @@ def deliver(*delivery_ids: int) -> dict:
 
 
 @shared_task(name="il2ward.deliveries_sweep", acks_late=True)
-def deliveries_sweep() -> dict:
+def deliveries_sweep(beat: str | None = None) -> dict:
     """The resend sweep (beat, every SWEEP_INTERVAL_SECONDS): lost claims back, due retries re-enqueued."""
+    if reason := standby_reason(name=BEAT, sender=beat):
+        log.info("resend sweep from beat %s skipped: %s", beat, reason)
+        return {"skipped": reason}
     return notifications.deliveries_resend(now=timezone.now())
 
 

@@ -564,6 +564,7 @@ def event_record(
     )
 
 
+@retry_transaction
 @transaction.atomic
 def event_resolve(
     *, event: ClinicalEvent, resolved_at: datetime | None = None, note: str = "", by, now: datetime
@@ -572,7 +573,7 @@ def event_resolve(
     check = _Checker(now)
     at = check.time("resolved_at", now if resolved_at is None else resolved_at, since_birth_of=event.patient)
     check.raise_if_any()
-    event = ClinicalEvent.objects.select_for_update().get(pk=event.pk)
+    event = ClinicalEvent.objects.select_for_update(no_key=True).get(pk=event.pk)  # NO KEY: il2ward.db
     if event.entered_in_error_at is not None:
         raise Conflict("entered_in_error", "This event was entered in error.")
     if event.resolved_at is not None:
@@ -593,6 +594,7 @@ def event_resolve(
     return event
 
 
+@retry_transaction
 @transaction.atomic
 def observation_enter_in_error(*, observation: Observation, reason: str, password: str, by, now: datetime):
     """Mark an observation entered-in-error: kept and shown as such, never read by the rules again.
@@ -604,7 +606,7 @@ def observation_enter_in_error(*, observation: Observation, reason: str, passwor
         raise Invalid({"reason": ["Say why this entry is wrong."]})
     check_password_again(by, password)
     model = type(observation)
-    row = model.objects.select_for_update().get(pk=observation.pk)
+    row = model.objects.select_for_update(no_key=True).get(pk=observation.pk)  # NO KEY: il2ward.db
     if row.entered_in_error_at is not None:
         raise Conflict("already_entered_in_error", "This entry is already marked entered in error.")
     row.entered_in_error_at, row.entered_in_error_by, row.entered_in_error_reason = now, by, reason

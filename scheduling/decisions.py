@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import transaction
 
 from il2ward.audit import audit, sign
+from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from scheduling.domain import calendar
 from scheduling.domain.aware import as_utc
@@ -126,7 +127,12 @@ def record_response(assessment: ResponseAssessment) -> dict:
 
 def _locked_course(course_id: int) -> Course:
     try:
-        return Course.objects.select_for_update(of=("self",)).select_related("patient__ward").get(pk=course_id)
+        # FOR NO KEY UPDATE, the parent-row lock of il2ward.db's lock order (patient → course → dose → audit chain).
+        return (
+            Course.objects.select_for_update(of=("self",), no_key=True)
+            .select_related("patient__ward")
+            .get(pk=course_id)
+        )
     except Course.DoesNotExist as exc:
         raise Invalid({"course": ["No such course."]}) from exc
 
@@ -138,6 +144,7 @@ def _reason(reason: str, field: str = "reason") -> str:
     return reason
 
 
+@retry_transaction
 @transaction.atomic
 def cycle_decide(*, dose_id: int, choice: str, reason: str, password: str, by, now: datetime) -> CycleDecision:
     """After a `stop` recommendation the oncologist continues or stops the cycle (HOLD-RULES §3), e-signed.
@@ -149,13 +156,24 @@ def cycle_decide(*, dose_id: int, choice: str, reason: str, password: str, by, n
     if choice not in CycleDecision.Choice.values:
         raise Invalid({"choice": [f"Choose one of: {', '.join(CycleDecision.Choice.values)}."]})
     reason = _reason(reason)
-    try:
-        dose = (
-            Dose.objects.select_for_update(of=("self",)).select_related("course", "latest_evaluation").get(pk=dose_id)
-        )
-    except Dose.DoesNotExist as exc:
-        raise Invalid({"dose": ["No such dose."]}) from exc
-    course = Course.objects.select_for_update().get(pk=dose.course_id)  # one decision at a time per course
+    found = Dose.objects.filter(pk=dose_id).values_list("course_id", "cycle").first()
+    if found is None:
+        raise Invalid({"dose": ["No such dose."]})
+    course_id, cycle = found
+    # The course before its doses (il2ward.db's lock order): one decision at a time per course. Every slot of the
+    # cycle is locked now, before the signature takes the audit chain's lock, because "stop" cancels them after it.
+    course = Course.objects.select_for_update(of=("self",), no_key=True).get(pk=course_id)
+    list(
+        Dose.objects.select_for_update(of=("self",), no_key=True)
+        .filter(course_id=course_id, cycle=cycle)
+        .order_by("number")
+        .values_list("pk", flat=True)
+    )
+    dose = (
+        Dose.objects.select_for_update(of=("self",), no_key=True)
+        .select_related("course", "latest_evaluation")
+        .get(pk=dose_id)
+    )
     # The recommendation stands once made (INV-STOP), even when a later evaluation of the slot says otherwise.
     evaluation = (
         DoseEvaluation.objects.filter(dose=dose, decision=DoseEvaluation.Decision.STOP).order_by("-evaluated_at", "-pk")
@@ -201,6 +219,7 @@ def cycle_decide(*, dose_id: int, choice: str, reason: str, password: str, by, n
     return decision
 
 
+@retry_transaction
 @transaction.atomic
 def cycle2_move(*, course_id: int, first_at: datetime, reason: str, password: str, by, now: datetime) -> Course:
     """Move cycle 2 (SCH-CYCLE2): not earlier than 9 full rest days after cycle 1's last slot; e-signed.
@@ -214,7 +233,7 @@ def cycle2_move(*, course_id: int, first_at: datetime, reason: str, password: st
     course = _locked_course(course_id)
     if course.status not in Course.OPEN_STATUSES:
         raise Conflict("course_not_active", "The course is already completed or stopped.")
-    doses = list(Dose.objects.select_for_update().filter(course=course).order_by("cycle", "number"))
+    doses = list(Dose.objects.select_for_update(no_key=True).filter(course=course).order_by("cycle", "number"))
     cycle1 = [d for d in doses if d.cycle == 1]
     cycle2 = [d for d in doses if d.cycle == 2]
     if not cycle1 or not cycle2:
@@ -261,6 +280,7 @@ def cycle2_move(*, course_id: int, first_at: datetime, reason: str, password: st
     return course
 
 
+@retry_transaction
 @transaction.atomic
 def course_discharge(*, course_id: int, discharge_date: date, password: str, by, now: datetime) -> Course:
     """Record (or correct) the discharge date the retreatment interval counts from (SCH-RETREAT), e-signed."""
@@ -291,6 +311,7 @@ def course_discharge(*, course_id: int, discharge_date: date, password: str, by,
     return course
 
 
+@retry_transaction
 @transaction.atomic
 def response_assess(
     *, course_id: int, assessed_on: date, response: str, note: str = "", password: str, by, now: datetime
@@ -328,6 +349,7 @@ def response_assess(
     return assessment
 
 
+@retry_transaction
 @transaction.atomic
 def adverse_event_record(
     *,
@@ -400,12 +422,13 @@ def adverse_event_record(
     return event
 
 
+@retry_transaction
 @transaction.atomic
 def adverse_event_enter_in_error(*, event_id: int, reason: str, by, now: datetime) -> AdverseEvent:
     """Mark an adverse event entered in error: it stays in the log, shown struck through (nothing is deleted)."""
     reason = _reason(reason)
     try:
-        event = AdverseEvent.objects.select_for_update().get(pk=event_id)
+        event = AdverseEvent.objects.select_for_update(no_key=True).get(pk=event_id)
     except AdverseEvent.DoesNotExist as exc:
         raise Invalid({"event": ["No such adverse event."]}) from exc
     if event.entered_in_error_at is not None:

@@ -10,6 +10,7 @@ from decimal import Decimal
 from django.db import transaction
 
 from il2ward.audit import audit
+from il2ward.db import retry_transaction
 from il2ward.errors import Invalid
 from il2ward.models import Patient
 from monitoring import services as obs
@@ -20,6 +21,7 @@ from scheduling.services import dose_evaluate, patient_evaluate_next_dose
 _FLUID_FIELDS = {"period_start": "urine_since", "period_end": "urine_since", "recorded_at": "recorded_at"}
 
 
+@retry_transaction
 @transaction.atomic
 def assessment_record(
     *,
@@ -90,6 +92,7 @@ def assessment_record(
 TEACHING_KEYS = tuple(key for key, _ in TeachingRecord.ITEMS)
 
 
+@retry_transaction
 @transaction.atomic
 def teaching_record(*, course_id: int, items: dict, note: str = "", by, now: datetime) -> TeachingRecord:
     """Document the patient-teaching checklist of HOLD-RULES §5 for a course. A later entry is a new row (the
@@ -102,7 +105,7 @@ def teaching_record(*, course_id: int, items: dict, note: str = "", by, now: dat
     note = (note or "").strip()
     if not any(items.values()) and not note:
         raise Invalid({"items": ["Tick what was taught, or write a note."]})
-    course = Course.objects.select_for_update().get(pk=course_id)
+    course = Course.objects.select_for_update(no_key=True).get(pk=course_id)  # il2ward.db: parents NO KEY
     record = TeachingRecord.objects.create(
         course=course, items={key: bool(items.get(key)) for key in TEACHING_KEYS}, note=note, by=by, at=now
     )

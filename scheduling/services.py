@@ -294,6 +294,7 @@ def course_attest_eligibility(*, course_id: int, items: dict, password: str, by,
     return course
 
 
+@retry_transaction
 @transaction.atomic
 def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime) -> Course:
     """Stop the course (e-signed): every open slot becomes cancelled."""
@@ -342,7 +343,7 @@ def _locked_dose(dose_id: int) -> Dose:
         # Lighter than DOSE_RELATED: a join per related row makes the locking read slower on every charting, and
         # who hears about a new flag (the assigned nurse, the on-call oncologist) is only read when there is one.
         return (
-            Dose.objects.select_for_update(of=("self",))
+            Dose.objects.select_for_update(of=("self",), no_key=True)
             .select_related("course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation")
             .get(pk=dose_id)
         )
@@ -568,6 +569,7 @@ def _verifier(*, by, username: str, password: str):
     return verifier
 
 
+@retry_transaction
 @transaction.atomic
 def dose_hold(*, dose_id: int, reason: str, note: str = "", by, now: datetime) -> Hold:
     """Hold a dose with a coded reason (a rule id or another code). Never made up (SCH-NOMAKEUP).
@@ -641,6 +643,7 @@ def _third_hold(dose: Dose, *, held: int, directory: Directory) -> Outgoing:
     )
 
 
+@retry_transaction
 @transaction.atomic
 def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime) -> Override:
     """An oncologist lifts a `hold` decision for this slot (e-signed). A `stop` is never overridden: the oncologist
@@ -705,6 +708,7 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
     return override
 
 
+@retry_transaction
 @transaction.atomic
 def administration_enter_in_error(*, administration_id: int, reason: str, password: str, by, now: datetime):
     """Mark a charted administration entered-in-error; it stays in the history and the dose reopens.
@@ -719,7 +723,7 @@ def administration_enter_in_error(*, administration_id: int, reason: str, passwo
     if dose_id is None:
         raise Invalid({"administration": ["No such administration."]})
     dose = _locked_dose(dose_id)  # dose first, as charting does: one lock order, no deadlock
-    adm = Administration.objects.select_for_update().get(pk=administration_id)
+    adm = Administration.objects.select_for_update(no_key=True).get(pk=administration_id)
     if adm.entered_in_error_at is not None:
         raise Conflict("already_entered_in_error", "This administration is already marked entered-in-error.")
     adm.entered_in_error_at, adm.entered_in_error_by, adm.entered_in_error_reason = now, by, reason
@@ -792,7 +796,7 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
     counts = {"held": 0, "missed": 0}
     with transaction.atomic():
         expired = list(
-            Dose.objects.select_for_update(of=("self",), skip_locked=True)
+            Dose.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
             .filter(status=Dose.Status.SCHEDULED, due_at__lt=now - window_)
             .select_related(*DOSE_RELATED)
             .order_by("due_at", "pk")[:SWEEP_BATCH]

@@ -1,11 +1,16 @@
 """Thin Celery tasks: ids in, refetch, re-check, call one service. Messages carry ids only."""
 
+import logging
+
 from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
 from il2ward.health import beat_beats
+from il2ward.lease import BEAT, standby_reason
 from scheduling import reminders, services
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="scheduling.generate_calendar", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
@@ -14,8 +19,11 @@ def generate_calendar(course_id: int) -> int:
 
 
 @shared_task(name="scheduling.sweep", acks_late=True)
-def sweep() -> dict:
-    """The periodic sweep: one `now` for the whole pass."""
+def sweep(beat: str | None = None) -> dict:
+    """The periodic sweep: one `now` for the whole pass. `beat` names the beat that sent it (il2ward.lease)."""
+    if reason := standby_reason(name=BEAT, sender=beat):
+        log.info("sweep from beat %s skipped: %s", beat, reason)
+        return {"skipped": reason}
     now = timezone.now()
     beat_beats(now=now)
     return sweep_at(now=now)

@@ -104,12 +104,12 @@ def sweep_until(done, *, timeout: float, every: float = 1.5, message=lambda: "")
         time.sleep(every)
 
 
-def start_beat(log_dir: Path, *, redis_url: str, interval: int = 1) -> Worker:
+def start_beat(log_dir: Path, *, redis_url: str, interval: int = 1, database_url: str | None = None) -> Worker:
     """A real `celery beat` with its own schedule file, sweeping every `interval` seconds."""
     env = {k: v for k, v in os.environ.items() if k != "IL2WARD_CELERY_EAGER"}
     env.update(
         DJANGO_SETTINGS_MODULE="il2ward.settings",
-        DATABASE_URL=test_database_url(),
+        DATABASE_URL=database_url or test_database_url(),
         REDIS_URL=redis_url,
         IL2WARD_SWEEP_INTERVAL_SECONDS=str(interval),
         PYTHONUNBUFFERED="1",
@@ -134,3 +134,36 @@ def terminate_other_backends() -> int:
             "WHERE datname = current_database() AND pid <> pg_backend_pid()"
         )
         return cursor.fetchone()[0]
+
+
+def start_web(log_dir: Path, *, database_url: str, redis_url: str, port: int, workers: int = 2, env=None) -> Worker:
+    """gunicorn serving il2ward on 127.0.0.1:`port` (sync workers), as in production: kept database connections."""
+    web_env = {k: v for k, v in os.environ.items() if k != "IL2WARD_CELERY_EAGER"}
+    web_env.update(
+        DJANGO_SETTINGS_MODULE="il2ward.settings",
+        DATABASE_URL=database_url,
+        REDIS_URL=redis_url,
+        IL2WARD_DB_CONN_MAX_AGE="60",
+        PYTHONUNBUFFERED="1",
+        **(env or {}),
+    )
+    log_path = Path(log_dir) / f"web-{uuid.uuid4().hex[:8]}.log"
+    with open(log_path, "w") as log_file:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "il2ward.wsgi:application", "-b", f"127.0.0.1:{port}",
+             "-w", str(workers), "--timeout", "60", "--graceful-timeout", "5"],
+            cwd=ROOT, env=web_env, stdout=log_file, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    return Worker(process, log_path, f"web-{port}")
+
+
+def manage(*argv: str, database_url: str, env=None) -> str:
+    """`manage.py <argv>` in its own process against `database_url`; its output, or an AssertionError."""
+    run_env = {k: v for k, v in os.environ.items() if k != "IL2WARD_CELERY_EAGER"}
+    run_env.update(DJANGO_SETTINGS_MODULE="il2ward.settings", DATABASE_URL=database_url, REDIS_URL="", **(env or {}))
+    result = subprocess.run(
+        [sys.executable, "manage.py", *argv], cwd=ROOT, env=run_env, capture_output=True, text=True, timeout=300
+    )
+    if result.returncode:
+        raise AssertionError(f"manage.py {' '.join(argv)}: {result.stdout}{result.stderr}")
+    return result.stdout

@@ -68,3 +68,90 @@ class OwnRedis:
 
     def __exit__(self, *exc):
         self.kill()
+
+
+class OwnPostgres:
+    """A PostgreSQL server of its own (initdb in a fresh directory under /tmp, a free loopback port, trust auth for
+    the `postgres` role), for tests that stop and restart the database; never the shared server.
+
+    Run as the `postgres` system user when the tests run as root (PostgreSQL refuses to run as root). Durability is
+    switched off (fsync, synchronous_commit): a fast shutdown still writes everything committed to disk, which is
+    what a restart tests; a power cut is not simulated.
+    """
+
+    def __init__(self):
+        import glob
+        import os
+        import tempfile
+
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+        if not found:
+            skip_or_fail("needs the PostgreSQL server binaries (/usr/lib/postgresql/*/bin)")
+        self.bin = Path(found[-1]).parent
+        self.as_postgres = os.geteuid() == 0
+        self.directory = Path(tempfile.mkdtemp(prefix="il2ward-own-pg-"))
+        if self.as_postgres:
+            shutil.chown(self.directory, "postgres", "postgres")
+        self.data = self.directory / "data"
+        self.log_path = self.directory / "postgres.log"
+        self.port = free_port()
+        self.process: subprocess.Popen | None = None
+        self._run(["initdb", "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync"])
+
+    def _user(self) -> dict:
+        return {"user": "postgres", "group": "postgres"} if self.as_postgres else {}
+
+    def _run(self, argv: list[str]) -> None:
+        result = subprocess.run(
+            [str(self.bin / argv[0]), *argv[1:]], capture_output=True, text=True, timeout=120, **self._user()
+        )
+        if result.returncode:
+            raise AssertionError(f"{argv[0]} failed: {result.stdout}{result.stderr}")
+
+    def url(self, name: str = "postgres") -> str:
+        return f"postgres://postgres@127.0.0.1:{self.port}/{name}"
+
+    def start(self) -> None:
+        settings = {"listen_addresses": "127.0.0.1", "unix_socket_directories": str(self.directory), "fsync": "off",
+                    "synchronous_commit": "off", "full_page_writes": "off", "max_connections": "60"}  # fmt: skip
+        argv = [str(self.bin / "postgres"), "-D", str(self.data), "-p", str(self.port)]
+        for key, value in settings.items():
+            argv += ["-c", f"{key}={value}"]
+        log = open(self.log_path, "a")  # noqa: SIM115 - the server's stderr for as long as it runs
+        self.process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, **self._user())
+        log.close()
+        deadline = time.monotonic() + 30
+        while not self.ready():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(self.log_path.read_text()[-3000:])
+            time.sleep(0.05)
+
+    def ready(self) -> bool:
+        result = subprocess.run(
+            [str(self.bin / "pg_isready"), "-q", "-h", "127.0.0.1", "-p", str(self.port)], capture_output=True
+        )
+        return result.returncode == 0
+
+    def stop(self, *, mode: str = "fast") -> None:
+        """`fast` (SIGINT): what `pg_ctl restart` does, every session terminated; `immediate` (SIGQUIT): a crash,
+        recovered from the WAL at the next start."""
+        import signal
+
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT if mode == "fast" else signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=15)
+
+    def create_database(self, name: str) -> None:
+        self._run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name])
+
+    def __enter__(self):
+        self.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop()
+        shutil.rmtree(self.directory, ignore_errors=True)

@@ -13,6 +13,7 @@ from il2ward.models import AuditEvent
 from monitoring.models import VitalSigns
 from scheduling.models import Course
 from tests.notifications.conftest import NORMAL_VITALS
+from tests.workers import require_postgres
 
 pytestmark = pytest.mark.django_db
 
@@ -134,8 +135,10 @@ def test_a_body_over_the_limit_is_a_json_413(api, nurse_a, patient_a, settings):
     assert not VitalSigns.objects.exists()
 
 
+@pytest.mark.postgres
 def test_the_database_going_away_is_a_503_with_retry_after(transactional_db, api, nurse_a, patient_a):
     """The database is made unreachable for this process (its connection closed and pointed at a closed port)."""
+    require_postgres()
     from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
@@ -147,8 +150,6 @@ def test_the_database_going_away_is_a_503_with_retry_after(transactional_db, api
     configured = dict(connection.settings_dict)
     connection.close()
     connection.settings_dict.update(HOST="127.0.0.1", PORT="9", NAME=configured["NAME"])
-    if connection.vendor == "sqlite":
-        connection.settings_dict["NAME"] = "/nonexistent/dir/db.sqlite3"
     try:
         response = client.get(url)
     finally:

@@ -16,7 +16,7 @@ from monitoring import services as obs
 from scheduling.models import Course
 from scheduling.services import course_attest_eligibility, course_create
 from tests.conftest import PASSWORD
-from tests.holds.conftest import ELIGIBILITY
+from tests.holds.conftest import ELIGIBILITY, frozen, ready  # noqa: F401 - fixtures of the override test
 from tests.notifications.conftest import NORMAL_VITALS
 from tests.workers import require_postgres
 
@@ -103,3 +103,64 @@ def test_patient_creates_during_course_creation_never_fail(transactional_db, war
     assert errors == [], errors
     assert Patient.objects.filter(mrn__startswith="PC-").count() == 4 * per_thread
     assert Course.objects.filter(patient__mrn__startswith="PC-").count() == 2 * per_thread
+
+
+def test_eight_concurrent_overrides_make_one(transactional_db, frozen, ready, patient_a, nurse_a, oncologist):  # noqa: F811
+    """Eight oncologist sessions override the same held slot at once, through the API: one 201, seven 409
+    already_overridden, one e-signed override stored."""
+    from rest_framework.authtoken.models import Token
+    from rest_framework.test import APIClient
+
+    from scheduling.models import Override
+    from tests.holds.conftest import chart, first_dose
+
+    require_postgres()
+    dose = first_dose(ready())
+    chart(patient_a, nurse_a, vitals={"sbp": 85, "dbp": 50})  # a hold finding: CV-SBP
+    token = Token.objects.create(user=oncologist).key
+    answers: list[tuple[int, str]] = []
+
+    def override():
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
+        response = client.post(
+            f"/api/v1/doses/{dose.pk}/override/", {"reason": "SBP 85 is her baseline", "password": PASSWORD},
+            format="json",
+        )  # fmt: skip
+        answers.append((response.status_code, response.json().get("code", "")))
+
+    errors = run_together(*([override] * 8))
+    print(f"8 concurrent overrides: {sorted(answers)}, {len(errors)} errors")
+    assert errors == []
+    assert sorted(answers) == [(201, "")] + [(409, "already_overridden")] * 7, answers
+    assert Override.objects.filter(dose=dose).count() == 1
+
+
+def test_assigning_the_nurse_while_vitals_are_charted_never_fails(transactional_db, ward_a, nurse_a, nurse_a2,
+                                                                  oncologist):  # fmt: skip
+    """The patient row is a parent of every vitals set: the assignment locks it FOR NO KEY UPDATE, so the vitals'
+    commits (KEY SHARE on it) never wait for it while it waits for the audit chain."""
+    from il2ward.recipients import patient_assign_nurse
+
+    require_postgres()
+    errors = []
+    for i in range(ROUNDS):
+        now = timezone.now()
+        patient = patient_create(
+            mrn=f"AS-{i}", name=f"Assign {i}", birth_date=now.date() - timedelta(days=20000), ward=ward_a,
+            by=oncologist, now=now,
+        )  # fmt: skip
+        errors += run_together(
+            lambda patient=patient, i=i: patient_assign_nurse(
+                patient_id=patient.pk, nurse=(nurse_a, nurse_a2)[i % 2], by=oncologist, now=timezone.now()
+            ),
+            lambda patient=patient: obs.vitals_record(
+                patient=patient, recorded_at=timezone.now(), by=nurse_a, now=timezone.now(), **NORMAL_VITALS
+            ),
+            lambda patient=patient: obs.vitals_record(
+                patient=patient, recorded_at=timezone.now(), by=nurse_a2, now=timezone.now(), **NORMAL_VITALS
+            ),
+        )
+    print(f"nurse assignment vs vitals: {ROUNDS} rounds, {len(errors)} errors")
+    assert errors == [], errors
+    assert Patient.objects.filter(mrn__startswith="AS-", assigned_nurse__isnull=False).count() == ROUNDS

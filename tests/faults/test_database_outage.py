@@ -32,5 +32,7 @@ def test_nothing_is_lost_when_the_database_comes_back(services, tmp_path, webhoo
         assert killed >= 1 and "OperationalError" in worker.log(tail=10**6), worker.log()
         sweep_until(all_delivered, timeout=120, message=worker.log)
     counts = webhook.delivery_counts()
+    print(f"\ndatabase sessions killed {killed}: due {len(webhook_ids())}, delivered {len(counts)}, "
+          f"received twice {sum(n > 1 for n in counts.values())}")  # fmt: skip
     assert set(counts) == webhook_ids() and len(counts) == 30
     assert max(counts.values()) <= 2

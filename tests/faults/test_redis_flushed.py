@@ -24,5 +24,7 @@ def test_redis_flushed_mid_run_nothing_is_missed(services, tmp_path, webhook_on,
         sweep_until(all_delivered, timeout=90, message=worker.log)
         assert "Traceback" not in worker.log(tail=10**6)
     counts = webhook.delivery_counts()
+    print(f"\nredis flushed: due {len(webhook_ids())}, messages lost {lost}, delivered {len(counts)}, "
+          f"received twice {sum(n > 1 for n in counts.values())}")  # fmt: skip
     assert set(counts) == webhook_ids() and len(counts) == 30
     assert max(counts.values()) == 1  # nothing sent twice

@@ -62,6 +62,7 @@ def test_with_the_retry_both_transactions_complete(transactional_db):
 
 
 def test_other_errors_are_not_retried(transactional_db):
+    require_postgres()
     calls = []
 
     @retry_transaction

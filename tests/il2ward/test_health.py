@@ -40,7 +40,8 @@ def test_readyz_is_200_after_the_sweep_task_ran(client, worker_alive):
     assert Heartbeat.objects.get(name=BEAT).at > timezone.now() - timedelta(minutes=1)
     response = client.get("/readyz")
     assert response.status_code == 200, response.content
-    assert response.json() == {"status": "ok"}
+    assert response.json()["status"] == "ok"
+    assert response.json()["beat_lease"] == {"holder": None, "expires_at": None, "expired": False, "standby": []}
 
 
 def test_readyz_is_503_naming_beat_when_the_heartbeat_is_stale(admin_client, settings):
@@ -86,14 +87,23 @@ def test_worker_alive_is_per_worker_and_needs_a_fresh_heartbeat(settings):
     assert not worker_alive("celery@two", now=now) and not worker_alive("celery@three", now=now)
 
 
-def test_readiness_reports_two_live_beats_by_name_and_one_is_fine(worker_alive):
+def test_readyz_names_the_beat_holding_the_lease_and_the_standby_and_two_beats_are_ready(client, worker_alive):
+    from il2ward.lease import lease_take
+
     now = timezone.now()
     Heartbeat.objects.create(name=BEAT, at=now)
     process_beats(name="beat:host-a:101", now=now)
-    assert readiness_problems(now) == {}
+    assert lease_take(name="beat", holder="host-a:101", now=now, seconds=30)
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content
+    assert response.json()["beat_lease"]["holder"] == "host-a:101" and response.json()["beat_lease"]["standby"] == []
     process_beats(name="beat:host-b:202", now=now)
-    problem = readiness_problems(now)["beat"]
-    assert "2 beats running" in problem and "host-a:101" in problem and "host-b:202" in problem
+    assert not lease_take(name="beat", holder="host-b:202", now=now, seconds=30)
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.content  # the second beat waits: not a fault
+    lease = response.json()["beat_lease"]
+    assert lease["holder"] == "host-a:101" and lease["standby"] == ["host-b:202"] and not lease["expired"]
+    assert readiness_problems(now) == {}
 
 
 def test_openapi_schema_is_served_and_lists_the_endpoints(admin_client):
