@@ -19,6 +19,7 @@ from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient, Ward
 from il2ward.services import patient_admit, patient_discharge, patient_transfer, patient_update_demographics
 from inbound import hl7v2
+from inbound.defaults import DEFAULT_MAPPINGS
 from inbound.domain.convert import NotANumber, canonical_system, canonical_unit, convert, parse_number
 from inbound.hl7v2 import Refusal
 from inbound.models import CodeMapping, InboundMessage, MappingVersion
@@ -80,14 +81,44 @@ class Mapping:
 _mapping_cache: dict[int, Mapping] = {}
 
 
-def current_mapping() -> Mapping:
-    version = MappingVersion.objects.order_by("-number").first()
-    if version is None:
-        raise Refusal("other", "MSH-1", "No code mapping is configured.")
-    if version.number not in _mapping_cache:
+def current_mapping(*, now: datetime) -> Mapping:
+    version = MappingVersion.objects.order_by("-number").first() or mapping_write_defaults(now=now)
+    if version.pk not in _mapping_cache:  # by primary key: a rewritten version 1 is not the cached one
         _mapping_cache.clear()
-        _mapping_cache[version.number] = Mapping(version, list(version.rows.all()))
-    return _mapping_cache[version.number]
+        _mapping_cache[version.pk] = Mapping(version, list(version.rows.all()))
+    return _mapping_cache[version.pk]
+
+
+@transaction.atomic
+def mapping_write_defaults(*, now: datetime) -> MappingVersion:
+    """Version 1 from inbound/defaults.py where no mapping exists (migration 0002 writes it on a new database; a
+    database emptied since, as between tests, gets it back here). Audited."""
+    existing = MappingVersion.objects.select_for_update().order_by("-number").first()
+    if existing is not None:
+        return existing
+    try:
+        with transaction.atomic():
+            version = MappingVersion.objects.create(number=1, created_at=now, reason="Defaults (inbound/defaults.py)")
+    except IntegrityError:  # written concurrently
+        return MappingVersion.objects.get(number=1)
+    CodeMapping.objects.bulk_create(
+        CodeMapping(
+            version=version,
+            system=system,
+            code=code,
+            display=display,
+            unit=unit,
+            target=target,
+            field=field,
+            factor=Decimal(str(factor)),
+            divisor=Decimal(str(divisor)),
+            offset=Decimal(str(offset)),
+        )  # fmt: skip
+        for system, code, display, unit, target, field, factor, divisor, offset in DEFAULT_MAPPINGS
+    )
+    audit(actor=None, action="inbound.mapping_defaults", obj=version, at=now, new={"version": 1,
+          "rows": len(DEFAULT_MAPPINGS)})  # fmt: skip
+    return version
 
 
 MAPPING_FIELDS = ("system", "code", "display", "unit", "target", "field", "factor", "divisor", "offset")
@@ -101,7 +132,7 @@ def mapping_change(*, add: list[dict] = (), remove: list[dict] = (), reason: str
     reason = (reason or "").strip()
     if not reason:
         raise Invalid({"reason": ["Say why the mapping changes."]})
-    current = MappingVersion.objects.select_for_update().order_by("-number").first()
+    current = MappingVersion.objects.select_for_update().order_by("-number").first() or mapping_write_defaults(now=now)
     rows = {(r.system, r.code, canonical_unit(r.unit)): r for r in (current.rows.all() if current else [])}
     errors: dict[str, list[str]] = {}
     for item in remove:
@@ -246,7 +277,7 @@ def _process(row: InboundMessage, parsed: hl7v2.Parsed, *, now: datetime, reproc
     row.patient_ref = parsed.identifiers[0][0][:64] if parsed.identifiers else ""
     try:
         with transaction.atomic():
-            mapping = current_mapping()
+            mapping = current_mapping(now=now)
             row.mapping_version = mapping.number
             patient, stored = HANDLERS[parsed.message_type](parsed, mapping=mapping, now=now)
     except Refusal as refusal:
