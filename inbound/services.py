@@ -61,7 +61,16 @@ class Mapping:
         for row in rows:
             self.index.setdefault((row.system, row.code), {})[canonical_unit(row.unit)] = row
 
-    def find(self, codes: list[tuple[str, str]], unit: str, *, where: str, seq: int) -> CodeMapping:
+    def find(
+        self,
+        codes: list[tuple[str, str]],
+        unit: str,
+        *,
+        where: str,
+        seq: int,
+        unit_where: str = "",
+        code_where: str = "",
+    ) -> CodeMapping:
         for system, code in codes:
             units = self.index.get((canonical_system(system), code))
             if units is None:
@@ -71,11 +80,17 @@ class Mapping:
                 row = next(iter(units.values()))
             if row is None:
                 known = ", ".join(sorted(u.unit or "(none)" for u in units.values()))
-                raise Refusal("unit_not_convertible", f"{where}-6", f"{system} {code}: unit {unit or '(none)'!r} "
-                              f"cannot be converted (known: {known}).", hl7_error="unknown_code", seq=seq)  # fmt: skip
+                raise Refusal(
+                    "unit_not_convertible",
+                    unit_where or f"{where}-6",
+                    f"{system} {code}: unit {unit or '(none)'!r} cannot be converted (known: {known}).",
+                    hl7_error="unknown_code",
+                    seq=seq,
+                )
             return row
         named = ", ".join(f"{s or '?'} {c}" for s, c in codes) or "(none)"
-        raise Refusal("unknown_code", f"{where}-3", f"No mapping for {named}.", hl7_error="unknown_code", seq=seq)
+        raise Refusal("unknown_code", code_where or f"{where}-3", f"No mapping for {named}.", hl7_error="unknown_code",
+                      seq=seq)  # fmt: skip
 
 
 _mapping_cache: dict[int, Mapping] = {}
