@@ -13,7 +13,7 @@ import traceback
 
 from bench.common import Figure, database_vendor, seconds_text, setup_django
 
-MODULES = ("calendar", "evaluation", "board", "reminders", "course_page")
+MODULES = ("calendar", "evaluation", "board", "reminders", "course_page", "hl7")
 
 
 def _load(name: str):

@@ -226,7 +226,10 @@ def message_receive(*, raw: str, now: datetime) -> Receipt:
         row = _log_unparsed(raw, app=app, control_id=control_id, refusal=refusal, now=now)
         return Receipt(hl7v2.ack(None, raw, code=refusal.ack, refusal=refusal, ack_id=ack_id, now=now), refusal.ack,
                        row, refusal)  # fmt: skip
-    row, refusal, duplicate = _receive(parsed, raw, now=now)
+    try:
+        row, refusal, duplicate = _receive(parsed, raw, now=now)
+    except IntegrityError:  # the same message committed on another connection meanwhile: now it is a resend
+        row, refusal, duplicate = _receive(parsed, raw, now=now)
     code = "AA" if refusal is None else refusal.ack
     return Receipt(hl7v2.ack(parsed, raw, code=code, refusal=refusal, ack_id=ack_id, now=now), code, row, refusal,
                    duplicate)  # fmt: skip
@@ -237,17 +240,12 @@ def message_receive(*, raw: str, now: datetime) -> Receipt:
 def _receive(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
     digest = hl7v2.sha256(raw)
     key = {"source_system": parsed.sending_app[:64], "control_id": parsed.control_id[:128]}
-    try:
-        with transaction.atomic():
-            row, created = InboundMessage.objects.get_or_create(
-                **key,
-                defaults={"message_type": parsed.message_type, "raw": hl7v2.normalise(raw), "raw_sha256": digest,
-                          "received_at": now, "last_received_at": now, "status": InboundMessage.Status.REFUSED},
-            )  # fmt: skip
-    except IntegrityError:  # the same message arrived on another connection at the same moment
-        row, created = InboundMessage.objects.get(**key), False
-    if not created:
-        row = InboundMessage.objects.select_for_update().get(pk=row.pk)
+    row = InboundMessage.objects.select_for_update().filter(**key).first()
+    created = row is None
+    if created:  # inserted with its outcome by _process (one INSERT, no savepoint)
+        row = InboundMessage(**key, message_type=parsed.message_type, raw=hl7v2.normalise(raw), raw_sha256=digest,
+                             received_at=now, last_received_at=now, status=InboundMessage.Status.REFUSED)  # fmt: skip
+    else:
         row.times_received += 1
         row.last_received_at = now
         if row.raw_sha256 != digest:
