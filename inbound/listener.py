@@ -14,7 +14,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
-from django.db import OperationalError, close_old_connections
+from django.db import OperationalError, connections
 from django.utils import timezone
 from hl7.mllp import start_hl7_server
 from hl7.mllp.exceptions import InvalidBlockError
@@ -38,15 +38,26 @@ def _decode(block: bytes) -> str:
         return block.decode("latin-1")  # HL7 v2's default character set (MSH-18 empty) is 8-bit
 
 
+def drop_broken_connections() -> None:
+    """Keep this thread's database connection between messages (a new connection per message would cost more than
+    the message), but replace one the database dropped. Not close_old_connections(): with CONN_MAX_AGE 0 it closes
+    every time."""
+    for conn in connections.all(initialized_only=True):
+        if conn.connection is not None and conn.errors_occurred and not conn.is_usable():
+            conn.close()
+        conn.errors_occurred = False
+
+
 def process_block(block: bytes) -> tuple[bytes, str]:
     """One message in, its ACK out (runs in a worker thread). Log lines carry ids and codes, never content."""
-    close_old_connections()  # a connection the database dropped is replaced, not reused
+    drop_broken_connections()
     raw = _decode(block)
     now = timezone.now()
     try:
         receipt = message_receive(raw=raw, now=now)
     except OperationalError:
-        close_old_connections()
+        for conn in connections.all(initialized_only=True):
+            conn.close()  # the next message reconnects
         refusal = hl7v2.Refusal("unavailable", "MSH-10", "Temporarily unavailable; nothing stored, resend.")
         try:
             parsed = hl7v2.parse(raw)
@@ -69,11 +80,12 @@ def process_block(block: bytes) -> tuple[bytes, str]:
 
 
 def beat(port: int) -> None:
-    close_old_connections()
+    drop_broken_connections()
     try:
         process_beats(name=heartbeat_name(port), now=timezone.now())
     except OperationalError:
-        close_old_connections()
+        for conn in connections.all(initialized_only=True):
+            conn.close()
         log.warning("database unavailable; heartbeat not written")
 
 
