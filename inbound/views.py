@@ -1,6 +1,7 @@
 """FHIR in: POST /fhir/Observation and POST /fhir (a transaction Bundle). Token or session auth, as the API;
 the caller may write only for patients on its wards (nurses) or any (oncologists), as for typed observations."""
 
+from django.db import IntegrityError
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -29,10 +30,12 @@ class _FhirIn(APIView):
     def _receive(self, request, entries):
         access.require_role(request.user, *WRITE_ROLES)
         now = timezone.now()
+        patients = access.visible_patients(request.user)
         try:
-            results = fhir_in.receive(
-                entries=entries, user=request.user, patients=access.visible_patients(request.user), now=now
-            )
+            try:
+                results = fhir_in.receive(entries=entries, user=request.user, patients=patients, now=now)
+            except IntegrityError:  # the same identifier committed by a concurrent retry: answered as stored
+                results = fhir_in.receive(entries=entries, user=request.user, patients=patients, now=now)
         except Refusal as refusal:
             fhir_in.log_refusal(entries=entries, user=request.user, refusal=refusal, now=now)
             status = 422 if refusal.code not in ("invalid_resource", "missing_identifier") else 400
