@@ -58,6 +58,22 @@ def beat_lease(now) -> dict:
     }
 
 
+LISTENER_PREFIX = "hl7-listener:"  # one row per MLLP listener (inbound.listener), hl7-listener:<host>:<port>
+
+
+def listener_problem(now, *, expected: bool | None = None) -> str | None:
+    """Where a listener is expected (IL2WARD_HL7_LISTENER_EXPECTED), none with a fresh heartbeat is a problem."""
+    if not (settings.IL2WARD_HL7_LISTENER_EXPECTED if expected is None else expected):
+        return None
+    if _live(LISTENER_PREFIX, now):
+        return None
+    last = Heartbeat.objects.filter(name__startswith=LISTENER_PREFIX).order_by("-at").values_list("at", flat=True)
+    seen = last.first()
+    if seen is None:
+        return "no HL7 listener heartbeat yet"
+    return f"last HL7 listener heartbeat {int((now - seen).total_seconds())} s ago"
+
+
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
@@ -120,6 +136,9 @@ def readiness_problems(now) -> dict[str, str]:
         deliveries = _check_deliveries()
         if deliveries:
             problems["deliveries"] = deliveries
+        listener = listener_problem(now)
+        if listener:
+            problems["hl7_listener"] = listener
         from il2ward.notifications import webhook_problems
 
         if webhooks := webhook_problems():

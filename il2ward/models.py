@@ -81,6 +81,8 @@ class Patient(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="assigned_patients"
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Set by a discharge (the patient administration system's ADT^A03), cleared by a new admission.
+    discharged_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["name", "pk"]

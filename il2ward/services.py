@@ -1,6 +1,6 @@
 """Writes for wards, staff and patients. One function per state change; each writes its audit row."""
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -116,6 +116,23 @@ def patient_create(*, mrn: str, name: str, birth_date: date, ward: Ward, sex: st
 
 PATIENT_IDENTITY_FIELDS = ("mrn", "name", "birth_date", "sex", "ward")
 
+# Admissions, transfers, discharges and demographic updates: what the patient administration system sends (ADT).
+# Each locks the patient row and writes one audit row naming what changed; nothing is deleted.
+
+PATIENT_DEMOGRAPHICS = ("name", "birth_date", "sex")
+
+
+def _validate_demographics(*, name: str | None, birth_date: date | None, sex: str | None, now: datetime) -> None:
+    errors = {}
+    if name is not None and (not name.strip() or len(name) > Patient._meta.get_field("name").max_length):
+        errors["name"] = [f"A name of 1 to {Patient._meta.get_field('name').max_length} characters."]
+    if birth_date is not None and birth_date > now.date():
+        errors["birth_date"] = ["In the future."]
+    if sex is not None and sex not in Patient.Sex.values:
+        errors["sex"] = [f"{sex!r} is not one of: {', '.join(Patient.Sex.values)}."]
+    if errors:
+        raise Invalid(errors)
+
 
 @retry_transaction
 @transaction.atomic
@@ -125,6 +142,7 @@ def patient_update(*, patient_id: int, changes: dict, by, now: datetime) -> Pati
     unknown = set(changes) - set(PATIENT_IDENTITY_FIELDS)
     if unknown:
         raise Invalid({name: ["Not a field that can be changed here."] for name in sorted(unknown)})
+    _validate_demographics(**{f: changes.get(f) for f in PATIENT_DEMOGRAPHICS}, now=now)
     patient = Patient.objects.select_for_update().select_related("ward").get(pk=patient_id)
 
     def shown(field, value):
@@ -148,3 +166,65 @@ def patient_update(*, patient_id: int, changes: dict, by, now: datetime) -> Pati
         raise Conflict("duplicate_mrn", "A patient with this MRN already exists.") from exc
     audit(actor=by, action="patient.update", obj=patient, at=now, old=old, new=new)
     return patient
+
+
+@retry_transaction
+@transaction.atomic
+def patient_admit(
+    *, mrn: str, name: str, birth_date: date, sex: str = "unknown", ward: Ward, admitted_at: datetime, by, now
+) -> Patient:
+    """Admit to a ward: a new patient is created; a known MRN is re-admitted (ward set, discharge cleared; the
+    demographics are the ones already held, an update changes them)."""
+    _validate_demographics(name=name, birth_date=birth_date, sex=sex, now=now)
+    patient = Patient.objects.select_for_update(of=("self",), no_key=True).filter(mrn=mrn).first()
+    if patient is None:
+        patient = patient_create(mrn=mrn, name=name, birth_date=birth_date, ward=ward, sex=sex, by=by, now=now)
+        audit(actor=by, action="patient.admit", obj=patient, at=now, new={"ward": ward.code, "at": admitted_at})
+        return patient
+    old = {"ward": patient.ward.code, "discharged_at": patient.discharged_at}
+    patient.ward, patient.discharged_at = ward, None
+    patient.save(update_fields=["ward", "discharged_at"])
+    audit(actor=by, action="patient.admit", obj=patient, at=now, old=old, new={"ward": ward.code, "at": admitted_at})
+    return patient
+
+
+@retry_transaction
+@transaction.atomic
+def patient_transfer(*, patient: Patient, ward: Ward, transferred_at: datetime, by, now: datetime) -> Patient:
+    patient = Patient.objects.select_for_update(of=("self",), no_key=True).select_related("ward").get(pk=patient.pk)
+    if patient.discharged_at is not None:
+        raise Conflict("patient_discharged", "The patient is discharged; admit them first.")
+    old = {"ward": patient.ward.code}
+    patient.ward = ward
+    patient.save(update_fields=["ward"])
+    audit(
+        actor=by, action="patient.transfer", obj=patient, at=now, old=old, new={"ward": ward.code, "at": transferred_at}
+    )
+    return patient
+
+
+@retry_transaction
+@transaction.atomic
+def patient_discharge(*, patient: Patient, discharged_at: datetime, by, now: datetime) -> Patient:
+    patient = Patient.objects.select_for_update(of=("self",), no_key=True).get(pk=patient.pk)
+    if patient.discharged_at is not None:
+        raise Conflict("patient_discharged", "The patient is already discharged.")
+    if discharged_at > now + timedelta(minutes=5):
+        raise Invalid({"discharged_at": ["More than 5 minutes in the future."]})
+    patient.discharged_at = discharged_at
+    patient.save(update_fields=["discharged_at"])
+    audit(actor=by, action="patient.discharge", obj=patient, at=now, old={"discharged_at": None},
+          new={"discharged_at": discharged_at})  # fmt: skip
+    return patient
+
+
+@retry_transaction
+@transaction.atomic
+def patient_update_demographics(
+    *, patient: Patient, name: str | None = None, birth_date: date | None = None, sex: str | None = None, by, now
+) -> Patient:
+    """Change what the patient administration system corrected (ADT^A08); an unchanged value writes nothing."""
+    given = {"name": name, "birth_date": birth_date, "sex": sex}
+    return patient_update(
+        patient_id=patient.pk, changes={k: v for k, v in given.items() if v is not None}, by=by, now=now
+    )

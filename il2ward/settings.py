@@ -86,6 +86,7 @@ INSTALLED_APPS = [
     "il2ward",
     "monitoring",
     "scheduling",
+    "inbound",
 ]
 
 MIDDLEWARE = [
@@ -412,3 +413,9 @@ if PRODUCTION:
     CSRF_COOKIE_SECURE = True
     X_FRAME_OPTIONS = "DENY"
     SECURE_CONTENT_TYPE_NOSNIFF = True
+
+# Inbound interfaces (HL7 v2 over MLLP, FHIR in; inbound/). The MRN's assigning authority (HL7 PID-3.4) or FHIR
+# identifier system that names this site's MRN: only an identifier under it matches a patient.
+IL2WARD_MRN_SYSTEM = env_str("IL2WARD_MRN_SYSTEM", "IL2WARD")
+# Where the listener runs, /readyz reports a missing or stale listener heartbeat.
+IL2WARD_HL7_LISTENER_EXPECTED = env_bool("IL2WARD_HL7_LISTENER_EXPECTED", False)

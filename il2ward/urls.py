@@ -29,6 +29,7 @@ urlpatterns = [
     path("", include("il2ward.urls_notifications")),
     path("admin/", admin.site.urls),
     path("api/v1/", include(api_v1)),
+    path("fhir/", include("inbound.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
     path("favicon.ico", favicon, name="favicon"),

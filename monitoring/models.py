@@ -58,6 +58,14 @@ class Observation(models.Model):
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     entered_in_error_reason = models.TextField(blank=True)
+    # Set when a hospital system sent the value (inbound HL7 v2 / FHIR); blank when it was charted by hand.
+    source_system = models.CharField(max_length=64, blank=True, default="", help_text="e.g. LAB, MONITOR.")
+    source_message_id = models.CharField(
+        max_length=128, blank=True, default="", help_text="The sender's message id (HL7 MSH-10, FHIR identifier)."
+    )
+    source_order = models.CharField(
+        max_length=128, blank=True, default="", help_text="The sender's order/result id a later correction names."
+    )
 
     class Meta:
         abstract = True
@@ -71,6 +79,14 @@ class Observation(models.Model):
     @property
     def in_error(self) -> bool:
         return self.entered_in_error_at is not None
+
+    @property
+    def source_label(self) -> str:
+        """ "from LAB", "from monitor": where an interfaced value came from; blank when charted by hand."""
+        if not self.source_system:
+            return ""
+        name = self.source_system
+        return f"from {name.lower() if name.upper() == 'MONITOR' else name}"
 
 
 class VitalSigns(Observation):

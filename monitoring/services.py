@@ -279,14 +279,20 @@ class _Checker:
             raise Invalid(self.errors, confirmable=self.confirmable)
 
 
-def _record(model, *, patient: Patient, recorded_at: datetime, values: dict, by, now: datetime):
-    row = model.objects.create(patient=patient, recorded_at=recorded_at, recorded_by=by, created_at=now, **values)
+SOURCE_FIELDS = ("source_system", "source_message_id", "source_order")
+
+
+def _record(model, *, patient: Patient, recorded_at: datetime, values: dict, by, now: datetime, source=None):
+    source = {k: str(v) for k, v in (source or {}).items() if k in SOURCE_FIELDS and v}
+    row = model.objects.create(
+        patient=patient, recorded_at=recorded_at, recorded_by=by, created_at=now, **values, **source
+    )
     audit(
         actor=by,
         action=f"{model.KIND}.record",
         obj=row,
         at=now,
-        new={"patient": patient.pk, "recorded_at": recorded_at, **values},
+        new={"patient": patient.pk, "recorded_at": recorded_at, **values, **source},
     )
     enqueue_on_commit(EVALUATE_TASK, patient.pk)
     return row
@@ -310,6 +316,7 @@ def vitals_record(
     phenylephrine_mcg_kg_min: Decimal | None = None,
     other_pressor: str | None = None,
     other_pressor_mcg_kg_min: Decimal | None = None,
+    source: dict | None = None,
     by,
     now: datetime,
 ) -> VitalSigns:
@@ -355,7 +362,7 @@ def vitals_record(
     elif not values["other_pressor"] and rate_given and "other_pressor" not in check.errors:
         check.add("other_pressor", "Say which vasopressor the rate is for.")
     check.raise_if_any()
-    row = _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now)
+    row = _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now, source=source)
     _vitals_answered(row, by=by, now=now)
     return row
 
@@ -519,10 +526,13 @@ def labs_record(
     wbc_k_ul: Decimal | None = None,
     troponin_ng_l: Decimal | None = None,
     ck_mb_ng_ml: Decimal | None = None,
+    source: dict | None = None,
     by,
     now: datetime,
 ) -> LabResult:
-    """One lab panel (recorded_at = specimen time); any subset of the tests, at least one."""
+    """One lab panel (recorded_at = specimen time); any subset of the tests, at least one.
+
+    `source` ({source_system, source_message_id, source_order}) says which hospital system sent it (inbound)."""
     given = {
         "creatinine_mg_dl": creatinine_mg_dl,
         "platelets_k_ul": platelets_k_ul,
@@ -546,7 +556,7 @@ def labs_record(
     if all(v is None or v == "" for v in given.values()):
         check.add("non_field_errors", f"Give at least one result ({', '.join(LAB_FIELDS)}).")
     check.raise_if_any()
-    return _record(LabResult, patient=patient, recorded_at=at, values=values, by=by, now=now)
+    return _record(LabResult, patient=patient, recorded_at=at, values=values, by=by, now=now, source=source)
 
 
 @retry_transaction
@@ -605,6 +615,19 @@ def observation_enter_in_error(*, observation: Observation, reason: str, passwor
     if not reason:
         raise Invalid({"reason": ["Say why this entry is wrong."]})
     check_password_again(by, password)
+    return _enter_in_error(observation, reason=reason, by=by, now=now)
+
+
+@transaction.atomic
+def observation_supersede(*, observation: Observation, reason: str, by, now: datetime):
+    """A hospital system corrected a result it sent (HL7 OBX-11 "C"): the earlier one is marked entered-in-error,
+    kept and audited like a nurse's correction, by the interface's account (no password: no person is signing)."""
+    if not observation.source_system:
+        raise Conflict("not_interfaced", "Only a value a hospital system sent can be corrected by that system.")
+    return _enter_in_error(observation, reason=reason, by=by, now=now)
+
+
+def _enter_in_error(observation: Observation, *, reason: str, by, now: datetime):
     model = type(observation)
     row = model.objects.select_for_update(no_key=True).get(pk=observation.pk)  # NO KEY: il2ward.db
     if row.entered_in_error_at is not None:

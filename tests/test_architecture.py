@@ -1,9 +1,10 @@
 """The shape ARCHITECTURE.md asks for, checked on the source (ast) and on the configured project.
 
 - A `domain/` package imports only the standard library (and its own package).
-- Dependencies point one way, scheduling → monitoring → il2ward: il2ward imports neither app (only the project root,
-  il2ward/settings.py and il2ward/urls.py, names them, and urls.py only as include("...") strings); monitoring never
-  imports scheduling.
+- Dependencies point one way, inbound → scheduling → monitoring → il2ward (inbound, the hospital interfaces, sits on
+  top like a client of the services): il2ward imports no app (only the project root, il2ward/settings.py and
+  il2ward/urls.py, names them, and urls.py only as include("...") strings); monitoring never imports scheduling or
+  inbound; scheduling never imports inbound.
 - The production settings pass `manage.py check --deploy` with no warnings.
 """
 
@@ -18,7 +19,8 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-DOMAIN_PACKAGES = ("scheduling/domain", "monitoring/domain")
+DOMAIN_PACKAGES = ("scheduling/domain", "monitoring/domain", "inbound/domain")
+APPS = ("scheduling", "monitoring", "inbound")
 PROJECT_ROOT_FILES = {"il2ward/settings.py", "il2ward/urls.py"}
 
 
@@ -60,7 +62,7 @@ def top(module: str) -> str:
 
 
 def test_the_packages_checked_exist():
-    for package in (*DOMAIN_PACKAGES, "il2ward", "monitoring", "scheduling"):
+    for package in (*DOMAIN_PACKAGES, "il2ward", *APPS):
         assert sources(package), f"no Python sources under {package}/"
 
 
@@ -77,20 +79,26 @@ def test_domain_modules_import_only_the_standard_library(path):
 
 @pytest.mark.parametrize("path", [p for p in sources("il2ward") if rel(p) not in PROJECT_ROOT_FILES], ids=rel)
 def test_il2ward_never_imports_scheduling_or_monitoring(path):
-    upward = {m for m in imported_modules(path) if top(m) in ("scheduling", "monitoring")}
+    upward = {m for m in imported_modules(path) if top(m) in APPS}
     assert not upward, f"{rel(path)} imports {sorted(upward)}: dependencies point scheduling → monitoring → il2ward"
 
 
 @pytest.mark.parametrize("path", sources("monitoring"), ids=rel)
 def test_monitoring_never_imports_scheduling(path):
-    upward = {m for m in imported_modules(path) if top(m) == "scheduling"}
+    upward = {m for m in imported_modules(path) if top(m) in ("scheduling", "inbound")}
     assert not upward, f"{rel(path)} imports {sorted(upward)}: dependencies point scheduling → monitoring → il2ward"
+
+
+@pytest.mark.parametrize("path", sources("scheduling"), ids=rel)
+def test_scheduling_never_imports_inbound(path):
+    upward = {m for m in imported_modules(path) if top(m) == "inbound"}
+    assert not upward, f"{rel(path)} imports {sorted(upward)}: inbound is on top, a client of the other apps"
 
 
 def test_project_urls_reach_the_apps_only_through_include_strings():
     path = ROOT / "il2ward" / "urls.py"
     tree = ast.parse(path.read_text())
-    assert not {m for m in imported_modules(path) if top(m) in ("scheduling", "monitoring")}
+    assert not {m for m in imported_modules(path) if top(m) in APPS}
     included = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "include":
@@ -98,7 +106,7 @@ def test_project_urls_reach_the_apps_only_through_include_strings():
     app_strings = {
         n.value
         for n in ast.walk(tree)
-        if isinstance(n, ast.Constant) and isinstance(n.value, str) and top(n.value) in ("scheduling", "monitoring")
+        if isinstance(n, ast.Constant) and isinstance(n.value, str) and top(n.value) in APPS
     }
     assert app_strings, "il2ward/urls.py is expected to include the apps' URLconfs"
     assert app_strings <= included, f"app modules named outside include(): {sorted(app_strings - included)}"
