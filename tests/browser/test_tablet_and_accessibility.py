@@ -106,3 +106,46 @@ def test_the_board_on_a_tablet_shows_every_column_of_every_patient(browser, live
         assert small == []  # every target a nurse taps is at least 44 px high
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_a_refused_give_shows_the_error_in_view_and_a_mistaken_hold_is_undone(browser, live_server, ward, size):
+    context = browser.new_context(**SIZES[size])
+    page = context.new_page()
+    ready = ward["A-0003"]
+    dose = ready.doses.get(cycle=1, number=1)
+    try:
+        log_in(page, live_server.url, "nurse_a")
+        page.goto(f"{live_server.url}/doses/{dose.pk}/")
+        # A wrong second-nurse password: the summary is at the top, in view and focused; the address is unchanged.
+        page.get_by_label("Vial lot number").fill("AL-1")
+        page.get_by_label("Reconstituted at (ward time)").fill(
+            (timezone.now() - timedelta(minutes=20)).astimezone(ready.patient.ward.zone).strftime("%Y-%m-%d %H:%M")
+        )
+        page.get_by_label("Second nurse: username").fill("nurse_a2")
+        page.get_by_label("Second nurse: password").fill("not-her-password")
+        page.get_by_label("Second nurse: dose she calculated (IU)").fill(f"{ready.dose_iu:,}")
+        page.get_by_role("button", name="Give — chart as given").click()
+        summary = page.locator("#error-summary")
+        summary.wait_for()
+        assert "Second nurse: password" in summary.inner_text()
+        assert page.evaluate("document.activeElement.id") == "error-summary"
+        box = summary.bounding_box()
+        assert 0 <= box["y"] < SIZES[size]["viewport"]["height"]
+        assert page.url.endswith(f"/doses/{dose.pk}/")
+        page.screenshot(path=str(ARTIFACTS / f"flow-refused-give-{size}.png"))
+        # Hold by mistake (confirmed), then undo it while the window is open: the dose is open again.
+        page.locator("#hold-instead summary").click()
+        page.get_by_label("Reason (rule id or code)").select_option("no_iv_access")
+        page.get_by_label("Hold it: this dose will not be given, and a held dose is never made up").check()
+        page.get_by_role("button", name="Hold — not given (never made up)").click()
+        page.locator("#outcome").wait_for()
+        page.locator("#undo-hold summary").click()
+        page.get_by_label("Why the hold was a mistake").fill("wrong patient's chart")
+        page.screenshot(path=str(ARTIFACTS / f"flow-undo-hold-{size}.png"))
+        page.get_by_role("button", name="Mark the hold entered in error — the dose is open again").click()
+        page.get_by_role("button", name="Give — chart as given").wait_for()
+        dose.refresh_from_db()
+        assert dose.status == "scheduled"
+    finally:
+        context.close()
