@@ -81,6 +81,22 @@ def test_the_nurses_pages_pass_axe_fit_the_screen_and_show_the_action_first(brow
     assert {name: px for name, px in overflow.items() if px > 0} == {}
 
 
+@pytest.mark.parametrize("size", SIZES)
+def test_the_oncologists_course_page_passes_axe_and_fits_the_screen(browser, live_server, ward, size):
+    context = browser.new_context(**SIZES[size])
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, "onc")
+        for name, path in (("course", f"/courses/{ward['A-0001'].pk}/"), ("courses", "/courses/")):
+            page.goto(f"{live_server.url}{path}")
+            page.wait_for_load_state("networkidle")
+            page.screenshot(path=str(ARTIFACTS / f"{name}-{size}.png"), full_page=True)
+            assert axe_violations(page) == [], name
+            assert horizontal_overflow(page) == 0, name
+    finally:
+        context.close()
+
+
 def test_the_board_on_a_tablet_shows_every_column_of_every_patient(browser, live_server, ward):
     context = browser.new_context(**SIZES["tablet-820"])
     page = context.new_page()
