@@ -80,7 +80,9 @@ def _list_context(user) -> dict:
     return {
         "rows": rows,
         "unacknowledged": Notification.objects.filter(recipient=user, acknowledged_at__isnull=True).count(),
-        "open_reminders": any(r.acknowledged_at is None and r.kind not in Notification.HOLD_FAMILY for r in rows),
+        "open_reminders": any(
+            r.acknowledged_at is None and r.resolved_at is None and r.kind not in Notification.HOLD_FAMILY for r in rows
+        ),
         "poll_seconds": poll_seconds(),
     }
 

@@ -283,7 +283,7 @@ def notifications_acknowledge_reminders(*, by, now: datetime) -> int:
     acknowledged one by one: acknowledging one ends its escalation for everyone, which needs a look at the dose."""
     ids = list(
         Notification.objects.select_for_update()
-        .filter(recipient=by, acknowledged_at__isnull=True)
+        .filter(recipient=by, acknowledged_at__isnull=True, resolved_at__isnull=True)  # resolved: nothing to do
         .exclude(kind__in=Notification.HOLD_FAMILY)
         .values_list("pk", flat=True)
     )

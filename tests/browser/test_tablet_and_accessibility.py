@@ -165,3 +165,45 @@ def test_a_refused_give_shows_the_error_in_view_and_a_mistaken_hold_is_undone(br
         assert dose.status == "scheduled"
     finally:
         context.close()
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_nurse_sees_the_oncologists_override_and_reminders_clear_when_the_dose_is_given(
+    browser, live_server, ward, oncologist, nurse_a, nurse_a2, size
+):
+    from il2ward.notifications import notify
+    from scheduling.services import dose_override
+    from tests.conftest import PASSWORD
+
+    held = ward["A-0001"]
+    dose = held.doses.get(cycle=1, number=1)
+    now = timezone.now()
+    dose_override(dose_id=dose.pk, reason="SBP 85 is her baseline", password=PASSWORD, by=oncologist, now=now)
+    notify(kind="dose_due", recipients=[nurse_a], dedupe=f"dose_due:dose{dose.pk}", now=now,
+           patient=held.patient, dose_id=dose.pk, course_id=held.pk, details={"cycle": 1, "number": 1})  # fmt: skip
+    context = browser.new_context(**SIZES[size])
+    page = context.new_page()
+    try:
+        log_in(page, live_server.url, "nurse_a")
+        page.goto(f"{live_server.url}/doses/{dose.pk}/")
+        action = page.locator("#action").inner_text()
+        assert "hold overridden by Dr Olga Oncologist" in action and "SBP 85 is her baseline" in action
+        assert page.get_by_role("button", name="Give — chart as given").is_visible()
+        page.locator("#notification-bell [data-count='1']").wait_for()
+        page.screenshot(path=str(ARTIFACTS / f"flow-override-seen-{size}.png"))
+        page.get_by_label("Vial lot number").fill("AL-2")
+        page.get_by_label("Reconstituted at (ward time)").fill(
+            (now - timedelta(minutes=20)).astimezone(held.patient.ward.zone).strftime("%Y-%m-%d %H:%M")
+        )
+        page.get_by_label("Second nurse: username").fill("nurse_a2")
+        page.get_by_label("Second nurse: password").fill(PASSWORD)
+        page.get_by_label("Second nurse: dose she calculated (IU)").fill(f"{held.dose_iu:,}")
+        page.get_by_role("button", name="Give — chart as given").click()
+        page.wait_for_load_state()
+        assert page.locator("#error-summary").count() == 0, page.locator("#error-summary").inner_text()
+        page.wait_for_selector("text=charted as given")
+        page.locator("#notification-bell [data-count='0']").wait_for()  # the dose_due reminder resolved itself
+        page.goto(f"{live_server.url}/notifications/")
+        assert "acknowledge-reminders" not in page.content()  # nothing left to acknowledge
+    finally:
+        context.close()
