@@ -13,6 +13,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +22,7 @@ from il2ward import access, feeds
 from il2ward.api import iso_z
 from il2ward.errors import Invalid
 from il2ward.models import Role
+from il2ward.parsers import BoundedJSONParser
 from scheduling.export import fhir, ics, records
 
 NOT_FOUND = OpenApiResponse(description="No such course, or its patient is not on the caller's wards.")
@@ -160,6 +162,9 @@ TOKEN_CREATED = inline_serializer(
         "token": serializers.CharField(help_text="The secret: shown this once, only its SHA-256 is stored."),
         "feed_url_template": serializers.CharField(help_text="Replace {course} with a course id."),
         "feed_url": serializers.CharField(required=False, help_text="When `course` was given."),
+        "webcal_url": serializers.CharField(
+            required=False, help_text="`feed_url` with the webcal: scheme (a calendar app subscribes to it)."
+        ),
     },
 )
 
@@ -178,7 +183,13 @@ def feed_urls(request, secret: str, course_id: int | None) -> dict:
     return urls
 
 
+# The course page's card posts a plain form (htmx, or no JavaScript); API clients send JSON (the schema's only type).
+FORM_AND_JSON = (BoundedJSONParser, FormParser)
+
+
 class CalendarTokens(APIView):
+    parser_classes = FORM_AND_JSON
+
     @extend_schema(
         summary="The caller's calendar subscription links",
         operation_id="calendar_tokens_list",
@@ -225,6 +236,8 @@ class CalendarTokens(APIView):
 
 
 class CalendarTokenRevoke(APIView):
+    parser_classes = FORM_AND_JSON
+
     @extend_schema(
         summary="Revoke a calendar subscription link",
         description="From now on its feed URLs answer 404 (audited). Another user's link is 404; an already revoked "

@@ -1,0 +1,51 @@
+"""schemathesis over the whole published schema, against a live server on the test database, as a nurse and as an
+oncologist: no 5xx, every response matches its schema, its status code and its content type are documented.
+
+Bounded for CI (IL2WARD_FUZZ_EXAMPLES per operation, default 4; a fixed seed; no shrinking). The run's counts are
+printed (pytest -s shows them) and kept in test-artifacts/.
+"""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.contract.conftest import served_schema
+
+CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
+EXAMPLES = os.environ.get("IL2WARD_FUZZ_EXAMPLES", "4")
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)  # ids from 1: the fuzzer finds rows
+
+
+def run_schemathesis(base_url: str, token: str, schema_file: Path, report: Path) -> subprocess.CompletedProcess:
+    st = Path(sys.executable).with_name("st")
+    command = [
+        str(st), "run", str(schema_file), "--url", base_url,
+        "--header", f"Authorization: Token {token}",
+        "--checks", CHECKS,
+        "--phases", "examples,fuzzing,stateful",
+        "--max-examples", EXAMPLES, "--seed", "15", "--no-shrink",
+        "--workers", "1", "--request-timeout", "30",
+        "--generation-database", "none", "--suppress-health-check", "all",
+        "--report", "ndjson", "--report-ndjson-path", str(report),
+        "--no-color",
+    ]  # fmt: skip
+    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+
+
+@pytest.mark.parametrize("username", ["nurse_a", "onc"])
+def test_the_whole_schema_holds_under_schemathesis(username, contract_ward, live_server, tmp_path):
+    token = contract_ward.tokens[username]
+    schema_file = tmp_path / "schema.json"
+    schema_file.write_text(json.dumps(served_schema(live_server.url, token)))
+    report = tmp_path / "events.ndjson"
+    result = run_schemathesis(live_server.url, token, schema_file, report)
+    ARTIFACTS.mkdir(exist_ok=True)
+    (ARTIFACTS / f"schemathesis-{username}.txt").write_text(result.stdout + result.stderr)
+    print(result.stdout[-3000:])
+    assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-3000:]
