@@ -192,7 +192,10 @@ def postprocess(result, generator, request, public):
             operation["operationId"] = new_id
             operation.setdefault("summary", summary)
             responses = operation.setdefault("responses", {})
-            is_public = operation.get("security") == [] or {} in operation.get("security", [{}])
+            # No security requirement (auth=[]) is public: say so explicitly, so no tool applies a default.
+            is_public = not operation.get("security") or {} in operation["security"]
+            if is_public:
+                operation["security"] = []
             params = operation.get("parameters", [])
             wanted = []
             if "requestBody" in operation or any(p.get("in") == "query" for p in params):
