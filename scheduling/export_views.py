@@ -13,7 +13,7 @@ from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
-from rest_framework.parsers import FormParser
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -184,7 +184,7 @@ def feed_urls(request, secret: str, course_id: int | None) -> dict:
 
 
 # The course page's card posts a plain form (htmx, or no JavaScript); API clients send JSON (the schema's only type).
-FORM_AND_JSON = (BoundedJSONParser, FormParser)
+FORM_AND_JSON = (BoundedJSONParser, FormParser, MultiPartParser)
 
 
 class CalendarTokens(APIView):

@@ -35,7 +35,7 @@ def run_schemathesis(base_url: str, token: str, schema_file: Path, report: Path)
         "--report", "ndjson", "--report-ndjson-path", str(report),
         "--no-color",
     ]  # fmt: skip
-    return subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    return subprocess.run(command, cwd=report.parent, capture_output=True, text=True, timeout=300, check=False)
 
 
 @pytest.mark.parametrize("username", ["nurse_a", "onc"])
