@@ -6,12 +6,16 @@ Thin: authorise (the course through the caller's — or the link owner's — vis
 clients and an HTML fragment to htmx (the course page's "Export and calendar" card).
 """
 
+import hashlib
+
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
 from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
@@ -26,6 +30,12 @@ from il2ward.parsers import BoundedJSONParser
 from scheduling.export import fhir, ics, records
 
 NOT_FOUND = OpenApiResponse(description="No such course, or its patient is not on the caller's wards.")
+
+
+NOT_MODIFIED = OpenApiResponse(description="Not modified: the `If-None-Match` ETag is still current (no body).")
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", str, OpenApiParameter.HEADER, required=False, description="The ETag of the copy you hold."
+)
 
 
 class FhirJSONRenderer(JSONRenderer):
@@ -90,34 +100,55 @@ CALENDAR_DESCRIPTION = (
 
 
 def calendar_response(request, course) -> HttpResponse:
+    slots = records.calendar_slots(course)
     body = ics.build_calendar(
-        records.calendar_slots(course),
+        slots,
         course_id=course.pk,
         patient_initials=ics.initials(course.patient.name),
         written_at=course.created_at,
         # /doses/{id}/ is a stable page address (API.md): an id, no patient data.
         url_for=lambda slot: request.build_absolute_uri(f"/doses/{slot.dose_id}/"),
     )
-    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="course-{course.pk}.ics"'
+    # The output is byte-identical while nothing changes (ics.py), so its digest is a strong validator: a calendar
+    # app that sends If-None-Match gets a 304 and no body. Last-Modified (the latest slot change) is information
+    # only: a moved cycle 2 changes due times without a status change, so If-Modified-Since alone never answers 304.
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    changed = [s.changed_at for s in slots if s.changed_at] + [course.created_at]
+    response = get_conditional_response(request, etag=etag) or HttpResponse(
+        body, content_type="text/calendar; charset=utf-8"
+    )
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(max(changed).timestamp())
+    if response.status_code == 200:
+        response["Content-Disposition"] = f'inline; filename="course-{course.pk}.ics"'
     response["Cache-Control"] = "private, max-age=0"
     return response
 
 
-class CourseCalendar(APIView):
+class ErrorsAsJSON:
+    """An error from a calendar endpoint is JSON and says so, even to a client that asked for text/calendar."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if getattr(response, "status_code", 200) >= 400 and isinstance(response, Response):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class CourseCalendar(ErrorsAsJSON, APIView):
     renderer_classes = (JSONRenderer, ICalendarRenderer)
 
     @extend_schema(
         operation_id="course_calendar",
         summary="The course's dose slots as an iCalendar file",
         description=CALENDAR_DESCRIPTION + " Needs a session or an API token; calendar apps use the secret link.",
-        responses={(200, "text/calendar"): OpenApiTypes.STR, 404: NOT_FOUND},
+        parameters=[IF_NONE_MATCH],
+        responses={(200, "text/calendar"): OpenApiTypes.STR, 304: NOT_MODIFIED},
     )
     def get(self, request, pk: int):
         return calendar_response(request, records.export_course_for(request.user, pk))
 
 
-class CalendarFeed(APIView):
+class CalendarFeed(ErrorsAsJSON, APIView):
     """The subscription address: the secret in the path stands for its owner (no session, no API token)."""
 
     authentication_classes = ()
@@ -132,7 +163,8 @@ class CalendarFeed(APIView):
         "read with that user's access (a nurse's link sees only her wards). An unknown or revoked token, a "
         "deactivated user, or a course the owner may not see is 404.",
         auth=[],
-        responses={(200, "text/calendar"): OpenApiTypes.STR, 404: NOT_FOUND},
+        parameters=[IF_NONE_MATCH],
+        responses={(200, "text/calendar"): OpenApiTypes.STR, 304: NOT_MODIFIED},
     )
     def get(self, request, token: str, pk: int):
         owner = feeds.token_owner(token)
