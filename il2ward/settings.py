@@ -230,6 +230,9 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+# The FHIR export's identifier system for the MRN: the site's own (an OID or URL its other systems use).
+IL2WARD_FHIR_MRN_SYSTEM = os.environ.get("IL2WARD_FHIR_MRN_SYSTEM", "urn:il2ward:fhir:mrn")
+
 # Celery: Redis in production and CI; the filesystem transport when REDIS_URL is unset (zero-service demo).
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:

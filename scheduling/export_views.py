@@ -8,6 +8,7 @@ clients and an HTML fragment to htmx (the course page's "Export and calendar" ca
 
 import hashlib
 
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
@@ -38,6 +39,30 @@ IF_NONE_MATCH = OpenApiParameter(
 )
 
 
+OPERATION_OUTCOME = inline_serializer(
+    "OperationOutcome",
+    {
+        "resourceType": serializers.ChoiceField(choices=["OperationOutcome"]),
+        "text": inline_serializer("Narrative", {"status": serializers.CharField(), "div": serializers.CharField()}),
+        "issue": inline_serializer(
+            "OperationOutcomeIssue",
+            {
+                "severity": serializers.CharField(),
+                "code": serializers.CharField(),
+                "diagnostics": serializers.CharField(),
+            },
+            many=True,
+        ),
+    },
+)
+FHIR_ERRORS = {
+    401: "No or an invalid session or token (OperationOutcome, code `login`).",
+    403: "The caller's role may not do this (code `forbidden`).",
+    404: "No such course, or its patient is not on the caller's wards (code `not-found`).",
+    406: "The Accept header asks for neither FHIR JSON nor JSON (code `not-supported`).",
+}
+
+
 class FhirJSONRenderer(JSONRenderer):
     media_type = "application/fhir+json"
     format = "fhir"
@@ -61,28 +86,55 @@ class ICalendarRenderer(BaseRenderer):
 class CourseFhir(APIView):
     renderer_classes = (FhirJSONRenderer, JSONRenderer)
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every error here is an OperationOutcome; FHIR JSON carries its version in the content type."""
+        if isinstance(response, Response) and response.status_code >= 400:
+            data = response.data if isinstance(response.data, dict) else {}
+            text = data.get("detail") or "; ".join(
+                f"{field}: {' '.join(map(str, messages))}" for field, messages in data.get("errors", {}).items()
+            )
+            response.data = fhir.operation_outcome(response.status_code, str(text or response.status_text))
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(getattr(response, "accepted_renderer", None), FhirJSONRenderer):
+            response.content_type = fhir.MEDIA_TYPE
+        return response
+
     @extend_schema(
         operation_id="course_fhir_export",
         summary="The course as a FHIR R4 Bundle",
         description=(
-            "A FHIR R4 `Bundle` of type `collection` (validated against the R4B 4.3.0 models, whose resources used "
-            "here are unchanged from R4): the Patient; the course as a MedicationRequest (aldesleukin, dose in IU, "
+            "A FHIR R4 (4.0.1) `Bundle` of type `collection`: the Patient (MRN under the site's identifier system, "
+            "IL2WARD_FHIR_MRN_SYSTEM); the course as a MedicationRequest (aldesleukin, dose in IU, "
             "one dosageInstruction per cycle with timing.repeat {frequency 1, period 8, periodUnit h, count 14}); "
             "each charted dose as a MedicationAdministration — `completed` with the giving nurse "
             "(performer.function `performer`) and the double-checking nurse (performer.function `verifier`, "
             "http://terminology.hl7.org/CodeSystem/med-admin-perform-function: R4 has no verifier element), "
-            "`not-done` for a held dose (statusReason = rule ids) or a missed one (reason `missed`), "
+            "`not-done` for a held dose (statusReason: SNOMED CT 397745006 beside the rule ids) or a missed one "
+            "(reason `missed`), each event with its own identifier (`<dose id>/hold-<id>`, `/administration-<id>`); "
+            "dosage ordered per kg and calculated in IU with the SCH-PREP rate in mL/h; "
             "`entered-in-error` once corrected; each hold's findings as DetectedIssues implicating the dose; vitals, "
             "neuro checks, weights and fluids as Observations (category `vital-signs`, LOINC + UCUM; RASS under a "
             "local code system) and labs as `laboratory` Observations, from 72 h before the course to a day after "
-            "its last slot; e-signatures as Provenance. Every reference is a `urn:uuid:` fullUrl inside the bundle, "
-            "stable across exports. Served as `application/fhir+json` (or `application/json` if asked)."
+            "its last slot; e-signatures and password-confirmed corrections as Provenance; a narrative on every "
+            "resource. Every reference is a `urn:uuid:` fullUrl inside the bundle, "
+            "stable across exports. Served as `application/fhir+json; fhirVersion=4.0` (or `application/json` if "
+            "asked); every error is an OperationOutcome."
         ),
-        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, 404: NOT_FOUND},
+        responses={
+            (200, "application/fhir+json"): OpenApiTypes.OBJECT,
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            **{
+                (code, media): OpenApiResponse(OPERATION_OUTCOME, description=text)
+                for code, text in FHIR_ERRORS.items()
+                for media in ("application/fhir+json", "application/json")
+            },
+        },
     )
     def get(self, request, pk: int):
         course = records.export_course_for(request.user, pk)
-        bundle = fhir.build_bundle(records.course_record(course), now=timezone.now())
+        bundle = fhir.build_bundle(
+            records.course_record(course), now=timezone.now(), mrn_system=settings.IL2WARD_FHIR_MRN_SYSTEM
+        )
         response = Response(bundle)
         response["Content-Disposition"] = f'attachment; filename="course-{course.pk}.fhir.json"'
         response["Cache-Control"] = "private, no-store"

@@ -152,7 +152,9 @@ def test_the_held_dose_is_not_done_with_its_rule_id_and_a_detected_issue_implica
     targets = by_url(bundle)
     (held,) = [r for r in resources(bundle, "MedicationAdministration") if r["status"] == "not-done"]
     assert [c["coding"][0]["code"] for c in held["statusReason"]] == ["CV-SBP"]
-    assert held["identifier"][0]["value"] == str(demo.maria.doses.get(cycle=1, number=4).pk)
+    held_dose = demo.maria.doses.get(cycle=1, number=4)
+    assert held["identifier"][0]["value"] == f"{held_dose.pk}/hold-{held_dose.holds.get().pk}"
+    assert held["identifier"][0]["system"] == "urn:il2ward:fhir:dose-event"
     (issue,) = resources(bundle, "DetectedIssue")
     assert issue["implicated"] == [{"reference": f"urn:uuid:{held['id']}", "type": "MedicationAdministration"}]
     assert issue["code"]["coding"][0]["code"] == "CV-SBP" and issue["severity"] == "moderate"
@@ -281,7 +283,7 @@ def test_an_override_is_an_issue_on_the_given_dose_and_its_signature_a_provenanc
     bundle = export(api, demo.users["onc"], course.pk).json()
     Bundle.model_validate(bundle)
     given = next(
-        r for r in resources(bundle, "MedicationAdministration") if r["identifier"][0]["value"] == str(dose.pk)
+        r for r in resources(bundle, "MedicationAdministration") if slot_of(r) == dose.pk
     )
     assert given["status"] == "completed"
     (issue,) = resources(bundle, "DetectedIssue")
@@ -321,7 +323,7 @@ def test_a_corrected_administration_stays_in_the_bundle_as_entered_in_error(api,
     bundle = export(api, demo.users["onc"], demo.maria.pk).json()
     Bundle.model_validate(bundle)
     for_dose_7 = [
-        r for r in resources(bundle, "MedicationAdministration") if r["identifier"][0]["value"] == str(adm.dose_id)
+        r for r in resources(bundle, "MedicationAdministration") if slot_of(r) == adm.dose_id
     ]
     assert [r["status"] for r in for_dose_7] == ["entered-in-error"]
     assert "charted on the wrong slot" in for_dose_7[0]["note"][-1]["text"]
@@ -455,3 +457,8 @@ def test_v2_inputs_are_exported_and_an_unanswered_neuro_question_is_not(api, onc
     assert by_code["moist-desquamation"]["valueBoolean"] is False
     assert by_code["hallucinations"]["valueBoolean"] is True
     assert "neuro-check-failed" not in by_code  # not answered: not exported as "no"
+
+
+def slot_of(administration: dict) -> int:
+    """The dose slot of a MedicationAdministration: its event identifier is "<dose id>/<event>"."""
+    return int(administration["identifier"][0]["value"].split("/")[0])
