@@ -2,8 +2,9 @@
 
 from datetime import UTC, datetime
 
+from axes import helpers as axes_helpers
 from django.core.exceptions import PermissionDenied
-from django.http import Http404, JsonResponse
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 from django.views.defaults import page_not_found
@@ -17,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from il2ward import access
 from il2ward.errors import Conflict, Forbidden, Invalid
+from il2ward.fhir_base import MEDIA_TYPE, operation_outcome
 from il2ward.models import Patient, Role, Ward
 from il2ward.services import patient_create
 
@@ -40,10 +42,21 @@ def exception_handler(exc, context):
 
 
 def not_found(request, exception=None):
-    """Django's 404 for an address no URL matches: JSON under /api/ (a client reads one error shape), else the page."""
+    """Django's 404 for an address no URL matches: JSON under /api/ (a client reads one error shape; FHIR's is an
+    OperationOutcome), else the page."""
+    if request.path.startswith("/api/") and request.path.endswith("/fhir/"):
+        return JsonResponse(operation_outcome(404, "Not found."), status=404, content_type=MEDIA_TYPE)
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": "Not found."}, status=404)
     return page_not_found(request, exception)
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked username: 429, and under /api/ the API's JSON error body (else the text)."""
+    message = axes_helpers.get_lockout_message()
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=429)
+    return HttpResponse(message, status=429)
 
 
 def iso_z(value: datetime | None) -> str | None:

@@ -185,6 +185,7 @@ SESSION_COOKIE_HTTPONLY = True
 AXES_FAILURE_LIMIT = env_int("IL2WARD_LOCKOUT_FAILURES", 5)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("IL2WARD_LOCKOUT_MINUTES", 15))
 AXES_LOCKOUT_PARAMETERS = ["username"]
+AXES_LOCKOUT_CALLABLE = "il2ward.api.lockout_response"  # JSON under /api/ (the schema's 429 body)
 # Locking by address too would let one nurse's typos lock a whole nurse station (one address behind the ward's NAT).
 SILENCED_SYSTEM_CHECKS = ["axes.W006"]
 AXES_RESET_ON_SUCCESS = True  # the count is of failures in a row: a nurse's occasional typo never adds up

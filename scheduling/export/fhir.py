@@ -22,20 +22,17 @@ Every reference is a ``urn:uuid:`` fullUrl derived with uuid5 from the row's kin
 bundle and the same row gets the same id on every export.
 """
 
-import html
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from il2ward.fhir_base import FHIR_VERSION, MEDIA_TYPE, narrative, operation_outcome
 from monitoring.domain.snapshot import EXAM_FLAGS
 
-# One version, declared the same way everywhere: the Bundle's meta tag, the `fhirVersion` parameter of the content
-# type (MEDIA_TYPE) and the README. The tests validate with fhir.resources' R4B models (4.3.0, the package ships no
-# R4 one): the resources and elements used here are unchanged between R4 and R4B.
-FHIR_VERSION = "4.0.1"
-MEDIA_TYPE = "application/fhir+json; fhirVersion=4.0"
+__all__ = ["FHIR_VERSION", "MEDIA_TYPE", "build_bundle", "narrative", "operation_outcome"]
+
 
 # Stable ids: uuid5(namespace, "<ResourceType>/<key>"). A site that merges exports of several IL2Ward servers gives each
 # its own namespace.
@@ -150,24 +147,6 @@ def build_bundle(
     record: CourseRecord, *, now: datetime, namespace: uuid.UUID = NAMESPACE, mrn_system: str = MRN_SYSTEM
 ) -> dict:
     return _Builder(record, namespace, mrn_system).build(now)
-
-
-ISSUE_CODES = {401: "login", 403: "forbidden", 404: "not-found", 406: "not-supported", 429: "throttled"}
-
-
-def operation_outcome(status_code: int, text: str) -> dict:
-    """An error at a FHIR endpoint, as FHIR: one issue, its code from the HTTP status."""
-    code = ISSUE_CODES.get(status_code, "invalid" if status_code < 500 else "exception")
-    return {
-        "resourceType": "OperationOutcome",
-        "text": narrative(text),
-        "issue": [{"severity": "error", "code": code, "diagnostics": text}],
-    }
-
-
-def narrative(text: str) -> dict:
-    """A resource's human-readable summary (FHIR Narrative, status `generated`): escaped text in one XHTML div."""
-    return {"status": "generated", "div": f'<div xmlns="http://www.w3.org/1999/xhtml">{html.escape(text)}</div>'}
 
 
 def summary_of(resource: dict) -> str:

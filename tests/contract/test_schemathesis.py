@@ -17,6 +17,7 @@ from tests.contract.conftest import served_schema
 
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 EXAMPLES = os.environ.get("IL2WARD_FUZZ_EXAMPLES", "4")
+PHASES = os.environ.get("IL2WARD_FUZZ_PHASES", "examples,fuzzing,stateful")  # + coverage for a deeper local run
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True)  # ids from 1: the fuzzer finds rows
@@ -28,7 +29,7 @@ def run_schemathesis(base_url: str, token: str, schema_file: Path, report: Path)
         str(st), "run", str(schema_file), "--url", base_url,
         "--header", f"Authorization: Token {token}",
         "--checks", CHECKS,
-        "--phases", "examples,fuzzing,stateful",
+        "--phases", PHASES,
         "--max-examples", EXAMPLES, "--seed", "15", "--no-shrink",
         "--workers", "1", "--request-timeout", "30",
         "--generation-database", "none", "--suppress-health-check", "all",

@@ -479,6 +479,7 @@ def test_every_error_at_the_fhir_endpoint_is_an_operation_outcome(api, demo, nur
         (api.get(url), 401, "login"),  # anonymous
         (api.as_user(nurse_b).get(url), 404, "not-found"),  # another ward's nurse
         (api.as_user(demo.users["onc"]).get("/api/v1/courses/987654/fhir/"), 404, "not-found"),
+        (api.get("/api/v1/courses/not-a-number/fhir/"), 404, "not-found"),  # no URL matches: still FHIR
     ]
     for response, status, code in cases:
         assert response.status_code == status
