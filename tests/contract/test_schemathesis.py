@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -39,6 +40,31 @@ def run_schemathesis(base_url: str, token: str, schema_file: Path, report: Path)
     return subprocess.run(command, cwd=report.parent, capture_output=True, text=True, timeout=300, check=False)
 
 
+def summarise(report: Path) -> dict:
+    """Operations exercised, requests sent, statuses seen and failed checks by kind, from the NDJSON event log."""
+    operations, statuses, failures = set(), Counter(), Counter()
+    requests = 0
+    for line in report.read_text().splitlines():
+        event = json.loads(line).get("ScenarioFinished")
+        if not event or event["status"] == "skip":
+            continue
+        recorder = event["recorder"]
+        for interaction in recorder.get("interactions", {}).values():
+            requests += 1
+            operations.add(recorder["label"] if " " in recorder["label"] else interaction["request"]["method"])
+            statuses[interaction["response"]["status_code"] if interaction.get("response") else "none"] += 1
+        for checks in recorder.get("checks", {}).values():
+            for check in checks:
+                if check["status"] == "failure":
+                    failures[check["name"]] += 1
+    return {
+        "operations": len({o for o in operations if " /" in o}),
+        "requests": requests,
+        "statuses": dict(sorted(statuses.items(), key=str)),
+        "failures": dict(failures),
+    }
+
+
 @pytest.mark.parametrize("username", ["nurse_a", "onc"])
 def test_the_whole_schema_holds_under_schemathesis(username, contract_ward, live_server, tmp_path):
     token = contract_ward.tokens[username]
@@ -48,5 +74,8 @@ def test_the_whole_schema_holds_under_schemathesis(username, contract_ward, live
     result = run_schemathesis(live_server.url, token, schema_file, report)
     ARTIFACTS.mkdir(exist_ok=True)
     (ARTIFACTS / f"schemathesis-{username}.txt").write_text(result.stdout + result.stderr)
-    print(result.stdout[-3000:])
+    counts = summarise(report)
+    (ARTIFACTS / f"schemathesis-{username}.json").write_text(json.dumps(counts, indent=2))
+    print(f"schemathesis as {username}: {json.dumps(counts)}")
+    assert counts["operations"] >= 45 and counts["requests"] > 150, counts  # it really ran over the schema
     assert result.returncode == 0, result.stdout[-20000:] + result.stderr[-3000:]
