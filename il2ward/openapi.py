@@ -152,6 +152,36 @@ for _kind, _what in OBSERVATIONS.items():
     OPERATIONS[f"v1_patients_{_kind}_list"] = (f"patient_{_kind}_list", f"List {_kind}, newest first", ())
     OPERATIONS[f"v1_patients_{_kind}_create"] = (f"patient_{_kind}_record", f"Record {_what}", ())
 
+# OpenAPI links (what a response's ids feed into), for stateful clients and schemathesis' stateful phase:
+# (published id, status) → {link name: (target operation, {parameter: runtime expression})}.
+_ID = "$response.body#/id"
+_FIRST_ID = "$response.body#/0/id"
+LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
+    ("patients_create", "201"): {
+        "patient": ("patient_get", {"id": _ID}),
+        "vitals": ("patient_vitals_record", {"id": _ID}),
+        "weights": ("patient_weights_record", {"id": _ID}),
+        "retreatment": ("patient_retreatment_check", {"id": _ID}),
+    },
+    ("courses_create", "201"): {
+        "course": ("course_get", {"id": _ID}),
+        "doses": ("course_doses_list", {"id": _ID}),
+        "fhir": ("course_fhir_export", {"id": _ID}),
+        "calendar": ("course_calendar", {"id": _ID}),
+    },
+    ("course_doses_list", "200"): {
+        "dose": ("dose_get", {"id": _FIRST_ID}),
+        "evaluate": ("dose_evaluate", {"id": _FIRST_ID}),
+        "administer": ("dose_administer", {"id": _FIRST_ID}),
+        "hold": ("dose_hold", {"id": _FIRST_ID}),
+    },
+    ("dose_administer", "201"): {
+        "correct": ("administration_enter_in_error", {"id": "$response.body#/administration/id"})
+    },
+    ("patient_vitals_record", "201"): {"correct": ("observation_enter_in_error", {"kind": "vitals", "id": _ID})},
+    ("calendar_tokens_create", "201"): {"revoke": ("calendar_token_revoke", {"id": _ID})},
+}
+
 ERROR_DESCRIPTIONS = {
     "400": "Bad input; nothing is stored. `errors` names each field.",
     "401": "No or an invalid session or token.",
@@ -210,6 +240,12 @@ def postprocess(result, generator, request, public):
                 wanted.append("429")
             for code in wanted:
                 responses.setdefault(code, _error(code))
+            for (source, status), links in LINKS.items():
+                if source == new_id and status in responses:
+                    responses[status]["links"] = {
+                        name: {"operationId": target, "parameters": parameters}
+                        for name, (target, parameters) in links.items()
+                    }
             if conflicts:
                 responses["409"] = {
                     "description": "The state forbids it. `code` is one of: "

@@ -79,3 +79,16 @@ def test_nullability_lists_and_filters_are_as_served(schema):
     patients = schema["paths"]["/api/v1/patients/"]["get"]
     assert "ward" in {p["name"] for p in patients["parameters"]}
     assert "webcal_url" in components["CalendarTokenCreated"]["properties"]
+
+
+def test_every_link_points_at_a_published_operation(schema):
+    ids = {op["operationId"] for _, _, op in operations(schema)}
+    links = [
+        (op["operationId"], link)
+        for _, _, op in operations(schema)
+        for response in op["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+    assert len(links) >= 15
+    for source, link in links:
+        assert link["operationId"] in ids, (source, link)
