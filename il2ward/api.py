@@ -2,12 +2,14 @@
 
 from datetime import UTC, datetime
 
+from axes import helpers as axes_helpers
 from django.core.exceptions import PermissionDenied
-from django.http import Http404
+from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
+from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, generics, serializers, status
 from rest_framework.authtoken.models import Token
 from rest_framework.authtoken.views import ObtainAuthToken
@@ -16,6 +18,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from il2ward import access, security
 from il2ward.errors import Conflict, Forbidden, Invalid
+from il2ward.fhir_base import MEDIA_TYPE, operation_outcome
 from il2ward.models import Patient, Role, Ward
 from il2ward.services import patient_create
 
@@ -36,6 +39,24 @@ def exception_handler(exc, context):
     if isinstance(exc, exceptions.ParseError):
         return Response({"errors": {"body": [str(exc.detail)]}}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)
+
+
+def not_found(request, exception=None):
+    """Django's 404 for an address no URL matches: JSON under /api/ (a client reads one error shape; FHIR's is an
+    OperationOutcome), else the page."""
+    if request.path.startswith("/api/") and request.path.endswith("/fhir/"):
+        return JsonResponse(operation_outcome(404, "Not found."), status=404, content_type=MEDIA_TYPE)
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": "Not found."}, status=404)
+    return page_not_found(request, exception)
+
+
+def lockout_response(request, original_response=None, credentials=None):
+    """django-axes' answer to a locked username: 429, and under /api/ the API's JSON error body (else the text)."""
+    message = axes_helpers.get_lockout_message()
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": message}, status=429)
+    return HttpResponse(message, status=429)
 
 
 def iso_z(value: datetime | None) -> str | None:
@@ -77,11 +98,21 @@ class AwareDateTimeField(serializers.Field):
         return iso_z(value)
 
 
+class Login(serializers.Serializer):
+    username = serializers.CharField()
+    password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+
+
+class TokenOut(serializers.Serializer):
+    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+
+
 class TokenView(ObtainAuthToken):
     """POST {"username", "password"} → {"token"}; then send `Authorization: Token <token>`."""
 
     permission_classes = ()
 
+    @extend_schema(request=Login, responses={200: TokenOut}, auth=[])
     def post(self, request, *args, **kwargs):
         # The Django request, so the lock-out (django-axes) counts this attempt like a login-page attempt.
         serializer = self.serializer_class(data=request.data, context={"request": request._request})
@@ -110,6 +141,13 @@ class PatientListCreate(generics.ListCreateAPIView):
     """Patients on the wards visible to the caller; `?ward=CODE` filters. Creating needs a clinical role."""
 
     serializer_class = PatientSerializer
+
+    @extend_schema(
+        parameters=[OpenApiParameter("ward", str, description="A ward code: only that ward's patients.")],
+        responses={200: PatientSerializer(many=True)},
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
         qs = access.visible_patients(self.request.user).select_related("ward").order_by("pk")

@@ -227,6 +227,9 @@ def ward_assignments(request, code: str):
 # --- API ----------------------------------------------------------------------------------------------------------
 
 
+NULLABLE_DATETIME = {"type": "string", "format": "date-time", "nullable": True}
+
+
 class NotificationSerializer(serializers.ModelSerializer):
     patient = serializers.IntegerField(source="patient_id", allow_null=True, read_only=True)
     dose = serializers.IntegerField(source="dose_id", allow_null=True, read_only=True)
@@ -249,7 +252,7 @@ class NotificationSerializer(serializers.ModelSerializer):
     def _ward(row):
         return row.patient.ward if row.patient_id else None
 
-    @extend_schema_field(OpenApiTypes.DATETIME)
+    @extend_schema_field(NULLABLE_DATETIME)
     def get_due_at_local(self, row) -> str | None:
         return local_iso(row.due_at, self._ward(row))
 
@@ -257,7 +260,7 @@ class NotificationSerializer(serializers.ModelSerializer):
     def get_created_at_local(self, row) -> str | None:
         return local_iso(row.created_at, self._ward(row))
 
-    @extend_schema_field(OpenApiTypes.DATETIME)
+    @extend_schema_field(NULLABLE_DATETIME)
     def get_acknowledged_at_local(self, row) -> str | None:
         return local_iso(row.acknowledged_at, self._ward(row))
 

@@ -18,6 +18,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from il2ward.openapi import API_VERSION
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(os.environ.get("IL2WARD_VAR_DIR", BASE_DIR / "var"))
 VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -266,6 +268,7 @@ if IL2WARD_PROXY_COUNT:
 else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ["REMOTE_ADDR"]
 AXES_HANDLER = "il2ward.security.LockoutHandler"  # the database handler, counting failures outside rollbacks
+AXES_LOCKOUT_CALLABLE = "il2ward.api.lockout_response"  # JSON under /api/ (the schema's 429 body)
 AXES_RESET_ON_SUCCESS = True  # the count is of failures in a row: a nurse's occasional typo never adds up
 AXES_SENSITIVE_PARAMETERS = ["password", "verifier_password"]
 
@@ -281,11 +284,9 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "il2ward.api.exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
-    "DEFAULT_PARSER_CLASSES": [
-        "il2ward.parsers.BoundedJSONParser",
-        "rest_framework.parsers.FormParser",
-        "rest_framework.parsers.MultiPartParser",
-    ],
+    # JSON only: what the schema publishes is what a request may send (a generated client follows the schema).
+    # The htmx endpoints that take a form post name their own parsers.
+    "DEFAULT_PARSER_CLASSES": ["il2ward.parsers.BoundedJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
@@ -293,14 +294,28 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "High-dose interleukin-2 on the ward: courses, dose calendar, pre-dose holds. "
     "Times are ISO 8601 with an offset; a naive time is a 400. Errors: 400 {errors:{field:[...]}}, "
     "403 role, 404 not found or not visible, 409 {code, detail}.",
-    "VERSION": "1",
+    "VERSION": API_VERSION,  # CHANGELOG.md has one entry per contract change
     "SERVE_INCLUDE_SCHEMA": False,
     # The schema and the docs page are for signed-in users and API clients (session or token), not the world.
     "SERVE_PERMISSIONS": ["rest_framework.permissions.IsAuthenticated"],
+    # Request and response components apart: a login sends username + password and gets a token back.
+    "COMPONENT_SPLIT_REQUEST": True,
+    "PARSER_WHITELIST": ["rest_framework.parsers.JSONParser"],
+    "ENUM_NAME_OVERRIDES": {
+        "CourseStatusEnum": "scheduling.models.Course.Status",
+        "DoseStatusEnum": "scheduling.models.Dose.Status",
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "il2ward.openapi.postprocess",
+    ],
     "SWAGGER_UI_DIST": "SIDECAR",  # vendored assets: no CDN at run time
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
+
+# The FHIR export's identifier system for the MRN: the site's own (an OID or URL its other systems use).
+IL2WARD_FHIR_MRN_SYSTEM = os.environ.get("IL2WARD_FHIR_MRN_SYSTEM", "urn:il2ward:fhir:mrn")
 
 # Celery: Redis in production and CI; the filesystem transport when REDIS_URL is unset (zero-service demo).
 REDIS_URL = os.environ.get("REDIS_URL", "")

@@ -6,7 +6,7 @@ pages, interfaces, commands) is held to the same checks. GET lists newest first 
 """
 
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, PolymorphicProxySerializer, extend_schema, extend_schema_view
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -155,8 +155,8 @@ class ObservationOut(serializers.ModelSerializer):
     recorded_local = serializers.SerializerMethodField()
     recorded_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
     created_at = AwareDateTimeField(read_only=True)
-    entered_in_error_at = AwareDateTimeField(read_only=True)
-    entered_in_error_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    entered_in_error_at = AwareDateTimeField(read_only=True, allow_null=True, help_text="null: standing.")
+    entered_in_error_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     COMMON = [
         "id",
@@ -275,8 +275,8 @@ class LabsOut(ObservationOut):
 
 
 class EventOut(ObservationOut):
-    resolved_at = AwareDateTimeField(read_only=True)
-    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    resolved_at = AwareDateTimeField(read_only=True, allow_null=True, help_text="null: active.")
+    resolved_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
 
     class Meta:
         model = ClinicalEvent
@@ -401,7 +401,16 @@ class ObservationEnteredInError(APIView):
     `kind` is one of vitals, neuro, exam, weights, fluids, labs, events. 409 already_entered_in_error.
     """
 
-    @extend_schema(request=EnteredInErrorIn, responses={200: dict})
+    @extend_schema(
+        request=EnteredInErrorIn,
+        responses={
+            200: PolymorphicProxySerializer(
+                component_name="Observation",
+                serializers=[VitalsOut, NeuroOut, ExamOut, WeightOut, FluidsOut, LabsOut, EventOut],
+                resource_type_field_name=None,
+            )
+        },
+    )
     def post(self, request, kind: str, pk: int):
         access.require_role(request.user, *WRITE_ROLES)
         observation = selectors.observation_for(request.user, kind, pk)

@@ -4,7 +4,6 @@ from decimal import Decimal
 
 from django.http import Http404
 from django.utils import timezone
-from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
@@ -13,6 +12,7 @@ from rest_framework.views import APIView
 from il2ward import access
 from il2ward.api import AwareDateTimeField, iso_local, iso_z
 from il2ward.models import Role
+from scheduling import api_schema as out
 from scheduling import selectors, services
 from scheduling.models import Course, Dose
 
@@ -153,7 +153,7 @@ def course_representation(course: Course, summary: selectors.CourseSummary) -> d
 
 
 class CourseCreate(APIView):
-    @extend_schema(request=CourseCreateSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=CourseCreateSerializer, responses={201: out.CourseOut})
     def post(self, request):
         access.require_role(request.user, Role.ONCOLOGIST)
         serializer = CourseCreateSerializer(data=request.data)
@@ -181,7 +181,7 @@ class CourseCreate(APIView):
 
 class CourseDetail(APIView):
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: out.CourseOut},
         description="A course: status, dose, preparation, eligibility, cycles and dose counts (API.md).",
     )
     def get(self, request, pk: int):
@@ -191,7 +191,7 @@ class CourseDetail(APIView):
 
 class CourseDoses(APIView):
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: out.DoseOut(many=True)},
         description="The course's 28 dose slots with their latest evaluation and administration.",
     )
     def get(self, request, pk: int):
@@ -202,7 +202,7 @@ class CourseDoses(APIView):
 
 class DoseDetail(APIView):
     @extend_schema(
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: out.DoseDetailOut},
         description="One dose: due time (UTC and ward-local), status, flag, latest evaluation, administration, "
         "the standing hold and any overrides.",
     )
@@ -218,7 +218,7 @@ class EvaluateDose(APIView):
 
     Findings by rule id with value and threshold, the rule set and version, and the ids of the observations read."""
 
-    @extend_schema(request=None, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=None, responses={200: out.EvaluationOut})
     def post(self, request, pk: int):
         dose_id = selectors.visible_dose_id(request.user, pk)
         evaluation = services.dose_evaluate(dose_id=dose_id, now=timezone.now(), trigger="api")
@@ -245,7 +245,7 @@ class AdministerSerializer(serializers.Serializer):
 class AdministerDose(APIView):
     """Chart the dose as given (nurse), with the second nurse's blind double check. 409 codes in API.md."""
 
-    @extend_schema(request=AdministerSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=AdministerSerializer, responses={201: out.DoseOut})
     def post(self, request, pk: int):
         access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE)
         dose = selectors.dose_for(request.user, pk)
@@ -277,7 +277,7 @@ class HoldSerializer(serializers.Serializer):
 
 
 class HoldDose(APIView):
-    @extend_schema(request=HoldSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=HoldSerializer, responses={200: out.DoseDetailOut})
     def post(self, request, pk: int):
         access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
         dose = selectors.dose_for(request.user, pk)
@@ -298,7 +298,7 @@ class SignedReasonSerializer(serializers.Serializer):
 class OverrideDose(APIView):
     """An oncologist lifts a `hold` decision for this slot (e-signed: password required). Never a `stop`."""
 
-    @extend_schema(request=SignedReasonSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=SignedReasonSerializer, responses={201: out.OverrideCreatedOut})
     def post(self, request, pk: int):
         access.require_role(request.user, Role.ONCOLOGIST)
         dose = selectors.dose_for(request.user, pk)
@@ -330,7 +330,7 @@ def signature_representation(signature) -> dict:
 
 
 class EnteredInError(APIView):
-    @extend_schema(request=SignedReasonSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=SignedReasonSerializer, responses={200: out.AdministrationCorrectedOut})
     def post(self, request, pk: int):
         access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
         adm = selectors.administration_for(request.user, pk)
@@ -350,7 +350,7 @@ class EligibilitySerializer(serializers.Serializer):
 class CourseEligibility(APIView):
     """Attest eligibility (HOLD-RULES §2), e-signed. Every checklist key must be true."""
 
-    @extend_schema(request=EligibilitySerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=EligibilitySerializer, responses={200: out.CourseOut})
     def post(self, request, pk: int):
         access.require_role(request.user, Role.ONCOLOGIST)
         course = selectors.course_for(request.user, pk)
@@ -364,7 +364,7 @@ class CourseEligibility(APIView):
 
 
 class CourseStop(APIView):
-    @extend_schema(request=SignedReasonSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=SignedReasonSerializer, responses={200: out.CourseOut})
     def post(self, request, pk: int):
         access.require_role(request.user, Role.ONCOLOGIST)
         course = selectors.course_for(request.user, pk)

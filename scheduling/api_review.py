@@ -15,6 +15,7 @@ from il2ward import access
 from il2ward.api import AwareDateTimeField, iso_local, iso_z
 from il2ward.errors import Invalid
 from il2ward.models import NURSING_ROLES, Role
+from scheduling import api_schema as out
 from scheduling import decisions, review, selectors
 from scheduling.api import signature_representation
 from scheduling.models import AdverseEvent, CycleDecision, ResponseAssessment
@@ -32,7 +33,7 @@ class CycleDecisionSerializer(serializers.Serializer):
 class CycleDecisions(APIView):
     """Continue or stop the cycle after a `stop` recommendation (oncologist, e-signed); stop cancels its open slots."""
 
-    @extend_schema(request=CycleDecisionSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=CycleDecisionSerializer, responses={201: out.CycleDecisionOut})
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST)
@@ -68,7 +69,7 @@ class Cycle2Serializer(serializers.Serializer):
 class Cycle2(APIView):
     """Move cycle 2 (SCH-CYCLE2: not before 9 full rest days after cycle 1), oncologist, e-signed."""
 
-    @extend_schema(request=Cycle2Serializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=Cycle2Serializer, responses={200: out.Cycle2Out})
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST)
@@ -92,7 +93,7 @@ class DischargeSerializer(serializers.Serializer):
 class Discharge(APIView):
     """Record the discharge date (SCH-RETREAT counts from it), oncologist, e-signed."""
 
-    @extend_schema(request=DischargeSerializer, responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(request=DischargeSerializer, responses={200: out.DischargeOut})
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST)
@@ -122,13 +123,13 @@ def response_representation(assessment: ResponseAssessment) -> dict:
 class ResponseAssessments(APIView):
     """The response assessment after the course (due ~28 days after it ends), oncologist, e-signed."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: out.ResponseOut(many=True)})
     def get(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         rows = course.response_assessments.select_related("signature")
         return Response([response_representation(r) for r in rows])
 
-    @extend_schema(request=ResponseSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=ResponseSerializer, responses={201: out.ResponseOut})
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST)
@@ -166,14 +167,14 @@ def adverse_event_representation(event: AdverseEvent, zone) -> dict:
 class AdverseEvents(APIView):
     """The course's adverse-event log (CTCAE term and grade, linked to the doses it caused to be held)."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: out.AdverseEventOut(many=True)})
     def get(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         zone = course.patient.ward.zone
         rows = course.adverse_events.prefetch_related("held_doses").order_by("onset_at", "pk")
         return Response([adverse_event_representation(e, zone) for e in rows])
 
-    @extend_schema(request=AdverseEventSerializer, responses={201: OpenApiTypes.OBJECT})
+    @extend_schema(request=AdverseEventSerializer, responses={201: out.AdverseEventOut})
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST, *NURSING_ROLES)
@@ -196,7 +197,7 @@ class AdverseEvents(APIView):
 class Signatures(APIView):
     """Every e-signature on the course and its doses, with whether the signed record still matches its hash."""
 
-    @extend_schema(responses={200: OpenApiTypes.OBJECT})
+    @extend_schema(responses={200: out.SignatureRowOut(many=True)})
     def get(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         rv = review.course_review(course, now=timezone.now())
@@ -218,7 +219,7 @@ class Retreatment(APIView):
 
     @extend_schema(
         parameters=[OpenApiParameter("first_dose_at", OpenApiTypes.DATETIME, required=False)],
-        responses={200: OpenApiTypes.OBJECT},
+        responses={200: out.RetreatmentOut},
     )
     def get(self, request, pk: int):
         patient = access.patient_for(request.user, pk)

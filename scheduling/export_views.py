@@ -6,13 +6,19 @@ Thin: authorise (the course through the caller's — or the link owner's — vis
 clients and an HTML fragment to htmx (the course page's "Export and calendar" card).
 """
 
+import hashlib
+
+from django.conf import settings
 from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
+from django.utils.http import http_date
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiResponse, extend_schema, inline_serializer
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers, status
+from rest_framework.parsers import FormParser, MultiPartParser
 from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,9 +27,40 @@ from il2ward import access, feeds, security
 from il2ward.api import iso_z
 from il2ward.errors import Invalid
 from il2ward.models import Role
+from il2ward.parsers import BoundedJSONParser
 from scheduling.export import fhir, ics, records
 
 NOT_FOUND = OpenApiResponse(description="No such course, or its patient is not on the caller's wards.")
+
+
+NOT_MODIFIED = OpenApiResponse(description="Not modified: the `If-None-Match` ETag is still current (no body).")
+IF_NONE_MATCH = OpenApiParameter(
+    "If-None-Match", str, OpenApiParameter.HEADER, required=False, description="The ETag of the copy you hold."
+)
+
+
+OPERATION_OUTCOME = inline_serializer(
+    "OperationOutcome",
+    {
+        "resourceType": serializers.ChoiceField(choices=["OperationOutcome"]),
+        "text": inline_serializer("Narrative", {"status": serializers.CharField(), "div": serializers.CharField()}),
+        "issue": inline_serializer(
+            "OperationOutcomeIssue",
+            {
+                "severity": serializers.CharField(),
+                "code": serializers.CharField(),
+                "diagnostics": serializers.CharField(),
+            },
+            many=True,
+        ),
+    },
+)
+FHIR_ERRORS = {
+    401: "No or an invalid session or token (OperationOutcome, code `login`).",
+    403: "The caller's role may not do this (code `forbidden`).",
+    404: "No such course, or its patient is not on the caller's wards (code `not-found`).",
+    406: "The Accept header asks for neither FHIR JSON nor JSON (code `not-supported`).",
+}
 
 
 class FhirJSONRenderer(JSONRenderer):
@@ -49,28 +86,55 @@ class ICalendarRenderer(BaseRenderer):
 class CourseFhir(APIView):
     renderer_classes = (FhirJSONRenderer, JSONRenderer)
 
+    def finalize_response(self, request, response, *args, **kwargs):
+        """Every error here is an OperationOutcome; FHIR JSON carries its version in the content type."""
+        if isinstance(response, Response) and response.status_code >= 400:
+            data = response.data if isinstance(response.data, dict) else {}
+            text = data.get("detail") or "; ".join(
+                f"{field}: {' '.join(map(str, messages))}" for field, messages in data.get("errors", {}).items()
+            )
+            response.data = fhir.operation_outcome(response.status_code, str(text or response.status_text))
+        response = super().finalize_response(request, response, *args, **kwargs)
+        if isinstance(getattr(response, "accepted_renderer", None), FhirJSONRenderer):
+            response.content_type = fhir.MEDIA_TYPE
+        return response
+
     @extend_schema(
         operation_id="course_fhir_export",
         summary="The course as a FHIR R4 Bundle",
         description=(
-            "A FHIR R4 `Bundle` of type `collection` (validated against the R4B 4.3.0 models, whose resources used "
-            "here are unchanged from R4): the Patient; the course as a MedicationRequest (aldesleukin, dose in IU, "
+            "A FHIR R4 (4.0.1) `Bundle` of type `collection`: the Patient (MRN under the site's identifier system, "
+            "IL2WARD_FHIR_MRN_SYSTEM); the course as a MedicationRequest (aldesleukin, dose in IU, "
             "one dosageInstruction per cycle with timing.repeat {frequency 1, period 8, periodUnit h, count 14}); "
             "each charted dose as a MedicationAdministration — `completed` with the giving nurse "
             "(performer.function `performer`) and the double-checking nurse (performer.function `verifier`, "
             "http://terminology.hl7.org/CodeSystem/med-admin-perform-function: R4 has no verifier element), "
-            "`not-done` for a held dose (statusReason = rule ids) or a missed one (reason `missed`), "
+            "`not-done` for a held dose (statusReason: SNOMED CT 397745006 beside the rule ids) or a missed one "
+            "(reason `missed`), each event with its own identifier (`<dose id>/hold-<id>`, `/administration-<id>`); "
+            "dosage ordered per kg and calculated in IU with the SCH-PREP rate in mL/h; "
             "`entered-in-error` once corrected; each hold's findings as DetectedIssues implicating the dose; vitals, "
             "neuro checks, weights and fluids as Observations (category `vital-signs`, LOINC + UCUM; RASS under a "
             "local code system) and labs as `laboratory` Observations, from 72 h before the course to a day after "
-            "its last slot; e-signatures as Provenance. Every reference is a `urn:uuid:` fullUrl inside the bundle, "
-            "stable across exports. Served as `application/fhir+json` (or `application/json` if asked)."
+            "its last slot; e-signatures and password-confirmed corrections as Provenance; a narrative on every "
+            "resource. Every reference is a `urn:uuid:` fullUrl inside the bundle, "
+            "stable across exports. Served as `application/fhir+json; fhirVersion=4.0` (or `application/json` if "
+            "asked); every error is an OperationOutcome."
         ),
-        responses={(200, "application/fhir+json"): OpenApiTypes.OBJECT, 404: NOT_FOUND},
+        responses={
+            (200, "application/fhir+json"): OpenApiTypes.OBJECT,
+            (200, "application/json"): OpenApiTypes.OBJECT,
+            **{
+                (code, media): OpenApiResponse(OPERATION_OUTCOME, description=text)
+                for code, text in FHIR_ERRORS.items()
+                for media in ("application/fhir+json", "application/json")
+            },
+        },
     )
     def get(self, request, pk: int):
         course = records.export_course_for(request.user, pk)
-        bundle = fhir.build_bundle(records.course_record(course), now=timezone.now())
+        bundle = fhir.build_bundle(
+            records.course_record(course), now=timezone.now(), mrn_system=settings.IL2WARD_FHIR_MRN_SYSTEM
+        )
         security.export(request._request, user=request.user, fmt="fhir", course=course.pk)
         response = Response(bundle)
         response["Content-Disposition"] = f'attachment; filename="course-{course.pk}.fhir.json"'
@@ -90,34 +154,55 @@ CALENDAR_DESCRIPTION = (
 
 def calendar_response(request, course, *, by, via: str) -> HttpResponse:
     security.export(getattr(request, "_request", request), user=by, fmt="ics", course=course.pk, via=via)
+    slots = records.calendar_slots(course)
     body = ics.build_calendar(
-        records.calendar_slots(course),
+        slots,
         course_id=course.pk,
         patient_initials=ics.initials(course.patient.name),
         written_at=course.created_at,
         # /doses/{id}/ is a stable page address (API.md): an id, no patient data.
         url_for=lambda slot: request.build_absolute_uri(f"/doses/{slot.dose_id}/"),
     )
-    response = HttpResponse(body, content_type="text/calendar; charset=utf-8")
-    response["Content-Disposition"] = f'inline; filename="course-{course.pk}.ics"'
+    # The output is byte-identical while nothing changes (ics.py), so its digest is a strong validator: a calendar
+    # app that sends If-None-Match gets a 304 and no body. Last-Modified (the latest slot change) is information
+    # only: a moved cycle 2 changes due times without a status change, so If-Modified-Since alone never answers 304.
+    etag = '"' + hashlib.sha256(body).hexdigest()[:32] + '"'
+    changed = [s.changed_at for s in slots if s.changed_at] + [course.created_at]
+    response = get_conditional_response(request, etag=etag) or HttpResponse(
+        body, content_type="text/calendar; charset=utf-8"
+    )
+    response["ETag"] = etag
+    response["Last-Modified"] = http_date(max(changed).timestamp())
+    if response.status_code == 200:
+        response["Content-Disposition"] = f'inline; filename="course-{course.pk}.ics"'
     response["Cache-Control"] = "private, max-age=0"
     return response
 
 
-class CourseCalendar(APIView):
+class ErrorsAsJSON:
+    """An error from a calendar endpoint is JSON and says so, even to a client that asked for text/calendar."""
+
+    def finalize_response(self, request, response, *args, **kwargs):
+        if getattr(response, "status_code", 200) >= 400 and isinstance(response, Response):
+            request.accepted_renderer, request.accepted_media_type = JSONRenderer(), "application/json"
+        return super().finalize_response(request, response, *args, **kwargs)
+
+
+class CourseCalendar(ErrorsAsJSON, APIView):
     renderer_classes = (JSONRenderer, ICalendarRenderer)
 
     @extend_schema(
         operation_id="course_calendar",
         summary="The course's dose slots as an iCalendar file",
         description=CALENDAR_DESCRIPTION + " Needs a session or an API token; calendar apps use the secret link.",
-        responses={(200, "text/calendar"): OpenApiTypes.STR, 404: NOT_FOUND},
+        parameters=[IF_NONE_MATCH],
+        responses={(200, "text/calendar"): OpenApiTypes.STR, 304: NOT_MODIFIED},
     )
     def get(self, request, pk: int):
         return calendar_response(request, records.export_course_for(request.user, pk), by=request.user, via="api")
 
 
-class CalendarFeed(APIView):
+class CalendarFeed(ErrorsAsJSON, APIView):
     """The subscription address: the secret in the path stands for its owner (no session, no API token)."""
 
     authentication_classes = ()
@@ -132,7 +217,8 @@ class CalendarFeed(APIView):
         "read with that user's access (a nurse's link sees only her wards). An unknown or revoked token, a "
         "deactivated user, or a course the owner may not see is 404.",
         auth=[],
-        responses={(200, "text/calendar"): OpenApiTypes.STR, 404: NOT_FOUND},
+        parameters=[IF_NONE_MATCH],
+        responses={(200, "text/calendar"): OpenApiTypes.STR, 304: NOT_MODIFIED},
     )
     def get(self, request, token: str, pk: int):
         owner = feeds.token_owner(token)
@@ -162,6 +248,9 @@ TOKEN_CREATED = inline_serializer(
         "token": serializers.CharField(help_text="The secret: shown this once, only its SHA-256 is stored."),
         "feed_url_template": serializers.CharField(help_text="Replace {course} with a course id."),
         "feed_url": serializers.CharField(required=False, help_text="When `course` was given."),
+        "webcal_url": serializers.CharField(
+            required=False, help_text="`feed_url` with the webcal: scheme (a calendar app subscribes to it)."
+        ),
     },
 )
 
@@ -180,7 +269,13 @@ def feed_urls(request, secret: str, course_id: int | None) -> dict:
     return urls
 
 
+# The course page's card posts a plain form (htmx, or no JavaScript); API clients send JSON (the schema's only type).
+FORM_AND_JSON = (BoundedJSONParser, FormParser, MultiPartParser)
+
+
 class CalendarTokens(APIView):
+    parser_classes = FORM_AND_JSON
+
     @extend_schema(
         summary="The caller's calendar subscription links",
         operation_id="calendar_tokens_list",
@@ -227,6 +322,8 @@ class CalendarTokens(APIView):
 
 
 class CalendarTokenRevoke(APIView):
+    parser_classes = FORM_AND_JSON
+
     @extend_schema(
         summary="Revoke a calendar subscription link",
         description="From now on its feed URLs answer 404 (audited). Another user's link is 404; an already revoked "

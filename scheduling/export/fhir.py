@@ -28,11 +28,11 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
+from il2ward.fhir_base import FHIR_VERSION, MEDIA_TYPE, narrative, operation_outcome
 from monitoring.domain.snapshot import EXAM_FLAGS
 
-FHIR_VERSION = (
-    "4.0.1"  # validated with fhir.resources' R4B models (4.3.0): the resources used here are unchanged in R4B
-)
+__all__ = ["FHIR_VERSION", "MEDIA_TYPE", "build_bundle", "narrative", "operation_outcome"]
+
 
 # Stable ids: uuid5(namespace, "<ResourceType>/<key>"). A site that merges exports of several IL2Ward servers gives each
 # its own namespace.
@@ -56,7 +56,13 @@ RULE_SYSTEM = f"{LOCAL}:rule"
 LOCAL_OBS = f"{LOCAL}:observation"
 NOT_DONE_SYSTEM = f"{LOCAL}:not-done-reason"
 RECORD_HASH_URL = f"{LOCAL}:extension:record-hash"
-MRN_SYSTEM = f"{LOCAL}:mrn"
+MRN_SYSTEM = f"{LOCAL}:mrn"  # the default; a site sets its own (IL2WARD_FHIR_MRN_SYSTEM)
+CORRECTION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"  # NULLIFY: marked entered in error
+DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
+EVENT_SYSTEM = f"{LOCAL}:dose-event"  # one identifier per charted event of a slot (given, held, missed)
+# SNOMED CT beside the local rule codes: a hold for rule findings is a medical contraindication to this dose.
+HOLD_SNOMED = {"system": SNOMED, "code": "397745006", "display": "Medical contraindication"}
+PER_KG_IU = 600_000  # SCH-DOSE
 USER_SYSTEM = f"{LOCAL}:username"
 COURSE_SYSTEM = f"{LOCAL}:course"
 DOSE_SYSTEM = f"{LOCAL}:dose"
@@ -134,10 +140,52 @@ class CourseRecord:
     overrides: list = field(default_factory=list)  # with .evaluation / .by
     signatures: list = field(default_factory=list)  # il2ward Signature rows on the course and its doses
     observations: dict = field(default_factory=dict)  # kind ("vitals", "neuro", "weights", "fluids", "labs") → rows
+    rate_ml_h: Decimal | None = None  # SCH-PREP infusion rate of the course's dose
 
 
-def build_bundle(record: CourseRecord, *, now: datetime, namespace: uuid.UUID = NAMESPACE) -> dict:
-    return _Builder(record, namespace).build(now)
+def build_bundle(
+    record: CourseRecord, *, now: datetime, namespace: uuid.UUID = NAMESPACE, mrn_system: str = MRN_SYSTEM
+) -> dict:
+    return _Builder(record, namespace, mrn_system).build(now)
+
+
+def summary_of(resource: dict) -> str:
+    """What a reader sees first: the type, status, what it is (code/medication), when, and its value or note."""
+    kind = resource["resourceType"]
+    parts = [kind]
+    if resource.get("status"):
+        parts.append(f"({resource['status']})")
+    for key in ("code", "medicationCodeableConcept"):
+        if isinstance(resource.get(key), dict) and resource[key].get("text"):
+            parts.append(resource[key]["text"])
+            break
+    for key in ("effectiveDateTime", "recorded", "authoredOn", "identifiedDateTime"):
+        if key in resource:
+            parts.append(f"at {resource[key]}")
+            break
+    if "effectivePeriod" in resource:
+        parts.append(f"{resource['effectivePeriod']['start']} – {resource['effectivePeriod'].get('end', '')}")
+    value = resource.get("valueQuantity")
+    if value:
+        parts.append(f"= {value['value']} {value['unit']}")
+    for key in ("valueInteger", "valueBoolean"):
+        if key in resource:
+            parts.append(f"= {str(resource[key]).lower()}")
+    if "valueCodeableConcept" in resource:
+        parts.append(f"= {resource['valueCodeableConcept'].get('text', '')}")
+    if kind == "Patient":
+        parts.append(f"{resource['name'][0]['text']}, born {resource['birthDate']}")
+    elif kind == "Practitioner":
+        parts.append(resource["name"][0]["text"])
+    if resource.get("dosage", {}).get("text"):
+        parts.append(resource["dosage"]["text"])
+    if resource.get("detail"):
+        parts.append(resource["detail"])
+    elif resource.get("note"):
+        parts.append(resource["note"][0]["text"])
+    if kind == "Provenance":
+        parts.append(resource["activity"].get("text", ""))
+    return " ".join(p for p in parts if p)
 
 
 def instant(value: datetime) -> str:
@@ -178,8 +226,9 @@ def printed_name(user) -> str:
 
 
 class _Builder:
-    def __init__(self, record: CourseRecord, namespace: uuid.UUID):
+    def __init__(self, record: CourseRecord, namespace: uuid.UUID, mrn_system: str = MRN_SYSTEM):
         self.r = record
+        self.mrn_system = mrn_system
         self.course = record.course
         self.patient = record.course.patient
         self.namespace = namespace
@@ -195,7 +244,8 @@ class _Builder:
         return {"reference": f"urn:uuid:{self.uid(resource_type, key)}", "type": resource_type}
 
     def add(self, resource_type: str, key, resource: dict) -> dict:
-        resource = {"resourceType": resource_type, "id": self.uid(resource_type, key), **resource}
+        base = {"resourceType": resource_type, "id": self.uid(resource_type, key), **resource}
+        resource = {"resourceType": resource_type, "id": base["id"], "text": narrative(summary_of(base)), **resource}
         self.entries[f"urn:uuid:{resource['id']}"] = resource
         return self.ref(resource_type, key)
 
@@ -227,6 +277,7 @@ class _Builder:
         self.dose_resources: dict[int, list[dict]] = {}  # dose id → its MedicationAdministration refs, oldest first
         self.add_administrations()
         self.add_signatures()
+        self.add_corrections()
         return {
             "resourceType": "Bundle",
             "meta": {"tag": [{"system": LOCAL, "code": f"fhir-{FHIR_VERSION}"}]},
@@ -246,7 +297,7 @@ class _Builder:
                     {
                         "use": "usual",
                         "type": concept(V2_IDENTIFIER_TYPE, "MR", "Medical record number"),
-                        "system": MRN_SYSTEM,
+                        "system": self.mrn_system,
                         "value": p.mrn,
                     }
                 ],
@@ -289,7 +340,7 @@ class _Builder:
                         }
                     },
                     "route": ROUTE_IV,
-                    "doseAndRate": [{"doseQuantity": quantity(c.dose_iu, "[iU]", "IU")}],
+                    "doseAndRate": self.dose_and_rate(c),
                 }
             )
         resource = {
@@ -314,6 +365,21 @@ class _Builder:
             resource["statusReason"] = {"text": c.stop_reason}
         return self.add("MedicationRequest", c.pk, resource)
 
+    def dose_and_rate(self, c) -> list[dict]:
+        """Ordered per kg (SCH-DOSE), calculated as the absolute dose for the dosing weight, infused at the SCH-PREP
+        rate."""
+        calculated = {
+            "type": concept(DOSE_RATE_TYPE, "calculated", "Calculated"),
+            "doseQuantity": quantity(c.dose_iu, "[iU]", "IU"),
+        }
+        if self.r.rate_ml_h is not None:
+            calculated["rateQuantity"] = quantity(self.r.rate_ml_h, "mL/h")
+        ordered = {
+            "type": concept(DOSE_RATE_TYPE, "ordered", "Ordered"),
+            "doseQuantity": quantity(PER_KG_IU, "[iU]/kg", "IU/kg"),
+        }
+        return [calculated, ordered]  # the absolute dose first, as before the per-kg order was added
+
     # --- doses --------------------------------------------------------------------------------------------------------
 
     def add_administrations(self) -> None:
@@ -331,9 +397,11 @@ class _Builder:
             for ov in overrides.get(dose.pk, []):
                 self.override(dose, ov)
 
-    def _dose_base(self, dose, status: str) -> dict:
+    def _dose_base(self, dose, status: str, event: str) -> dict:
+        # Each charted event of a slot is its own identifier ("<dose id>/hold-<id>"): a hold and a later
+        # administration of the same slot are two events, never one record updated.
         return {
-            "identifier": [{"system": DOSE_SYSTEM, "value": str(dose.pk)}],
+            "identifier": [{"system": EVENT_SYSTEM, "value": f"{dose.pk}/{event}"}],
             "status": status,
             "category": concept(ADMIN_CATEGORY, "inpatient"),
             "medicationCodeableConcept": ALDESLEUKIN,
@@ -347,7 +415,7 @@ class _Builder:
 
     def administration(self, dose, adm) -> dict:
         in_error = adm.entered_in_error_at is not None
-        resource = self._dose_base(dose, "entered-in-error" if in_error else "completed")
+        resource = self._dose_base(dose, "entered-in-error" if in_error else "completed", f"administration-{adm.pk}")
         if adm.ended_at:
             resource["effectivePeriod"] = {"start": instant(adm.started_at), "end": instant(adm.ended_at)}
         else:
@@ -372,20 +440,26 @@ class _Builder:
         if in_error:
             notes.append(f"Entered in error {instant(adm.entered_in_error_at)}: {adm.entered_in_error_reason}")
         resource["note"] = [{"text": text} for text in notes]
+        per_kg = round(adm.dose_iu / adm.dosing_weight_kg) if adm.dosing_weight_kg else None
         resource["dosage"] = {
-            "text": f"{adm.dose_iu:,} IU ({adm.dosing_weight_kg} kg, {adm.dosing_weight_source} weight)",
+            "text": f"{adm.dose_iu:,} IU ({per_kg:,} IU/kg × {adm.dosing_weight_kg} kg, "
+            f"{adm.dosing_weight_source} weight)"
+            + (f" at {self.r.rate_ml_h} mL/h" if self.r.rate_ml_h is not None else ""),
             "route": ROUTE_IV,
             "dose": quantity(adm.dose_iu, "[iU]", "IU"),
         }
+        if self.r.rate_ml_h is not None:
+            resource["dosage"]["rateQuantity"] = quantity(self.r.rate_ml_h, "mL/h")
         return self._remember(dose, self.add("MedicationAdministration", f"administration-{adm.pk}", resource))
 
     def hold(self, dose, hold) -> None:
         in_error = hold.entered_in_error_at is not None
-        resource = self._dose_base(dose, "entered-in-error" if in_error else "not-done")
+        resource = self._dose_base(dose, "entered-in-error" if in_error else "not-done", f"hold-{hold.pk}")
         # The rule ids that met hold criteria; a hold with none (a nurse's own coded reason) gives that code.
-        resource["statusReason"] = [concept(RULE_SYSTEM, rule, text=f"Held: {rule}") for rule in hold.rule_ids] or [
-            concept(NOT_DONE_SYSTEM, hold.reason, text=f"Held: {hold.reason}")
-        ]
+        resource["statusReason"] = [
+            {"coding": [{"system": RULE_SYSTEM, "code": rule}, HOLD_SNOMED], "text": f"Held: {rule}"}
+            for rule in hold.rule_ids
+        ] or [concept(NOT_DONE_SYSTEM, hold.reason, text=f"Held: {hold.reason}")]
         resource["effectiveDateTime"] = instant(dose.due_at)  # the slot that was not given
         if hold.by is not None:
             resource["performer"] = [
@@ -406,7 +480,7 @@ class _Builder:
             self.issues(f"hold-{hold.pk}", findings, hold.evaluation, reference, mitigation, in_error=in_error)
 
     def missed(self, dose) -> None:
-        resource = self._dose_base(dose, "not-done")
+        resource = self._dose_base(dose, "not-done", "missed")
         resource["statusReason"] = [
             concept(NOT_DONE_SYSTEM, "missed", "Missed", "Missed: not charted by due + W (SCH-WINDOW)")
         ]
@@ -504,6 +578,48 @@ class _Builder:
                     ],
                 },
             )
+
+    def add_corrections(self) -> None:
+        """A Provenance for each correction confirmed with the user's password (an administration or an observation
+        marked entered in error): who, when, why, targeting the corrected resource."""
+        for adm in self.r.administrations:
+            if adm.entered_in_error_at is not None:
+                target = self.ref("MedicationAdministration", f"administration-{adm.pk}")
+                self.correction(f"administration-{adm.pk}", [target], adm)
+        for kind, rows in self.r.observations.items():
+            for row in rows:
+                if row.entered_in_error_at is None:
+                    continue
+                targets = [self.ref("Observation", f"{kind}-{row.pk}-{part}") for part in OBSERVATION_PARTS[kind]]
+                targets = [t for t in targets if self.has(t)]
+                if targets:
+                    self.correction(f"{kind}-{row.pk}", targets, row)
+
+    def correction(self, key: str, targets: list[dict], row) -> None:
+        by = getattr(row, "entered_in_error_by", None)
+        resource = {
+            "target": targets,
+            "recorded": instant(row.entered_in_error_at),
+            "activity": concept(CORRECTION_SYSTEM, "NULLIFY", "nullify", "Entered in error"),
+            "reason": [{"text": row.entered_in_error_reason or "Entered in error"}],
+            "agent": [],
+        }
+        if by is not None:
+            who = self.practitioner(by)
+            resource["agent"] = [{"type": concept(PARTICIPANT_TYPE, "author", "Author"), "who": who}]
+            # Confirmed by the user's password re-entered (an e-signature without a record hash).
+            resource["signature"] = [
+                {
+                    "type": [
+                        {"system": SIGNATURE_TYPE, "code": "1.2.840.10065.1.12.1.1", "display": "Author's Signature"}
+                    ],
+                    "when": instant(row.entered_in_error_at),
+                    "who": who,
+                }
+            ]
+        else:
+            resource["agent"] = [{"type": concept(PARTICIPANT_TYPE, "author", "Author"), "who": {"display": "unknown"}}]
+        self.add("Provenance", f"correction-{key}", resource)
 
     # --- observations -------------------------------------------------------------------------------------------------
 

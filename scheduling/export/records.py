@@ -42,7 +42,7 @@ def course_record(course: Course) -> CourseRecord:
     """Everything fhir.build_bundle reads, in 11 queries: doses, administrations, holds, overrides, signatures and
     the six observation tables."""
     doses = list(Dose.objects.filter(course=course).order_by("cycle", "number"))
-    staff = ("given_by__profile", "verified_by__profile", "evaluation__rule_set")
+    staff = ("given_by__profile", "verified_by__profile", "entered_in_error_by__profile", "evaluation__rule_set")
     administrations = list(
         Administration.objects.filter(dose__course=course).select_related(*staff).order_by("started_at", "pk")
     )
@@ -70,7 +70,7 @@ def course_record(course: Course) -> CourseRecord:
     observations = {
         kind: list(
             model.objects.filter(window, patient_id=course.patient_id)
-            .select_related("recorded_by__profile")
+            .select_related("recorded_by__profile", "entered_in_error_by__profile")
             .order_by("recorded_at", "pk")
         )
         for kind, model in OBSERVATION_MODELS.items()
@@ -83,6 +83,7 @@ def course_record(course: Course) -> CourseRecord:
         overrides=overrides,
         signatures=signatures,
         observations=observations,
+        rate_ml_h=selectors.preparation_for(course).rate_ml_h,
     )
 
 

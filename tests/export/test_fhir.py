@@ -152,7 +152,9 @@ def test_the_held_dose_is_not_done_with_its_rule_id_and_a_detected_issue_implica
     targets = by_url(bundle)
     (held,) = [r for r in resources(bundle, "MedicationAdministration") if r["status"] == "not-done"]
     assert [c["coding"][0]["code"] for c in held["statusReason"]] == ["CV-SBP"]
-    assert held["identifier"][0]["value"] == str(demo.maria.doses.get(cycle=1, number=4).pk)
+    held_dose = demo.maria.doses.get(cycle=1, number=4)
+    assert held["identifier"][0]["value"] == f"{held_dose.pk}/hold-{held_dose.holds.get().pk}"
+    assert held["identifier"][0]["system"] == "urn:il2ward:fhir:dose-event"
     (issue,) = resources(bundle, "DetectedIssue")
     assert issue["implicated"] == [{"reference": f"urn:uuid:{held['id']}", "type": "MedicationAdministration"}]
     assert issue["code"]["coding"][0]["code"] == "CV-SBP" and issue["severity"] == "moderate"
@@ -280,9 +282,7 @@ def test_an_override_is_an_issue_on_the_given_dose_and_its_signature_a_provenanc
     )
     bundle = export(api, demo.users["onc"], course.pk).json()
     Bundle.model_validate(bundle)
-    given = next(
-        r for r in resources(bundle, "MedicationAdministration") if r["identifier"][0]["value"] == str(dose.pk)
-    )
+    given = next(r for r in resources(bundle, "MedicationAdministration") if slot_of(r) == dose.pk)
     assert given["status"] == "completed"
     (issue,) = resources(bundle, "DetectedIssue")
     assert issue["implicated"][0]["reference"] == f"urn:uuid:{given['id']}"
@@ -320,9 +320,7 @@ def test_a_corrected_administration_stays_in_the_bundle_as_entered_in_error(api,
     )
     bundle = export(api, demo.users["onc"], demo.maria.pk).json()
     Bundle.model_validate(bundle)
-    for_dose_7 = [
-        r for r in resources(bundle, "MedicationAdministration") if r["identifier"][0]["value"] == str(adm.dose_id)
-    ]
+    for_dose_7 = [r for r in resources(bundle, "MedicationAdministration") if slot_of(r) == adm.dose_id]
     assert [r["status"] for r in for_dose_7] == ["entered-in-error"]
     assert "charted on the wrong slot" in for_dose_7[0]["note"][-1]["text"]
 
@@ -455,3 +453,114 @@ def test_v2_inputs_are_exported_and_an_unanswered_neuro_question_is_not(api, onc
     assert by_code["moist-desquamation"]["valueBoolean"] is False
     assert by_code["hallucinations"]["valueBoolean"] is True
     assert "neuro-check-failed" not in by_code  # not answered: not exported as "no"
+
+
+def slot_of(administration: dict) -> int:
+    """The dose slot of a MedicationAdministration: its event identifier is "<dose id>/<event>"."""
+    return int(administration["identifier"][0]["value"].split("/")[0])
+
+
+# --- for a receiving system: version, errors, dosage, identifiers, narrative, corrections -----------------------------
+
+
+def test_one_fhir_version_in_the_tag_and_the_content_type(api, demo):
+    response = export(api, demo.users["onc"], demo.maria.pk)
+    assert response["Content-Type"] == "application/fhir+json; fhirVersion=4.0"
+    assert response.json()["meta"]["tag"][0]["code"] == "fhir-4.0.1" == f"fhir-{fhir.FHIR_VERSION}"
+    plain = api.get(f"/api/v1/courses/{demo.maria.pk}/fhir/", HTTP_ACCEPT="application/json")
+    assert plain["Content-Type"] == "application/json" and plain.json()["resourceType"] == "Bundle"
+
+
+def test_every_error_at_the_fhir_endpoint_is_an_operation_outcome(api, demo, nurse_b):
+    from fhir.resources.R4B.operationoutcome import OperationOutcome
+
+    url = f"/api/v1/courses/{demo.maria.pk}/fhir/"
+    cases = [
+        (api.get(url), 401, "login"),  # anonymous
+        (api.as_user(nurse_b).get(url), 404, "not-found"),  # another ward's nurse
+        (api.as_user(demo.users["onc"]).get("/api/v1/courses/987654/fhir/"), 404, "not-found"),
+        (api.get("/api/v1/courses/not-a-number/fhir/"), 404, "not-found"),  # no URL matches: still FHIR
+    ]
+    for response, status, code in cases:
+        assert response.status_code == status
+        assert response["Content-Type"].startswith("application/fhir+json")
+        outcome = response.json()
+        OperationOutcome.model_validate(outcome)
+        assert outcome["resourceType"] == "OperationOutcome" and outcome["issue"][0]["code"] == code
+        assert "detail" not in outcome
+
+
+def test_the_dosage_gives_the_rate_and_the_per_kg_dose_beside_the_absolute_dose(api, demo):
+    from scheduling.selectors import preparation_for
+
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    rate = float(preparation_for(demo.maria).rate_ml_h)
+    (request,) = resources(bundle, "MedicationRequest")
+    calculated, ordered = request["dosageInstruction"][0]["doseAndRate"]
+    assert calculated["doseQuantity"]["value"] == demo.maria.dose_iu and calculated["type"]["coding"][0]["code"] == (
+        "calculated"
+    )
+    assert calculated["rateQuantity"] == {"value": rate, "unit": "mL/h", "system": fhir.UCUM, "code": "mL/h"}
+    assert ordered["doseQuantity"]["value"] == 600_000 and ordered["doseQuantity"]["code"] == "[iU]/kg"
+    given = [r for r in resources(bundle, "MedicationAdministration") if r["status"] == "completed"]
+    assert given and all(r["dosage"]["rateQuantity"]["value"] == rate for r in given)
+    assert all("600,000 IU/kg" in r["dosage"]["text"] for r in given)
+
+
+def test_the_mrn_system_is_the_sites_own(api, demo, settings):
+    settings.IL2WARD_FHIR_MRN_SYSTEM = "urn:oid:2.16.840.1.113883.3.999.1"
+    (patient,) = resources(export(api, demo.users["onc"], demo.maria.pk).json(), "Patient")
+    assert patient["identifier"][0]["system"] == "urn:oid:2.16.840.1.113883.3.999.1"
+
+
+def test_a_hold_carries_snomed_beside_the_rule_code_and_every_resource_a_narrative(api, demo):
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    (held,) = [r for r in resources(bundle, "MedicationAdministration") if r["status"] == "not-done"]
+    systems = {c["system"]: c["code"] for c in held["statusReason"][0]["coding"]}
+    assert systems == {fhir.RULE_SYSTEM: "CV-SBP", fhir.SNOMED: "397745006"}
+    for resource in resources(bundle):
+        assert resource["text"]["status"] == "generated", resource["resourceType"]
+        assert resource["text"]["div"].startswith('<div xmlns="http://www.w3.org/1999/xhtml">')
+    (patient,) = resources(bundle, "Patient")
+    assert "Maria Lopez" in patient["text"]["div"]
+
+
+def test_a_hold_and_a_later_administration_of_one_slot_are_two_identifiers(api, demo):
+    """Dose 4 was held; a later administration of the same slot (as after a hold corrected at the bedside) is
+    written straight to the table here, since no service charts a held slot: two events, two identifiers."""
+    from scheduling.models import Hold
+
+    dose4 = demo.maria.doses.get(cycle=1, number=4)
+    Hold.objects.filter(dose=dose4).update(entered_in_error_at=NOW)
+    later = demo.maria.doses.get(cycle=1, number=7).administrations.get()
+    later.pk, later.dose = None, dose4
+    later.save()
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    slot4 = [r for r in resources(bundle, "MedicationAdministration") if slot_of(r) == dose4.pk]
+    assert sorted(r["status"] for r in slot4) == ["completed", "entered-in-error"]
+    values = [r["identifier"][0]["value"] for r in slot4]
+    assert len(set(values)) == 2 and all(v.startswith(f"{dose4.pk}/") for v in values)
+    everything = [r["identifier"][0]["value"] for r in resources(bundle, "MedicationAdministration")]
+    assert len(everything) == len(set(everything))
+
+
+def test_a_password_confirmed_correction_is_a_provenance_of_the_corrected_resource(api, demo):
+    from scheduling import services as sched
+
+    adm = demo.maria.doses.get(cycle=1, number=7).administrations.get()
+    sched.administration_enter_in_error(
+        administration_id=adm.pk, reason="charted on the wrong slot", password=demo.password, by=demo.users["nurse"],
+        now=NOW,
+    )  # fmt: skip
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    Bundle.model_validate(bundle)
+    targets = by_url(bundle)
+    corrections = [
+        p for p in resources(bundle, "Provenance") if p["activity"].get("coding", [{}])[0].get("code") == "NULLIFY"
+    ]
+    (correction,) = corrections
+    (target,) = correction["target"]
+    assert targets[target["reference"]]["status"] == "entered-in-error"
+    assert correction["reason"][0]["text"] == "charted on the wrong slot"
+    assert correction["signature"][0]["who"]["display"] == correction["agent"][0]["who"]["display"]
+    assert correction["recorded"] == fhir.instant(NOW)

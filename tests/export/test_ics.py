@@ -122,3 +122,32 @@ def test_sequence_grows_with_each_later_change():
     assert ics.sequence(slot(None), written_at=written) == 0
     values = [ics.sequence(slot(written + timedelta(seconds=s)), written_at=written) for s in (0, 1, 2, 3600, 86400)]
     assert values == sorted(values) and len(set(values[1:])) == 4 and values[0] >= 1
+
+
+def test_a_conditional_get_with_the_etag_is_a_304_until_a_slot_changes(api, demo):
+    from django.utils.http import parse_http_date
+
+    from scheduling import services as sched
+
+    url = f"/api/v1/courses/{demo.maria.pk}/calendar.ics"
+    first = calendar(api, demo.users["onc"], demo.maria.pk)
+    etag, modified = first["ETag"], first["Last-Modified"]
+    assert etag.startswith('"') and parse_http_date(modified) <= NOW.timestamp() + 1
+    again = api.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert again.status_code == 304 and again.content == b"" and again["ETag"] == etag
+    assert api.get(url, HTTP_IF_NONE_MATCH='"something-else"').status_code == 200  # the nearest allowed case
+    # Last-Modified alone is information, never a 304 (a moved cycle 2 changes no status).
+    assert api.get(url, HTTP_IF_MODIFIED_SINCE=modified).status_code == 200
+    dose = demo.maria.doses.get(cycle=1, number=8)
+    sched.dose_hold(dose_id=dose.pk, reason="patient_off_ward", by=demo.users["nurse"], now=NOW + timedelta(minutes=5))
+    changed = api.get(url, HTTP_IF_NONE_MATCH=etag)
+    assert changed.status_code == 200 and changed["ETag"] != etag
+    assert parse_http_date(changed["Last-Modified"]) == int((NOW + timedelta(minutes=5)).timestamp())
+
+
+def test_a_calendar_error_is_json_even_when_text_calendar_was_asked_for(api, oncologist, patient_a, make_course):
+    response = api.as_user(oncologist).get("/api/v1/courses/987654/calendar.ics", HTTP_ACCEPT="text/calendar")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/json" and response.json() == {"detail": "Not found."}
+    feed = api.get("/api/v1/calendar/no-such-token/courses/1.ics", HTTP_ACCEPT="text/calendar")
+    assert feed.status_code == 404 and feed["Content-Type"] == "application/json"

@@ -41,6 +41,7 @@ def test_token_endpoint_locks_after_five_failures(api, nurse_a, nurse_b):
     locked = api.post(url, {"username": "nurse_a", "password": PASSWORD}, format="json")
     assert locked.status_code == 429
     assert "token" not in locked.content.decode()
+    assert locked["Content-Type"] == "application/json" and "locked" in locked.json()["detail"]  # the API's 429 body
     assert api.post(url, {"username": "nurse_b", "password": PASSWORD}, format="json").status_code == 200
 
 

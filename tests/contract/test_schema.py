@@ -1,0 +1,94 @@
+"""The published schema itself: valid OpenAPI 3, JSON-only bodies, every operation named, summarised and given its
+error responses; login public; the version the CHANGELOG names."""
+
+import pytest
+
+from il2ward.openapi import API_VERSION, OPERATIONS
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def schema(api, nurse_a):
+    response = api.as_user(nurse_a).get("/api/schema/?format=json", HTTP_ACCEPT="application/vnd.oai.openapi+json")
+    assert response.status_code == 200
+    return response.json()
+
+
+def operations(schema):
+    for path, methods in schema["paths"].items():
+        for method, operation in methods.items():
+            yield path, method, operation
+
+
+def test_the_served_schema_is_valid_openapi(schema):
+    from drf_spectacular.validation import validate_schema
+
+    validate_schema(schema)  # raises on an invalid document
+    assert schema["info"]["version"] == API_VERSION
+
+
+def test_request_bodies_are_json_only(schema):
+    for path, method, operation in operations(schema):
+        if "requestBody" in operation:
+            assert list(operation["requestBody"]["content"]) == ["application/json"], (method, path)
+
+
+def test_every_operation_has_a_verb_id_a_summary_and_its_errors(schema):
+    published = {new for new, _, _ in OPERATIONS.values()}
+    for path, method, operation in operations(schema):
+        where = (method, path, operation["operationId"])
+        assert operation["operationId"] in published, where
+        assert not operation["operationId"].startswith("v1_"), where
+        assert operation.get("summary"), where
+        codes = set(operation["responses"])
+        if "{" in path:
+            assert "404" in codes, where
+        if operation.get("security") != []:
+            assert {"401", "403"} <= codes, where
+        if "requestBody" in operation:
+            assert "400" in codes, where
+
+
+def test_conflict_codes_are_listed_on_their_operations(schema):
+    ops = {op["operationId"]: op for _, _, op in operations(schema)}
+    administer = ops["dose_administer"]
+    assert "double_check_mismatch" in administer["x-conflict-codes"]
+    assert "`hold_criteria_met`" in administer["responses"]["409"]["description"]
+    assert ops["patients_create"]["x-conflict-codes"] == ["duplicate_mrn"]
+    assert administer["responses"]["409"]["content"]["application/json"]["schema"]["$ref"].endswith("/ConflictBody")
+    assert "409" not in ops["dose_get"]["responses"]  # a read has no conflict to document
+
+
+def test_login_is_public_and_split_into_request_and_response(schema):
+    login = schema["paths"]["/api/v1/auth/token/"]["post"]
+    assert login["security"] == []
+    components = schema["components"]["schemas"]
+    request = login["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    response = login["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
+    assert set(components[request]["properties"]) == {"username", "password"}
+    assert set(components[response]["properties"]) == {"token"}
+
+
+def test_nullability_lists_and_filters_are_as_served(schema):
+    components = schema["components"]["schemas"]
+    vitals = components["VitalsOut"]["properties"]
+    assert vitals["entered_in_error_at"]["nullable"] and vitals["entered_in_error_by"]["nullable"]
+    doses = schema["paths"]["/api/v1/courses/{id}/doses/"]["get"]["responses"]["200"]["content"]
+    assert doses["application/json"]["schema"]["type"] == "array"
+    patients = schema["paths"]["/api/v1/patients/"]["get"]
+    assert "ward" in {p["name"] for p in patients["parameters"]}
+    assert "webcal_url" in components["CalendarTokenCreated"]["properties"]
+
+
+def test_every_link_points_at_a_published_operation(schema):
+    ids = {op["operationId"] for _, _, op in operations(schema)}
+    links = [
+        (op["operationId"], link)
+        for _, _, op in operations(schema)
+        for response in op["responses"].values()
+        for link in response.get("links", {}).values()
+    ]
+    assert len(links) >= 15
+    for source, link in links:
+        assert link["operationId"] in ids, (source, link)
