@@ -429,8 +429,9 @@ if PRODUCTION:
     X_FRAME_OPTIONS = "DENY"
     SECURE_CONTENT_TYPE_NOSNIFF = True
 
-# Inbound interfaces (HL7 v2 over MLLP, FHIR in; inbound/). The MRN's assigning authority (HL7 PID-3.4) or FHIR
-# identifier system that names this site's MRN: only an identifier under it matches a patient.
-IL2WARD_MRN_SYSTEM = env_str("IL2WARD_MRN_SYSTEM", "IL2WARD")
+# Inbound interfaces (HL7 v2 over MLLP, FHIR in; inbound/). The assigning authority (HL7 PID-3.4) of this site's
+# MRN: only an identifier under it matches a patient. FHIR in reads IL2WARD_FHIR_MRN_SYSTEM, the system the export
+# writes, so a receiving system sends back what it was sent.
+IL2WARD_HL7_MRN_AUTHORITY = env_str("IL2WARD_HL7_MRN_AUTHORITY", "IL2WARD")
 # Where the listener runs, /readyz reports a missing or stale listener heartbeat.
 IL2WARD_HL7_LISTENER_EXPECTED = env_bool("IL2WARD_HL7_LISTENER_EXPECTED", False)

@@ -78,9 +78,9 @@ def read_observation(data, *, where: str, if_none_exist: str = "") -> Observatio
     if not key:
         raise _refuse("missing_identifier", f"{where}.identifier", "An identifier is required, so a retry stores once.")
     subject = resource.subject.identifier if resource.subject and resource.subject.identifier else None
-    if subject is None or subject.system != settings.IL2WARD_MRN_SYSTEM or not subject.value:
+    if subject is None or subject.system != settings.IL2WARD_FHIR_MRN_SYSTEM or not subject.value:
         raise _refuse("unknown_patient", f"{where}.subject", f"A subject identifier under the site's MRN system "
-                      f"{settings.IL2WARD_MRN_SYSTEM!r} is required.")  # fmt: skip
+                      f"{settings.IL2WARD_FHIR_MRN_SYSTEM!r} is required.")  # fmt: skip
     effective = resource.effectiveDateTime
     if effective is None or not isinstance(effective, datetime):
         raise _refuse(

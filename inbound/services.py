@@ -306,7 +306,7 @@ def _process(row: InboundMessage, parsed: hl7v2.Parsed, *, now: datetime, reproc
 
 
 def _mrn(parsed: hl7v2.Parsed) -> str:
-    system = settings.IL2WARD_MRN_SYSTEM
+    system = settings.IL2WARD_HL7_MRN_AUTHORITY
     for ident, authorities in parsed.identifiers:
         if system in authorities:
             return ident
@@ -322,7 +322,7 @@ def _patient(parsed: hl7v2.Parsed) -> Patient:
     mrn = _mrn(parsed)
     if not mrn:
         raise Refusal("unknown_patient", "PID-3", f"No identifier under the site's MRN system "
-                      f"{settings.IL2WARD_MRN_SYSTEM!r}.", hl7_error="unknown_patient")  # fmt: skip
+                      f"{settings.IL2WARD_HL7_MRN_AUTHORITY!r}.", hl7_error="unknown_patient")  # fmt: skip
     patient = Patient.objects.select_related("ward").filter(mrn=mrn).first()
     if patient is None:
         raise Refusal("unknown_patient", "PID-3", "No patient with this MRN.", hl7_error="unknown_patient")
@@ -478,7 +478,7 @@ def _adt_a01(parsed: hl7v2.Parsed, *, mapping, now):
     mrn = _mrn(parsed)
     if not mrn:
         raise Refusal("unknown_patient", "PID-3", f"No identifier under the site's MRN system "
-                      f"{settings.IL2WARD_MRN_SYSTEM!r}.", hl7_error="unknown_patient")  # fmt: skip
+                      f"{settings.IL2WARD_HL7_MRN_AUTHORITY!r}.", hl7_error="unknown_patient")  # fmt: skip
     ward = _ward(parsed)
     at = _event_time(parsed, ward.zone)
     patient = _adt_call(patient_admit, PID_FIELDS, mrn=mrn, ward=ward, admitted_at=at, by=interface_user(),

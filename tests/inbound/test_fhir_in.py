@@ -29,7 +29,7 @@ def observation(ident, code, value, unit, *, category=LAB, mrn="A-0001", system=
         "status": "final",
         "category": [category],
         "code": {"coding": [{"system": system, "code": code}]},
-        "subject": {"identifier": {"system": "IL2WARD", "value": mrn}},
+        "subject": {"identifier": {"system": "urn:il2ward:fhir:mrn", "value": mrn}},
         "effectiveDateTime": AT,
         "valueQuantity": {"value": value, "unit": unit, "system": "http://unitsofmeasure.org", "code": unit},
         **extra,
