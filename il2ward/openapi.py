@@ -63,6 +63,9 @@ OBSERVATIONS = {
 }
 
 OPERATIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
+    # FHIR in (inbound/): FHIR JSON bodies, OperationOutcome answers; they name their own ids.
+    "fhir_observation_create": ("fhir_observation_create", "Receive one FHIR Observation (vital signs or lab)", ()),
+    "fhir_transaction": ("fhir_transaction", "Receive a transaction Bundle of Observations: all or none", ()),
     "v1_auth_token_create": ("auth_token_obtain", "Log in: exchange a username and password for an API token", ()),
     "v1_patients_list": ("patients_list", "List the patients on the caller's wards", ()),
     "v1_patients_create": ("patients_create", "Register a patient", ("duplicate_mrn",)),

@@ -290,6 +290,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
+    # Operation ids are derived from the path after /api/ (the FHIR-in endpoints, under /fhir/, name their own).
+    "SCHEMA_PATH_PREFIX": r"/api/",
     "TITLE": "IL2Ward API",
     "DESCRIPTION": "High-dose interleukin-2 on the ward: courses, dose calendar, pre-dose holds. "
     "Times are ISO 8601 with an offset; a naive time is a 400. Errors: 400 {errors:{field:[...]}}, "

@@ -51,7 +51,7 @@ class ObservationCreate(_FhirIn):
     @extend_schema(
         operation_id="fhir_observation_create",
         summary="Receive one FHIR Observation (vital-signs or laboratory) through the inbound code mapping",
-        request=OpenApiTypes.OBJECT,
+        request={"application/fhir+json": OpenApiTypes.OBJECT},  # plain JSON is read too
         responses={
             201: OpenApiResponse(description="Stored (Location names the IL2Ward observations)."),
             200: OpenApiResponse(description="Already stored from this client under this identifier."),
@@ -80,7 +80,7 @@ class Transaction(_FhirIn):
     @extend_schema(
         operation_id="fhir_transaction",
         summary="Receive a transaction Bundle of Observations: all stored or none",
-        request=OpenApiTypes.OBJECT,
+        request={"application/fhir+json": OpenApiTypes.OBJECT},  # plain JSON is read too
         responses={200: OpenApiResponse(description="transaction-response Bundle"),
                    400: OpenApiResponse(description="OperationOutcome"),
                    422: OpenApiResponse(description="OperationOutcome naming the element")},
