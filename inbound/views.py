@@ -86,6 +86,7 @@ class Transaction(_FhirIn):
                    422: OpenApiResponse(description="OperationOutcome naming the element")},
     )  # fmt: skip
     def post(self, request):
+        access.require_role(request.user, *WRITE_ROLES)  # who may send, before what was sent
         try:
             entries = fhir_in.bundle_entries(request.data)
         except Refusal as refusal:
