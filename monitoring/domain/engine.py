@@ -955,10 +955,14 @@ def _exam_rule(rule: str, label: str, signs: tuple[tuple[str, object, str, str],
     """A bedside-exam rule: (field, the answer that fires, level, text) per sign; the most severe level counts."""
 
     def evaluate_exam(ctx: _Context) -> list[Finding]:
+        readings = ctx.readings  # read directly: this runs for every sign of every exam rule of every evaluation
         found: dict[str, list[str]] = {}
         for name, answer, level, text in signs:
-            if ctx.value(name) == answer:
+            reading = readings[name]
+            if reading is not None and reading.value == answer:
                 found.setdefault(level, []).append(text)
+        if not found:
+            return []
         for level in _LEVELS_SEVERE_FIRST:
             if level in found:
                 return [_finding(rule, level, label, "; ".join(found[level]), "present")]

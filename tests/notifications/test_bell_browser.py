@@ -66,7 +66,7 @@ def test_the_bell_counts_live_and_the_nurse_acknowledges(
     page.wait_for_selector("#notification-list tr[data-kind='dose_due'] >> nth=1")
     page.screenshot(path=str(ARTIFACTS / "notifications-bell.png"), full_page=True)
     assert page.evaluate("document.documentElement.scrollWidth") <= 1024
-    page.locator("#notification-list").get_by_role("button", name="Acknowledge").first.click()
+    page.locator("#notification-list").get_by_role("button", name="Acknowledge", exact=True).first.click()
     page.wait_for_selector("#notification-list [data-unacknowledged='1']")
     page.wait_for_function("document.querySelector('#notification-bell [data-count]').textContent.trim() === '1'")
     assert polls and set(polls) == {"1"}  # every bell refresh said it was a poll
