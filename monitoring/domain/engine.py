@@ -595,6 +595,7 @@ class _Context:
 
 
 _START = operator.attrgetter("start")
+_FIRST = operator.itemgetter(0)
 
 
 def _pro_rata(inside: list[FluidPeriod], start: datetime, end: datetime, *, urine: bool) -> Fraction | None:
@@ -1258,7 +1259,10 @@ def _measure(value: object) -> Decimal | None:
     """A derived value as shown (fmt), as a Decimal."""
     if value is None:
         return None
-    return Decimal(value) if type(value) is int else Decimal(fmt(value))
+    kind = type(value)
+    if kind is int or kind is Decimal:
+        return Decimal(value)
+    return Decimal(fmt(value))
 
 
 def evaluate(snapshot: PatientSnapshot, *, rule_set: RuleSet, now: datetime) -> Evaluation:
@@ -1334,7 +1338,8 @@ def _evaluate(snapshot: PatientSnapshot, rule_set: RuleSet, now: datetime) -> Ev
                 fired.append((order, found))
     findings: list[Finding] = []
     if fired:
-        fired.sort(key=lambda item: item[0])  # the rule set's order, as written
+        if len(fired) > 1:
+            fired.sort(key=_FIRST)  # the rule set's order, as written
         findings = [f for _, found in fired for f in found]
         if plan.aggregate_3rel:
             findings += _ag_3rel(ctx, findings)
