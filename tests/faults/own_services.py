@@ -1,5 +1,6 @@
 """Private service instances for tests that kill or restart a service: never the shared Redis or PostgreSQL."""
 
+import os
 import shutil
 import socket
 import subprocess
@@ -81,7 +82,6 @@ class OwnPostgres:
 
     def __init__(self):
         import glob
-        import os
         import tempfile
 
         found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
@@ -147,6 +147,10 @@ class OwnPostgres:
 
     def create_database(self, name: str) -> None:
         self._run(["createdb", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name])
+        role = os.environ.get("IL2WARD_APP_DB_ROLE")
+        if role:  # migrate grants the application's role (il2ward.dbroles), as on the shared server
+            create = f"DO $$ BEGIN CREATE ROLE {role} LOGIN; EXCEPTION WHEN duplicate_object THEN NULL; END $$"
+            self._run(["psql", "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "-qc", create, name])
 
     def __enter__(self):
         self.start()
