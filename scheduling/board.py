@@ -164,6 +164,7 @@ def board_state(
         now=now,
         window_minutes=settings.IL2WARD_WINDOW_MINUTES,
         due_soon_minutes=settings.IL2WARD_PRE_DOSE_HOURS * 60,
+        due_now_minutes=settings.IL2WARD_ON_TIME_MINUTES,
     )
     if timing in (slot_window.DUE_SOON, slot_window.DUE_NOW, slot_window.OVERDUE, slot_window.MISSED):
         if current.flag == Dose.Flag.INCOMPLETE:

@@ -70,24 +70,35 @@ def timing_class(due_at: datetime, *, at: datetime, on_time_minutes: int = 30) -
     return Timing.ON_TIME
 
 
-def window_state(due_at: datetime, *, now: datetime, window_minutes: int = 60, due_soon_minutes: int = 120) -> str:
+def window_state(
+    due_at: datetime,
+    *,
+    now: datetime,
+    window_minutes: int = 60,
+    due_soon_minutes: int = 120,
+    due_now_minutes: int | None = None,
+) -> str:
     """The slot's state on the ward board (SCH-WINDOW), for a slot not yet given or held:
 
     upcoming  now < due − 2 h
-    due_soon  due − 2 h ≤ now < due − W
-    due_now   due − W ≤ now ≤ due
+    due_soon  due − 2 h ≤ now < due − N
+    due_now   due − N ≤ now ≤ due      (N = due_now_minutes, at most W; default W)
     overdue   due < now ≤ due + W   (still chartable)
     missed    now > due + W
+
+    The board passes the on-time margin as N: "due now" then means a dose given now is on time, not merely inside
+    the window (a give earlier than that asks for a reason).
     """
     w = _minutes("window_minutes", window_minutes)
     soon = _minutes("due_soon_minutes", due_soon_minutes)
+    due_now = w if due_now_minutes is None else min(w, _minutes("due_now_minutes", due_now_minutes))
     due = as_utc(due_at, "due_at")
     current = as_utc(now, "now")
     if current > due + w:
         return MISSED
     if current > due:
         return OVERDUE
-    if current >= due - w:
+    if current >= due - due_now:
         return DUE_NOW
     if current >= due - soon:
         return DUE_SOON

@@ -38,7 +38,9 @@ def slot(due_in_minutes: int, flag: str = "", status: str = "scheduled") -> Dose
         ("active", slot(30, "incomplete"), None, False, "incomplete"),
         ("active", slot(300, "incomplete"), slot(-180, status="given"), False, "given"),  # not yet in its window
         ("active", slot(90), None, False, "due_soon"),  # due − 2 h … due − W
-        ("active", slot(60), None, False, "due_now"),  # due − W (inclusive)
+        ("active", slot(60), None, False, "due_soon"),  # inside the window but not yet on time: soon
+        ("active", slot(31), None, False, "due_soon"),
+        ("active", slot(30), None, False, "due_now"),  # due − the on-time margin (inclusive): given now is on time
         ("active", slot(0), None, False, "due_now"),
         ("active", slot(-1), None, False, "overdue"),  # after due, still chartable until due + W
         ("active", slot(-61), None, False, "overdue"),  # past due + W: overdue until the sweep marks it missed
@@ -123,7 +125,7 @@ def test_board_rows_show_state_rule_ids_vitals_and_counts(ward_with_states, ward
     rows = {row.patient.mrn: row for row in board.ward_board(ward_a, now=NOW).rows}
     held, due = rows["A-0001"], rows["A-0003"]
     assert (held.state, held.rules, held.marks) == ("hold", ["CV-SBP"], frozenset({"sbp"}))
-    assert (due.state, due.rules, due.marks) == ("due_now", [], frozenset())
+    assert (due.state, due.rules, due.marks) == ("due_soon", [], frozenset())  # 40 min: not yet on time
     assert held.due_in == "in 20 min" and due.due_in == "in 40 min"
     assert (held.cycle, held.day, held.given, held.held) == (1, 1, 0, 0)
     assert held.vitals.sbp == 85 and held.vitals_minutes == 5
@@ -132,7 +134,7 @@ def test_board_rows_show_state_rule_ids_vitals_and_counts(ward_with_states, ward
 def test_board_page_renders_the_rows_in_ward_time(client, ward_with_states, nurse_a):
     client.force_login(nurse_a)
     html = text(client.get("/wards/onc-a/"))
-    assert 'data-state="hold"' in html and 'data-state="due_now"' in html
+    assert 'data-state="hold"' in html and 'data-state="due_soon"' in html
     assert "CV-SBP" in html
     assert re.search(r'<span class="out-of-range">BP 85/62</span>', html)
     # Dose 1 due NOW + 20 min = 12:20 UTC = 06:20 in Chicago (CST).

@@ -115,3 +115,10 @@ def test_sch_window_every_instant_is_exactly_one_of_early_chartable_missed(secon
     states = [too_early, chartable(DUE, at=now, window_minutes=w), is_missed(DUE, now=now, window_minutes=w)]
     assert states.count(True) == 1
     assert (window_state(DUE, now=now, window_minutes=w) == "missed") is is_missed(DUE, now=now, window_minutes=w)
+
+
+def test_due_now_can_start_at_the_on_time_margin_rather_than_the_window():
+    assert window_state(DUE, now=DUE - 31 * MINUTE, due_now_minutes=30) == "due_soon"
+    assert window_state(DUE, now=DUE - 30 * MINUTE, due_now_minutes=30) == "due_now"
+    assert window_state(DUE, now=DUE - 60 * MINUTE, due_now_minutes=90) == "due_now"  # never wider than W
+    assert window_state(DUE, now=DUE - 61 * MINUTE, due_now_minutes=90) == "due_soon"
