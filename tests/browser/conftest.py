@@ -1,5 +1,5 @@
 """Chromium through Playwright for the browser tests: one browser per test, screenshots to test-artifacts/, and
-axe-core (tests/browser/node_modules, installed by scripts/install) for the accessibility checks.
+axe-core (tests/node_modules, installed by scripts/install) for the accessibility checks.
 
 Skips saying why without /usr/bin/chromium or axe-core; fails instead under IL2WARD_REQUIRE_SERVICES=1.
 """
@@ -15,7 +15,7 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"]  # fmt: skip
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
-AXE = Path(__file__).resolve().parent / "node_modules" / "axe-core" / "axe.min.js"
+AXE = Path(__file__).resolve().parents[1] / "node_modules" / "axe-core" / "axe.min.js"
 # The two sizes the wards use: a tablet in portrait (touch) and a nurse-station screen.
 TABLET = {"viewport": {"width": 820, "height": 1180}, "has_touch": True, "is_mobile": True}
 STATION = {"viewport": {"width": 1366, "height": 768}}
@@ -55,7 +55,7 @@ def log_in(page, base: str, username: str, password: str = PASSWORD) -> None:
 def axe_violations(page, *, impacts=("serious", "critical")) -> list[str]:
     """axe-core's WCAG 2.x A/AA violations of the impacts given, as "rule-id: selector" lines."""
     if not AXE.exists():
-        skip_or_fail(f"axe-core is not installed at {AXE} (scripts/install runs npm ci in tests/browser)")
+        skip_or_fail(f"axe-core is not installed at {AXE} (scripts/install runs npm ci in tests/)")
     page.add_script_tag(path=str(AXE))
     result = page.evaluate(
         """async () => await axe.run(document, {runOnly: {type: 'tag',
