@@ -5,7 +5,7 @@ The hook reads one table (OPERATIONS) rather than decorating ~50 views one by on
 conflict codes can be read (and reviewed) in one place; a test fails when an operation is missing from it.
 """
 
-API_VERSION = "1.2.0"  # CHANGELOG.md: one entry per contract change
+API_VERSION = "1.3.0"  # CHANGELOG.md: one entry per contract change
 
 
 ERROR_COMPONENTS = {
@@ -190,10 +190,12 @@ ERROR_DESCRIPTIONS = {
     "401": "No or an invalid session or token.",
     "403": "The caller's role may not do this.",
     "404": "Not found, or not visible to the caller (a nurse sees only patients on her wards).",
+    "413": "The body is over the size limit (2.5 MB); nothing is stored. `errors.body` says so.",
     "415": "The request body is not `application/json`.",
     "429": "The username is locked after repeated wrong passwords (django-axes).",
+    "503": "The database is unavailable: retry after `Retry-After` seconds. Nothing was stored.",
 }
-BODIES = {"400": "ErrorsBody", "409": "ConflictBody"}
+BODIES = {"400": "ErrorsBody", "409": "ConflictBody", "413": "ErrorsBody"}
 SIGNED = {"password", "verifier_password"}
 
 
@@ -217,7 +219,7 @@ def postprocess(result, generator, request, public):
     components = result.setdefault("components", {}).setdefault("schemas", {})
     for name, body in ERROR_COMPONENTS.items():
         components.setdefault(name, body)
-    for methods in result.get("paths", {}).values():
+    for path, methods in result.get("paths", {}).items():
         for operation in methods.values():
             if not isinstance(operation, dict) or "operationId" not in operation:
                 continue
@@ -234,15 +236,21 @@ def postprocess(result, generator, request, public):
             if "requestBody" in operation or any(p.get("in") == "query" for p in params):
                 wanted.append("400")
             if "requestBody" in operation:
-                wanted.append("415")
+                wanted += ["413", "415"]
             if not is_public:
                 wanted += ["401", "403"]
             if any(p.get("in") == "path" for p in params):
                 wanted.append("404")
             if new_id == "auth_token_obtain" or SIGNED & _request_fields(operation, components):
                 wanted.append("429")
+            if "fhir" not in path:  # FHIR endpoints answer errors as OperationOutcome, not these bodies
+                wanted.append("503")  # any operation, during a database outage (il2ward.middleware)
             for code in wanted:
                 responses.setdefault(code, _error(code))
+            if "503" in responses and "headers" not in responses["503"]:
+                responses["503"]["headers"] = {
+                    "Retry-After": {"schema": {"type": "integer"}, "description": "Seconds to wait before retrying."}
+                }
             for (source, status), links in LINKS.items():
                 if source == new_id and status in responses:
                     responses[status]["links"] = {

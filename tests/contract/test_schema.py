@@ -94,3 +94,12 @@ def test_every_link_points_at_a_published_operation(schema):
     assert len(links) >= 15
     for source, link in links:
         assert link["operationId"] in ids, (source, link)
+
+
+def test_oversized_bodies_and_database_outages_are_documented(schema):
+    for path, method, operation in operations(schema):
+        responses = operation["responses"]
+        if "requestBody" in operation:
+            assert "413" in responses, (method, path)
+        if "fhir" not in path:
+            assert "Retry-After" in responses["503"]["headers"], (method, path)
