@@ -170,7 +170,13 @@ def override_covers(covers: list[dict], findings: list[dict]) -> bool:
     for finding in findings:
         if finding["level"] != "hold":
             continue
-        candidates = signed.get(finding["rule"], [])
+        # One rule can hold on several inputs (CV-PRESSOR: phenylephrine at dosing and the highest since the last
+        # slot), each with its own threshold: a value is compared with what was signed for the same input only.
+        candidates = [
+            cover
+            for cover in signed.get(finding["rule"], [])
+            if cover.get("threshold") is None or cover["threshold"] == finding.get("threshold")
+        ]
         if not any(_not_worse(finding, cover) for cover in candidates):
             return False
     return True

@@ -674,7 +674,7 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
         # The dose lock serialises concurrent overrides: the first covers what the others would sign.
         raise Conflict("already_overridden", "An override that still covers these findings exists for this dose.")
     covers = [
-        {key: f.get(key) for key in ("rule", "value", "measure", "worse")}
+        {key: f.get(key) for key in ("rule", "value", "measure", "worse", "threshold")}
         for f in evaluation.findings
         if f["level"] == "hold"
     ]

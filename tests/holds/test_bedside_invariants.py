@@ -105,7 +105,8 @@ def overridden(ready, patient_a, nurse_a, oncologist):
     dose = first_dose(ready())
     chart(patient_a, nurse_a, vitals={"sbp": 85, "dbp": 50})
     signed = override(dose, oncologist)
-    assert signed.covers == [{"rule": "CV-SBP", "value": "85 mmHg", "measure": "85", "worse": "lower"}]
+    covered = {"rule": "CV-SBP", "value": "85 mmHg", "measure": "85", "worse": "lower", "threshold": "< 90 mmHg"}
+    assert signed.covers == [covered]
     return dose
 
 
@@ -131,6 +132,18 @@ def test_inv_ovr_a_lapsed_override_never_applies_again_even_when_the_value_recov
     dose_evaluate(dose_id=overridden.pk, now=NOW)  # the sweep sees SBP 78: the override lapses
     chart(patient_a, nurse_a, at=NOW - timedelta(minutes=2), skip=("labs", "fluids", "weight"), vitals={"sbp": 85})
     assert refused(overridden, nurse_a) == "hold_criteria_met"
+
+
+def test_inv_ovr_a_rule_holding_on_two_inputs_compares_each_with_its_own_signed_value():
+    """CV-PRESSOR held on phenylephrine at dosing (0.6) and on the highest since the last slot (1.2): at dosing 0.7
+    is worse than what was signed for it, although it is below the other input's signed 1.2."""
+    at_dosing = {"rule": "CV-PRESSOR", "level": "hold", "value": "0.6 µg/kg/min", "threshold": "> 0.5 µg/kg/min",
+                 "measure": "0.6", "worse": "higher"}  # fmt: skip
+    interval = {"rule": "CV-PRESSOR", "level": "hold", "value": "1.2 µg/kg/min", "threshold": "≥ 1.0 µg/kg/min",
+                "measure": "1.2", "worse": "higher"}  # fmt: skip
+    covers = [at_dosing, interval]
+    assert not override_covers(covers, [{**at_dosing, "value": "0.7 µg/kg/min", "measure": "0.7"}, interval])
+    assert override_covers(covers, [{**at_dosing, "value": "0.55 µg/kg/min", "measure": "0.55"}, interval])
 
 
 def test_inv_ovr_a_new_hold_rule_lapses_it(overridden, patient_a, nurse_a):

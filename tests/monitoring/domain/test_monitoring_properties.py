@@ -209,7 +209,9 @@ def test_decision_is_the_most_restrictive_and_notify_never_counts(base, rule_set
     assert [DECISION_SEVERITY[d] for d in order] == [0, 1, 2, 3, 4]
     for finding in evaluation.findings:
         assert finding.rule in rule_set.rules and finding.value and finding.threshold and finding.message
-    assert len({(f.rule, f.level) for f in evaluation.findings}) == len(evaluation.findings)
+    # One finding per rule, level and threshold: a rule reading several inputs (CV-PRESSOR: phenylephrine at dosing,
+    # the highest since the last slot, another vasopressor) gives one per input that crosses its threshold.
+    assert len({(f.rule, f.level, f.threshold) for f in evaluation.findings}) == len(evaluation.findings)
     assert not ({"hold", "stop"} <= {f.level for f in evaluation.findings if f.rule == "CV-HR"})
 
 
