@@ -191,6 +191,7 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
     rules = board.hold_rules(evaluation)
     overrides = list(dose.overrides.select_related("by__profile"))
     standing_override = any(o.lapsed_at is None for o in overrides)
+    holds = list(dose.holds.select_related("by__profile"))  # the history and the undo read the same rows
     decision = evaluation.decision if evaluation else ""
     can_give = access.is_nursing(request.user)
     context = {
@@ -222,7 +223,7 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
                 "given_by__profile", "verified_by__profile", "entered_in_error_by__profile"
             ).order_by("charted_at", "pk")
         ),
-        "holds": list(dose.holds.select_related("by__profile")),
+        "holds": holds,
         "preparation": selectors.preparation_for(dose.course),
         "chartable": _chartable(dose),
         "refusal": refusal,
@@ -233,18 +234,18 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         "hold_form": forms.get("hold_form") or nurse_forms.HoldForm(rules=rules, prefix="hold"),
         "correct_form": forms.get("correct_form") or nurse_forms.CorrectionForm(prefix="correct"),
         "undo_form": forms.get("undo_form") or nurse_forms.HoldUndoForm(prefix="undo"),
-        "undoable_hold": _undoable_hold(dose, now=now),
+        "undoable_hold": _undoable_hold(dose, holds, now=now),
         "can_give": can_give,
         "now": now,
     }
     return _render(request, "scheduling/nurse/dose.html", context, zone=patient.ward.zone, status=status)
 
 
-def _undoable_hold(dose, *, now):
+def _undoable_hold(dose, holds, *, now):
     """The manual hold a nurse may still undo: standing, and the slot's window not yet closed."""
     if dose.status != Dose.Status.HELD or now > dose.due_at + timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES):
         return None
-    return next((h for h in dose.holds.all() if h.entered_in_error_at is None and not h.automatic), None)
+    return next((h for h in holds if h.entered_in_error_at is None and not h.automatic), None)
 
 
 def _refused(request, dose, exc: Conflict, *, now, **forms):

@@ -103,3 +103,11 @@ def test_oversized_bodies_and_database_outages_are_documented(schema):
             assert "413" in responses, (method, path)
         if "fhir" not in path:
             assert "Retry-After" in responses["503"]["headers"], (method, path)
+
+
+def test_the_administer_409_codes_published_are_the_ones_charting_returns():
+    """The schema's list lives in il2ward (which may not import scheduling); this keeps it equal to the domain's."""
+    from il2ward.openapi import ADMINISTER_CODES
+    from scheduling.domain.charting import REFUSAL_ORDER
+
+    assert ADMINISTER_CODES == REFUSAL_ORDER
