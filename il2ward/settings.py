@@ -89,6 +89,7 @@ INSTALLED_APPS = [
     "monitoring",
     "scheduling",
     "inbound",
+    "fixtures",  # the demo (load_demo); above every app, imported by none
 ]
 
 MIDDLEWARE = [

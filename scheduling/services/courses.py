@@ -17,8 +17,9 @@ from monitoring import plausibility
 from monitoring.models import LabResult, WeightMeasurement
 from monitoring.services import rule_set_current
 from scheduling.domain import calendar, dosing, progress
+from scheduling.domain.eligibility import ELIGIBILITY_CREATININE_HOURS, ELIGIBILITY_CREATININE_MAX, ELIGIBILITY_ITEMS
 from scheduling.models import Course, Dose, RetreatmentBar
-from scheduling.services.decisions import course_retreatment_check
+from scheduling.selectors.courses import course_retreatment_check
 from scheduling.services.reminders import DOSE_WORK
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
@@ -226,19 +227,6 @@ def courses_advance_status(*, now: datetime) -> int:
 
 
 # --- Eligibility, stop ---------------------------------------------------------------------------------------------
-
-ELIGIBILITY_ITEMS = (
-    "cardiac_stress_test_normal",
-    "pulmonary_function_normal",
-    "no_active_infection",
-    "no_organ_allograft",
-    "no_hypersensitivity",
-    "pregnancy_test_negative_or_na",
-    "baseline_labs_done",
-    "antihypertensives_stopped",
-)
-ELIGIBILITY_CREATININE_MAX = Decimal("1.5")  # HOLD-RULES §2 (label §5)
-ELIGIBILITY_CREATININE_HOURS = 72
 
 
 @retry_transaction

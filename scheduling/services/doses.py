@@ -13,8 +13,8 @@ from il2ward.notifications import Outgoing, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
 from scheduling.domain import charting, window
+from scheduling.domain.signed_records import record_override
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override
-from scheduling.services.decisions import record_override
 from scheduling.services.evaluation import DOSE_RELATED, evaluate_doses, override_covers, record_bars_after_course
 from scheduling.services.reminders import DOSE_WORK, HOLD_KINDS
 
