@@ -6,7 +6,7 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from il2ward.heartbeats import beat_beats, step_beats, step_failed
+from il2ward.heartbeats import beat_beats, steps_beat
 from il2ward.lease import BEAT, standby_reason
 from scheduling import services
 from scheduling.services import reminders
@@ -48,15 +48,18 @@ def sweep_at(*, now) -> dict:
     heartbeat is stamped only when it succeeds, so /readyz names a step that keeps failing.
     """
     result: dict = {}
+    succeeded, failed = [], []
     for step, run in SWEEP_STEPS:
         try:
             result.update(run(now))
         except Exception as exc:  # noqa: BLE001 - one failing step must not stop the others every interval
             log.error("sweep step %s failed: %s", step, type(exc).__name__)
-            result.setdefault("failed", []).append(step)
-            step_failed(step, now=now)
+            failed.append(step)
         else:
-            step_beats(step, now=now)
+            succeeded.append(step)
+    steps_beat(succeeded=succeeded, failed=failed, now=now)
+    if failed:
+        result["failed"] = failed
     return result
 
 

@@ -316,4 +316,7 @@ def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime
 
 
 def _barred(patient_id: int, *, exclude_course: int | None = None) -> bool:
-    return RetreatmentBar.objects.filter(course__patient_id=patient_id).exclude(course_id=exclude_course).exists()
+    bars = RetreatmentBar.objects.filter(course__patient_id=patient_id)
+    if exclude_course is not None:
+        bars = bars.exclude(course_id=exclude_course)
+    return bars.exists()

@@ -47,10 +47,12 @@ def _rules(evaluation: DoseEvaluation | None, levels=engine.BLOCKING_LEVELS) -> 
     return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in levels))
 
 
-def _hold_overridden(dose: Dose, evaluation: DoseEvaluation, *, now: datetime) -> bool:
+def _hold_overridden(dose: Dose, evaluation: DoseEvaluation | None, *, now: datetime) -> bool:
     """INV-OVR: a standing override of this slot covers the evaluation's hold findings (same rules, same or less
     severe values). One it no longer covers lapses here and never applies again: the oncologist signed for what she
     saw, and a new hold rule or a worse value needs a new override."""
+    if evaluation is None:
+        return False  # nothing evaluated, nothing held: there is no hold to cover
     for override in Override.objects.filter(dose=dose, lapsed_at__isnull=True):
         if override_covers(override.covers, evaluation.findings):
             return True

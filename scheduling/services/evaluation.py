@@ -139,7 +139,7 @@ def override_covers(covers: list[dict], findings: list[dict]) -> bool:
     rule it covered, at the same or a less severe value; any stop or discontinue finding lapses it."""
     if any(f["level"] in ("stop", "discontinue") for f in findings):
         return False
-    signed = {}
+    signed: dict[str, list[dict]] = {}
     for cover in covers:
         signed.setdefault(cover["rule"], []).append(cover)
     for finding in findings:
