@@ -10,16 +10,17 @@ from il2ward.heartbeats import beat_beats, steps_beat
 from il2ward.lease import BEAT, standby_reason
 from scheduling import services
 from scheduling.services import reminders
+from scheduling.task_names import EVALUATE_PATIENT, GENERATE_CALENDAR, SWEEP
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="scheduling.generate_calendar", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+@shared_task(name=GENERATE_CALENDAR, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
 def generate_calendar(course_id: int) -> int:
     return services.course_materialise_calendar(course_id=course_id, now=timezone.now())
 
 
-@shared_task(name="scheduling.sweep", acks_late=True)
+@shared_task(name=SWEEP, acks_late=True)
 def sweep(beat: str | None = None) -> dict:
     """The periodic sweep: one `now` for the whole pass. `beat` names the beat that sent it (il2ward.lease)."""
     if reason := standby_reason(name=BEAT, sender=beat):
@@ -63,7 +64,7 @@ def sweep_at(*, now) -> dict:
     return result
 
 
-@shared_task(name="scheduling.evaluate_patient", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+@shared_task(name=EVALUATE_PATIENT, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
 def evaluate_patient(patient_id: int) -> None:
     """New observations for a patient: re-evaluate the next open dose (flags, notifications, retreatment bars)."""
     services.patient_evaluate_next_dose(patient_id=patient_id, now=timezone.now())

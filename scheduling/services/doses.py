@@ -559,7 +559,7 @@ def doses_evaluate_entering_window(*, now: datetime) -> int:
     """Evaluate every open slot inside its pre-dose window (due − 2 h … due + W) not yet evaluated in that window.
 
     The rule: the sweep evaluates a slot once, when it enters the window. After that, new data re-evaluates it (the
-    scheduling.evaluate_patient task monitoring enqueues on every observation), and so does charting; a second sweep
+    evaluate_patient task enqueued after every observation), and so does charting; a second sweep
     adds nothing. A constant number of queries whatever the number of slots: 10 when nothing is newly flagged
     (candidates, rule-set versions, 6 snapshot reads, insert, update) and the transaction's own statements; newly
     flagged slots add one read (their wards' nursing staff) and their notification rows' writes.
