@@ -238,39 +238,18 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry now (attempts start again)")
     def retry_now(self, request, queryset):
-        from il2ward.notifications import DELIVER_TASK, TASK_CHUNK
-        from il2ward.tasking import send_task_safely
+        from il2ward.notifications import deliveries_retry
 
-        ids = list(
-            queryset.filter(
-                status__in=[Delivery.Status.DEAD, Delivery.Status.DISMISSED, Delivery.Status.PENDING]
-            ).values_list("pk", flat=True)
-        )
-        Delivery.objects.filter(pk__in=ids).update(
-            status=Delivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
-        )
-        for start in range(0, len(ids), TASK_CHUNK):
-            send_task_safely(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
-        audit(
-            actor=request.user,
-            action="delivery.retry",
-            obj=("il2ward.delivery", ",".join(map(str, ids))[:64]),
-            at=timezone.now(),
-            new={"deliveries": ids},
-        )
+        ids = deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)), by=request.user,
+                               now=timezone.now())  # fmt: skip
         self.message_user(request, f"{len(ids)} deliveries queued again.", messages.SUCCESS)
 
     @admin.action(description="Dismiss dead letters (no further attempts)")
     def dismiss(self, request, queryset):
-        ids = list(queryset.filter(status=Delivery.Status.DEAD).values_list("pk", flat=True))
-        Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.DISMISSED)
-        audit(
-            actor=request.user,
-            action="delivery.dismiss",
-            obj=("il2ward.delivery", ",".join(map(str, ids))[:64]),
-            at=timezone.now(),
-            new={"deliveries": ids},
-        )
+        from il2ward.notifications import deliveries_dismiss
+
+        ids = deliveries_dismiss(delivery_ids=list(queryset.values_list("pk", flat=True)), by=request.user,
+                                 now=timezone.now())  # fmt: skip
         self.message_user(request, f"{len(ids)} dead letters dismissed.", messages.SUCCESS)
 
 
@@ -288,14 +267,15 @@ class MedicationAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        now = timezone.now()
-        if not change:
-            obj.recorded_at, obj.recorded_by = now, request.user
-        super().save_model(request, obj, form, change)
-        audit(
-            actor=request.user,
-            action="medication.update" if change else "medication.create",
-            obj=obj,
-            at=now,
-            new={"patient": obj.patient_id, "name": obj.name, "active": obj.active},
-        )
+        """Through the services, so the change is audited with its old and new values."""
+        from il2ward.services import medication_record, medication_update
+
+        data, now = form.cleaned_data, timezone.now()
+        if change:
+            changes = {field: data[field] for field in ("name", "active") if field in form.changed_data}
+            medication = medication_update(medication_id=obj.pk, changes=changes, by=request.user, now=now)
+        else:
+            medication = medication_record(patient=data["patient"], name=data["name"], active=data["active"],
+                                           by=request.user, now=now)  # fmt: skip
+            obj.pk = medication.pk
+        obj.refresh_from_db()

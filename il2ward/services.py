@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from il2ward.audit import audit
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
-from il2ward.models import Patient, Role, StaffProfile, Ward, validate_zone
+from il2ward.models import Medication, Patient, Role, StaffProfile, Ward, validate_zone
 
 
 def _max_length(model, name: str) -> int:
@@ -234,3 +234,42 @@ def patient_update_demographics(
     return patient_update(
         patient_id=patient.pk, changes={k: v for k, v in given.items() if v is not None}, by=by, now=now
     )
+
+
+@retry_transaction
+@transaction.atomic
+def medication_record(*, patient: Patient, name: str, active: bool = True, by, now: datetime) -> Medication:
+    """A medication on the patient's list (read by the HOLD-RULES §2 interaction warnings); audited."""
+    name = (name or "").strip()
+    if not name or len(name) > _max_length(Medication, "name"):
+        raise Invalid({"name": [f"A medication name of 1 to {_max_length(Medication, 'name')} characters."]})
+    medication = Medication.objects.create(patient=patient, name=name, active=active, recorded_at=now, recorded_by=by)
+    audit(actor=by, action="medication.create", obj=medication, at=now,
+          new={"patient": patient.pk, "name": name, "active": active})  # fmt: skip
+    return medication
+
+
+@retry_transaction
+@transaction.atomic
+def medication_update(*, medication_id: int, changes: dict, by, now: datetime) -> Medication:
+    """Rename or (in)activate a medication list entry, with its old and new values audited. An entry is made
+    inactive, never deleted."""
+    unknown = sorted(set(changes) - {"name", "active"})
+    if unknown:
+        raise Invalid({field: ["Not a field a medication entry changes."] for field in unknown})
+    medication = Medication.objects.select_for_update().get(pk=medication_id)
+    if "name" in changes:
+        name = (changes["name"] or "").strip()
+        if not name or len(name) > _max_length(Medication, "name"):
+            raise Invalid({"name": [f"A medication name of 1 to {_max_length(Medication, 'name')} characters."]})
+        changes = {**changes, "name": name}
+    changed = {field: value for field, value in changes.items() if getattr(medication, field) != value}
+    if not changed:
+        return medication
+    old = {field: getattr(medication, field) for field in changed}
+    for field, value in changed.items():
+        setattr(medication, field, value)
+    medication.save(update_fields=list(changed))
+    audit(actor=by, action="medication.update", obj=medication, at=now, old=old,
+          new={"patient": medication.patient_id, **changed})  # fmt: skip
+    return medication
