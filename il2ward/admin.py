@@ -5,7 +5,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from il2ward import recipients
-from il2ward.audit import audit
 from il2ward.channels import setting
 from il2ward.models import (
     NURSING_ROLES,
@@ -20,20 +19,6 @@ from il2ward.models import (
     StaffProfile,
     Ward,
 )
-
-
-def _audit_change(request, obj, form, action: str, field: str) -> None:
-    """Assignments and on-call changed in the admin are audited like the assignments page's."""
-    if field in form.changed_data:
-        old = form.initial.get(field)
-        audit(
-            actor=request.user,
-            action=action,
-            obj=obj,
-            at=timezone.now(),
-            old={field: old},
-            new={field: getattr(obj, f"{field}_id")},
-        )
 
 
 @admin.register(Ward)
@@ -59,10 +44,30 @@ class WardAdmin(admin.ModelAdmin):
             kwargs["queryset"] = recipients.oncologists()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["code"] if obj is not None else []  # the code is in page addresses: a new ward, not a rename
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change:
-            _audit_change(request, obj, form, "ward.on_call", "on_call_oncologist")
+        """Through the services, so every change is audited in one shape and validated as elsewhere (the on-call
+        oncologist must be one; a webhook needs a secret, which is never written to the audit trail)."""
+        from il2ward.errors import Invalid
+        from il2ward.recipients import ward_set_on_call
+        from il2ward.services import ward_set_webhook, ward_upsert
+
+        now, changed = timezone.now(), set(form.changed_data)
+        ward = obj
+        if not change or changed & {"name", "tz"}:
+            ward = ward_upsert(code=obj.code, name=obj.name, tz=obj.tz, by=request.user, now=now)
+        try:
+            if "on_call_oncologist" in changed:
+                ward_set_on_call(ward_id=ward.pk, oncologist=obj.on_call_oncologist, by=request.user, now=now)
+            if changed & {"webhook_url", "webhook_secret"}:
+                ward_set_webhook(ward_id=ward.pk, url=obj.webhook_url, secret=obj.webhook_secret, by=request.user,
+                                 now=now)  # fmt: skip
+        except Invalid as exc:
+            self.message_user(request, f"Not changed: {exc}", level=messages.ERROR)
+        obj.pk = ward.pk
+        obj.refresh_from_db()
 
 
 @admin.register(StaffProfile)

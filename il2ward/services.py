@@ -273,3 +273,25 @@ def medication_update(*, medication_id: int, changes: dict, by, now: datetime) -
     audit(actor=by, action="medication.update", obj=medication, at=now, old=old,
           new={"patient": medication.patient_id, **changed})  # fmt: skip
     return medication
+
+
+@retry_transaction
+@transaction.atomic
+def ward_set_webhook(*, ward_id: int, url: str, secret: str, by, now: datetime) -> Ward:
+    """Set or clear the ward's paging webhook. Audited with the address before and after; of the secret only whether
+    it was set, changed or cleared (a key in the audit trail would be readable by every auditor)."""
+    if url and not secret:
+        raise Invalid({"webhook_secret": ["A webhook needs a secret: nothing is sent unsigned."]})
+    ward = Ward.objects.select_for_update(no_key=True).get(pk=ward_id)  # a parent row (il2ward.db)
+    if (ward.webhook_url, ward.webhook_secret) == (url, secret):
+        return ward
+    if secret == ward.webhook_secret:
+        secret_change = "unchanged"
+    else:
+        secret_change = "cleared" if not secret else ("changed" if ward.webhook_secret else "set")
+    old = {"webhook_url": ward.webhook_url}
+    ward.webhook_url, ward.webhook_secret = url, secret
+    ward.save(update_fields=["webhook_url", "webhook_secret"])
+    audit(actor=by, action="ward.webhook", obj=ward, at=now, old=old,
+          new={"webhook_url": url, "webhook_secret": secret_change})  # fmt: skip
+    return ward
