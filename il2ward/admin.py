@@ -78,6 +78,20 @@ class StaffProfileAdmin(admin.ModelAdmin):
     filter_horizontal = ["wards"]
     search_fields = ["user__username", "printed_name"]
 
+    def has_add_permission(self, request):
+        return False  # a profile comes with its user (manage.py create_staff)
+
+    def save_model(self, request, obj, form, change):
+        pass  # written by save_related, once the wards chosen are known: one service call, one audit row
+
+    def save_related(self, request, form, formsets, change):
+        from il2ward.services import staff_profile_update
+
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        if changes:
+            staff_profile_update(profile_id=form.instance.pk, changes=changes, by=request.user, now=timezone.now())
+        form.instance.refresh_from_db()
+
 
 @admin.register(Patient)
 class PatientAdmin(admin.ModelAdmin):

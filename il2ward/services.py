@@ -295,3 +295,33 @@ def ward_set_webhook(*, ward_id: int, url: str, secret: str, by, now: datetime) 
     audit(actor=by, action="ward.webhook", obj=ward, at=now, old=old,
           new={"webhook_url": url, "webhook_secret": secret_change})  # fmt: skip
     return ward
+
+
+@retry_transaction
+@transaction.atomic
+def staff_profile_update(*, profile_id: int, changes: dict, by, now: datetime) -> StaffProfile:
+    """An administrator changes a person's printed name, duty, notification choices or wards (which decide whose
+    patients she sees). Audited with the old and new values, wards by code."""
+    simple = [f.name for f in StaffProfile._meta.concrete_fields if f.name not in ("id", "user")]
+    unknown = sorted(set(changes) - {*simple, "wards"})
+    if unknown:
+        raise Invalid({field: ["Not a field changed here."] for field in unknown})
+    profile = StaffProfile.objects.select_for_update().select_related("user").get(pk=profile_id)
+    if len(changes.get("printed_name", "")) > _max_length(StaffProfile, "printed_name"):
+        raise Invalid({"printed_name": [f"At most {_max_length(StaffProfile, 'printed_name')} characters."]})
+    old, new = {}, {}
+    for field in simple:
+        if field in changes and changes[field] != getattr(profile, field):
+            old[field], new[field] = getattr(profile, field), changes[field]
+            setattr(profile, field, changes[field])
+    if new:
+        profile.save(update_fields=list(new))
+    if "wards" in changes:
+        wanted = sorted(ward.code for ward in changes["wards"])
+        current = sorted(profile.wards.values_list("code", flat=True))
+        if wanted != current:
+            profile.wards.set(list(changes["wards"]))
+            old["wards"], new["wards"] = current, wanted
+    if new:
+        audit(actor=by, action="staff.update", obj=profile.user, at=now, old=old, new=new)
+    return profile

@@ -60,3 +60,19 @@ def test_a_webhook_secret_never_reaches_the_audit_trail(client, admin_user, ward
     ward_a.refresh_from_db()
     assert ward_a.webhook_url == "https://pager.example.org/hook"
     assert AuditEvent.objects.filter(action="ward.webhook").count() == 1
+
+
+def test_wards_given_in_the_admin_are_audited_by_code(client, admin_user, nurse_a, ward_a, ward_b):
+    client.force_login(admin_user)
+    profile = nurse_a.profile
+    data = {"user": nurse_a.pk, "printed_name": profile.printed_name, "wards": [ward_a.pk, ward_b.pk], "on_duty": "on"}
+    for field in ("notify_in_app", "notify_email", "notify_webhook"):  # the preferences still on the form, if any
+        if getattr(profile, field, False):
+            data[field] = "on"
+    assert client.post(f"/admin/il2ward/staffprofile/{profile.pk}/change/", data).status_code == 302
+    assert sorted(profile.wards.values_list("code", flat=True)) == sorted([ward_a.code, ward_b.code])
+    event = AuditEvent.objects.get(action="staff.update", object_id=str(nurse_a.pk))
+    assert (event.old, event.new) == ({"wards": [ward_a.code]}, {"wards": sorted([ward_a.code, ward_b.code])})
+    # Saved again unchanged: no second row.
+    client.post(f"/admin/il2ward/staffprofile/{profile.pk}/change/", data)
+    assert AuditEvent.objects.filter(action="staff.update", object_id=str(nurse_a.pk)).count() == 1
