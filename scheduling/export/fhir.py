@@ -11,12 +11,17 @@ dict; no Django, no queries, no clock (``now`` comes in). What goes in:
   FHIR R4 MedicationAdministration has no verifier element: the blind double check is a second ``performer`` whose
   ``function`` is ``verifier`` from http://terminology.hl7.org/CodeSystem/med-admin-perform-function (the giver has
   function ``performer``).
-- Each hold's (and each override's) hold/stop findings as DetectedIssues implicating that MedicationAdministration,
-  with the observations the rule read as evidence and the hold / override as the mitigation.
+- Each hold's (and each override's) blocking findings as DetectedIssues implicating that MedicationAdministration,
+  one per rule, with the observations the rule read as evidence and the hold / override as the mitigation. The code
+  is the rule id (its coding's version: the rule set and version that fired it), HL7 v3 ActCode's detected-issue
+  code for what the rule reads (LAB, COND, OBSA) and SNOMED CT's medical contraindication (as in the hold's
+  statusReason: rule_codings is the one mapping); severity from the finding's level.
 - Vitals, neuro checks, weights and fluids as Observations (LOINC + UCUM; category ``vital-signs`` for the §6 codes;
   RASS and the other findings without a LOINC code under a local code system), labs as ``laboratory`` Observations.
   Rows marked entered-in-error are exported with status ``entered-in-error`` (nothing clinical disappears).
-- Each e-signature on the course or its doses as a Provenance (author, time, meaning, and the signed record's hash).
+- Each e-signature on the course or its doses as a Provenance (author, time, meaning, and the signed record's hash),
+  and each correction (an administration, a hold or an observation marked entered in error) as a Provenance
+  (activity NULLIFY) with the hash of the audit row that recorded it; signed only where the password was re-entered.
 
 Every reference is a ``urn:uuid:`` fullUrl derived with uuid5 from the row's kind and id, so it resolves inside the
 bundle and the same row gets the same id on every export.

