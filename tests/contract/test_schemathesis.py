@@ -3,10 +3,11 @@ oncologist: no 5xx, every response matches its schema, its status code and its c
 
 Two runs per persona. The first fuzzes every operation from the schema as published (examples and fuzzing:
 IL2WARD_FUZZ_EXAMPLES per operation, default 4). The second is the stateful phase alone: scenarios that follow the
-schema's OpenAPI links (IL2WARD_FUZZ_SCENARIOS, default 40, of up to 8 steps), given what a ward's client knows and
-a fuzzer cannot guess (a config file, as schemathesis recommends: the ward's code, a course id, a first dose inside
-the allowed range), so the walk gets past the first 400 into patient → course → doses → evaluate / administer /
-hold → dose. Both: a fixed seed, no shrinking. The counts are printed (pytest -s) and kept in test-artifacts/.
+schema's OpenAPI links (IL2WARD_FUZZ_SCENARIOS, default 30, of up to 10 steps), given what a ward's client knows and
+a fuzzer cannot guess (a config file, as schemathesis recommends: the ward's code, a patient and doses to start
+from, a first dose inside the allowed range), so the walk gets past the first 400 into patient → course and dose →
+course → doses → evaluate / administer / hold → dose. Both: a fixed seed, no shrinking. The counts are printed
+(pytest -s) and kept in test-artifacts/.
 """
 
 import json
@@ -26,7 +27,7 @@ from tests.contract.conftest import served_schema
 CHECKS = "not_a_server_error,response_schema_conformance,status_code_conformance,content_type_conformance"
 EXAMPLES = os.environ.get("IL2WARD_FUZZ_EXAMPLES", "4")
 PHASES = os.environ.get("IL2WARD_FUZZ_PHASES", "examples,fuzzing")  # + coverage for a deeper local run
-SCENARIOS = int(os.environ.get("IL2WARD_FUZZ_SCENARIOS", "20"))  # the stateful run's; 0 skips it
+SCENARIOS = int(os.environ.get("IL2WARD_FUZZ_SCENARIOS", "30"))  # the stateful run's; 0 skips it
 STEPS = 10  # patient → patient read → course → course read → doses → evaluate → administer → dose → ...
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
