@@ -58,6 +58,8 @@ def interface_user(pk: int | None = None):
                 user.save(update_fields=["password"])
         except IntegrityError:
             user = User.objects.get(username=INTERFACE_USERNAME)
+    _interface_cache.clear()  # keyed by the id the database gives: a rolled-back account is never found by it
+    _interface_cache[user.pk] = user
     return user
 
 
