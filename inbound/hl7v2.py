@@ -101,6 +101,40 @@ def _f(segment, field_num: int, rep: int = 1, comp: int = 1, sub: int = 1) -> st
         return ""
 
 
+BATCH_SEGMENTS = ("FHS", "BHS", "BTS", "FTS")
+
+
+def is_batch(raw: str) -> bool:
+    return normalise(raw)[:3] in ("FHS", "BHS")
+
+
+def split_batch(raw: str) -> list[str]:
+    """The messages of an HL7 batch file (FHS/BHS ... BTS/FTS, read by hl7.parse_file). A batch whose trailer
+    counts other than the messages found (BTS-1), e.g. one cut short, is refused whole (AR at BTS-1)."""
+    try:
+        parsed = hl7.parse_file(normalise(raw))
+    except Exception as exc:  # noqa: BLE001 - the library raises several kinds on a broken file
+        raise Refusal("malformed", "BHS-1", f"Not a readable HL7 batch ({type(exc).__name__}).", ack="AR",
+                      hl7_error="malformed") from exc  # fmt: skip
+    messages = []
+    for batch in parsed:
+        found = [str(message).rstrip("\r") + "\r" for message in batch]
+        trailer = batch.trailer
+        if trailer is not None and len(trailer) > 1 and str(trailer[1]).strip():
+            counted = str(trailer[1]).strip()
+            if not counted.isdigit() or int(counted) != len(found):
+                raise Refusal("malformed", "BTS-1", f"The batch trailer counts {counted} messages, {len(found)} "
+                              "were received.", ack="AR", hl7_error="malformed")  # fmt: skip
+        messages += found
+    return messages
+
+
+def batch_ack(acks: list[str], *, now: datetime) -> str:
+    """The answer to a batch: its messages' ACKs in order, wrapped in BHS/BTS (BTS-1 their count)."""
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    return f"BHS|^~\\&|IL2WARD||||{stamp}\r" + "".join(acks) + f"BTS|{len(acks)}\r"
+
+
 def header_ids(raw: str) -> tuple[str, str]:
     """(sending application, control id) from a message too broken to parse, so its refusal can still be logged."""
     for line in normalise(raw).split("\r"):
