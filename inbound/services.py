@@ -466,6 +466,8 @@ def observations_record(
     audited). A result older than one already stored for the order (its message sent earlier, MSH-7 `sent_at`,
     but arriving later, e.g. on another connection) never overtakes it: it is stored, for the history, and marked
     entered-in-error at once. A withdrawal of an order with nothing to withdraw is refused."""
+    if not any(values.values()) and not withdrawing:
+        return []
     by = by or interface_user()
     stored = []
     order = source.get("source_order")
