@@ -42,7 +42,7 @@ from decimal import Decimal
 from fractions import Fraction
 from functools import cache
 from types import MappingProxyType
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from . import ctcae
 from .rulesets import RuleSet, json_ready
@@ -74,7 +74,7 @@ _ACTIONS = {
     "notify": "notify the physician",
 }
 
-_OPS: dict[str, tuple[Callable[[object, object], bool], str]] = {
+_OPS: dict[str, tuple[Callable[[Any, Any], bool], str]] = {
     "<": (operator.lt, "<"),
     "<=": (operator.le, "≤"),
     ">": (operator.gt, ">"),
@@ -132,7 +132,7 @@ class Evaluation(NamedTuple):
     rule_set_version: int
     evaluated_at: datetime
     thresholds: Mapping[str, int | Decimal] = _EMPTY
-    options: Mapping[str, object] = _EMPTY
+    options: Mapping[str, Any] = _EMPTY
     # Derived values for display (exact when short, else to 0.1): weight_gain_pct, urine_8h_ml, urine_24h_ml.
     measures: Mapping[str, Decimal | None] = _EMPTY
 
@@ -141,7 +141,7 @@ class Evaluation(NamedTuple):
         """Rule ids behind a hold, stop or discontinue (e.g. for a held dose's statusReason)."""
         return tuple(dict.fromkeys(f.rule for f in self.findings if f.level in _BLOCKING_LEVELS))
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready; times in UTC with a Z, Decimals as exact strings."""
         return {
             "decision": self.decision,
@@ -165,7 +165,7 @@ def iso_z(moment: datetime) -> str:
 # --------------------------------------------------------------------------------------------------- numbers
 
 
-def as_fraction(value: object) -> Fraction:
+def as_fraction(value: Any) -> Fraction:
     """Exact value of an int, Decimal, Fraction, numeric string or float (a float through its shortest repr)."""
     if isinstance(value, bool):
         raise TypeError(f"a number is required, not {value!r}")
@@ -179,7 +179,7 @@ def as_fraction(value: object) -> Fraction:
 _EXACT_TYPES = frozenset({int, Decimal})  # compared with each other exactly by Python itself
 
 
-def exact(value: object) -> object:
+def exact(value: Any) -> Any:
     """A charted number in a form that compares exactly with int and Decimal thresholds: ints and Decimals as they
     are (the common case, and the fastest), anything else as a Fraction."""
     return value if type(value) in _EXACT_TYPES else as_fraction(value)
@@ -200,38 +200,38 @@ class _Ratio:
 
     # Each comparison: cross-multiplied when the other side is an int or a Decimal (thresholds always are), else
     # through Fraction. Written out rather than shared through a helper: these run on every evaluation.
-    def __lt__(self, other: object) -> bool:
+    def __lt__(self, other: Any) -> bool:
         if type(other) in _EXACT_TYPES:
             return self.num < other * self.den
         return self.fraction() < other
 
-    def __le__(self, other: object) -> bool:
+    def __le__(self, other: Any) -> bool:
         if type(other) in _EXACT_TYPES:
             return self.num <= other * self.den
         return self.fraction() <= other
 
-    def __gt__(self, other: object) -> bool:
+    def __gt__(self, other: Any) -> bool:
         if type(other) in _EXACT_TYPES:
             return self.num > other * self.den
         return self.fraction() > other
 
-    def __ge__(self, other: object) -> bool:
+    def __ge__(self, other: Any) -> bool:
         if type(other) in _EXACT_TYPES:
             return self.num >= other * self.den
         return self.fraction() >= other
 
-    def __eq__(self, other: object) -> bool:
+    def __eq__(self, other: Any) -> bool:
         if type(other) in _EXACT_TYPES:
             return self.num == other * self.den
         return self.fraction() == (other.fraction() if isinstance(other, _Ratio) else other)
 
-    __hash__ = None  # equal to ints, Decimals and Fractions of other hashes: not a dict key
+    __hash__ = None  # type: ignore[assignment]  # equal to ints, Decimals and Fractions of other hashes: not a dict key
 
     def __repr__(self) -> str:
         return f"_Ratio({self.num}, {self.den})"
 
 
-def fmt(value: object) -> str:
+def fmt(value: Any) -> str:
     """A number for display: ints and Decimals as written, derived quotients exactly when short, else to 0.1."""
     kind = type(value)
     if kind is int:
@@ -256,7 +256,7 @@ def _quotient_text(num: int, den: int) -> str:
     return format(Decimal(tenths).scaleb(-1), "f")
 
 
-def _with_unit(value: object, unit: str) -> str:
+def _with_unit(value: Any, unit: str) -> str:
     return f"{fmt(value)} {unit}".strip()
 
 
@@ -362,7 +362,7 @@ class _Plan:
 
     fields: tuple[str, ...]  # Reading fields read (and listed as used when present), in reading order
     read_fields: Callable[[PatientSnapshot], tuple[Reading | None, ...]]  # those fields of a snapshot, at once
-    numeric: tuple[tuple[int, str, str, tuple[tuple[Callable, object], ...]], ...]  # (order, rule, field, checks)
+    numeric: tuple[tuple[int, str, str, tuple[tuple[Callable, Any], ...]], ...]  # (order, rule, field, checks)
     custom: tuple[tuple[int, RuleFn], ...]  # (order, rule) for rules read on every evaluation
     on_events: tuple[tuple[int, RuleFn], ...]  # (order, rule) for rules that only read active events
     aggregate_3rel: bool
@@ -386,7 +386,9 @@ def _compile(rule_set: RuleSet) -> _Plan:
         raise ValueError(f"rules without an implementation: {', '.join(unknown)}")
     thresholds, options = rule_set.thresholds, rule_set.options
     reads: list[str] = []
-    numeric, custom, on_events = [], [], []
+    numeric: list[tuple[int, str, str, tuple[tuple[Callable, Any], ...]]] = []
+    custom: list[tuple[int, RuleFn]] = []
+    on_events: list[tuple[int, RuleFn]] = []
     for order, rule in enumerate(rule_set.rules):
         if rule in _NUMERIC:
             name, _, _, checks = _NUMERIC[rule]
@@ -505,7 +507,7 @@ class _Context:
                     fluid_end = period.end
         self.periods, self.fluid_end = periods, fluid_end
         self._fluid_cache: dict[tuple[int, int], tuple] = {}
-        self._weight_gain: tuple[_Ratio | None, int | None] | object = _NOT_YET
+        self._weight_gain: tuple[_Ratio | None, int | None] | Any = _NOT_YET
 
     def use(self, source_id: str | None) -> None:
         if source_id:
@@ -521,18 +523,18 @@ class _Context:
     def reading(self, name: str) -> Reading | None:
         return self.readings[name]  # KeyError: a rule read a field it did not declare in @_rule(reads=...)
 
-    def value(self, name: str) -> object | None:
+    def value(self, name: str) -> Any | None:
         reading = self.readings[name]
         return None if reading is None else reading.value
 
-    def number(self, name: str) -> object | None:
+    def number(self, name: str) -> Any | None:
         reading = self.readings[name]
         return None if reading is None else exact(reading.value)
 
     def threshold(self, key: str) -> int | Decimal:
         return self.thresholds[key]
 
-    def option(self, key: str) -> object:
+    def option(self, key: str) -> Any:
         return self.rule_set.options[key]
 
     def events(self, kinds: Iterable[str]) -> list[Event]:
@@ -561,7 +563,7 @@ class _Context:
             )
         return totals[0] if urine else totals[1]
 
-    def _window(self, start: datetime, end: datetime) -> tuple[int | Fraction | None, int | Fraction]:
+    def _window(self, start: datetime, end: datetime) -> tuple[int | Fraction | None, int | Fraction | None]:
         """(urine, diarrhoea) in [start, end]."""
         inside = [p for p in self.periods if p.start < end and p.end > start]
         for period in inside:
@@ -569,7 +571,8 @@ class _Context:
         if len(inside) > 1:
             inside.sort(key=_START)
         # The usual chart: whole shifts back to back inside the window, whole millilitres: the amounts add up.
-        urine, diarrhoea, edge = 0, 0, start
+        urine: int | None = 0
+        diarrhoea, edge = 0, start
         for period in inside:
             if (
                 period.start < edge  # overlaps the one before, or starts before the window
@@ -647,7 +650,7 @@ def _levels(
     ctx: _Context,
     rule: str,
     label: str,
-    value: object,
+    value: Any,
     shown: Callable[[], str],
     checks: Iterable[tuple[str, str, str]],
     unit: str,
@@ -668,7 +671,7 @@ def _levels(
     return found
 
 
-def _numeric_findings(ctx: _Context, rule: str, reading: Reading, value: object) -> list[Finding]:
+def _numeric_findings(ctx: _Context, rule: str, reading: Reading, value: Any) -> list[Finding]:
     _, label, unit, checks = _NUMERIC[rule]
     return _levels(ctx, rule, label, value, lambda: _with_unit(reading.value, unit), checks, unit)
 
@@ -891,7 +894,7 @@ def _fl_wt(ctx: _Context) -> list[Finding]:
 
     found = _levels(ctx, "FL-WT", "Weight gain", gain, shown, _WT_CHECKS, "%")
     notify_from = ctx.threshold("FL-WT.notify_from_grade")
-    if grade >= notify_from:
+    if grade is not None and grade >= notify_from:  # a gain always has a grade
         found.append(_finding("FL-WT", "notify", "Weight gain", shown(), f"CTCAE grade ≥ {fmt(notify_from)}"))
     return found
 
@@ -952,7 +955,7 @@ def _ne_persist(ctx: _Context) -> list[Finding]:
     return [_finding("NE-PERSIST", "stop", "Mental-status change", shown, f"persists ≥ {fmt(hours)} h")]
 
 
-def _exam_rule(rule: str, label: str, signs: tuple[tuple[str, object, str, str], ...]) -> RuleFn:
+def _exam_rule(rule: str, label: str, signs: tuple[tuple[str, Any, str, str], ...]) -> RuleFn:
     """A bedside-exam rule: (field, the answer that fires, level, text) per sign; the most severe level counts."""
 
     def evaluate_exam(ctx: _Context) -> list[Finding]:
@@ -1193,7 +1196,11 @@ def _missing(ctx: _Context) -> list[str]:
             missing.append("weight")
         if plan.needs_baseline_weight and ctx.snapshot.baseline_weight_kg is None:
             missing.append("baseline_weight")
-    if plan.urine_hours is not None and not ctx.snapshot.first_slot_of_cycle and not _urine_recorded(ctx):
+    if (
+        plan.urine_hours is not None
+        and not ctx.snapshot.first_slot_of_cycle
+        and not _urine_recorded(ctx, plan.urine_hours)
+    ):
         missing.append("urine_8h")
     if plan.labs:
         oldest_fresh = now - plan.labs_limit
@@ -1204,19 +1211,19 @@ def _missing(ctx: _Context) -> list[str]:
     return missing
 
 
-def _urine_recorded(ctx: _Context) -> bool:
+def _urine_recorded(ctx: _Context, hours: int) -> bool:
     """Urine output recorded without gaps for the 8 h before the evaluation (the record may end up to the
     site's tolerance before `now`; default 0: right up to it)."""
     if ctx.fluid_end is None or ctx.now - ctx.fluid_end > ctx.plan.urine_tolerance:
         return False
-    if ctx.fluid(ctx.plan.urine_hours, 0, urine=True) is not None:
+    if ctx.fluid(hours, 0, urine=True) is not None:
         return True
     # A gap, but the urine charted inside the window already exceeds the hold band: no gap can make it hold.
     band = ctx.thresholds.get("RN-UO.hold_at_or_below_ml")
     if band is None:
         return False
     end = ctx.fluid_end
-    charted = _charted_urine(ctx.periods, end - _hours(ctx.plan.urine_hours), end)
+    charted = _charted_urine(ctx.periods, end - _hours(hours), end)
     return charted > band
 
 
@@ -1235,7 +1242,7 @@ def _charted_urine(periods: list[FluidPeriod], start: datetime, end: datetime) -
 # --------------------------------------------------------------------------------------------------- evaluate
 
 
-def _grades(ctx: _Context, measures: dict[str, object]) -> dict[str, int | None]:
+def _grades(ctx: _Context, measures: dict[str, Any]) -> dict[str, int | None]:
     """CTCAE v5 grades shown with every evaluation, whatever rules are enabled."""
     gain, gain_grade = ctx.weight_gain()
     urine_8h = ctx.fluid(ctcae.OLIGURIA_HOURS, 0, urine=True)
@@ -1255,7 +1262,7 @@ def _grades(ctx: _Context, measures: dict[str, object]) -> dict[str, int | None]
     }
 
 
-def _measure(value: object) -> Decimal | None:
+def _measure(value: Any) -> Decimal | None:
     """A derived value as shown (fmt), as a Decimal."""
     if value is None:
         return None
@@ -1274,8 +1281,9 @@ def evaluate(snapshot: PatientSnapshot, *, rule_set: RuleSet, now: datetime) -> 
     if not conflicts:
         return _evaluate(snapshot, rule_set, now)
     base = dataclasses.replace(snapshot, conflicts=())
+    alternatives: list[dict[str, Any]] = [{name: reading} for name, reading in conflicts]
     results = [_evaluate(base, rule_set, now)] + [
-        _evaluate(dataclasses.replace(base, **{name: reading}), rule_set, now) for name, reading in conflicts
+        _evaluate(dataclasses.replace(base, **alternative), rule_set, now) for alternative in alternatives
     ]
     return _most_restrictive(results, conflicts, rule_set)
 
@@ -1344,7 +1352,7 @@ def _evaluate(snapshot: PatientSnapshot, rule_set: RuleSet, now: datetime) -> Ev
         if plan.aggregate_3rel:
             findings += _ag_3rel(ctx, findings)
     missing = _missing(ctx)
-    measures: dict[str, object] = {}
+    measures: dict[str, Any] = {}
     grades = _grades(ctx, measures)
     if not findings:
         decision = "incomplete" if missing else "give"

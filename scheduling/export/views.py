@@ -2,7 +2,7 @@
 secret feed links a calendar client subscribes to without a session.
 
 Thin: authorise (the course through the caller's — or the link owner's — visible patients: 404 otherwise), load
-(scheduling/selectors/records.py), build (scheduling/export/fhir.py, ics.py). The token endpoints answer JSON to API
+(scheduling/export/records.py), build (scheduling/export/fhir.py, ics.py). The token endpoints answer JSON to API
 clients and an HTML fragment to htmx (the course page's "Export and calendar" card).
 """
 
@@ -28,8 +28,8 @@ from il2ward.api import iso_z
 from il2ward.errors import Invalid
 from il2ward.models import Role
 from il2ward.parsers import BoundedJSONParser
-from scheduling.export import fhir, ics
-from scheduling.selectors import records
+from il2ward.renderers import FhirJSONRenderer
+from scheduling.export import fhir, ics, records
 
 NOT_FOUND = OpenApiResponse(description="No such course, or its patient is not on the caller's wards.")
 
@@ -62,11 +62,6 @@ FHIR_ERRORS = {
     404: "No such course, or its patient is not on the caller's wards (code `not-found`).",
     406: "The Accept header asks for neither FHIR JSON nor JSON (code `not-supported`).",
 }
-
-
-class FhirJSONRenderer(JSONRenderer):
-    media_type = "application/fhir+json"
-    format = "fhir"
 
 
 class ICalendarRenderer(BaseRenderer):

@@ -8,9 +8,7 @@ created after it) and stores that version, so an old evaluation keeps naming the
 whose version follows an older HOLD-RULES.md is evaluated under the current version of its rule set instead: the
 §3a invariants are not switches, and a version that predates them cannot honour them.
 
-History read for a slot starts 48 h before the course's first dose (observations charted before the course row was
-created count like any other, HOLD-RULES §3). The spec bounds it by the end of the patient's previous course too;
-SCH-RETREAT keeps a new course at least 7 weeks after that, so the 48 h bound is always the later one.
+How far back the history goes and which version a course is evaluated under are reads: selectors/courses.py.
 """
 
 from datetime import datetime, timedelta
@@ -20,13 +18,13 @@ from django.db import transaction
 from il2ward.notifications import Outgoing, flag_topic, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
-from monitoring.domain.rulesets import RULE_SETS, RuleSet, json_ready
+from monitoring.domain.rulesets import json_ready
 from monitoring.domain.snapshot import RETREATMENT_BAR_EVENTS
 from monitoring.models import ClinicalEvent, RuleSetVersion
 from monitoring.selectors import SnapshotRequest, snapshots_for
 from scheduling.models import Course, Dose, DoseEvaluation, Override, RetreatmentBar
+from scheduling.selectors.courses import HISTORY_BEFORE_FIRST_DOSE, course_version, parsed_rule_set
 
-HISTORY_BEFORE_FIRST_DOSE = timedelta(hours=48)
 SLOT_INTERVAL = timedelta(hours=8)  # SCH-SLOTS: "since the previous slot" for CV-PRESSOR
 BLOCKING = ("hold", "stop", "discontinue")
 
@@ -40,29 +38,6 @@ DOSE_RELATED = (
     "course__rule_set",
     "latest_evaluation",
 )
-
-# Parsing a definition costs more than comparing it, so the parsed rule set is kept per row. The definition is
-# compared on every use: an id can come back with other content (a rolled-back row on SQLite, a test database).
-_PARSED: dict[int, tuple[dict, RuleSet]] = {}
-
-
-def parsed_rule_set(version: RuleSetVersion) -> RuleSet:
-    cached = _PARSED.get(version.pk)
-    if cached is None or cached[0] != version.definition:
-        cached = _PARSED[version.pk] = (version.definition, RuleSet.from_dict(version.definition))
-    return cached[1]
-
-
-def course_version(course: Course) -> RuleSetVersion:
-    """The rule-set version a course is evaluated under: the one it started with, unless that one predates the
-    HOLD-RULES.md version the software follows (then the current version of the same rule set)."""
-    version = course.rule_set
-    builtin = RULE_SETS.get(version.base)
-    if builtin is not None and version.definition.get("spec", 1) < builtin.spec:
-        from monitoring.services import rule_set_current
-
-        return rule_set_current(version.name, now=course.created_at)
-    return version
 
 
 def evaluate_doses(
@@ -164,7 +139,7 @@ def override_covers(covers: list[dict], findings: list[dict]) -> bool:
     rule it covered, at the same or a less severe value; any stop or discontinue finding lapses it."""
     if any(f["level"] in ("stop", "discontinue") for f in findings):
         return False
-    signed = {}
+    signed: dict[str, list[dict]] = {}
     for cover in covers:
         signed.setdefault(cover["rule"], []).append(cover)
     for finding in findings:

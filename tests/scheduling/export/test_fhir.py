@@ -14,7 +14,7 @@ from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 
 from scheduling.export import fhir
-from scheduling.selectors.records import course_record, export_course_for
+from scheduling.export.records import course_record, export_course_for
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
