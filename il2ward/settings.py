@@ -436,3 +436,6 @@ if PRODUCTION:
 IL2WARD_HL7_MRN_AUTHORITY = env_str("IL2WARD_HL7_MRN_AUTHORITY", "IL2WARD")
 # Where the listener runs, /readyz reports a missing or stale listener heartbeat.
 IL2WARD_HL7_LISTENER_EXPECTED = env_bool("IL2WARD_HL7_LISTENER_EXPECTED", False)
+# MLLP over TLS: the listener's PEM certificate chain and key (both, or neither: plain MLLP on a trusted network).
+IL2WARD_HL7_TLS_CERT = env_str("IL2WARD_HL7_TLS_CERT", "")
+IL2WARD_HL7_TLS_KEY = env_str("IL2WARD_HL7_TLS_KEY", "")

@@ -50,6 +50,16 @@ class Obx:
 
 
 @dataclass
+class Group:
+    """One OBR and the OBX segments after it: one order, observed at its own time (OBR-7, else its first OBX-14)."""
+
+    seq: int
+    order_ref: str
+    obr_at: str
+    obx: list[Obx] = field(default_factory=list)
+
+
+@dataclass
 class Parsed:
     message: hl7.Message
     control_id: str
@@ -68,6 +78,7 @@ class Parsed:
     order_ref: str = ""
     obr_at: str = ""
     obx: list[Obx] = field(default_factory=list)
+    groups: list[Group] = field(default_factory=list)
 
     @property
     def name(self) -> str:
@@ -88,6 +99,40 @@ def _f(segment, field_num: int, rep: int = 1, comp: int = 1, sub: int = 1) -> st
         return segment.extract_field(1, field_num, rep, comp, sub).strip()
     except (IndexError, KeyError):
         return ""
+
+
+BATCH_SEGMENTS = ("FHS", "BHS", "BTS", "FTS")
+
+
+def is_batch(raw: str) -> bool:
+    return normalise(raw)[:3] in ("FHS", "BHS")
+
+
+def split_batch(raw: str) -> list[str]:
+    """The messages of an HL7 batch file (FHS/BHS ... BTS/FTS, read by hl7.parse_file). A batch whose trailer
+    counts other than the messages found (BTS-1), e.g. one cut short, is refused whole (AR at BTS-1)."""
+    try:
+        parsed = hl7.parse_file(normalise(raw))
+    except Exception as exc:  # noqa: BLE001 - the library raises several kinds on a broken file
+        raise Refusal("malformed", "BHS-1", f"Not a readable HL7 batch ({type(exc).__name__}).", ack="AR",
+                      hl7_error="malformed") from exc  # fmt: skip
+    messages = []
+    for batch in parsed:
+        found = [str(message).rstrip("\r") + "\r" for message in batch]
+        trailer = batch.trailer
+        if trailer is not None and len(trailer) > 1 and str(trailer[1]).strip():
+            counted = str(trailer[1]).strip()
+            if not counted.isdigit() or int(counted) != len(found):
+                raise Refusal("malformed", "BTS-1", f"The batch trailer counts {counted} messages, {len(found)} "
+                              "were received.", ack="AR", hl7_error="malformed")  # fmt: skip
+        messages += found
+    return messages
+
+
+def batch_ack(acks: list[str], *, now: datetime) -> str:
+    """The answer to a batch: its messages' ACKs in order, wrapped in BHS/BTS (BTS-1 their count)."""
+    stamp = now.strftime("%Y%m%d%H%M%S")
+    return f"BHS|^~\\&|IL2WARD||||{stamp}\r" + "".join(acks) + f"BTS|{len(acks)}\r"
 
 
 def header_ids(raw: str) -> tuple[str, str]:
@@ -149,19 +194,30 @@ def parse(raw: str) -> Parsed:
     if obr := segments.get("OBR"):
         parsed.order_ref = _f(obr, 3) or _f(obr, 2)
         parsed.obr_at = _f(obr, 7)
-    for ordinal, obx in enumerate(message.segments("OBX") if "OBX" in segments else [], start=1):
-        seq = int(_f(obx, 1)) if _f(obx, 1).isdigit() else ordinal
-        codes = [(_f(obx, 3, 1, 3), _f(obx, 3, 1, 1)), (_f(obx, 3, 1, 6), _f(obx, 3, 1, 4))]
-        parsed.obx.append(
-            Obx(
+    # Each OBR opens a group; OBX segments before any OBR (some monitor gateways send none) form a group of their own.
+    group, obr_count = None, 0
+    for segment in message:
+        kind = str(segment[0]).strip()
+        if kind == "OBR":
+            obr_count += 1
+            group = Group(seq=obr_count, order_ref=_f(segment, 3) or _f(segment, 2), obr_at=_f(segment, 7))
+            parsed.groups.append(group)
+        elif kind == "OBX":
+            if group is None:
+                group = Group(seq=0, order_ref="", obr_at="")
+                parsed.groups.append(group)
+            seq = len(parsed.obx) + 1  # the OBX's occurrence in the message (ERR-2 ERL), not OBX-1 (per group)
+            codes = [(_f(segment, 3, 1, 3), _f(segment, 3, 1, 1)), (_f(segment, 3, 1, 6), _f(segment, 3, 1, 4))]
+            obx = Obx(
                 seq=seq,
                 codes=[(s, c) for s, c in codes if c],
-                value=_f(obx, 5),
-                unit=_f(obx, 6, 1, 1),
-                status=_f(obx, 11).upper(),
-                observed_at=_f(obx, 14),
+                value=_f(segment, 5),
+                unit=_f(segment, 6, 1, 1),
+                status=_f(segment, 11).upper(),
+                observed_at=_f(segment, 14),
             )
-        )
+            parsed.obx.append(obx)
+            group.obx.append(obx)
     return parsed
 
 

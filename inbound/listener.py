@@ -11,6 +11,7 @@ import asyncio
 import logging
 import signal
 import socket
+import ssl
 from concurrent.futures import ThreadPoolExecutor
 
 from django.conf import settings
@@ -49,9 +50,36 @@ def drop_broken_connections() -> None:
 
 
 def process_block(block: bytes) -> tuple[bytes, str]:
-    """One message in, its ACK out (runs in a worker thread). Log lines carry ids and codes, never content."""
+    """One message (or one batch: FHS/BHS ... BTS/FTS) in, its ACK (a batch of ACKs) out; runs in a worker thread.
+    Log lines carry ids and codes, never content."""
     drop_broken_connections()
     raw = _decode(block)
+    if hl7v2.is_batch(raw):
+        return _process_batch(raw)
+    return _process_message(raw)
+
+
+def _process_batch(raw: str) -> tuple[bytes, str]:
+    """Each message of the batch as if sent alone (its own transaction and ACK), answered as one batch. A batch
+    that does not add up (BTS-1) is refused whole, nothing stored."""
+    now = timezone.now()
+    try:
+        messages = hl7v2.split_batch(raw)
+    except hl7v2.Refusal as refusal:
+        log.info("batch refused: %s at %s", refusal.code, refusal.field)
+        ack = hl7v2.ack(None, raw, code="AR", refusal=refusal, ack_id=now.strftime("%H%M%S%f"), now=now)
+        return hl7v2.batch_ack([ack], now=now).encode(), "AR"
+    acks, codes = [], []
+    for message in messages:
+        ack, code = _process_message(message)
+        acks.append(ack.decode())
+        codes.append(code)
+    log.info("batch of %d messages: %s", len(messages), " ".join(codes))
+    worst = "AR" if "AR" in codes else "AE" if "AE" in codes else "AA"
+    return hl7v2.batch_ack(acks, now=now).encode(), worst
+
+
+def _process_message(raw: str) -> tuple[bytes, str]:
     now = timezone.now()
     try:
         receipt = message_receive(raw=raw, now=now)
@@ -89,7 +117,15 @@ def beat(port: int) -> None:
         log.warning("database unavailable; heartbeat not written")
 
 
-async def serve(host: str, port: int, *, threads: int = 2) -> None:
+def tls_context(cert: str, key: str) -> ssl.SSLContext:
+    """Server side TLS (1.2 or later) with the site's certificate chain and key; the interface engine verifies us."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(certfile=cert, keyfile=key)
+    return context
+
+
+async def serve(host: str, port: int, *, threads: int = 2, tls: ssl.SSLContext | None = None) -> None:
     loop = asyncio.get_running_loop()
     pool = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="hl7")
 
@@ -105,6 +141,9 @@ async def serve(host: str, port: int, *, threads: int = 2) -> None:
                 except (InvalidBlockError, ValueError):
                     log.warning("not an MLLP block; closing the connection")
                     break
+                except (ssl.SSLError, OSError) as exc:  # e.g. a client that does not speak TLS to a TLS port
+                    log.warning("connection dropped: %s", type(exc).__name__)
+                    break
                 ack, _ = await loop.run_in_executor(pool, process_block, block)
                 writer.writeblock(ack)
                 await writer.drain()
@@ -113,7 +152,7 @@ async def serve(host: str, port: int, *, threads: int = 2) -> None:
         finally:
             writer.close()
 
-    server = await start_hl7_server(on_connection, host, port, limit=2**22)
+    server = await start_hl7_server(on_connection, host, port, limit=2**22, ssl=tls)
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
@@ -125,7 +164,7 @@ async def serve(host: str, port: int, *, threads: int = 2) -> None:
 
     beats = asyncio.create_task(heartbeats())
     bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
-    print(f"HL7 MLLP listener on {bound}", flush=True)
+    print(f"HL7 MLLP listener on {bound}{' (TLS)' if tls else ''}", flush=True)
     async with server:
         await stop.wait()
     beats.cancel()

@@ -96,3 +96,23 @@ class InboundMessage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.message_type} {self.source_system}/{self.control_id} {self.status}"
+
+
+class ResultOrder(models.Model):
+    """The newest message seen for one order of one sender (OBR-3 from MSH-3), by its send time (MSH-7): a result
+    sent earlier but arriving later (another connection, a resend) never overtakes a later one or its correction or
+    withdrawal. Written under the patient's lock, so two connections for one patient take turns."""
+
+    source_system = models.CharField(max_length=64)
+    order_ref = models.CharField(max_length=128)
+    patient = models.ForeignKey("il2ward.Patient", on_delete=models.PROTECT, related_name="+")
+    last_sent_at = models.DateTimeField(null=True, blank=True, help_text="MSH-7 of the newest message (None: absent).")
+    last_control_id = models.CharField(max_length=128)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["source_system", "order_ref"], name="inbound_result_order_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.source_system}/{self.order_ref}"

@@ -11,7 +11,8 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
+from django.db.models import Subquery
 
 from il2ward.audit import audit
 from il2ward.db import retry_transaction
@@ -22,7 +23,7 @@ from inbound import hl7v2
 from inbound.defaults import DEFAULT_MAPPINGS
 from inbound.domain.convert import NotANumber, canonical_system, canonical_unit, convert, parse_number
 from inbound.hl7v2 import Refusal
-from inbound.models import CodeMapping, InboundMessage, MappingVersion
+from inbound.models import CodeMapping, InboundMessage, MappingVersion, ResultOrder
 from monitoring import services as obs
 from monitoring.models import LabResult, VitalSigns
 
@@ -30,13 +31,24 @@ INTERFACE_USERNAME = "interface"
 BOUNDS = {CodeMapping.Target.LABS: obs.LAB_BOUNDS, CodeMapping.Target.VITALS: obs.VITALS_BOUNDS}
 MODELS = {CodeMapping.Target.LABS: LabResult, CodeMapping.Target.VITALS: VitalSigns}
 RECORD = {CodeMapping.Target.LABS: obs.labs_record, CodeMapping.Target.VITALS: obs.vitals_record}
-ACCEPTED_STATUSES = {"F": "final", "P": "preliminary", "C": "corrected", "A": "amended"}
-CORRECTING = {"C", "A"}
+ACCEPTED_STATUSES = {"F": "final", "P": "preliminary", "C": "corrected", "A": "amended", "W": "wrong, withdrawn",
+                     "D": "deleted"}  # fmt: skip
+CORRECTING = {"C", "A"}  # replaces the earlier results of the order (entered-in-error, kept)
+WITHDRAWING = {"W", "D"}  # withdraws them (entered-in-error, kept; nothing is deleted); no new value
 
 
-def interface_user():
-    """The account interfaced observations are recorded by (no password: nobody signs in as it)."""
+_interface_cache: dict[int, object] = {}
+
+
+def interface_user(pk: int | None = None):
+    """The account interfaced observations are recorded by (no password: nobody signs in as it). With `pk` (read
+    in the same query as the patient), the process keeps the user it loaded for that id."""
     User = get_user_model()
+    if pk is not None:
+        if pk not in _interface_cache:
+            _interface_cache.clear()
+            _interface_cache[pk] = User.objects.get(pk=pk)
+        return _interface_cache[pk]
     user = User.objects.filter(username=INTERFACE_USERNAME).first()
     if user is None:
         try:
@@ -46,6 +58,8 @@ def interface_user():
                 user.save(update_fields=["password"])
         except IntegrityError:
             user = User.objects.get(username=INTERFACE_USERNAME)
+    _interface_cache.clear()  # keyed by the id the database gives: a rolled-back account is never found by it
+    _interface_cache[user.pk] = user
     return user
 
 
@@ -96,12 +110,17 @@ class Mapping:
 _mapping_cache: dict[int, Mapping] = {}
 
 
-def current_mapping(*, now: datetime) -> Mapping:
-    version = MappingVersion.objects.order_by("-number").first() or mapping_write_defaults(now=now)
-    if version.pk not in _mapping_cache:  # by primary key: a rewritten version 1 is not the cached one
+def current_mapping(*, now: datetime, pk: int | None = None) -> Mapping:
+    """The newest mapping version, indexed once per process. `pk`: its id, read in the same query as the patient
+    (an ORU^R01 then costs no query of its own for the mapping)."""
+    if pk is None:
+        version = MappingVersion.objects.order_by("-number").first() or mapping_write_defaults(now=now)
+        pk = version.pk
+    if pk not in _mapping_cache:  # by primary key: a rewritten version 1 is not the cached one
+        version = MappingVersion.objects.get(pk=pk)
         _mapping_cache.clear()
-        _mapping_cache[version.pk] = Mapping(version, list(version.rows.all()))
-    return _mapping_cache[version.pk]
+        _mapping_cache[pk] = Mapping(version, list(version.rows.all()))
+    return _mapping_cache[pk]
 
 
 @transaction.atomic
@@ -217,7 +236,11 @@ def message_receive(*, raw: str, now: datetime) -> Receipt:
     """Receive one HL7 v2 message: parse, store once per (sending application, control id), answer with an ACK.
 
     A resent message that was accepted is acknowledged again (AA) and changes nothing; one that was refused is
-    processed again (the sender retried, the patient or the mapping may have been fixed since)."""
+    processed again (the sender retried, the patient or the mapping may have been fixed since).
+
+    Most messages are new and accepted: they take one transaction without a savepoint (_receive_new). Anything
+    else (a control id already logged, a refusal) rolls that back and takes the careful path (_receive), which
+    locks the log row first and applies the message inside a savepoint."""
     ack_id = uuid.uuid4().hex[:20]
     try:
         parsed = hl7v2.parse(raw)
@@ -227,12 +250,41 @@ def message_receive(*, raw: str, now: datetime) -> Receipt:
         return Receipt(hl7v2.ack(None, raw, code=refusal.ack, refusal=refusal, ack_id=ack_id, now=now), refusal.ack,
                        row, refusal)  # fmt: skip
     try:
-        row, refusal, duplicate = _receive(parsed, raw, now=now)
-    except IntegrityError:  # the same message committed on another connection meanwhile: now it is a resend
-        row, refusal, duplicate = _receive(parsed, raw, now=now)
+        row, refusal, duplicate = _receive_new(parsed, raw, now=now)
+    except (_NotNew, IntegrityError):
+        try:
+            row, refusal, duplicate = _receive(parsed, raw, now=now)
+        except IntegrityError:  # the same message committed on another connection meanwhile: now it is a resend
+            row, refusal, duplicate = _receive(parsed, raw, now=now)
     code = "AA" if refusal is None else refusal.ack
     return Receipt(hl7v2.ack(parsed, raw, code=code, refusal=refusal, ack_id=ack_id, now=now), code, row, refusal,
                    duplicate)  # fmt: skip
+
+
+class _NotNew(Exception):
+    """The fast path does not apply (refused): roll it back, take the careful one."""
+
+
+def _new_row(parsed: hl7v2.Parsed, raw: str, *, now: datetime) -> InboundMessage:
+    return InboundMessage(source_system=parsed.sending_app[:64], control_id=parsed.control_id[:128],
+                          message_type=parsed.message_type, raw=hl7v2.normalise(raw), raw_sha256=hl7v2.sha256(raw),
+                          received_at=now, last_received_at=now, status=InboundMessage.Status.REFUSED)  # fmt: skip
+
+
+@retry_transaction
+@transaction.atomic
+def _receive_new(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
+    """A message not seen before, accepted: applied, then its log row inserted last, in one transaction. A control
+    id already logged fails that INSERT (the unique constraint) and a refusal raises _NotNew; either rolls all of it
+    back (the audit rows and the evaluation tasks, published only on commit, too)."""
+    row = _new_row(parsed, raw, now=now)
+    try:
+        _apply(row, parsed, now=now)
+    except Refusal as refusal:
+        raise _NotNew from refusal
+    _set_accepted(row, reprocess=False, now=now)
+    row.save(force_insert=True)
+    return row, None, False
 
 
 @retry_transaction
@@ -243,8 +295,7 @@ def _receive(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
     row = InboundMessage.objects.select_for_update().filter(**key).first()
     created = row is None
     if created:  # inserted with its outcome by _process (one INSERT, no savepoint)
-        row = InboundMessage(**key, message_type=parsed.message_type, raw=hl7v2.normalise(raw), raw_sha256=digest,
-                             received_at=now, last_received_at=now, status=InboundMessage.Status.REFUSED)  # fmt: skip
+        row = _new_row(parsed, raw, now=now)
     else:
         row.times_received += 1
         row.last_received_at = now
@@ -285,24 +336,62 @@ def _set_refused(row: InboundMessage, refusal: Refusal, *, now: datetime) -> Non
     row.stored = []
 
 
+def _apply(row: InboundMessage, parsed: hl7v2.Parsed, *, now: datetime) -> None:
+    """What the message does (its handler), recorded on its log row; raises Refusal."""
+    row.patient_ref = parsed.identifiers[0][0][:64] if parsed.identifiers else ""
+    context = Context(row=row, now=now)
+    row.patient, row.stored = HANDLERS[parsed.message_type](parsed, context=context, now=now)
+
+
+def _set_accepted(row: InboundMessage, *, reprocess: bool, now: datetime) -> None:
+    row.status = InboundMessage.Status.REPROCESSED if reprocess else InboundMessage.Status.ACCEPTED
+    row.error_code = row.error_field = row.error_text = ""
+    row.processed_at = now
+
+
 def _process(row: InboundMessage, parsed: hl7v2.Parsed, *, now: datetime, reprocess: bool = False) -> Refusal | None:
     """Apply the message inside a savepoint: all of it is stored, or (refused) none of it."""
-    row.patient_ref = parsed.identifiers[0][0][:64] if parsed.identifiers else ""
     try:
         with transaction.atomic():
-            mapping = current_mapping(now=now)
-            row.mapping_version = mapping.number
-            patient, stored = HANDLERS[parsed.message_type](parsed, mapping=mapping, now=now)
+            _apply(row, parsed, now=now)
     except Refusal as refusal:
         _set_refused(row, refusal, now=now)
         row.patient = _patient_or_none(parsed)
         row.save()
         return refusal
-    row.status = InboundMessage.Status.REPROCESSED if reprocess else InboundMessage.Status.ACCEPTED
-    row.error_code = row.error_field = row.error_text = ""
-    row.patient, row.stored, row.processed_at = patient, stored, now
+    _set_accepted(row, reprocess=reprocess, now=now)
     row.save()
     return None
+
+
+class Context:
+    """What a handler reads once per message: the mapping version and the interface's account (for an ORU^R01,
+    read in the same query as the patient), and the log row it records the version on."""
+
+    def __init__(self, *, row: InboundMessage, now: datetime):
+        self.row, self.now = row, now
+        self._mapping: Mapping | None = None
+        self._by = None
+
+    def known(self, *, mapping_pk: int | None, interface_pk: int | None) -> None:
+        if mapping_pk is not None:
+            self._mapping = current_mapping(now=self.now, pk=mapping_pk)
+            self.row.mapping_version = self._mapping.number
+        if interface_pk is not None:
+            self._by = interface_user(interface_pk)
+
+    @property
+    def mapping(self) -> Mapping:
+        if self._mapping is None:
+            self._mapping = current_mapping(now=self.now)
+            self.row.mapping_version = self._mapping.number
+        return self._mapping
+
+    @property
+    def by(self):
+        if self._by is None:
+            self._by = interface_user()
+        return self._by
 
 
 def _mrn(parsed: hl7v2.Parsed) -> str:
@@ -359,32 +448,53 @@ def observations_record(
     *,
     patient: Patient,
     values: dict[str, dict[str, tuple[Decimal | int, str, int]]],
-    recorded_at: datetime,
+    recorded_at: datetime | None,
     time_where: tuple[str, int],
     source: dict,
     correcting: bool,
     now: datetime,
+    withdrawing: set[str] = frozenset(),
+    withdraw_where: tuple[str, int] = ("OBX-11", 1),
+    sent_at: datetime | None = None,
+    by=None,
 ) -> list[str]:
-    """Record what one message (or FHIR transaction) carries: one lab panel and/or one vitals set, through the
-    monitoring services. values = {target: {field: (value, where, seq)}}. A correction first marks the results of
-    the same order from the same sender entered-in-error (kept, audited), then records the new ones."""
-    by = interface_user()
+    """Record what one order of a message (or a FHIR transaction) carries: one lab panel and/or one vitals set,
+    through the monitoring services. values = {target: {field: (value, where, seq)}}.
+
+    Message order per order (same sender, same OBR-3): a correction (C, A) or a withdrawal (W, D: `withdrawing`
+    names the targets, nothing new is stored) first marks the earlier results of the order entered-in-error (kept,
+    audited). A result older than one already stored for the order (its message sent earlier, MSH-7 `sent_at`,
+    but arriving later, e.g. on another connection) never overtakes it: it is stored, for the history, and marked
+    entered-in-error at once. A withdrawal of an order with nothing to withdraw is refused."""
+    if not any(values.values()) and not withdrawing:
+        return []
+    by = by or interface_user()
     stored = []
-    for target, fields in values.items():
-        if not fields:
+    order = source.get("source_order")
+    label = source["source_message_id"]
+    if withdrawing and not order:
+        raise Refusal("missing_field", "OBR-3", "A withdrawal (OBX-11 W or D) names the order it withdraws.",
+                      hl7_error="missing_field")  # fmt: skip
+    overtaken_by = _order_seen(patient=patient, source=source, sent_at=sent_at) if order else None
+    for target in (CodeMapping.Target.LABS, CodeMapping.Target.VITALS):
+        fields = values.get(target) or {}
+        withdraw = target in withdrawing
+        if not fields and not withdraw:
             continue
         model = MODELS[target]
-        if correcting and source.get("source_order"):
-            earlier = model.objects.filter(
-                patient=patient,
-                source_system=source["source_system"],
-                source_order=source["source_order"],
-                entered_in_error_at__isnull=True,
-            )
+        if (correcting or withdraw) and order and overtaken_by is None:
+            earlier = model.objects.filter(patient=patient, source_system=source["source_system"],
+                                           source_order=order, entered_in_error_at__isnull=True)  # fmt: skip
+            earlier = list(earlier.order_by("pk"))
+            if withdraw and not earlier:
+                raise Refusal("unknown_result", withdraw_where[0], f"Nothing of order {order!r} from "
+                              f"{source['source_system']} to withdraw.", hl7_error="unknown_patient",
+                              seq=withdraw_where[1])  # fmt: skip
+            reason = f"{'Withdrawn' if withdraw else 'Corrected'} by message {label}"
             for old in earlier:
-                obs.observation_supersede(
-                    observation=old, reason=f"Corrected by message {source['source_message_id']}", by=by, now=now
-                )
+                obs.observation_supersede(observation=old, reason=reason, by=by, now=now)
+        if not fields:
+            continue
         where = {name: (w, seq) for name, (_, w, seq) in fields.items()}
         where["recorded_at"] = time_where
         try:
@@ -398,20 +508,94 @@ def observations_record(
             )
         except Invalid as exc:
             raise _invalid_to_refusal(exc, where) from exc
+        if overtaken_by is not None:  # kept for the history, never the current value
+            obs.observation_supersede(observation=row, reason=f"Sent before message {overtaken_by} of the same "
+                                      "order, which arrived first", by=by, now=now)  # fmt: skip
         stored.append(row.source_id)
     return stored
 
 
-def _oru(parsed: hl7v2.Parsed, *, mapping: Mapping, now: datetime):
-    patient = _patient(parsed)
+def _order_seen(*, patient: Patient, source: dict, sent_at: datetime | None) -> str | None:
+    """Note this message as the newest of its order, unless a later one (by MSH-7) was seen: then return that
+    one's control id (this message is older news). Without a send time, arrival order decides."""
+    key = {"source_system": source["source_system"], "order_ref": source["source_order"]}
+    control_id = source["source_message_id"]
+    if connection.vendor == "postgresql":  # one statement instead of a locking read and a write (throughput)
+        table = ResultOrder._meta.db_table
+        with connection.cursor() as cursor:
+            cursor.execute(
+                f"INSERT INTO {table} (source_system, order_ref, patient_id, last_sent_at, last_control_id) "
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT (source_system, order_ref) DO UPDATE SET "
+                f"last_sent_at = COALESCE(EXCLUDED.last_sent_at, {table}.last_sent_at), "
+                "last_control_id = EXCLUDED.last_control_id "
+                f"WHERE EXCLUDED.last_sent_at IS NULL OR {table}.last_sent_at IS NULL "
+                f"OR {table}.last_sent_at <= EXCLUDED.last_sent_at RETURNING 1",
+                [key["source_system"], key["order_ref"], patient.pk, sent_at, control_id],
+            )
+            if cursor.fetchone() is not None:
+                return None
+        return ResultOrder.objects.filter(**key).values_list("last_control_id", flat=True).first()
+    seen = ResultOrder.objects.select_for_update().filter(**key).first()
+    if seen is None:
+        ResultOrder.objects.create(**key, patient=patient, last_sent_at=sent_at, last_control_id=control_id)
+        return None
+    if sent_at is not None and seen.last_sent_at is not None and seen.last_sent_at > sent_at:
+        return seen.last_control_id
+    seen.last_sent_at, seen.last_control_id = sent_at or seen.last_sent_at, control_id
+    seen.save(update_fields=["last_sent_at", "last_control_id"])
+    return None
+
+
+def _oru_patient(parsed: hl7v2.Parsed, context: Context) -> Patient:
+    """The patient, locked (one ORU^R01 at a time per patient, whichever connection it came on: message order),
+    read with the newest mapping version's id and the interface account's id in the same query."""
+    mrn = _mrn(parsed)
+    if not mrn:
+        raise Refusal("unknown_patient", "PID-3", f"No identifier under the site's MRN system "
+                      f"{settings.IL2WARD_HL7_MRN_AUTHORITY!r}.", hl7_error="unknown_patient")  # fmt: skip
+    User = get_user_model()
+    patient = (
+        Patient.objects.select_for_update(of=("self",), no_key=True)  # a parent row (il2ward.db)
+        .select_related("ward")
+        .annotate(
+            mapping_pk=Subquery(MappingVersion.objects.order_by("-number").values("pk")[:1]),
+            interface_pk=Subquery(User.objects.filter(username=INTERFACE_USERNAME).values("pk")[:1]),
+        )
+        .filter(mrn=mrn)
+        .first()
+    )
+    if patient is None:
+        raise Refusal("unknown_patient", "PID-3", "No patient with this MRN.", hl7_error="unknown_patient")
+    context.known(mapping_pk=patient.mapping_pk, interface_pk=patient.interface_pk)
+    return patient
+
+
+@dataclass
+class _Order:
+    """What one OBR group of an ORU^R01 asks for."""
+
+    group: hl7v2.Group
+    values: dict
+    withdrawing: set
+    withdraw_where: tuple[str, int]
+    correcting: bool
+    recorded_at: datetime | None
+    time_where: tuple[str, int]
+
+
+def _oru_order(group: hl7v2.Group, *, mapping: Mapping, zone) -> _Order:
     values: dict[str, dict] = {CodeMapping.Target.LABS: {}, CodeMapping.Target.VITALS: {}}
-    correcting = False
-    for obx in parsed.obx:
+    correcting, withdrawing, withdraw_where = False, set(), ("OBX-11", 1)
+    for obx in group.obx:
         if obx.status not in ACCEPTED_STATUSES:
             raise Refusal("unsupported_status", "OBX-11", f"Result status {obx.status or '(none)'!r} (accepted: "
                           f"{', '.join(ACCEPTED_STATUSES)}).", hl7_error="unknown_code", seq=obx.seq)  # fmt: skip
         row = mapping.find(obx.codes, obx.unit, where="OBX", seq=obx.seq)
         if row.target == CodeMapping.Target.IGNORE:
+            continue
+        if obx.status in WITHDRAWING:  # the value, if any, is the one withdrawn: not stored again
+            withdrawing.add(row.target)
+            withdraw_where = ("OBX-11", obx.seq)
             continue
         try:
             number = parse_number(obx.value)
@@ -420,27 +604,52 @@ def _oru(parsed: hl7v2.Parsed, *, mapping: Mapping, now: datetime):
         places = BOUNDS[row.target][row.field].places
         value = convert(number, factor=row.factor, divisor=row.divisor, offset=row.offset, places=places)
         if row.field in values[row.target]:
-            raise Refusal("duplicate_field", "OBX-3", f"Two results for {row.field} in one message.",
+            raise Refusal("duplicate_field", "OBX-3", f"Two results for {row.field} in one order.",
                           hl7_error="other", seq=obx.seq)  # fmt: skip
         values[row.target][row.field] = (value, "OBX-5", obx.seq)
         correcting |= obx.status in CORRECTING
-    if not any(values.values()):
+    recorded_at, time_where = None, ("OBR-7", max(group.seq, 1))
+    if any(values.values()):
+        if group.obr_at:
+            text = group.obr_at
+        elif group.obx and group.obx[0].observed_at:
+            text, time_where = group.obx[0].observed_at, ("OBX-14", group.obx[0].seq)
+        else:
+            text = ""
+        recorded_at = hl7v2.parse_time(text, zone=zone, where=time_where[0], seq=time_where[1])
+    return _Order(group, values, withdrawing, withdraw_where, correcting, recorded_at, time_where)
+
+
+def _oru(parsed: hl7v2.Parsed, *, context: Context, now: datetime):
+    """Each OBR group is one order at its own time (OBR-7, else its first OBX-14): a lab panel and/or a vitals set
+    each. The whole message is checked before anything is written; a refusal stores none of it."""
+    patient = _oru_patient(parsed, context)
+    zone = patient.ward.zone
+    orders = [_oru_order(group, mapping=context.mapping, zone=zone) for group in parsed.groups]
+    if not any(any(o.values.values()) or o.withdrawing for o in orders):
         raise Refusal("missing_field", "OBX-3", "No result IL2Ward stores.", hl7_error="missing_field")
-    if parsed.obr_at:
-        text, time_where = parsed.obr_at, ("OBR-7", 1)
-    elif parsed.obx and parsed.obx[0].observed_at:
-        text, time_where = parsed.obx[0].observed_at, ("OBX-14", parsed.obx[0].seq)
-    else:
-        text, time_where = "", ("OBR-7", 1)
-    recorded_at = hl7v2.parse_time(text, zone=patient.ward.zone, where=time_where[0], seq=time_where[1])
-    source = {
-        "source_system": parsed.sending_app[:64],
-        "source_message_id": parsed.control_id[:128],
-        "source_order": parsed.order_ref[:128],
-    }
-    stored = observations_record(patient=patient, values=values, recorded_at=recorded_at, time_where=time_where,
-                                 source=source, correcting=correcting, now=now)  # fmt: skip
+    sent_at = _sent_at(parsed, zone)
+    stored = []
+    for order in orders:
+        source = {
+            "source_system": parsed.sending_app[:64],
+            "source_message_id": parsed.control_id[:128],
+            "source_order": order.group.order_ref[:128],
+        }
+        stored += observations_record(patient=patient, values=order.values, recorded_at=order.recorded_at,
+                                      time_where=order.time_where, source=source, correcting=order.correcting,
+                                      withdrawing=order.withdrawing, withdraw_where=order.withdraw_where,
+                                      sent_at=sent_at, by=context.by, now=now)  # fmt: skip
     return patient, stored
+
+
+def _sent_at(parsed: hl7v2.Parsed, zone) -> datetime | None:
+    """MSH-7, the message's time: the order of two messages about one order (None when absent or unreadable: then
+    arrival order is all there is)."""
+    try:
+        return hl7v2.parse_time(parsed.sent_at, zone=zone, where="MSH-7")
+    except Refusal:
+        return None
 
 
 def _event_time(parsed: hl7v2.Parsed, zone) -> datetime:
@@ -474,42 +683,42 @@ def _demographics(parsed: hl7v2.Parsed) -> dict:
     }
 
 
-def _adt_a01(parsed: hl7v2.Parsed, *, mapping, now):
+def _adt_a01(parsed: hl7v2.Parsed, *, context: Context, now):
     mrn = _mrn(parsed)
     if not mrn:
         raise Refusal("unknown_patient", "PID-3", f"No identifier under the site's MRN system "
                       f"{settings.IL2WARD_HL7_MRN_AUTHORITY!r}.", hl7_error="unknown_patient")  # fmt: skip
     ward = _ward(parsed)
     at = _event_time(parsed, ward.zone)
-    patient = _adt_call(patient_admit, PID_FIELDS, mrn=mrn, ward=ward, admitted_at=at, by=interface_user(),
+    patient = _adt_call(patient_admit, PID_FIELDS, mrn=mrn, ward=ward, admitted_at=at, by=context.by,
                         now=now, **_demographics(parsed))  # fmt: skip
     return patient, [f"patient:{patient.pk}"]
 
 
-def _adt_a02(parsed, *, mapping, now):
+def _adt_a02(parsed, *, context: Context, now):
     patient = _patient(parsed)
     ward = _ward(parsed)
     at = _event_time(parsed, ward.zone)
-    _adt_call(patient_transfer, PID_FIELDS, patient=patient, ward=ward, transferred_at=at, by=interface_user(),
+    _adt_call(patient_transfer, PID_FIELDS, patient=patient, ward=ward, transferred_at=at, by=context.by,
               now=now)  # fmt: skip
     return patient, [f"patient:{patient.pk}"]
 
 
-def _adt_a03(parsed, *, mapping, now):
+def _adt_a03(parsed, *, context: Context, now):
     patient = _patient(parsed)
     at = _event_time(parsed, patient.ward.zone)
-    _adt_call(patient_discharge, PID_FIELDS, patient=patient, discharged_at=at, by=interface_user(), now=now)
+    _adt_call(patient_discharge, PID_FIELDS, patient=patient, discharged_at=at, by=context.by, now=now)
     return patient, [f"patient:{patient.pk}"]
 
 
-def _adt_a08(parsed, *, mapping, now):
+def _adt_a08(parsed, *, context: Context, now):
     patient = _patient(parsed)
     given = {
         "name": parsed.name or None,
         "birth_date": hl7v2.parse_date(parsed.birth_date, where="PID-7") if parsed.birth_date else None,
         "sex": hl7v2.SEX.get(parsed.sex.upper()) if parsed.sex else None,
     }
-    _adt_call(patient_update_demographics, PID_FIELDS, patient=patient, by=interface_user(), now=now, **given)
+    _adt_call(patient_update_demographics, PID_FIELDS, patient=patient, by=context.by, now=now, **given)
     return patient, [f"patient:{patient.pk}"]
 
 

@@ -168,6 +168,10 @@ class ObservationOut(serializers.ModelSerializer):
         "entered_in_error_at",
         "entered_in_error_by",
         "entered_in_error_reason",
+        # Where an interfaced value came from (inbound HL7 v2 / FHIR); blank strings when charted by hand.
+        "source_system",
+        "source_message_id",
+        "source_order",
     ]
 
     def _local(self, value):

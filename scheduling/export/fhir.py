@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
+from urllib.parse import quote
 
 from il2ward.fhir_base import FHIR_VERSION, MEDIA_TYPE, narrative, operation_outcome
 from monitoring.domain.engine import BLOCKING_LEVELS
@@ -85,6 +86,9 @@ PER_KG_IU = 600_000  # SCH-DOSE
 USER_SYSTEM = f"{LOCAL}:username"
 COURSE_SYSTEM = f"{LOCAL}:course"
 DOSE_SYSTEM = f"{LOCAL}:dose"
+# An interfaced value's origin: meta.source names the sending system and its message (HL7 MSH-3 / MSH-10, or the FHIR
+# client and its identifier); the sender's order (OBR-3) is a filler order identifier under that system.
+SOURCE_SYSTEM = f"{LOCAL}:source"
 
 ALDESLEUKIN = {
     "coding": [{"system": ATC, "code": "L03AC01", "display": "aldesleukin"}],
@@ -252,6 +256,18 @@ def issue_category(rule: str) -> dict:
     if rule in LAB_RULES:
         return ISSUE_LAB
     return ISSUE_CONDITION if rule in CONDITION_RULES else ISSUE_OBSERVATION
+
+
+def source_of(row) -> dict:
+    """meta.source and the order identifier of a value a hospital system sent; nothing for one charted by hand."""
+    if not row.source_system:
+        return {}
+    system = f"{SOURCE_SYSTEM}:{quote(row.source_system, safe='')}"
+    out: dict[str, Any] = {"meta": {"source": f"{system}#{quote(row.source_message_id, safe='')}"}}
+    if row.source_order:
+        out["identifier"] = [{"type": concept(V2_IDENTIFIER_TYPE, "FILL", "Filler Identifier"), "system": system,
+                              "value": row.source_order}]  # fmt: skip
+    return out
 
 
 def category(code: str) -> list[dict]:
@@ -710,6 +726,7 @@ class _Builder:
             **(value or {}),
             **extra,
         }
+        resource.update(source_of(row))
         self.add("Observation", f"{row.KIND}-{row.pk}-{part}", resource)
 
     def obs_vitals(self, row) -> None:

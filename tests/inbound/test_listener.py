@@ -33,14 +33,23 @@ def free_port() -> int:
 
 
 class Listener:
-    def __init__(self, tmp_path: Path, env: dict | None = None):
+    def __init__(self, tmp_path: Path, env: dict | None = None, args: tuple[str, ...] = (), threads: int = 2):
         self.port = free_port()
         self.log_path = tmp_path / f"listener-{self.port}.log"
         listener_env = {**os.environ, "DATABASE_URL": test_database_url(), "PYTHONUNBUFFERED": "1",
                         "IL2WARD_HEARTBEAT_SECONDS": "1", **(env or {})}  # fmt: skip
         with open(self.log_path, "w") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "manage.py", "hl7_listen", "--port", str(self.port)],
+                [
+                    sys.executable,
+                    "manage.py",
+                    "hl7_listen",
+                    "--port",
+                    str(self.port),
+                    "--threads",
+                    str(threads),
+                    *args,
+                ],  # fmt: skip
                 cwd=ROOT,
                 env=listener_env,
                 stdout=log,

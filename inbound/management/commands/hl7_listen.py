@@ -1,9 +1,11 @@
 import asyncio
 import logging
+import ssl
 
-from django.core.management.base import BaseCommand
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
 
-from inbound.listener import serve
+from inbound.listener import serve, tls_context
 
 
 class Command(BaseCommand):
@@ -13,7 +15,17 @@ class Command(BaseCommand):
         parser.add_argument("--host", default="127.0.0.1", help="Address to listen on (0.0.0.0 in a container).")
         parser.add_argument("--port", type=int, default=2575)
         parser.add_argument("--threads", type=int, default=2, help="Database worker threads.")
+        parser.add_argument("--tls-cert", default=settings.IL2WARD_HL7_TLS_CERT,
+                            help="PEM certificate chain: MLLP over TLS (default IL2WARD_HL7_TLS_CERT).")  # fmt: skip
+        parser.add_argument("--tls-key", default=settings.IL2WARD_HL7_TLS_KEY,
+                            help="PEM private key for --tls-cert (default IL2WARD_HL7_TLS_KEY).")  # fmt: skip
 
-    def handle(self, *args, host, port, threads, **options):
+    def handle(self, *args, host, port, threads, tls_cert, tls_key, **options):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-        asyncio.run(serve(host, port, threads=threads))
+        if bool(tls_cert) != bool(tls_key):
+            raise CommandError("TLS needs both --tls-cert and --tls-key.")
+        try:
+            tls = tls_context(tls_cert, tls_key) if tls_cert else None
+        except (OSError, ssl.SSLError) as exc:
+            raise CommandError(f"Cannot load the TLS certificate or key: {exc}") from exc
+        asyncio.run(serve(host, port, threads=threads, tls=tls))

@@ -3,15 +3,19 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
+from inbound import hl7v2
 from inbound.services import message_receive
 
 
 def split_messages(text: str) -> list[str]:
-    """A file of HL7 v2 messages, one segment a line, each message starting with MSH; '#' lines are comments."""
+    """A file of HL7 v2 messages, one segment a line, each message starting with MSH; '#' lines are comments. A
+    batch file (FHS/BHS ... BTS/FTS) is read by hl7v2.split_batch, its trailer's count checked."""
+    lines = [line for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+             if line.strip() and not line.startswith("#")]  # fmt: skip
+    if any(line[:3] in hl7v2.BATCH_SEGMENTS for line in lines):
+        return hl7v2.split_batch("\r".join(lines))
     messages, current = [], []
-    for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        if not line.strip() or line.startswith("#"):
-            continue
+    for line in lines:
         if line.startswith("MSH") and current:
             messages.append("\r".join(current) + "\r")
             current = []
@@ -36,7 +40,11 @@ class Command(BaseCommand):
             raise CommandError(f"No file {path}")
         now = timezone.now()
         counts: dict[str, int] = {}
-        for raw in split_messages(substitute_times(file.read_text(), now=now)):
+        try:
+            messages = split_messages(substitute_times(file.read_text(), now=now))
+        except hl7v2.Refusal as refusal:
+            raise CommandError(f"{path}: {refusal.text} Nothing replayed.") from refusal
+        for raw in messages:
             receipt = message_receive(raw=raw, now=timezone.now())
             key = receipt.code if receipt.refusal is None else f"{receipt.code} {receipt.refusal.code}"
             if receipt.duplicate:
