@@ -3,11 +3,11 @@ with 1 vs 800 older vitals sets per patient, measured in the same run.
 
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres .venv/bin/python -m bench history
 
-Two wards of 120 patients are written in bulk (tests/nurse/builders.py), identical but for their history: one with
-the single vitals set the builder charts, the other with 800 older sets per patient (q1h back from a day ago: a month
-of busy charting, 96,000 rows). Two ready patients (bench.common.ready_patient: a complete normal assessment) are
-evaluated, one with its assessment only and one with 800 older vitals and neuro sets, 100 exams, 34 weights and 34
-lab panels. The tables are ANALYZEd, as autovacuum would after such growth. Each pair is timed interleaved (medians).
+Two wards of 120 patients are written in bulk (tests/scheduling/mar/builders.py), identical but for their history: one
+with the single vitals set the builder charts, the other with 800 older sets per patient (q1h back from a day ago: a
+month of busy charting, 96,000 rows). Two ready patients (bench.common.ready_patient: a complete normal assessment) are
+evaluated, one with its assessment only and one with 800 older vitals and neuro sets, 100 exams, 34 weights and 34 lab
+panels. The tables are ANALYZEd, as autovacuum would after such growth. Each pair is timed interleaved (medians).
 
 Bars (issue 18): each "800" figure ≤ 1.2 × its "1" figure. Judged on PostgreSQL; on SQLite (the demo, window
 functions over all history) the ratios are printed as information. Also shown: each figure against the trivial
@@ -84,7 +84,7 @@ def _build():
 
     from il2ward.services import staff_upsert, ward_upsert
     from scheduling.models import Dose
-    from tests.nurse.builders import populate_ward
+    from tests.scheduling.mar.builders import populate_ward
 
     w = world()
     now = timezone.now()

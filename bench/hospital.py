@@ -11,15 +11,15 @@ each phase), --sweep-seconds (the beat's interval, 30 as in production). IL2WARD
 redis://127.0.0.1:6379/9) puts the broker on that Redis database; otherwise Celery's filesystem transport in the
 run's temporary directory.
 
-The wards are written in bulk (tests/nurse/builders.py: courses at every point of cycle 1, some flagged hold) with
-their history, then ANALYZEd. Each phase starts gunicorn (sync workers), a Celery worker (prefork) and one beat,
-and each nurse runs rounds over her ward's patients: POST vitals and a neuro set (each queues the patient's
-re-evaluation on the worker), POST evaluate on the patient's next dose, GET her ward's board as the 30 s htmx poll
-does, GET her notifications, and the trivial authenticated GET (bench.common.TRIVIAL_GET) once a round, the baseline
-measured under the same load. Judged: 0 errors, and every sweep the beat sent finished within one interval of being
-sent. Shown: each endpoint's p95 as a ratio to the trivial GET's p95, requests per second of each phase and the
-ratio between them (the machine's cores bound it: this is what one node does, not how far the design scales; see
-README "Scaling out"), and the load average.
+The wards are written in bulk (tests/scheduling/mar/builders.py: courses at every point of cycle 1, some flagged hold)
+with their history, then ANALYZEd. Each phase starts gunicorn (sync workers), a Celery worker (prefork) and one beat,
+and each nurse runs rounds over her ward's patients: POST vitals and a neuro set (each queues the patient's re-
+evaluation on the worker), POST evaluate on the patient's next dose, GET her ward's board as the 30 s htmx poll does,
+GET her notifications, and the trivial authenticated GET (bench.common.TRIVIAL_GET) once a round, the baseline measured
+under the same load. Judged: 0 errors, and every sweep the beat sent finished within one interval of being sent. Shown:
+each endpoint's p95 as a ratio to the trivial GET's p95, requests per second of each phase and the ratio between them
+(the machine's cores bound it: this is what one node does, not how far the design scales; see README "Scaling out"), and
+the load average.
 """
 
 import argparse
@@ -98,7 +98,7 @@ def _build(args) -> dict:
 
     from il2ward.services import staff_upsert, ward_upsert
     from scheduling.models import Dose
-    from tests.nurse.builders import populate_ward
+    from tests.scheduling.mar.builders import populate_ward
 
     w = world()
     now = timezone.now()
