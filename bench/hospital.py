@@ -12,14 +12,14 @@ redis://127.0.0.1:6379/9) puts the broker on that Redis database; otherwise Cele
 run's temporary directory.
 
 The wards are written in bulk (tests/scheduling/mar/builders.py: courses at every point of cycle 1, some flagged hold)
-with their history, then ANALYZEd. Each phase starts gunicorn (sync workers), a Celery worker (prefork) and one beat,
-and each nurse runs rounds over her ward's patients: POST vitals and a neuro set (each queues the patient's re-
-evaluation on the worker), POST evaluate on the patient's next dose, GET her ward's board as the 30 s htmx poll does,
-GET her notifications, and the trivial authenticated GET (bench.common.TRIVIAL_GET) once a round, the baseline measured
-under the same load. Judged: 0 errors, and every sweep the beat sent finished within one interval of being sent. Shown:
-each endpoint's p95 as a ratio to the trivial GET's p95, requests per second of each phase and the ratio between them
-(the machine's cores bound it: this is what one node does, not how far the design scales; see README "Scaling out"), and
-the load average.
+with their history, then ANALYZEd. Each phase starts gunicorn (sync workers), a Celery worker (prefork) and, once it is
+ready, one beat, and each nurse runs rounds over her ward's patients: POST vitals and a neuro set (each queues the
+patient's re-evaluation on the worker), POST evaluate on the patient's next dose, GET her ward's board as the 30 s htmx
+poll does, GET her notifications, and the trivial authenticated GET (bench.common.TRIVIAL_GET) once a round, the
+baseline measured under the same load. Judged: 0 errors, and every sweep the beat sent finished within one interval of
+being sent. Shown: each endpoint's p95 as a ratio to the trivial GET's p95, requests per second of each phase and the
+ratio between them (the machine's cores bound it: this is what one node does, not how far the design scales; see README
+"Scaling out"), and the load average.
 """
 
 import argparse
@@ -176,8 +176,6 @@ def _phase(data: dict, args, workers: int) -> dict:
         _start([py, "-m", "celery", "-A", "il2ward", "worker", "--pool=prefork", f"--concurrency={workers}",
                 "--loglevel=INFO", "-n", f"hospital{workers}@%h", "--without-gossip", "--without-mingle"],
                log_dir, "worker", env),
-        _start([py, "-m", "celery", "-A", "il2ward", "beat", "--loglevel=INFO", "-s", str(log_dir / "beat-schedule")],
-               log_dir, "beat", env),
     ]  # fmt: skip
     recorder = Recorder()
     seconds = args.minutes * 60
@@ -192,6 +190,15 @@ def _phase(data: dict, args, workers: int) -> dict:
             if time.monotonic() > deadline or processes[0][0].poll() is not None:
                 raise RuntimeError(f"gunicorn did not start:\n{processes[0][1].read_text()[-3000:]}")
             time.sleep(0.2)
+        # The beat starts once the worker is ready: a sweep's lag is then the queue's, not the worker's boot.
+        while "ready." not in processes[1][1].read_text(errors="replace"):
+            if time.monotonic() > deadline or processes[1][0].poll() is not None:
+                raise RuntimeError(f"the worker did not start:\n{processes[1][1].read_text()[-3000:]}")
+            time.sleep(0.2)
+        processes.append(
+            _start([py, "-m", "celery", "-A", "il2ward", "beat", "--loglevel=INFO", "-s",
+                    str(log_dir / "beat-schedule")], log_dir, "beat", env)
+        )  # fmt: skip
         stop_at = time.monotonic() + seconds
 
         def nurse(username: str, code: str, offset: int) -> None:
