@@ -149,7 +149,8 @@ def readme_table(documents: list[dict]) -> str:
     lines = ["| module | figure | measured | bar | result | run |", "|---|---|---|---|---|---|"]
     for (module, name), (f, document) in rows.items():
         if "ratio" in f:
-            measured, bar = f"{f['ratio']:.3g}× ({seconds_text(f['measured_s'])})", f["bar_text"]
+            measured = f"{f['ratio']:.3g}× ({seconds_text(f['measured_s'])} vs {seconds_text(f['baseline_s'])})"
+            bar = f["bar_text"]
         else:
             measured, bar = f"{f['value']:.4g}" + (f" ({f['note']})" if f["note"] else ""), ""
         result = {True: "PASS", False: "FAIL", None: "info"}[f["passed"]]
