@@ -74,6 +74,7 @@ def main(argv: list[str]) -> int:
         return 2
     load_before = os.getloadavg()
     started = datetime.now(UTC)
+    commit = _commit()  # the code that runs is the code at the start (a commit made meanwhile is not measured)
     setup_django()
     figures: list[Figure] = []
     crashed: list[str] = []
@@ -98,7 +99,7 @@ def main(argv: list[str]) -> int:
         print(f"CRASHED: {', '.join(crashed)}")
     if json_path:
         document = {
-            "commit": _commit(),
+            "commit": commit,
             "started_at": started.isoformat(),
             "finished_at": datetime.now(UTC).isoformat(),
             "database": database_vendor(),
