@@ -153,6 +153,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     # (needed behind a transaction-mode connection pooler that cannot keep prepared statements).
     if env_bool("IL2WARD_DB_PREPARED_STATEMENTS", True):
         DATABASES["default"].setdefault("OPTIONS", {}).update(server_side_binding=True, prepare_threshold=5)
+    else:
+        # A transaction-mode pooler cannot keep a named cursor between transactions either (.iterator()).
+        DATABASES["default"]["DISABLE_SERVER_SIDE_CURSORS"] = True
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # The demo runs web, worker and beat against one SQLite file: wait for locks instead of failing at once.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20

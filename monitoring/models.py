@@ -12,7 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
 
 from il2ward.models import Patient
-from monitoring.domain.snapshot import EVENT_KINDS
+from monitoring.domain.snapshot import EVENT_KINDS, LAB_NAMES
 
 
 class RuleSetVersion(models.Model):
@@ -268,7 +268,19 @@ class LabResult(Observation):
 
     class Meta(Observation.Meta):
         verbose_name = "lab result"
-        indexes = [models.Index(fields=["patient", "recorded_at"], name="labs_patient_recorded")]
+        indexes = [
+            models.Index(fields=["patient", "recorded_at"], name="labs_patient_recorded"),
+            # The latest result of each test the rules read is one probe of its own index, even for a test a
+            # patient's panels never contain (monitoring/selectors.py).
+            *(
+                models.Index(
+                    fields=["patient", "recorded_at"],
+                    condition=models.Q(**{f"{field}__isnull": False}),
+                    name=f"labs_{name}_latest",
+                )
+                for field, name in LAB_NAMES.items()
+            ),
+        ]
 
     def __str__(self) -> str:
         return f"Labs {self.pk}"

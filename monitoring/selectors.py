@@ -3,12 +3,14 @@
 Every read of clinical data here skips rows marked entered-in-error and rows dated after ``now``. Query counts are
 pinned by tests: ``snapshots_for`` costs one query per observation table (7) whatever the number of patients.
 
-"Latest per patient" is a ``ROW_NUMBER() OVER (PARTITION BY patient_id ORDER BY ...)`` filtered to 1, run in a
-subquery so it runs the same on SQLite and PostgreSQL. Ordering first by a CASE that puts the rows meeting a condition
-first ("rhythm charted") makes row 1 the latest row meeting it, so several "latest X" questions are answered by one
-scan of a table. ``snapshots_for`` (on every pre-dose evaluation) writes that window SQL around a plainly compiled
-queryset (``_numbered``) and picks the labs in Python from one plain query: Django's compiling of window functions
-cost more than the queries themselves.
+"Latest per patient" on PostgreSQL is a ``LATERAL (… ORDER BY recorded_at DESC, id DESC LIMIT n)`` per patient of
+the batch on the (patient, recorded_at) index (``_lateral_sql``), and the labs are read per column (the latest result
+of each test the rules read, on a partial index per test): a read costs the same after a month of q2h charting as
+after one set, at the same query count. Everything else the snapshot reads is a range bounded by the course (its
+creatinine results, its events), the previous slot (phenylephrine since then) or a lookback (neuro 24 h, fluids 48 h).
+SQLite (the demo) has no LATERAL: there the same rows are picked with ``ROW_NUMBER() OVER (PARTITION BY patient_id
+…)`` over the patient's rows and the labs in Python (``_rows_portable``); a test on PostgreSQL checks that both pick
+the same rows (tests/monitoring/test_snapshot_history_bound.py).
 """
 
 import operator
@@ -18,8 +20,7 @@ from decimal import Decimal
 from functools import reduce
 
 from django.db import connections
-from django.db.models import Case, F, Q, QuerySet, Value, When, Window
-from django.db.models.functions import RowNumber
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.http import Http404
 
 from il2ward import access
@@ -104,14 +105,6 @@ def _standing(model, patient_ids, *, now: datetime, time_field: str = "recorded_
     )
 
 
-def _newest_first(condition: Q | None = None) -> Window:
-    """Row number per patient, newest first; with a condition, the rows meeting it are numbered first."""
-    order = [] if condition is None else [Case(When(condition, then=Value(0)), default=Value(1))]
-    return Window(
-        RowNumber(), partition_by=[F("patient_id")], order_by=[*order, F("recorded_at").desc(), F("pk").desc()]
-    )
-
-
 def _numbered(
     queryset: QuerySet,
     *,
@@ -120,7 +113,7 @@ def _numbered(
     conditions: dict[str, str] | None = None,
     order_by: str = "",
 ):
-    """`queryset`'s rows with ``rn``, their number per patient newest first (the same as ``_newest_first()``), and
+    """`queryset`'s rows with ``rn``, their number per patient newest first (recorded_at, then pk, descending), and
     one more number per (name → SQL condition) in `conditions`, numbering the rows meeting it first; only the rows
     meeting the SQL condition `where` are returned (a RawQuerySet of model instances).
 
@@ -184,6 +177,204 @@ def _conflicts(rows: list[Observation], fields: tuple[str, ...]) -> list[tuple[s
     return found
 
 
+# --- fetching: the rows each snapshot field is chosen from --------------------------------------------------------
+
+
+@dataclass
+class _Rows:
+    """Per patient id, the rows the snapshot is assembled from (whichever database found them)."""
+
+    vitals_recent: dict[int, list[VitalSigns]]  # the _TIES newest sets, newest first
+    rhythm_sets: dict[int, list[VitalSigns]]  # the two newest sets with a rhythm charted, newest first
+    pressor_sets: dict[int, list[VitalSigns]]  # sets since the request's interval_since with phenylephrine charted
+    neuro_recent: dict[int, list[NeuroAssessment]]  # the _TIES newest and those of the lookback, newest first
+    exams: dict[int, list[BedsideExam]]  # the _TIES newest, newest first
+    weights: dict[int, list[WeightMeasurement]]  # the _TIES newest, newest first
+    # Labs. Per lab field, the rows at that field's latest time that chart it, chronological (the last is the latest);
+    # the two newest creatinine results, newest first; the course's creatinine results (since), chronological; and the
+    # latest creatinine at or before baseline_at.
+    lab_latest: dict[int, dict[str, list[LabResult]]]
+    creatinine_last2: dict[int, list[LabResult]]
+    creatinine_since: dict[int, list[LabResult]]
+    creatinine_baseline: dict[int, LabResult]
+
+
+_NEWEST = "ORDER BY t.recorded_at DESC, t.id DESC"
+
+
+def _columns(model) -> str:
+    return ", ".join(f't."{f.column}"' for f in model._meta.concrete_fields)
+
+
+def _lateral_sql(model, parts: dict[str, str]) -> str:
+    """One query, per patient of the batch (the relation ``p``: id, since, interval_since, baseline_at) a LATERAL
+    subquery per part (name → ``WHERE … ORDER BY … LIMIT …`` after the standing-row conditions), UNION ALL, each row
+    tagged with its part's name. Every part walks the (patient, recorded_at) index from one end and stops at its
+    LIMIT, or reads a range bounded by the course or an interval: its cost does not grow with the patient's history.
+    """
+    table = model._meta.db_table
+    standing = "t.patient_id = p.id AND t.entered_in_error_at IS NULL AND t.recorded_at <= %(now)s"
+    branches = [
+        f"SELECT l.*, '{name}' AS part FROM p CROSS JOIN LATERAL "
+        f'(SELECT {_columns(model)} FROM "{table}" t WHERE {standing} {rest}) l'
+        for name, rest in parts.items()
+    ]
+    return (
+        "WITH p AS (SELECT * FROM unnest(%(ids)s::bigint[], %(since)s::timestamptz[], %(interval)s::timestamptz[], "
+        "%(baseline)s::timestamptz[]) AS p(id, since, interval_since, baseline_at)) " + " UNION ALL ".join(branches)
+    )
+
+
+def _postgres_parts() -> dict:
+    """The SQL of each table's query (built once: it depends only on the models)."""
+    if "sql" not in _SQL:
+        # Per lab field: the rows charting it at its latest time (an index probe for that time, then its rows).
+        latest_time = (
+            f'SELECT u.recorded_at FROM "{LabResult._meta.db_table}" u WHERE u.patient_id = p.id'
+            " AND u.entered_in_error_at IS NULL AND u.recorded_at <= %(now)s AND u.{field} IS NOT NULL"
+            " ORDER BY u.recorded_at DESC LIMIT 1"
+        )
+        labs = {
+            f"at:{field}": f"AND t.{field} IS NOT NULL AND t.recorded_at = ({latest_time.format(field=field)})"
+            " ORDER BY t.id"
+            for field in SNAPSHOT_LAB_FIELDS
+        }
+        creatinine = "AND t.creatinine_mg_dl IS NOT NULL"
+        course = "t.recorded_at >= COALESCE(p.since, '-infinity'::timestamptz)"
+        labs["last2"] = f"{creatinine} {_NEWEST} LIMIT 2"
+        labs["since"] = f"{creatinine} AND {course} ORDER BY t.recorded_at, t.id"
+        labs["baseline"] = f"{creatinine} AND t.recorded_at <= p.baseline_at {_NEWEST} LIMIT 1"
+        pressor = "AND t.recorded_at >= p.interval_since AND t.phenylephrine_mcg_kg_min IS NOT NULL"
+        _SQL["sql"] = {
+            VitalSigns: _lateral_sql(
+                VitalSigns,
+                {
+                    "recent": f"{_NEWEST} LIMIT {_TIES}",
+                    "rhythm": f"AND t.rhythm <> '' {_NEWEST} LIMIT 2",
+                    "pressor": f"{pressor} {_NEWEST}",
+                },
+            ),
+            NeuroAssessment: _lateral_sql(
+                NeuroAssessment,
+                {"recent": f"{_NEWEST} LIMIT {_TIES}", "lookback": f"AND t.recorded_at >= %(lookback)s {_NEWEST}"},
+            ),
+            BedsideExam: _lateral_sql(BedsideExam, {"recent": f"{_NEWEST} LIMIT {_TIES}"}),
+            WeightMeasurement: _lateral_sql(WeightMeasurement, {"recent": f"{_NEWEST} LIMIT {_TIES}"}),
+            LabResult: _lateral_sql(LabResult, labs),
+        }
+    return _SQL["sql"]
+
+
+_SQL: dict = {}
+
+
+def _postgres_params(requests: list[SnapshotRequest], *, now: datetime) -> dict:
+    return {
+        "ids": [r.patient_id for r in requests],
+        "since": [r.since for r in requests],
+        "interval": [r.interval_since for r in requests],
+        "baseline": [r.baseline_at or r.since for r in requests],
+        "now": now,
+        "lookback": now - NEURO_LOOKBACK,
+    }
+
+
+def _rows_postgres(requests: list[SnapshotRequest], *, now: datetime, using: str) -> _Rows:
+    """One LATERAL query per table (see _lateral_sql)."""
+    sql, params = _postgres_parts(), _postgres_params(requests, now=now)
+    rows = _Rows({}, {}, {}, {}, {}, {}, {}, {}, {}, {})
+
+    def run(model):
+        return model.objects.db_manager(using).raw(sql[model], params)
+
+    by_part = {"recent": rows.vitals_recent, "rhythm": rows.rhythm_sets, "pressor": rows.pressor_sets}
+    for row in run(VitalSigns):
+        by_part[row.part].setdefault(row.patient_id, []).append(row)
+    neuro: dict[int, dict[int, NeuroAssessment]] = {}
+    for row in run(NeuroAssessment):  # a set can be both among the newest and in the lookback: once
+        neuro.setdefault(row.patient_id, {})[row.pk] = row
+    rows.neuro_recent.update((pid, list(found.values())) for pid, found in neuro.items())
+    for model, into in ((BedsideExam, rows.exams), (WeightMeasurement, rows.weights)):
+        for row in run(model):
+            into.setdefault(row.patient_id, []).append(row)
+    for row in run(LabResult):
+        if row.part.startswith("at:"):
+            rows.lab_latest.setdefault(row.patient_id, {}).setdefault(row.part[3:], []).append(row)
+        elif row.part == "last2":
+            rows.creatinine_last2.setdefault(row.patient_id, []).append(row)
+        elif row.part == "since":
+            rows.creatinine_since.setdefault(row.patient_id, []).append(row)
+        else:
+            rows.creatinine_baseline[row.patient_id] = row
+    # SQL orders rows inside each subquery only: put each list in the order _Rows promises (a handful of rows).
+    for newest_first in (*by_part.values(), rows.neuro_recent, rows.exams, rows.weights, rows.creatinine_last2):
+        for found in newest_first.values():
+            found.sort(key=_clinical_order, reverse=True)
+    for found in (*rows.creatinine_since.values(), *(f for d in rows.lab_latest.values() for f in d.values())):
+        found.sort(key=_clinical_order)
+    return rows
+
+
+def _clinical_order(row: Observation) -> tuple:
+    return (row.recorded_at, row.pk)
+
+
+def _rows_portable(requests: list[SnapshotRequest], *, now: datetime) -> _Rows:
+    """The same rows with standard SQL (SQLite, the demo's database): window functions over each patient's rows,
+    and the labs chosen in Python from all of them. Cost grows with the history; PostgreSQL uses _rows_postgres."""
+    ids = [r.patient_id for r in requests]
+    rows = _Rows({}, {}, {}, {}, {}, {}, {}, {}, {}, {})
+    # (rhythm is NOT NULL: blank means not charted.)
+    intervals = [r.interval_since for r in requests if r.interval_since is not None]
+    interval_of = {r.patient_id: r.interval_since for r in requests}
+    for row in _numbered(
+        _standing(VitalSigns, ids, now=now),
+        conditions={"rhythm_rn": "rhythm <> ''"},
+        where=f"rn <= {_TIES} OR (rhythm_rn <= 2 AND rhythm <> '')"
+        + (" OR (recorded_at >= %s AND phenylephrine_mcg_kg_min IS NOT NULL)" if intervals else ""),
+        where_params=(min(intervals),) if intervals else (),
+        order_by="patient_id, recorded_at DESC, id DESC",
+    ):
+        if row.rn <= _TIES:
+            rows.vitals_recent.setdefault(row.patient_id, []).append(row)
+        if row.rhythm and row.rhythm_rn <= 2:
+            rows.rhythm_sets.setdefault(row.patient_id, []).append(row)
+        since = interval_of[row.patient_id]
+        if row.phenylephrine_mcg_kg_min is not None and since is not None and row.recorded_at >= since:
+            rows.pressor_sets.setdefault(row.patient_id, []).append(row)
+    for row in _numbered(
+        _standing(NeuroAssessment, ids, now=now),
+        where=f"rn <= {_TIES} OR recorded_at >= %s",
+        where_params=(now - NEURO_LOOKBACK,),
+        order_by="patient_id, recorded_at DESC, id DESC",
+    ):
+        rows.neuro_recent.setdefault(row.patient_id, []).append(row)
+    for model, into in ((BedsideExam, rows.exams), (WeightMeasurement, rows.weights)):
+        for row in _numbered(
+            _standing(model, ids, now=now), where=f"rn <= {_TIES}", order_by="patient_id, recorded_at DESC, id DESC"
+        ):
+            into.setdefault(row.patient_id, []).append(row)
+    lab_rows: dict[int, list[LabResult]] = {}
+    for row in _standing(LabResult, ids, now=now).order_by("patient_id", "recorded_at", "pk"):
+        lab_rows.setdefault(row.patient_id, []).append(row)
+    for request in requests:
+        pid, labs = request.patient_id, lab_rows.get(request.patient_id, [])  # chronological
+        for field in SNAPSHOT_LAB_FIELDS:
+            charted = [r for r in labs if getattr(r, field) is not None]
+            if charted:
+                at = charted[-1].recorded_at
+                rows.lab_latest.setdefault(pid, {})[field] = [r for r in charted if r.recorded_at == at]
+        creatinine = [r for r in labs if r.creatinine_mg_dl is not None]
+        rows.creatinine_last2[pid] = creatinine[::-1][:2]
+        rows.creatinine_since[pid] = [r for r in creatinine if request.since is None or r.recorded_at >= request.since]
+        baseline_at = request.baseline_at or request.since
+        if baseline_at is not None:
+            baseline = next((r for r in reversed(creatinine) if r.recorded_at <= baseline_at), None)
+            if baseline is not None:
+                rows.creatinine_baseline[pid] = baseline
+    return rows
+
+
 def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int, PatientSnapshot]:
     """The rule engine's input for many patients in 7 queries (one per observation table), keyed by patient id.
 
@@ -196,58 +387,11 @@ def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int
     if not requests:
         return {}
     ids = [r.patient_id for r in requests]
-
-    # Vitals: the latest sets (ties at its time conflict), the two latest sets with a rhythm charted (for
-    # previous_rhythm), and the sets since the earliest interval start asked for (the highest phenylephrine).
-    # (rhythm is NOT NULL: blank means not charted.)
-    intervals = [r.interval_since for r in requests if r.interval_since is not None]
-    vitals_recent: dict[int, list[VitalSigns]] = {}
-    rhythm_sets: dict[int, list[VitalSigns]] = {}
-    pressor_sets: dict[int, list[VitalSigns]] = {}
-    for row in _numbered(
-        _standing(VitalSigns, ids, now=now),
-        conditions={"rhythm_rn": "rhythm <> ''"},
-        where=f"rn <= {_TIES} OR (rhythm_rn <= 2 AND rhythm <> '')"
-        + (" OR (recorded_at >= %s AND phenylephrine_mcg_kg_min IS NOT NULL)" if intervals else ""),
-        where_params=(min(intervals),) if intervals else (),
-        order_by="patient_id, recorded_at DESC, id DESC",
-    ):
-        if row.rn <= _TIES:
-            vitals_recent.setdefault(row.patient_id, []).append(row)
-        if row.rhythm and row.rhythm_rn <= 2:
-            rhythm_sets.setdefault(row.patient_id, []).append(row)
-        if row.phenylephrine_mcg_kg_min is not None:
-            pressor_sets.setdefault(row.patient_id, []).append(row)
-
-    # Neuro: the latest sets and the last day of them (NE-PERSIST); the bedside exam and weights: the latest.
-    neuro_recent: dict[int, list[NeuroAssessment]] = {}
-    for row in _numbered(
-        _standing(NeuroAssessment, ids, now=now),
-        where=f"rn <= {_TIES} OR recorded_at >= %s",
-        where_params=(now - NEURO_LOOKBACK,),
-        order_by="patient_id, recorded_at DESC, id DESC",
-    ):
-        neuro_recent.setdefault(row.patient_id, []).append(row)
-    exams: dict[int, list[BedsideExam]] = {}
-    for row in _numbered(
-        _standing(BedsideExam, ids, now=now), where=f"rn <= {_TIES}", order_by="patient_id, recorded_at DESC, id DESC"
-    ):
-        exams.setdefault(row.patient_id, []).append(row)
-    weights_recent: dict[int, list[WeightMeasurement]] = {}
-    for row in _numbered(
-        _standing(WeightMeasurement, ids, now=now),
-        where=f"rn <= {_TIES}",
-        order_by="patient_id, recorded_at DESC, id DESC",
-    ):
-        weights_recent.setdefault(row.patient_id, []).append(row)
-
-    # Labs: every standing row of these patients, chronological (panels are few: about one a day). Per column the
-    # latest non-null result (a panel need not contain every test) and, for creatinine, the one before it, the
-    # course's results (history) and the latest at or before the course start (baseline) are chosen in Python: one
-    # plain query instead of eight window functions, which cost more to compile than the rows cost to read.
-    lab_rows: dict[int, list[LabResult]] = {}
-    for row in _standing(LabResult, ids, now=now).order_by("patient_id", "recorded_at", "pk"):
-        lab_rows.setdefault(row.patient_id, []).append(row)
+    using = VitalSigns.objects.db
+    if connections[using].vendor == "postgresql":
+        rows = _rows_postgres(requests, now=now, using=using)
+    else:
+        rows = _rows_portable(requests, now=now)
 
     fluids: dict[int, list[FluidPeriod]] = {}
     for row in (
@@ -281,14 +425,14 @@ def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int
     snapshots = {}
     for request in requests:
         pid = request.patient_id
-        recent_vitals = vitals_recent.get(pid, [])
+        recent_vitals = rows.vitals_recent.get(pid, [])
         vitals = recent_vitals[0] if recent_vitals else None
-        previous_rhythm = next((r for r in rhythm_sets.get(pid, []) if vitals is None or r.pk != vitals.pk), None)
-        recent_neuro = neuro_recent.get(pid, [])
+        previous_rhythm = next((r for r in rows.rhythm_sets.get(pid, []) if vitals is None or r.pk != vitals.pk), None)
+        recent_neuro = rows.neuro_recent.get(pid, [])
         neuro = recent_neuro[0] if recent_neuro else None
-        recent_exams = exams.get(pid, [])
+        recent_exams = rows.exams.get(pid, [])
         exam = recent_exams[0] if recent_exams else None
-        recent_weights = weights_recent.get(pid, [])
+        recent_weights = rows.weights.get(pid, [])
         weight = recent_weights[0] if recent_weights else None
         conflicts = [
             *_conflicts(recent_vitals, VITAL_FIELDS),
@@ -298,7 +442,7 @@ def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int
         ]
         pressor_max = None
         if request.interval_since is not None:
-            for row in pressor_sets.get(pid, []):
+            for row in rows.pressor_sets.get(pid, []):
                 if row.recorded_at >= request.interval_since and (
                     pressor_max is None or row.phenylephrine_mcg_kg_min > pressor_max.phenylephrine_mcg_kg_min
                 ):
@@ -314,33 +458,27 @@ def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int
             for row in reversed(recent_neuro)
             if row.recorded_at >= now - NEURO_LOOKBACK
         )
-        labs = lab_rows.get(pid, [])  # chronological: (recorded_at, pk) ascending
+        # Labs per column: the latest result of each test (a panel need not contain every test), and every other
+        # result of that test at the same clinical time that disagrees with it (INV-CONFLICT), chronological.
         latest_labs = {}
+        lab_latest = rows.lab_latest.get(pid, {})
         for field in SNAPSHOT_LAB_FIELDS:
-            latest = next((r for r in reversed(labs) if getattr(r, field) is not None), None)
+            at_latest = lab_latest.get(field, [])
+            latest = at_latest[-1] if at_latest else None
             latest_labs[field] = _reading(latest, field)
             if latest is not None:
                 value = getattr(latest, field)
-                conflicts += [
-                    (field, _reading(r, field))
-                    for r in labs
-                    if r is not latest
-                    and r.recorded_at == latest.recorded_at
-                    and getattr(r, field) is not None
-                    and getattr(r, field) != value
-                ]
-        creatinine = [r for r in labs if r.creatinine_mg_dl is not None]
-        latest_creatinine = creatinine[-1] if creatinine else None
-        previous_creatinine = creatinine[-2] if len(creatinine) >= 2 else None
+                conflicts += [(field, _reading(r, field)) for r in at_latest[:-1] if getattr(r, field) != value]
+        last2 = rows.creatinine_last2.get(pid, [])
+        latest_creatinine = last2[0] if last2 else None
+        previous_creatinine = last2[1] if len(last2) >= 2 else None
         creatinine_history = [
             _reading(r, "creatinine_mg_dl")
-            for r in creatinine
-            if r is not latest_creatinine and (request.since is None or r.recorded_at >= request.since)
+            for r in rows.creatinine_since.get(pid, [])
+            if latest_creatinine is None or r.pk != latest_creatinine.pk
         ]
-        baseline_at = request.baseline_at or request.since
-        baseline = None
-        if baseline_at is not None:
-            baseline = next((r.creatinine_mg_dl for r in reversed(creatinine) if r.recorded_at <= baseline_at), None)
+        baseline_row = rows.creatinine_baseline.get(pid)
+        baseline = baseline_row.creatinine_mg_dl if baseline_row is not None else None
         snapshots[pid] = PatientSnapshot(
             **{field: _reading(vitals, field) for field in VITAL_FIELDS},
             **{field: _reading(neuro, field) for field in NEURO_FIELDS},
@@ -380,7 +518,16 @@ def latest_vitals_for(patient_ids, *, now: datetime) -> dict[int, VitalSigns]:
     ids = list(patient_ids)
     if not ids:
         return {}
-    rows = _standing(VitalSigns, ids, now=now).annotate(rn=_newest_first()).filter(rn=1).order_by()
+    # Per patient, the id of its latest set (a correlated subquery with LIMIT 1: one probe of the (patient,
+    # recorded_at) index from the newest end), then those rows: standard SQL, bounded on SQLite and PostgreSQL alike.
+    latest = (
+        VitalSigns.objects.filter(patient_id=OuterRef("pk"), entered_in_error_at__isnull=True, recorded_at__lte=now)
+        .order_by("-recorded_at", "-pk")
+        .values("pk")[:1]
+    )
+    rows = VitalSigns.objects.filter(
+        pk__in=Patient.objects.filter(pk__in=ids).annotate(latest=Subquery(latest)).values("latest")
+    ).order_by()
     return {row.patient_id: row for row in rows}
 
 
