@@ -16,8 +16,8 @@ from bench.common import Figure, database_vendor, seconds_text, setup_django
 
 MODULES = ("calendar", "evaluation", "board", "reminders", "course_page", "hl7")
 # Run only when named: they need PostgreSQL (and Redis) and take minutes. `load`: two minutes of 18 clients;
-# `reminders_e2e`: the real chain (DATABASE_URL, IL2WARD_BENCH_REDIS_URL).
-BY_NAME = ("load", "reminders_e2e")
+# `reminders_e2e`: the real chain (DATABASE_URL, IL2WARD_BENCH_REDIS_URL); `charting`: gunicorn at 1 and 8 nurses.
+BY_NAME = ("load", "reminders_e2e", "charting")
 
 
 def _load(name: str):

@@ -1,9 +1,10 @@
 """The blind double check from the second nurse's own session (scheduling.services.double_checks), over the API.
 
 `POST /doses/{id}/double-checks/` (the first nurse's give, waiting), `GET /double-checks/` (the checks the caller may
-answer), `GET /double-checks/{id}/`, `POST /double-checks/{id}/accept/` (her dose: charts it when it matches),
-`.../refuse/` (with a reason), `.../cancel/` (the first nurse withdraws it). A check's body carries the order
-(weight, IU/kg, the preparation's rules) and never the computed dose.
+answer), `GET /double-checks/{id}/`, `POST /double-checks/{id}/accept/` (her dose: charts it when it matches;
+answered with the check, `accepted` with its administration's id), `.../refuse/` (with a reason), `.../cancel/`
+(the first nurse withdraws it). A check's body carries the order (weight, IU/kg, the preparation's rules) and never
+the computed dose.
 """
 
 from django.utils import timezone
@@ -17,7 +18,6 @@ from il2ward.api import AwareDateTimeField, iso_local, iso_z
 from il2ward.models import Role
 from scheduling import selectors, services
 from scheduling.api import serializers as out
-from scheduling.api.views import administration_representation, dose_representation
 from scheduling.selectors import double_checks as checks
 
 NURSING = (Role.NURSE, Role.CHARGE_NURSE)
@@ -116,19 +116,22 @@ class DoubleCheckDetail(APIView):
 class DoubleCheckAccept(APIView):
     """The second nurse's own check: 201 with the dose charted as given (she is its verifier), or 409."""
 
-    @extend_schema(request=AcceptSerializer, responses={201: out.DoseOut})
+    @extend_schema(request=AcceptSerializer, responses={201: out.DoubleCheckOut})
     def post(self, request, pk: int):
         access.require_role(request.user, *NURSING)
         check = checks.check_for(request.user, pk)
         serializer = AcceptSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        adm = services.double_check_accept(
-            check_id=check.pk, by=request.user, now=timezone.now(), **serializer.validated_data
+        now = timezone.now()
+        adm = services.double_check_accept(check_id=check.pk, by=request.user, now=now, **serializer.validated_data)
+        # The check as the service left it, without reading it again (charting is the hot path).
+        check.status, check.decided_by, check.decided_at, check.administration_id = (
+            "accepted",
+            request.user,
+            now,
+            adm.pk,
         )
-        dose = selectors.dose_for(request.user, check.dose_id)
-        body = dose_representation(dose, dose.course.patient.ward.zone)
-        body["administration"] = administration_representation(adm)
-        return Response(body, status=status.HTTP_201_CREATED)
+        return Response(check_representation(check, now=now), status=status.HTTP_201_CREATED)
 
 
 class DoubleCheckRefuse(APIView):

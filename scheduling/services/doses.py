@@ -22,15 +22,17 @@ from scheduling.services.reminders import DOSE_WORK, HOLD_KINDS
 def _locked_dose(dose_id: int) -> Dose:
     """The row lock on the dose is the race guard: two nurses charting one dose serialise here."""
     try:
-        # Lighter than DOSE_RELATED: a join per related row makes the locking read slower on every charting, and
-        # who hears about a new flag (the assigned nurse, the on-call oncologist) is only read when there is one.
-        return (
-            Dose.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation")
-            .get(pk=dose_id)
-        )
+        return _locked_dose_query().get(pk=dose_id)
     except Dose.DoesNotExist as exc:
         raise Invalid({"dose": ["No such dose."]}) from exc
+
+
+def _locked_dose_query():
+    # Lighter than DOSE_RELATED: a join per related row makes the locking read slower on every charting, and
+    # who hears about a new flag (the assigned nurse, the on-call oncologist) is only read when there is one.
+    return Dose.objects.select_for_update(of=("self",), no_key=True).select_related(
+        "course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation"
+    )
 
 
 def dose_evaluate(*, dose_id: int, now: datetime, trigger: str = "manual") -> DoseEvaluation:
@@ -152,8 +154,15 @@ def check_give_times(*, started_at, ended_at, reconstituted_at, now) -> None:
         raise Invalid({"reconstituted_at": ["Reconstituted after the infusion started?"]})
 
 
+def works_on_ward(user, ward_id: int) -> bool:
+    """Is the ward among the user's (one query: her profile's wards, without reading the profile first)?"""
+    from il2ward.models import Ward
+
+    return Ward.objects.filter(pk=ward_id, staff__user=user).exists()
+
+
 def _require_ward_nurse(verifier, dose) -> None:
-    if not verifier.profile.wards.filter(pk=dose.course.patient.ward_id).exists():
+    if not works_on_ward(verifier, dose.course.patient.ward_id):
         raise Invalid({"verifier": ["The second nurse must work on this patient's ward."]})
 
 
@@ -258,18 +267,18 @@ def _chart_given(
         charted_at=now,
     )
     Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.GIVEN, status_changed_at=now)
-    pending = DoubleCheck.objects.filter(dose=dose, status=DoubleCheck.Status.PENDING)
-    if check is not None:
-        pending = pending.exclude(pk=check.pk)
-    cancelled = list(pending.values_list("pk", flat=True))
-    if cancelled:
-        pending.update(status=DoubleCheck.Status.CANCELLED, decided_at=now, decided_by=actor or by)
+    cancelled = []
+    if check is None:  # the check this give answers is the dose's only pending one (one_pending_check_per_dose)
+        pending = DoubleCheck.objects.filter(dose=dose, status=DoubleCheck.Status.PENDING)
+        cancelled = list(pending.values_list("pk", flat=True))
+        if cancelled:
+            pending.update(status=DoubleCheck.Status.CANCELLED, decided_at=now, decided_by=by)
     notifications_resolve(dose_id=dose.pk, kinds=DOSE_WORK, reason="dose given", by=actor or by, now=now)
-    audit(
-        actor=actor or by,
-        action="dose.administer",
-        obj=dose,
-        at=now,
+    administered = Entry(
+        actor or by,
+        "dose.administer",
+        dose,
+        now,
         old={"status": dose.status},
         new={
             "status": Dose.Status.GIVEN,
@@ -288,6 +297,19 @@ def _chart_given(
             "double_checks_cancelled": cancelled,
         },
     )
+    entries = [administered]
+    if check is not None:  # appended with the administration: one lock of the chain, not two
+        entries.append(
+            Entry(
+                actor or by,
+                "double_check.accept",
+                check,
+                now,
+                old={"status": DoubleCheck.Status.PENDING},
+                new={"status": DoubleCheck.Status.ACCEPTED, "administration": adm.pk, "dose": dose.pk},
+            )
+        )
+    audit_many(entries)
     return adm
 
 

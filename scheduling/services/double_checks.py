@@ -25,11 +25,13 @@ from il2ward.errors import Conflict, Invalid
 from scheduling.models import Administration, Dose, DoubleCheck
 from scheduling.services.doses import (
     _locked_dose,
+    _locked_dose_query,
     _refusal_detail,
     administer_refusal_for,
     chart_locked,
     check_give_times,
     early_reason_for,
+    works_on_ward,
 )
 
 CHECK_DETAILS = {
@@ -99,12 +101,16 @@ def double_check_request(
 
 
 def _locked_check(check_id: int) -> tuple[Dose, DoubleCheck]:
-    """Dose first, then the check: the lock order of every charting path (patient → course → dose → …)."""
-    dose_id = DoubleCheck.objects.filter(pk=check_id).values_list("dose_id", flat=True).first()
-    if dose_id is None:
-        raise Invalid({"double_check": ["No such double check."]})
-    dose = _locked_dose(dose_id)
-    return dose, DoubleCheck.objects.select_for_update(no_key=True).get(pk=check_id)
+    """Dose first, then the check: the lock order of every charting path (patient → course → dose → …). The dose is
+    found through the check in its locking read, so no query looks the dose up first."""
+    try:
+        dose = _locked_dose_query().get(double_checks__pk=check_id)
+    except Dose.DoesNotExist as exc:
+        raise Invalid({"double_check": ["No such double check."]}) from exc
+    check = (
+        DoubleCheck.objects.select_for_update(of=("self",), no_key=True).select_related("requested_by").get(pk=check_id)
+    )
+    return dose, check
 
 
 def _require_open(check: DoubleCheck, *, now: datetime) -> None:
@@ -121,7 +127,7 @@ def may_check(user, check: DoubleCheck, *, ward_id: int) -> str | None:
         return "The second check must be by a different nurse."
     if not access.is_nursing(user):
         return "The second check must be by a nurse."
-    if not user.profile.wards.filter(pk=ward_id).exists():
+    if not works_on_ward(user, ward_id):
         return "The second nurse must work on this patient's ward."
     return None
 
@@ -157,14 +163,6 @@ def double_check_accept(*, check_id: int, by, verified_dose_iu: int | None, now:
         if adm is not None:
             DoubleCheck.objects.filter(pk=check.pk).update(
                 status=DoubleCheck.Status.ACCEPTED, decided_by=by, decided_at=now, administration=adm
-            )
-            audit(
-                actor=by,
-                action="double_check.accept",
-                obj=check,
-                at=now,
-                old={"status": DoubleCheck.Status.PENDING},
-                new={"status": DoubleCheck.Status.ACCEPTED, "administration": adm.pk, "dose": dose.pk},
             )
             return adm
         if refusal == "double_check_mismatch":
