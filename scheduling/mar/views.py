@@ -369,7 +369,7 @@ def _post_request_check(request, dose, *, now):
             now=now,
         )
     except Conflict as exc:
-        return _refused(request, dose, exc, now=now, give_form=_give_form(dose, now=now, data=request.POST))
+        return _refused(request, dose, exc, now=now, give_form=form)
     except Invalid as exc:
         nurse_forms.apply_errors(form, exc)
         return _dose_response(request, dose, now=now, status=400, give_form=form)
