@@ -33,5 +33,5 @@ RUN IL2WARD_ENV=production DJANGO_SECRET_KEY=collectstatic-build-only-key-signs-
 
 USER il2ward
 EXPOSE 8000
-CMD ["gunicorn", "il2ward.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-", \
-     "--logger-class", "il2ward.logredact.GunicornLogger"]
+CMD ["gunicorn", "il2ward.wsgi", "--bind", "0.0.0.0:8000", "--worker-class", "gthread", "--workers", "3", \
+     "--threads", "4", "--access-logfile", "-", "--logger-class", "il2ward.logredact.GunicornLogger"]

@@ -26,9 +26,10 @@ from bench.common import Figure, database_vendor, seconds_text, setup_django
 
 MODULES = ("calendar", "evaluation", "board", "history", "reminders", "course_page", "hl7")
 # Run only when named: they need PostgreSQL (and Redis) and take minutes. `load`: two minutes of 18 clients;
-# `reminders_e2e`: the real chain (DATABASE_URL, IL2WARD_BENCH_REDIS_URL); `hospital`: 40 wards, 80 nurses (its own
-# arguments after its name: --minutes, --wards, --patients, --nurses, --workers).
-BY_NAME = ("load", "reminders_e2e", "hospital")
+# `reminders_e2e`: the real chain (DATABASE_URL, IL2WARD_BENCH_REDIS_URL); `charting`: gunicorn at 1 and 8 nurses;
+# `hospital`: 40 wards, 80 nurses (its own arguments after its name: --minutes, --wards, --patients, --nurses,
+# --workers).
+BY_NAME = ("load", "reminders_e2e", "charting", "hospital")
 ROOT = Path(__file__).resolve().parents[1]
 README = ROOT / "README.md"
 TABLE_START, TABLE_END = "<!-- bench:table start -->", "<!-- bench:table end -->"

@@ -52,6 +52,11 @@ ADMINISTER_CODES = (
     "double_check_mismatch",
 )
 OPEN_DOSE_CODES = ("already_charted", "course_not_active")
+# The own-session double check: the request is refused as a give would be (but the dose is not compared yet); the
+# accept adds the check's own state.
+DOUBLE_CHECK_REQUEST_CODES = (*(c for c in ADMINISTER_CODES if c != "double_check_mismatch"), "double_check_pending")
+DOUBLE_CHECK_CLOSED_CODES = ("double_check_closed", "double_check_expired")
+DOUBLE_CHECK_ACCEPT_CODES = (*DOUBLE_CHECK_CLOSED_CODES, *ADMINISTER_CODES)
 OBSERVATIONS = {
     "vitals": "vital signs",
     "neuro": "a neuro check",
@@ -138,6 +143,28 @@ OPERATIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
         ADMINISTER_CODES,
     ),
     "v1_doses_hold_create": ("dose_hold", "Hold the dose", OPEN_DOSE_CODES),
+    "v1_doses_double_checks_create": (
+        "dose_double_check_request",
+        "Chart the give and ask another nurse's blind check from her own session (a pending check)",
+        DOUBLE_CHECK_REQUEST_CODES,
+    ),
+    "v1_double_checks_list": ("double_checks_list", "List the pending double checks the caller may answer", ()),
+    "v1_double_checks_retrieve": ("double_check_get", "Read a double check: the order, never the computed dose", ()),
+    "v1_double_checks_accept_create": (
+        "double_check_accept",
+        "Accept a double check with the dose calculated independently: charts the dose when it matches",
+        DOUBLE_CHECK_ACCEPT_CODES,
+    ),
+    "v1_double_checks_refuse_create": (
+        "double_check_refuse",
+        "Refuse a double check, with a reason",
+        DOUBLE_CHECK_CLOSED_CODES,
+    ),
+    "v1_double_checks_cancel_create": (
+        "double_check_cancel",
+        "Withdraw one's own pending double check",
+        ("double_check_closed",),
+    ),
     "v1_doses_override_create": (
         "dose_override",
         "Override a hold decision for this slot (oncologist, e-signed)",
@@ -202,6 +229,12 @@ LINKS: dict[tuple[str, str], dict[str, tuple]] = {
     },
     ("dose_evaluate", "200"): {name: link for name, link in _DOSE_WORK.items() if name != "evaluate"},
     ("dose_hold", "200"): {"dose": _DOSE_WORK["dose"]},
+    ("dose_double_check_request", "201"): {
+        "check": ("double_check_get", {"id": _ID}),
+        "accept": ("double_check_accept", {"id": _ID}),
+        "refuse": ("double_check_refuse", {"id": _ID}),
+        "cancel": ("double_check_cancel", {"id": _ID}),
+    },
     ("dose_administer", "201"): {
         "correct": ("administration_enter_in_error", {"id": "$response.body#/administration/id"}),
         "dose": _DOSE_WORK["dose"],

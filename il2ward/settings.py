@@ -377,6 +377,12 @@ IL2WARD_PRE_DOSE_HOURS = env_int("IL2WARD_PRE_DOSE_HOURS", 2)
 IL2WARD_BACK_ENTRY_DAYS = env_int("IL2WARD_BACK_ENTRY_DAYS", 7)
 IL2WARD_DILUENT_POLICY = env_str("IL2WARD_DILUENT_POLICY", "label-current")  # or label-fixed-50 (SCH-PREP)
 IL2WARD_RECONSTITUTION_MAX_HOURS = env_int("IL2WARD_RECONSTITUTION_MAX_HOURS", 48)
+# How the second nurse proves the blind double check: "session" (she accepts a pending check from her own signed-in
+# session), "password" (she co-signs at the first nurse's screen with her password), or "both" (the site lets each
+# give choose).
+IL2WARD_DOUBLE_CHECK = env_str("IL2WARD_DOUBLE_CHECK", "both")
+if IL2WARD_DOUBLE_CHECK not in ("both", "session", "password"):
+    raise ImproperlyConfigured(f"IL2WARD_DOUBLE_CHECK must be both, session or password, got {IL2WARD_DOUBLE_CHECK!r}")
 IL2WARD_MIN_REST_DAYS = env_int("IL2WARD_MIN_REST_DAYS", 9)
 IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS = env_int("IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS", 49)
 IL2WARD_SCHEDULING_PICKUP_SECONDS = env_int("IL2WARD_SCHEDULING_PICKUP_SECONDS", 60)

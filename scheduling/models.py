@@ -182,6 +182,52 @@ class Administration(models.Model):
         return f"Administration {self.pk}"
 
 
+class DoubleCheck(models.Model):
+    """A pending blind double check: the first nurse has charted the give, the second nurse confirms it from her own
+    signed-in session (her dose, calculated from the order) or refuses it with a reason. Never deleted.
+
+    It is open until the dose's window closes (`expires_at` = due + W, SCH-WINDOW): after that the slot cannot be
+    given anyway, and the sweep closes it. Accepting charts the administration through the same locked, as-of-start
+    path as a co-signed give (HOLD-RULES §3a INV-START)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Waiting for the second nurse"
+        ACCEPTED = "accepted", "Checked and given"
+        REFUSED = "refused", "Refused by the second nurse"
+        CANCELLED = "cancelled", "Cancelled"
+
+    dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="double_checks")
+    status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    requested_at = models.DateTimeField()
+    expires_at = models.DateTimeField()
+    # What the first nurse charted; the administration is written from these when the check matches.
+    started_at = models.DateTimeField()
+    ended_at = models.DateTimeField(null=True, blank=True)
+    vial_lot = models.CharField(max_length=64, blank=True)
+    reconstituted_at = models.DateTimeField(null=True, blank=True)
+    early_reason = models.TextField(blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    refused_reason = models.TextField(blank=True)
+    mismatches = models.PositiveSmallIntegerField(default=0, help_text="Doses typed by a checker that did not match.")
+    administration = models.OneToOneField(
+        "Administration", null=True, blank=True, on_delete=models.PROTECT, related_name="double_check"
+    )
+
+    class Meta:
+        ordering = ["requested_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["dose"], condition=Q(status="pending"), name="one_pending_check_per_dose")
+        ]
+        indexes = [models.Index(fields=["status", "expires_at"])]
+
+    def __str__(self) -> str:
+        return f"Double check {self.pk}"
+
+
 class Hold(models.Model):
     """A dose held: by a nurse or oncologist with a coded reason, or recorded by the sweep at due + W (rule ids)."""
 

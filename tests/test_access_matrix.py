@@ -45,6 +45,18 @@ def world(ready, patient_a, patient_b, nurse_a, nurse_b, charge_nurse, oncologis
     rows = chart(patient_a, nurse_a)
     token, secret = feeds.calendar_token_create(user=nurse_a, now=NOW)
     admin_user = make_staff("admin_u", "admin")
+    from datetime import timedelta
+
+    from scheduling.models import DoubleCheck
+
+    # Nurse A's give waiting for a second nurse's own-session check (the charge nurse of ward A may answer it).
+    check = DoubleCheck.objects.create(
+        dose=first_dose(course),
+        requested_by=nurse_a,
+        requested_at=NOW,
+        expires_at=NOW + timedelta(hours=1),
+        started_at=NOW,
+    )
     users = {
         "nurse_a": nurse_a,
         "nurse_b": nurse_b,
@@ -61,6 +73,7 @@ def world(ready, patient_a, patient_b, nurse_a, nurse_b, charge_nurse, oncologis
         "vitals": rows["vitals"].pk,
         "token_id": token.pk,
         "secret": secret,
+        "check": check.pk,
     }
     return users, ids
 
@@ -75,6 +88,7 @@ def fill(route: str, ids: dict) -> str:
         "observations": ids["vitals"],
         "calendar-tokens": ids["token_id"],
         "calendar": ids["course"],
+        "double-checks": ids["check"],
     }.get(first, MISSING)
     values = {
         "<slug:code>": ids["code"],
@@ -242,6 +256,20 @@ EXPECTED = {
     "POST api/v1/doses/<int:pk>/evaluate/": "401 200 404 200 200 200 200",
     "GET api/v1/doses/<int:pk>/administer/": "401 405 405 405 405 405 405",
     "POST api/v1/doses/<int:pk>/administer/": "401 400 404 400 403 403 403",
+    # The own-session double check: nurses ask and answer (400: the empty body); nurse A, who asked, withdraws it
+    # (200; the charge nurse may not: 400), another ward's nurse never sees it (404).
+    "GET api/v1/doses/<int:pk>/double-checks/": "401 405 405 405 405 405 405",
+    "POST api/v1/doses/<int:pk>/double-checks/": "401 400 404 400 403 403 403",
+    "GET api/v1/double-checks/": "401 200 200 200 200 200 200",
+    "POST api/v1/double-checks/": "401 405 405 405 405 405 405",
+    "GET api/v1/double-checks/<int:pk>/": "401 200 404 200 200 200 200",
+    "POST api/v1/double-checks/<int:pk>/": "401 405 405 405 405 405 405",
+    "GET api/v1/double-checks/<int:pk>/accept/": "401 405 405 405 405 405 405",
+    "POST api/v1/double-checks/<int:pk>/accept/": "401 400 404 400 403 403 403",
+    "GET api/v1/double-checks/<int:pk>/refuse/": "401 405 405 405 405 405 405",
+    "POST api/v1/double-checks/<int:pk>/refuse/": "401 400 404 400 403 403 403",
+    "GET api/v1/double-checks/<int:pk>/cancel/": "401 405 405 405 405 405 405",
+    "POST api/v1/double-checks/<int:pk>/cancel/": "401 200 404 400 403 403 403",
     "GET api/v1/doses/<int:pk>/hold/": "401 405 405 405 405 405 405",
     "POST api/v1/doses/<int:pk>/hold/": "401 400 404 400 400 403 403",
     "GET api/v1/doses/<int:pk>/override/": "401 405 405 405 405 405 405",

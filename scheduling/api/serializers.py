@@ -83,6 +83,44 @@ class DoseOut(S.Serializer):
     administration = AdministrationOut(allow_null=True, help_text="The standing administration, if given.")
 
 
+class OrderOut(S.Serializer):
+    """What the second nurse calculates from (the order and SCH-PREP's rules); never the computed dose."""
+
+    dosing_weight_kg = S.CharField(help_text="Decimal, kg.")
+    dosing_weight_source = S.CharField()
+    iu_per_kg = S.IntegerField()
+    vial_iu = S.IntegerField()
+    reconstitution_ml = S.CharField(help_text="Decimal, mL of sterile water per vial.")
+    concentration_iu_per_ml = S.IntegerField()
+
+
+class DoubleCheckOut(S.Serializer):
+    id = S.IntegerField()
+    dose = S.IntegerField()
+    patient = S.IntegerField()
+    cycle = S.IntegerField()
+    number = S.IntegerField()
+    due_at = S.DateTimeField()
+    status = S.ChoiceField(
+        choices=["pending", "accepted", "refused", "cancelled", "expired"],
+        help_text="expired: still pending when the dose's window closed (due + W).",
+    )
+    requested_by = S.CharField()
+    requested_at = S.DateTimeField()
+    expires_at = S.DateTimeField(help_text="The dose's window end (due + W): it cannot be accepted after.")
+    expires_local = _local()
+    started_at = S.DateTimeField()
+    ended_at = S.DateTimeField(allow_null=True)
+    vial_lot = S.CharField(allow_blank=True)
+    reconstituted_at = S.DateTimeField(allow_null=True)
+    decided_by = S.CharField(allow_null=True)
+    decided_at = S.DateTimeField(allow_null=True)
+    refused_reason = S.CharField(allow_blank=True)
+    mismatches = S.IntegerField(help_text="Doses typed by a second nurse that did not match.")
+    administration = S.IntegerField(allow_null=True)
+    order = OrderOut()
+
+
 class HoldOut(S.Serializer):
     reason = S.CharField()
     rules = S.ListField(child=S.CharField())

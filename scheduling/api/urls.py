@@ -2,7 +2,7 @@
 
 from django.urls import path
 
-from scheduling.api import review, views
+from scheduling.api import double_checks, review, views
 
 urlpatterns = [
     path("courses/", views.CourseCreate.as_view(), name="api-courses"),
@@ -19,6 +19,16 @@ urlpatterns += [
     path("doses/<int:pk>/hold/", views.HoldDose.as_view(), name="api-dose-hold"),
     path("doses/<int:pk>/override/", views.OverrideDose.as_view(), name="api-dose-override"),
     path("administrations/<int:pk>/entered-in-error/", views.EnteredInError.as_view(), name="api-entered-in-error"),
+]
+
+# The blind double check from the second nurse's own session.
+urlpatterns += [
+    path("doses/<int:pk>/double-checks/", double_checks.DoseDoubleChecks.as_view(), name="api-dose-double-checks"),
+    path("double-checks/", double_checks.DoubleCheckList.as_view(), name="api-double-checks"),
+    path("double-checks/<int:pk>/", double_checks.DoubleCheckDetail.as_view(), name="api-double-check"),
+    path("double-checks/<int:pk>/accept/", double_checks.DoubleCheckAccept.as_view(), name="api-double-check-accept"),
+    path("double-checks/<int:pk>/refuse/", double_checks.DoubleCheckRefuse.as_view(), name="api-double-check-refuse"),
+    path("double-checks/<int:pk>/cancel/", double_checks.DoubleCheckCancel.as_view(), name="api-double-check-cancel"),
 ]
 
 # The course review's signed decisions and records (API.md additions).

@@ -275,6 +275,32 @@ class GiveForm(WardForm):
     SECOND_NURSE = ("verifier", "verifier_password", "verified_dose_iu")
 
 
+class CheckRequestForm(GiveForm):
+    """The give without the second nurse at this screen: she checks it from her own session (a pending check)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        for name in self.SECOND_NURSE:
+            del self.fields[name]
+
+
+class CheckAcceptForm(forms.Form):
+    """The second nurse's own check, from her session: the dose she calculated from the order, typed afresh."""
+
+    verified_dose_iu = DoseIUField(
+        label="Dose you calculated from the order (IU)",
+        max_length=20,
+        widget=UnfilledTextInput(attrs={"inputmode": "numeric", "autocomplete": "off"}),
+        help_text="Weight × IU/kg, worked out yourself: the first nurse's figure is not shown.",
+    )
+
+
+class CheckRefuseForm(forms.Form):
+    reason = forms.CharField(
+        label="Why you refuse the check", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
 OTHER_HOLD_REASONS = [
     ("patient_declined", "Patient declined"),
     ("no_iv_access", "No IV access"),

@@ -27,8 +27,9 @@ from monitoring.selectors import event_for
 from scheduling import selectors, services
 from scheduling.mar import forms as nurse_forms
 from scheduling.models import Administration, Course, Dose, TeachingRecord
-from scheduling.selectors import board
+from scheduling.selectors import board, double_checks
 from scheduling.services import assessments as nurse_services
+from scheduling.services import double_checks as double_check_services
 from scheduling.templatetags.humanize_dose import person
 
 CLINICAL_ROLES = (Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
@@ -64,6 +65,10 @@ def ward_page(request, code: str):
     ward = access.ward_for(request.user, code)
     now = timezone.now()
     context = {"ward": ward, "board": board.ward_board(ward, now=now), "now": now}
+    # The double checks on this ward waiting for this nurse (not her own): refreshed with the board's poll.
+    context["checks"] = [
+        c for c in double_checks.checks_to_answer(request.user, now=now) if c.dose.course.patient.ward_id == ward.pk
+    ]
     context["can_assign"] = access.has_role(request.user, Role.CHARGE_NURSE, Role.ADMIN)
     if request.htmx:  # the poll: the board alone
         with timezone.override(ward.zone):
@@ -178,6 +183,10 @@ def dose_page(request, pk: int):
             "hold": _post_hold,
             "undo_hold": _post_undo_hold,
             "correct": _post_correct,
+            "request_check": _post_request_check,
+            "accept_check": _post_accept_check,
+            "refuse_check": _post_refuse_check,
+            "cancel_check": _post_cancel_check,
         }.get(request.POST.get("action", ""))
         if handler is None:
             return HttpResponseBadRequest("Unknown action.")
@@ -191,6 +200,14 @@ def dose_page(request, pk: int):
 def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False, **forms):
     patient = dose.course.patient
     evaluation = dose.latest_evaluation
+    check = double_checks.latest_check(dose)  # one read: the pending check, or the last refused one
+    open_check = check if check is not None and double_checks.state_of(check, now=now) == "pending" else None
+    # Blind (ISMP): another nurse who may answer the pending check sees the order, never the computed dose.
+    checker = (
+        open_check is not None
+        and _chartable(dose)
+        and double_check_services.may_check(request.user, open_check, ward_id=patient.ward_id) is None
+    )
     rules = board.hold_rules(evaluation)
     overrides = list(dose.overrides.select_related("by__profile"))
     standing_override = any(o.lapsed_at is None for o in overrides)
@@ -214,6 +231,7 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         # A give refused for its input (400) keeps the form with what was typed; a refusal by the rules does not.
         "give_allowed": _chartable(dose)
         and can_give
+        and open_check is None
         and (
             decision == "give"
             or (decision == "hold" and standing_override)
@@ -240,7 +258,17 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         "undoable_hold": _undoable_hold(dose, holds, now=now),
         "can_give": can_give,
         "now": now,
+        "open_check": open_check,
+        "refused_check": check if check is not None and check.status == "refused" and open_check is None else None,
+        "checker": checker,
+        "order": double_checks.order_of(dose.course) if checker else None,
+        "own_check": open_check is not None and open_check.requested_by_id == request.user.pk,
+        "check_modes": settings.IL2WARD_DOUBLE_CHECK,
+        "accept_form": forms.get("accept_form") or nurse_forms.CheckAcceptForm(prefix="check"),
+        "refuse_form": forms.get("refuse_form") or nurse_forms.CheckRefuseForm(prefix="refuse"),
     }
+    if checker:
+        context["preparation"] = None  # its dose, vials and volume are the first nurse's figures
     return _render(request, "scheduling/mar/dose.html", context, zone=patient.ward.zone, status=status)
 
 
@@ -318,6 +346,104 @@ def _post_give(request, dose, *, now):
         f"C{dose.cycle} #{dose.number} charted as given ({adm.get_timing_display().lower()}), checked by "
         f"{person(adm.verified_by)}.",
     )
+    return redirect("dose", pk=dose.pk)
+
+
+def _post_request_check(request, dose, *, now):
+    """The give, checked by the second nurse from her own session: a pending check she accepts there."""
+    _require(request.user, Role.NURSE, Role.CHARGE_NURSE)
+    zone = dose.course.patient.ward.zone
+    form = nurse_forms.CheckRequestForm(request.POST, zone=zone, prefix="give")
+    if not form.is_valid():
+        return _dose_response(request, dose, now=now, status=400, give_form=form)
+    data = form.cleaned_data
+    try:
+        check = services.double_check_request(
+            dose_id=dose.pk,
+            by=request.user,
+            started_at=data["started_at"],
+            ended_at=data.get("ended_at"),
+            vial_lot=data["vial_lot"],
+            reconstituted_at=data["reconstituted_at"],
+            early_reason=data.get("early_reason", ""),
+            now=now,
+        )
+    except Conflict as exc:
+        return _refused(request, dose, exc, now=now, give_form=form)
+    except Invalid as exc:
+        nurse_forms.apply_errors(form, exc)
+        return _dose_response(request, dose, now=now, status=400, give_form=form)
+    messages.success(
+        request,
+        f"C{dose.cycle} #{dose.number}: waiting for a second nurse's check from her own session "
+        f"(open until {timezone.localtime(check.expires_at, zone):%H:%M}).",
+    )
+    return redirect("dose", pk=dose.pk)
+
+
+def _check_id(request) -> int | None:
+    raw = request.POST.get("check", "")
+    return int(raw) if raw.isdigit() else None
+
+
+def _post_accept_check(request, dose, *, now):
+    _require(request.user, Role.NURSE, Role.CHARGE_NURSE)
+    form = nurse_forms.CheckAcceptForm(request.POST, prefix="check")
+    check_id = _check_id(request)
+    if check_id is None or not dose.double_checks.filter(pk=check_id).exists():
+        form.add_error(None, "That double check is not on this dose.")
+        return _dose_response(request, dose, now=now, status=400, accept_form=form)
+    if not form.is_valid():
+        return _dose_response(request, dose, now=now, status=400, accept_form=form)
+    try:
+        adm = services.double_check_accept(
+            check_id=check_id, by=request.user, verified_dose_iu=form.cleaned_data["verified_dose_iu"], now=now
+        )
+    except Conflict as exc:
+        return _refused(request, dose, exc, now=now, accept_form=nurse_forms.CheckAcceptForm(prefix="check"))
+    except Invalid as exc:
+        nurse_forms.apply_errors(form, exc)
+        return _dose_response(request, dose, now=now, status=400, accept_form=form)
+    messages.success(
+        request,
+        f"C{dose.cycle} #{dose.number} checked and charted as given by {person(adm.given_by)}, "
+        f"checked by {person(adm.verified_by)}.",
+    )
+    return redirect("dose", pk=dose.pk)
+
+
+def _post_refuse_check(request, dose, *, now):
+    _require(request.user, Role.NURSE, Role.CHARGE_NURSE)
+    form = nurse_forms.CheckRefuseForm(request.POST, prefix="refuse")
+    check_id = _check_id(request)
+    if check_id is None or not dose.double_checks.filter(pk=check_id).exists():
+        form.add_error(None, "That double check is not on this dose.")
+        return _dose_response(request, dose, now=now, status=400, refuse_form=form)
+    if not form.is_valid():
+        return _dose_response(request, dose, now=now, status=400, refuse_form=form)
+    try:
+        services.double_check_refuse(check_id=check_id, by=request.user, reason=form.cleaned_data["reason"], now=now)
+    except Conflict as exc:
+        return _refused(request, dose, exc, now=now, refuse_form=form)
+    except Invalid as exc:
+        nurse_forms.apply_errors(form, exc)
+        return _dose_response(request, dose, now=now, status=400, refuse_form=form)
+    messages.success(request, f"You refused the double check of C{dose.cycle} #{dose.number}; it is not given.")
+    return redirect("dose", pk=dose.pk)
+
+
+def _post_cancel_check(request, dose, *, now):
+    _require(request.user, Role.NURSE, Role.CHARGE_NURSE)
+    check_id = _check_id(request)
+    if check_id is None or not dose.double_checks.filter(pk=check_id).exists():
+        return HttpResponseBadRequest("That double check is not on this dose.")
+    try:
+        services.double_check_cancel(check_id=check_id, by=request.user, now=now)
+    except Conflict as exc:
+        return _refused(request, dose, exc, now=now)
+    except Invalid as exc:
+        return HttpResponseBadRequest(" ".join(m for msgs in exc.errors.values() for m in msgs))
+    messages.success(request, "Your double check request is withdrawn; the dose is not given.")
     return redirect("dose", pk=dose.pk)
 
 

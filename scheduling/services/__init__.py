@@ -24,6 +24,12 @@ from scheduling.services.doses import (
     hold_enter_in_error,
     patient_evaluate_next_dose,
 )
+from scheduling.services.double_checks import (
+    double_check_accept,
+    double_check_cancel,
+    double_check_refuse,
+    double_check_request,
+)
 
 __all__ = [
     "REFUSAL_DETAILS",
@@ -35,6 +41,10 @@ __all__ = [
     "courses_advance_status",
     "courses_pickup_unscheduled",
     "dose_administer",
+    "double_check_accept",
+    "double_check_cancel",
+    "double_check_refuse",
+    "double_check_request",
     "dose_evaluate",
     "dose_hold",
     "dose_override",

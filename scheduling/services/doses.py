@@ -14,7 +14,7 @@ from il2ward.recipients import Directory
 from monitoring.domain import engine
 from scheduling.domain import charting, window
 from scheduling.domain.signed_records import record_override
-from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override
+from scheduling.models import Administration, Course, Dose, DoseEvaluation, DoubleCheck, Hold, Override
 from scheduling.services.evaluation import DOSE_RELATED, evaluate_doses, override_covers, record_bars_after_course
 from scheduling.services.reminders import DOSE_WORK, HOLD_KINDS
 
@@ -22,15 +22,17 @@ from scheduling.services.reminders import DOSE_WORK, HOLD_KINDS
 def _locked_dose(dose_id: int) -> Dose:
     """The row lock on the dose is the race guard: two nurses charting one dose serialise here."""
     try:
-        # Lighter than DOSE_RELATED: a join per related row makes the locking read slower on every charting, and
-        # who hears about a new flag (the assigned nurse, the on-call oncologist) is only read when there is one.
-        return (
-            Dose.objects.select_for_update(of=("self",), no_key=True)
-            .select_related("course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation")
-            .get(pk=dose_id)
-        )
+        return _locked_dose_query().get(pk=dose_id)
     except Dose.DoesNotExist as exc:
         raise Invalid({"dose": ["No such dose."]}) from exc
+
+
+def _locked_dose_query():
+    # Lighter than DOSE_RELATED: a join per related row makes the locking read slower on every charting, and
+    # who hears about a new flag (the assigned nurse, the on-call oncologist) is only read when there is one.
+    return Dose.objects.select_for_update(of=("self",), no_key=True).select_related(
+        "course__patient__ward", "course__rule_set", "course__oncologist", "latest_evaluation"
+    )
 
 
 def dose_evaluate(*, dose_id: int, now: datetime, trigger: str = "manual") -> DoseEvaluation:
@@ -105,7 +107,8 @@ def dose_administer(
     early_reason: str = "",
     now: datetime,
 ) -> Administration:
-    """Chart a dose as given, with a blind double check by a second nurse (API.md: administer).
+    """Chart a dose as given, with a blind double check by a second nurse co-signing with her password at the first
+    nurse's screen (API.md: administer). The other way is her own session: scheduling.services.double_checks.
 
     Bad input is refused (Invalid) before anything is written. The dose is then locked and evaluated as of the
     infusion's start (HOLD-RULES §3a INV-START): from the observations whose clinical time is at or before
@@ -116,6 +119,33 @@ def dose_administer(
     A start more than the on-time margin (IL2WARD_ON_TIME_MINUTES) before due is an early dose: the nurse confirms
     it with `early_reason`, stored with the administration (the window itself is still SCH-WINDOW's).
     """
+    check_give_times(started_at=started_at, ended_at=ended_at, reconstituted_at=reconstituted_at, now=now)
+    if settings.IL2WARD_DOUBLE_CHECK == "session":
+        raise Invalid({"verifier": ["On this ward the second nurse checks from her own session: ask for her check."]})
+    verifier = _verifier(by=by, username=verifier_username, password=verifier_password)
+    with transaction.atomic():
+        dose = _locked_dose(dose_id)
+        _require_ward_nurse(verifier, dose)
+        adm, refusal, evaluation = chart_locked(
+            dose,
+            by=by,
+            verifier=verifier,
+            started_at=started_at,
+            ended_at=ended_at,
+            vial_lot=vial_lot,
+            reconstituted_at=reconstituted_at,
+            early_reason=early_reason,
+            verified_dose_iu=verified_dose_iu,
+            now=now,
+        )
+        if adm is not None:
+            return adm
+    # Outside the atomic block: the evaluation above is kept; the refusal itself writes nothing.
+    raise Conflict(refusal, _refusal_detail(refusal, evaluation))
+
+
+def check_give_times(*, started_at, ended_at, reconstituted_at, now) -> None:
+    """The give's own times (400 naming the field): shared by both ways of checking it."""
     if charting.in_future(started_at, now=now):
         raise Invalid({"started_at": ["The start time is in the future."]})
     if ended_at is not None and ended_at < started_at:
@@ -124,51 +154,83 @@ def dose_administer(
         raise Invalid({"ended_at": ["The end time is in the future."]})
     if reconstituted_at is not None and reconstituted_at > started_at:
         raise Invalid({"reconstituted_at": ["Reconstituted after the infusion started?"]})
-    verifier = _verifier(by=by, username=verifier_username, password=verifier_password)
-    with transaction.atomic():
-        dose = _locked_dose(dose_id)
-        course = dose.course
-        if not verifier.profile.wards.filter(pk=course.patient.ward_id).exists():
-            raise Invalid({"verifier": ["The second nurse must work on this patient's ward."]})
-        evaluation = None
-        if charting.open_dose_refusal(dose_status=dose.status, course_status=course.status) is None:
-            evaluation = evaluate_doses([dose], now=now, trigger="charting", as_of=started_at)[0]
-        decision = evaluation.decision if evaluation else ""
-        refusal = charting.administer_refusal(
-            dose_status=dose.status,
-            course_status=course.status,
-            eligibility_attested=course.eligibility_attested,
-            due_at=dose.due_at,
-            started_at=started_at,
-            window_minutes=settings.IL2WARD_WINDOW_MINUTES,
-            decision=decision,
-            hold_overridden=decision == DoseEvaluation.Decision.HOLD and _hold_overridden(dose, evaluation, now=now),
-            missing=evaluation.missing if evaluation else (),
-            course_discontinued=course.discontinued_at is not None,
-            stop_recommended=evaluation is not None and _stop_recommended(dose),
-            reconstituted_at=reconstituted_at,
-            max_hours_after_reconstitution=settings.IL2WARD_RECONSTITUTION_MAX_HOURS,
-            dose_iu=course.dose_iu,
-            verified_dose_iu=verified_dose_iu,
-        )
-        if refusal is None:
-            early_reason = (early_reason or "").strip() if _early(dose, started_at) else ""
-            if _early(dose, started_at) and not early_reason:
-                raise Invalid({"early_reason": [_early_message(dose, started_at)]})
-            return _chart_given(
-                dose,
-                by=by,
-                verifier=verifier,
-                started_at=started_at,
-                ended_at=ended_at,
-                vial_lot=vial_lot,
-                reconstituted_at=reconstituted_at,
-                early_reason=early_reason,
-                evaluation=evaluation,
-                now=now,
-            )
-    # Outside the atomic block: the evaluation above is kept; the refusal itself writes nothing.
-    raise Conflict(refusal, _refusal_detail(refusal, evaluation))
+
+
+def works_on_ward(user, ward_id: int) -> bool:
+    """Is the ward among the user's (one query: her profile's wards, without reading the profile first)?"""
+    from il2ward.models import Ward
+
+    return Ward.objects.filter(pk=ward_id, staff__user=user).exists()
+
+
+def _require_ward_nurse(verifier, dose) -> None:
+    if not works_on_ward(verifier, dose.course.patient.ward_id):
+        raise Invalid({"verifier": ["The second nurse must work on this patient's ward."]})
+
+
+def administer_refusal_for(dose, *, started_at, reconstituted_at, verified_dose_iu, now):
+    """Evaluate the locked dose as of `started_at` (INV-START, stored) and return (refusal code or None, evaluation).
+    `verified_dose_iu` None leaves the double check out (a check asked for but not yet made)."""
+    course = dose.course
+    evaluation = None
+    if charting.open_dose_refusal(dose_status=dose.status, course_status=course.status) is None:
+        evaluation = evaluate_doses([dose], now=now, trigger="charting", as_of=started_at)[0]
+    decision = evaluation.decision if evaluation else ""
+    refusal = charting.administer_refusal(
+        dose_status=dose.status,
+        course_status=course.status,
+        eligibility_attested=course.eligibility_attested,
+        due_at=dose.due_at,
+        started_at=started_at,
+        window_minutes=settings.IL2WARD_WINDOW_MINUTES,
+        decision=decision,
+        hold_overridden=decision == DoseEvaluation.Decision.HOLD and _hold_overridden(dose, evaluation, now=now),
+        missing=evaluation.missing if evaluation else (),
+        course_discontinued=course.discontinued_at is not None,
+        stop_recommended=evaluation is not None and _stop_recommended(dose),
+        reconstituted_at=reconstituted_at,
+        max_hours_after_reconstitution=settings.IL2WARD_RECONSTITUTION_MAX_HOURS,
+        dose_iu=course.dose_iu if verified_dose_iu is not None else None,
+        verified_dose_iu=verified_dose_iu,
+    )
+    return refusal, evaluation
+
+
+def early_reason_for(dose, *, started_at, early_reason: str) -> str:
+    """The early start's reason, required when the start is more than the on-time margin before due (400)."""
+    early_reason = (early_reason or "").strip() if _early(dose, started_at) else ""
+    if _early(dose, started_at) and not early_reason:
+        raise Invalid({"early_reason": [_early_message(dose, started_at)]})
+    return early_reason
+
+
+def chart_locked(
+    dose, *, by, verifier, started_at, ended_at, vial_lot, reconstituted_at, early_reason, verified_dose_iu, now,
+    actor=None, check=None,
+):  # fmt: skip
+    """With the dose locked: evaluate as of the start and chart it, or say why not. (administration, None, evaluation)
+    when charted; (None, refusal code, evaluation) when refused, nothing written but the evaluation."""
+    refusal, evaluation = administer_refusal_for(
+        dose, started_at=started_at, reconstituted_at=reconstituted_at, verified_dose_iu=verified_dose_iu, now=now
+    )
+    if refusal is not None:
+        return None, refusal, evaluation
+    early_reason = early_reason_for(dose, started_at=started_at, early_reason=early_reason)
+    adm = _chart_given(
+        dose,
+        by=by,
+        verifier=verifier,
+        started_at=started_at,
+        ended_at=ended_at,
+        vial_lot=vial_lot,
+        reconstituted_at=reconstituted_at,
+        early_reason=early_reason,
+        evaluation=evaluation,
+        now=now,
+        actor=actor,
+        check=check,
+    )
+    return adm, None, evaluation
 
 
 def _early(dose, started_at: datetime) -> bool:
@@ -184,8 +246,11 @@ def _early_message(dose, started_at: datetime) -> str:
 
 
 def _chart_given(
-    dose, *, by, verifier, started_at, ended_at, vial_lot, reconstituted_at, early_reason, evaluation, now
-):
+    dose, *, by, verifier, started_at, ended_at, vial_lot, reconstituted_at, early_reason, evaluation, now,
+    actor=None, check=None,
+):  # fmt: skip
+    """Write the administration. `check`: the pending double check it answers (accepted with it); any other pending
+    check of the dose is cancelled, since the dose is given."""
     course = dose.course
     adm = Administration.objects.create(
         dose=dose,
@@ -204,12 +269,18 @@ def _chart_given(
         charted_at=now,
     )
     Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.GIVEN, status_changed_at=now)
-    notifications_resolve(dose_id=dose.pk, kinds=DOSE_WORK, reason="dose given", by=by, now=now)
-    audit(
-        actor=by,
-        action="dose.administer",
-        obj=dose,
-        at=now,
+    cancelled = []
+    if check is None:  # the check this give answers is the dose's only pending one (one_pending_check_per_dose)
+        pending = DoubleCheck.objects.filter(dose=dose, status=DoubleCheck.Status.PENDING)
+        cancelled = list(pending.values_list("pk", flat=True))
+        if cancelled:
+            pending.update(status=DoubleCheck.Status.CANCELLED, decided_at=now, decided_by=by)
+    notifications_resolve(dose_id=dose.pk, kinds=DOSE_WORK, reason="dose given", by=actor or by, now=now)
+    administered = Entry(
+        actor or by,
+        "dose.administer",
+        dose,
+        now,
         old={"status": dose.status},
         new={
             "status": Dose.Status.GIVEN,
@@ -223,8 +294,24 @@ def _chart_given(
             "timing": adm.timing,
             "early_reason": early_reason,
             "evaluation": evaluation.pk if evaluation else None,
+            "given_by": by.pk,
+            "double_check": check.pk if check is not None else None,
+            "double_checks_cancelled": cancelled,
         },
     )
+    entries = [administered]
+    if check is not None:  # appended with the administration: one lock of the chain, not two
+        entries.append(
+            Entry(
+                actor or by,
+                "double_check.accept",
+                check,
+                now,
+                old={"status": DoubleCheck.Status.PENDING},
+                new={"status": DoubleCheck.Status.ACCEPTED, "administration": adm.pk, "dose": dose.pk},
+            )
+        )
+    audit_many(entries)
     return adm
 
 
@@ -270,6 +357,11 @@ def dose_hold(*, dose_id: int, reason: str, note: str = "", by, now: datetime) -
     evaluation = evaluate_doses([dose], now=now, trigger="hold")[0]
     Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.HELD, status_changed_at=now)
     notifications_resolve(dose_id=dose.pk, kinds=DOSE_WORK, reason="dose held", by=by, now=now)
+    pending = DoubleCheck.objects.filter(dose=dose, status=DoubleCheck.Status.PENDING)
+    cancelled = list(pending.values_list("pk", flat=True))
+    if cancelled:  # a held dose is not given: the check asked for it has nothing left to check
+        pending.update(status=DoubleCheck.Status.CANCELLED, decided_at=now, decided_by=by)
+        audit(actor=by, action="double_check.cancel", obj=dose, at=now, new={"double_checks": cancelled}, reason="held")
     return _write_hold(
         dose, reason=reason, rule_ids=_rules(evaluation), note=note, by=by, now=now, evaluation=evaluation
     )

@@ -1,0 +1,228 @@
+"""The blind double check from the second nurse's own session (ISMP independent double check; HOLD-RULES §3a).
+
+The first nurse charts the give without a second nurse at her screen: `double_check_request` evaluates the dose as of
+its start (INV-START; a refusal is the same 409 as a co-signed give) and leaves a pending check. Another nurse of the
+patient's ward, signed in on her own device, sees the order (weight, IU/kg, preparation rules) but not the computed
+dose, types the dose she calculated and accepts (`double_check_accept`: the dose is locked, evaluated afresh as of the
+same start and charted only when her dose matches the prescribed one), or refuses with a reason. Her identity is her
+own session (a password sign-in, throttled by axes): no password is hashed on this charting request.
+
+A pending check lives until the dose's window closes (due + W, SCH-WINDOW); after that nothing can be given for the
+slot and the check is shown as expired. The first nurse may withdraw it; giving or holding the dose by another path
+cancels it. Every change is audited; nothing is deleted.
+"""
+
+from datetime import datetime, timedelta
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F
+
+from il2ward import access
+from il2ward.audit import audit
+from il2ward.db import retry_transaction
+from il2ward.errors import Conflict, Invalid
+from scheduling.models import Administration, Dose, DoubleCheck
+from scheduling.services.doses import (
+    _locked_dose,
+    _locked_dose_query,
+    _refusal_detail,
+    administer_refusal_for,
+    chart_locked,
+    check_give_times,
+    early_reason_for,
+    works_on_ward,
+)
+
+CHECK_DETAILS = {
+    "double_check_pending": "A double check is already waiting for this dose.",
+    "double_check_closed": "This double check is no longer waiting: it was accepted, refused or withdrawn.",
+    "double_check_expired": "The dose's window has closed: this double check expired (a dose is never made up).",
+}
+
+
+def _expires_at(dose: Dose) -> datetime:
+    return dose.due_at + timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
+
+
+def double_check_request(
+    *,
+    dose_id: int,
+    by,
+    started_at: datetime,
+    ended_at: datetime | None = None,
+    vial_lot: str = "",
+    reconstituted_at: datetime | None = None,
+    early_reason: str = "",
+    now: datetime,
+) -> DoubleCheck:
+    """The first nurse's give, waiting for the second nurse's check from her own session (a pending check)."""
+    check_give_times(started_at=started_at, ended_at=ended_at, reconstituted_at=reconstituted_at, now=now)
+    if settings.IL2WARD_DOUBLE_CHECK == "password":
+        raise Invalid({"verifier": ["On this ward the second nurse co-signs with her password at this screen."]})
+    with transaction.atomic():
+        dose = _locked_dose(dose_id)
+        refusal, evaluation = administer_refusal_for(
+            dose, started_at=started_at, reconstituted_at=reconstituted_at, verified_dose_iu=None, now=now
+        )
+        if refusal is None:
+            early_reason = early_reason_for(dose, started_at=started_at, early_reason=early_reason)
+            if DoubleCheck.objects.filter(dose=dose, status=DoubleCheck.Status.PENDING).exists():
+                raise Conflict("double_check_pending", CHECK_DETAILS["double_check_pending"])
+            check = DoubleCheck.objects.create(
+                dose=dose,
+                requested_by=by,
+                requested_at=now,
+                expires_at=_expires_at(dose),
+                started_at=started_at,
+                ended_at=ended_at,
+                vial_lot=vial_lot,
+                reconstituted_at=reconstituted_at,
+                early_reason=early_reason,
+            )
+            audit(
+                actor=by,
+                action="double_check.request",
+                obj=check,
+                at=now,
+                new={
+                    "dose": dose.pk,
+                    "started_at": started_at,
+                    "ended_at": ended_at,
+                    "vial_lot": vial_lot,
+                    "reconstituted_at": reconstituted_at,
+                    "early_reason": early_reason,
+                    "expires_at": check.expires_at,
+                    "evaluation": evaluation.pk if evaluation else None,
+                },
+            )
+            return check
+    raise Conflict(refusal, _refusal_detail(refusal, evaluation))
+
+
+def _locked_check(check_id: int) -> tuple[Dose, DoubleCheck]:
+    """Dose first, then the check: the lock order of every charting path (patient → course → dose → …). The dose is
+    found through the check in its locking read, so no query looks the dose up first."""
+    try:
+        dose = _locked_dose_query().get(double_checks__pk=check_id)
+    except Dose.DoesNotExist as exc:
+        raise Invalid({"double_check": ["No such double check."]}) from exc
+    check = (
+        DoubleCheck.objects.select_for_update(of=("self",), no_key=True).select_related("requested_by").get(pk=check_id)
+    )
+    return dose, check
+
+
+def _require_open(check: DoubleCheck, *, now: datetime) -> None:
+    if check.status != DoubleCheck.Status.PENDING:
+        raise Conflict("double_check_closed", CHECK_DETAILS["double_check_closed"])
+    if now > check.expires_at:
+        raise Conflict("double_check_expired", CHECK_DETAILS["double_check_expired"])
+
+
+def may_check(user, check: DoubleCheck, *, ward_id: int) -> str | None:
+    """Why `user` may not be this check's second nurse (the field's message), or None: another nurse (nurse or
+    charge nurse) working on the patient's ward; never the nurse who asked for it."""
+    if user.pk == check.requested_by_id:
+        return "The second check must be by a different nurse."
+    if not access.is_nursing(user):
+        return "The second check must be by a nurse."
+    if not works_on_ward(user, ward_id):
+        return "The second nurse must work on this patient's ward."
+    return None
+
+
+@retry_transaction
+def double_check_accept(*, check_id: int, by, verified_dose_iu: int | None, now: datetime) -> Administration:
+    """The second nurse's own check: her dose, typed from the order. It charts the administration (given by the first
+    nurse, verified by her) only when it matches the prescribed dose and the rules allow the dose as of its start
+    (INV-START, the same refusals as a co-signed give). A dose that does not match is 409 `double_check_mismatch`:
+    nothing is charted, the check keeps waiting, and the mismatch is counted and audited."""
+    if not verified_dose_iu or verified_dose_iu < 1:
+        raise Invalid({"verified_dose_iu": ["Type the dose you calculated, in whole IU."]})
+    with transaction.atomic():
+        dose, check = _locked_check(check_id)
+        why_not = may_check(by, check, ward_id=dose.course.patient.ward_id)
+        if why_not:
+            raise Invalid({"verifier": [why_not]})
+        _require_open(check, now=now)
+        adm, refusal, evaluation = chart_locked(
+            dose,
+            by=check.requested_by,
+            verifier=by,
+            started_at=check.started_at,
+            ended_at=check.ended_at,
+            vial_lot=check.vial_lot,
+            reconstituted_at=check.reconstituted_at,
+            early_reason=check.early_reason,
+            verified_dose_iu=verified_dose_iu,
+            now=now,
+            actor=by,
+            check=check,
+        )
+        if adm is not None:
+            DoubleCheck.objects.filter(pk=check.pk).update(
+                status=DoubleCheck.Status.ACCEPTED, decided_by=by, decided_at=now, administration=adm
+            )
+            return adm
+        if refusal == "double_check_mismatch":
+            DoubleCheck.objects.filter(pk=check.pk).update(mismatches=F("mismatches") + 1)
+            audit(
+                actor=by,
+                action="double_check.mismatch",
+                obj=check,
+                at=now,
+                new={"dose": dose.pk, "mismatches": check.mismatches + 1},
+            )
+    raise Conflict(refusal, _refusal_detail(refusal, evaluation))
+
+
+@retry_transaction
+@transaction.atomic
+def double_check_refuse(*, check_id: int, by, reason: str, now: datetime) -> DoubleCheck:
+    """The second nurse will not check this give (wrong patient, wrong bag, ...): refused with her reason, audited.
+    The dose stays open; the first nurse sees why and may ask again."""
+    reason = (reason or "").strip()
+    if not reason:
+        raise Invalid({"reason": ["Say why you refuse the check."]})
+    dose, check = _locked_check(check_id)
+    why_not = may_check(by, check, ward_id=dose.course.patient.ward_id)
+    if why_not:
+        raise Invalid({"verifier": [why_not]})
+    _require_open(check, now=now)
+    DoubleCheck.objects.filter(pk=check.pk).update(
+        status=DoubleCheck.Status.REFUSED, decided_by=by, decided_at=now, refused_reason=reason
+    )
+    audit(
+        actor=by,
+        action="double_check.refuse",
+        obj=check,
+        at=now,
+        old={"status": DoubleCheck.Status.PENDING},
+        new={"status": DoubleCheck.Status.REFUSED, "dose": dose.pk},
+        reason=reason,
+    )
+    check.refresh_from_db()
+    return check
+
+
+@retry_transaction
+@transaction.atomic
+def double_check_cancel(*, check_id: int, by, now: datetime) -> DoubleCheck:
+    """The first nurse withdraws her pending check (to co-sign at her screen instead, or not to give). Audited."""
+    dose, check = _locked_check(check_id)
+    if by.pk != check.requested_by_id:
+        raise Invalid({"double_check": ["Only the nurse who asked for this check can withdraw it."]})
+    if check.status != DoubleCheck.Status.PENDING:
+        raise Conflict("double_check_closed", CHECK_DETAILS["double_check_closed"])
+    DoubleCheck.objects.filter(pk=check.pk).update(status=DoubleCheck.Status.CANCELLED, decided_by=by, decided_at=now)
+    audit(
+        actor=by,
+        action="double_check.cancel",
+        obj=check,
+        at=now,
+        old={"status": DoubleCheck.Status.PENDING},
+        new={"status": DoubleCheck.Status.CANCELLED, "dose": dose.pk},
+    )
+    check.refresh_from_db()
+    return check

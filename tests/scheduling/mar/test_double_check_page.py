@@ -1,0 +1,78 @@
+"""The own-session double check on the dose page and the board: the first nurse asks, another nurse of the ward sees
+the order but not the computed dose, accepts or refuses there; the first nurse sees the outcome."""
+
+import re
+
+import pytest
+
+from scheduling.models import Administration, DoubleCheck
+from tests.conftest import NOW
+from tests.scheduling.mar.conftest import record_assessment
+from tests.scheduling.mar.test_dose_page import give
+
+pytestmark = pytest.mark.django_db
+
+
+def text(response) -> str:
+    return re.sub(r"\s+", " ", response.content.decode())
+
+
+def ask(client, dose):
+    data = {k: v for k, v in give(dose).items() if not k.startswith(("give-verifier", "give-verified"))}
+    return client.post(f"/doses/{dose.pk}/", {**data, "action": "request_check"}, follow=True)
+
+
+def test_the_first_nurse_asks_and_waits(client, dose_now, nurse_a):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW)
+    client.force_login(nurse_a)
+    html = text(ask(client, dose_now))
+    assert "waiting for a second nurse" in html.lower() and 'id="cancel-check-button"' in html
+    assert DoubleCheck.objects.get().status == "pending" and not Administration.objects.exists()
+    assert 'id="give-button"' not in html  # the check card is the action now
+
+
+def test_the_second_nurse_sees_the_order_not_the_dose_and_accepts(client, dose_now, nurse_a, nurse_a2):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW)
+    client.force_login(nurse_a)
+    ask(client, dose_now)
+    client.force_login(nurse_a2)
+    board = text(client.get(f"/wards/{dose_now.course.patient.ward.code}/"))
+    assert "Double checks waiting for you" in board and "Alice Nurse RN" in board
+    page = text(client.get(f"/doses/{dose_now.pk}/"))
+    dose_iu = dose_now.course.dose_iu
+    assert "80.0 kg" in page and "600,000 IU/kg" in page
+    assert f"{dose_iu:,}" not in page and str(dose_iu) not in page and 'id="prep-h"' not in page
+    check = DoubleCheck.objects.get()
+    wrong = client.post(
+        f"/doses/{dose_now.pk}/", {"action": "accept_check", "check": check.pk, "check-verified_dose_iu": "4800000"}
+    )
+    assert wrong.status_code == 409 and "does not match" in text(wrong) and f"{dose_iu:,}" not in text(wrong)
+    done = client.post(
+        f"/doses/{dose_now.pk}/",
+        {"action": "accept_check", "check": check.pk, "check-verified_dose_iu": f"{dose_iu:,}"},
+        follow=True,
+    )
+    assert "charted as given" in text(done)
+    adm = Administration.objects.get()
+    assert (adm.given_by, adm.verified_by) == (nurse_a, nurse_a2)
+
+
+def test_the_first_nurse_cannot_accept_on_her_page_and_sees_a_refusal(client, dose_now, nurse_a, nurse_a2):
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW)
+    client.force_login(nurse_a)
+    ask(client, dose_now)
+    check = DoubleCheck.objects.get()
+    own = client.post(
+        f"/doses/{dose_now.pk}/",
+        {"action": "accept_check", "check": check.pk, "check-verified_dose_iu": f"{dose_now.course.dose_iu}"},
+    )
+    assert own.status_code == 400 and "different nurse" in text(own)
+    assert not Administration.objects.exists()
+    client.force_login(nurse_a2)
+    refused = client.post(
+        f"/doses/{dose_now.pk}/", {"action": "refuse_check", "check": check.pk, "refuse-reason": "wrong label"}
+    )
+    assert refused.status_code == 302
+    client.force_login(nurse_a)
+    page = text(client.get(f"/doses/{dose_now.pk}/"))
+    assert "Double check refused" in page and "wrong label" in page and 'id="give-button"' in page
