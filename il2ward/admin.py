@@ -6,7 +6,7 @@ from django.utils import timezone
 
 from il2ward import recipients
 from il2ward.audit import audit
-from il2ward.channels import setting
+from il2ward.channels import REGISTRY, setting
 from il2ward.models import (
     NURSING_ROLES,
     AuditEvent,
@@ -67,11 +67,18 @@ class WardAdmin(admin.ModelAdmin):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "printed_name", "on_duty", "notify_in_app", "notify_email", "notify_webhook"]
-    list_editable = ["on_duty", "notify_in_app", "notify_email", "notify_webhook"]
+    list_display = ["user", "printed_name", "on_duty", "notified_by"]
+    list_editable = ["on_duty"]
     list_filter = ["on_duty", "wards"]
     filter_horizontal = ["wards"]
     search_fields = ["user__username", "printed_name"]
+    # The channel choices (and an SMS number) are the user's own, set on her notifications page and audited there.
+    exclude = ["channels"]
+    readonly_fields = ["notified_by"]
+
+    @admin.display(description="notified by")
+    def notified_by(self, obj) -> str:
+        return ", ".join(c.label for c in REGISTRY.values() if c.choice(obj.channels)["on"]) or "nothing"
 
 
 @admin.register(Patient)
