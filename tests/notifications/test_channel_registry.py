@@ -104,3 +104,17 @@ def test_a_delivery_of_a_channel_taken_out_of_the_registry_is_dead_not_retried_f
 
 def test_the_built_in_channels_are_registered_in_their_order():
     assert list(channels.REGISTRY) == ["in_app", "email", "webhook", "sms"]
+
+
+def test_no_channel_builds_a_page_address_by_hand():
+    """Links come from page_link (reverse() of the pages' URL names): a moved page moves its links too."""
+    from pathlib import Path
+
+    root = Path(channels.__file__).parent
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for path in sorted(root.rglob("*.py"))
+        for number, line in enumerate(path.read_text().splitlines(), start=1)
+        if any(page in line for page in ('"/doses/', "'/doses/", "/doses/{", '"/patients/', "/patients/{"))
+    ]
+    assert offenders == []
