@@ -6,9 +6,10 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from il2ward.health import beat_beats
+from il2ward.heartbeats import beat_beats, step_beats, step_failed
 from il2ward.lease import BEAT, standby_reason
-from scheduling import reminders, services
+from scheduling import services
+from scheduling.services import reminders
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +30,34 @@ def sweep(beat: str | None = None) -> dict:
     return sweep_at(now=now)
 
 
+# The sweep's steps, in order. After the closing of expired slots, so a slot just missed gets no overdue reminder.
+SWEEP_STEPS = (
+    ("pickup", lambda now: {"picked_up": len(services.courses_pickup_unscheduled(now=now))}),
+    ("status", lambda now: {"status_changes": services.courses_advance_status(now=now)}),
+    ("evaluate", lambda now: {"evaluated": services.doses_evaluate_entering_window(now=now)}),
+    ("close", lambda now: services.doses_close_expired(now=now)),
+    ("reminders", lambda now: reminders.reminders_sweep(now=now)),
+)
+
+
 def sweep_at(*, now) -> dict:
-    """Everything the sweep does at `now` (the bench and the query-count tests call it with a chosen time)."""
-    return {
-        "picked_up": len(services.courses_pickup_unscheduled(now=now)),
-        "status_changes": services.courses_advance_status(now=now),
-        "evaluated": services.doses_evaluate_entering_window(now=now),
-        **services.doses_close_expired(now=now),
-        # After the closing above, so a slot that has just been missed gets no overdue reminder.
-        **reminders.reminders_sweep(now=now),
-    }
+    """Everything the sweep does at `now` (the bench and the query-count tests call it with a chosen time).
+
+    Each step runs in its own transaction (the services' own) and is isolated: a step that fails is logged by name
+    (the exception type only, never its text, which may quote a row) and the later steps still run. A step's
+    heartbeat is stamped only when it succeeds, so /readyz names a step that keeps failing.
+    """
+    result: dict = {}
+    for step, run in SWEEP_STEPS:
+        try:
+            result.update(run(now))
+        except Exception as exc:  # noqa: BLE001 - one failing step must not stop the others every interval
+            log.error("sweep step %s failed: %s", step, type(exc).__name__)
+            result.setdefault("failed", []).append(step)
+            step_failed(step, now=now)
+        else:
+            step_beats(step, now=now)
+    return result
 
 
 @shared_task(name="scheduling.evaluate_patient", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)

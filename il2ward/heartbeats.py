@@ -1,0 +1,44 @@
+"""Heartbeats: one row per process or periodic step, stamped when it last did its work. /readyz (il2ward/health.py)
+reads them; the beat, the workers, the MLLP listener and each step of the sweep write them."""
+
+from datetime import timedelta
+
+from django.conf import settings
+
+from il2ward.models import Heartbeat
+
+BEAT = "beat"  # written by the sweep task the beat schedules: the sweeps are actually running
+WORKER_PREFIX = "worker:"  # one row per worker process (il2ward.celery), named by its Celery hostname
+BEAT_PREFIX = "beat:"  # one row per beat process, beat:<host>:<pid>, so a second beat shows up
+
+
+def beat_beats(*, now) -> None:
+    Heartbeat.objects.update_or_create(name=BEAT, defaults={"at": now})
+
+
+def process_beats(*, name: str, now) -> None:
+    Heartbeat.objects.update_or_create(name=name, defaults={"at": now})
+
+
+def live(prefix: str, now) -> list[str]:
+    fresh_after = now - timedelta(seconds=3 * settings.IL2WARD_HEARTBEAT_SECONDS)
+    rows = Heartbeat.objects.filter(name__startswith=prefix, at__gte=fresh_after).order_by("name")
+    return [name.removeprefix(prefix) for name in rows.values_list("name", flat=True)]
+
+
+def worker_alive(hostname: str, *, now) -> bool:
+    """The worker named `hostname` (its Celery node name) wrote its heartbeat within three intervals."""
+    return hostname in live(WORKER_PREFIX, now)
+
+
+LISTENER_PREFIX = "hl7-listener:"  # one row per MLLP listener (inbound.listener), hl7-listener:<host>:<port>
+STEP_PREFIX = "sweep-step:"  # one row per step of the sweep (scheduling.tasks), stamped when the step last succeeded
+
+
+def step_beats(step: str, *, now) -> None:
+    Heartbeat.objects.update_or_create(name=f"{STEP_PREFIX}{step}", defaults={"at": now})
+
+
+def step_failed(step: str, *, now) -> None:
+    """A step that has never succeeded gets its row at its first failure, so /readyz can count from there."""
+    Heartbeat.objects.get_or_create(name=f"{STEP_PREFIX}{step}", defaults={"at": now})
