@@ -4,6 +4,7 @@ from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from il2ward import channels as notification_channels
 from il2ward import recipients
 from il2ward.audit import audit
 from il2ward.channels import REGISTRY, setting
@@ -160,6 +161,24 @@ class HeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "at"]
 
 
+class ChannelFilter(admin.SimpleListFilter):
+    """By channel, with the registry's labels (Delivery.channel has no choices: a new channel needs no migration)."""
+
+    title = "channel"
+    parameter_name = "channel"
+
+    def lookups(self, request, model_admin):
+        return notification_channels.choices()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(channel=self.value()) if self.value() else queryset
+
+
+@admin.display(description="channel", ordering="channel")
+def channel_label(obj) -> str:
+    return notification_channels.label(obj.channel)
+
+
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     fields = ["channel", "status", "attempts", "next_attempt_at", "delivered_at", "last_error"]
@@ -233,14 +252,14 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_display = [
         "pk",
         "notification",
-        "channel",
+        channel_label,
         "status",
         "attempts",
         "next_attempt_at",
         "delivered_at",
         "last_error",
     ]
-    list_filter = ["status", "channel"]
+    list_filter = ["status", ChannelFilter]
     actions = ["retry_now", "dismiss"]
 
     @admin.action(description="Retry now (attempts start again)")

@@ -6,8 +6,6 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from il2ward import channels as notification_channels
-
 
 def validate_zone(value: str) -> None:
     if value not in zoneinfo.available_timezones():
@@ -60,15 +58,12 @@ class StaffProfile(models.Model):
     wards = models.ManyToManyField(Ward, blank=True, related_name="staff")
     on_duty = models.BooleanField(default=True, help_text="Nurses on duty receive a ward's unassigned reminders.")
     # How she is notified, by channel name (il2ward.channels.REGISTRY): {"email": {"on": false}, "sms": {"on": true,
-    # "phone": "+14155552671"}}. A channel she never chose has its default; set by staff_profile_set_notifications.
+    # "phone": "+14155552671"}}. A channel she never chose has its default (il2ward.channels.wants); set by
+    # il2ward.notifications.staff_profile_set_notifications, audited.
     channels = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.printed_name or self.user.get_username()
-
-    def wants(self, channel: str) -> bool:
-        """Whether she chose this channel (its default if she never chose)."""
-        return notification_channels.REGISTRY[channel].choice(self.channels)["on"]
 
 
 class Patient(models.Model):
@@ -251,7 +246,9 @@ class Delivery(models.Model):
         DISMISSED = "dismissed", "Dead letter dismissed by an administrator"
 
     notification = models.ForeignKey(Notification, on_delete=models.PROTECT, related_name="deliveries")
-    channel = models.CharField(max_length=16, choices=notification_channels.choices)  # il2ward.channels.REGISTRY
+    # A name in il2ward.channels.REGISTRY (no choices here: the registry sits above the models and reads them, and a
+    # new channel needs no migration); the admin shows and filters by the registry's labels.
+    channel = models.CharField(max_length=16)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(help_text="A pending row may be attempted from this time (backoff).")

@@ -34,9 +34,19 @@ def unregister(name: str) -> None:
 
 
 def choices() -> list[tuple[str, str]]:
-    """Delivery.channel's choices (a callable: a new channel needs no migration)."""
+    """(name, label) of every channel: the admin's filter and labels of Delivery.channel."""
     return [(c.name, c.label) for c in REGISTRY.values()]
 
 
+def label(name: str) -> str:
+    channel = REGISTRY.get(name)
+    return channel.label if channel else f"{name} (not registered)"
+
+
+def wants(profile, name: str) -> bool:
+    """Whether the user of this StaffProfile chose the channel (its default if she never chose)."""
+    return REGISTRY[name].choice(profile.channels)["on"]
+
+
 __all__ = ["REGISTRY", "Channel", "ChannelError", "Message", "choices", "initials", "iso_z", "local_iso",
-           "message_for", "page_link", "readable", "register", "setting", "unregister"]  # fmt: skip
+           "label", "message_for", "page_link", "readable", "register", "setting", "unregister", "wants"]  # fmt: skip

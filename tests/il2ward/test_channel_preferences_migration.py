@@ -28,10 +28,11 @@ def test_every_users_choice_survives_the_move_to_channels_by_name_and_back():
         Profile.objects.create(user=user, notify_in_app=in_app, notify_email=email, notify_webhook=webhook)
     try:
         migrate(AFTER)
+        from il2ward.channels import wants
         from il2ward.models import StaffProfile
 
         found = {
-            p.user.username: (p.wants("in_app"), p.wants("email"), p.wants("webhook"), p.wants("sms"))
+            p.user.username: tuple(wants(p, name) for name in ("in_app", "email", "webhook", "sms"))
             for p in StaffProfile.objects.select_related("user").filter(user__username__startswith="migrated")
         }
         assert found == {f"migrated{n}": (*choice, False) for n, choice in enumerate(COMBINATIONS)}

@@ -78,17 +78,14 @@ def test_a_registered_channel_is_offered_stored_by_name_and_delivered(client, pa
     assert message.recipient_channels["pigeon"]["loft"] == "north tower" and message.link.endswith("/doses/7/")
 
 
-def test_the_admin_lists_it_and_delivery_choices_follow_the_registry(admin_client, patient_a, nurse_a, pigeon):
+def test_the_admin_labels_and_filters_it_by_the_registry(admin_client, patient_a, nurse_a, pigeon):
     StaffProfile.objects.filter(user=nurse_a).update(channels={"pigeon": {"on": True, "loft": "n"}})
     dose_due(patient_a, [nurse_a])
-    field = Delivery._meta.get_field("channel")
-    assert ("pigeon", "Carrier pigeon") in field.choices
-    delivery = Delivery.objects.get(channel="pigeon")
-    delivery.full_clean()  # a registered name is a valid choice...
-    delivery.channel = "owl"
-    with pytest.raises(Exception, match="owl"):
-        delivery.full_clean()  # ...an unregistered one is not
-    assert "Carrier pigeon" in admin_client.get("/admin/il2ward/delivery/").content.decode()
+    pigeon_id = Delivery.objects.get(channel="pigeon").pk
+    listing = admin_client.get("/admin/il2ward/delivery/").content.decode()
+    assert "Carrier pigeon" in listing and "?channel=pigeon" in listing  # its label and its filter
+    filtered = admin_client.get("/admin/il2ward/delivery/?channel=pigeon")
+    assert [d.pk for d in filtered.context["cl"].result_list] == [pigeon_id]
     assert "Carrier pigeon" in admin_client.get("/admin/il2ward/staffprofile/").content.decode()
 
 

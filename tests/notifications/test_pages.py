@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from il2ward.channels import wants
 from il2ward.models import AuditEvent, Notification, Patient, StaffProfile, Ward
 from il2ward.notifications import notify
 from tests.conftest import NOW, make_staff
@@ -102,7 +103,7 @@ def test_preferences_are_saved(client, nurse_a):
     )
     assert response.status_code == 302
     profile = StaffProfile.objects.get(user=nurse_a)
-    assert (profile.on_duty, profile.wants("in_app"), profile.wants("email"), profile.wants("webhook")) == (
+    assert (profile.on_duty, wants(profile, "in_app"), wants(profile, "email"), wants(profile, "webhook")) == (
         True,
         True,
         False,

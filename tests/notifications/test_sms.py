@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
+from il2ward.channels import wants
 from il2ward.models import AuditEvent, Delivery, StaffProfile
 from il2ward.notifications import deliver, deliveries_resend, notify
 from tests.conftest import NOW
@@ -137,7 +138,7 @@ def test_too_many_5xx_is_dead_lettered_like_any_channel(patient_a, nurse_a, sms_
 
 
 def test_a_4xx_is_dead_at_once_and_visible_in_readyz_but_429_is_retried(patient_a, nurse_a, sms_gateway, admin_client):
-    from il2ward.health import beat_beats, process_beats
+    from il2ward.heartbeats import beat_beats, process_beats
 
     beat_beats(now=timezone.now())
     process_beats(name="worker:celery@ward", now=timezone.now())
@@ -186,7 +187,7 @@ def test_a_valid_number_is_stored_in_e164_and_audited(client, nurse_a, sms_gatew
     assert prefs(client, notify_sms="on", sms_phone="+1 415-555-2671").status_code == 302
     profile = StaffProfile.objects.get(user=nurse_a)
     assert profile.channels["sms"] == {"on": True, "phone": PHONE}
-    assert profile.wants("sms") and profile.wants("in_app") and not profile.wants("email")
+    assert wants(profile, "sms") and wants(profile, "in_app") and not wants(profile, "email")
     event = AuditEvent.objects.get(action="staff_profile.notifications")
     assert event.actor == nurse_a and event.object_id == str(profile.pk)
     assert event.old["channels"]["sms"] is None and event.new["channels"]["sms"] == {"on": True, "phone": PHONE}
