@@ -1,4 +1,4 @@
-"""Issue 3 figures: the pre-dose evaluation.
+"""Benchmark: the pre-dose evaluation.
 
 - One pure evaluation (monitoring.domain.engine.evaluate on a full snapshot: every input present, a fluid period)
   costs under a tenth of one trivial database query as the application issues them: one row by primary key through

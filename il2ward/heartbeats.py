@@ -35,10 +35,17 @@ LISTENER_PREFIX = "hl7-listener:"  # one row per MLLP listener (inbound.listener
 STEP_PREFIX = "sweep-step:"  # one row per step of the sweep (scheduling.tasks), stamped when the step last succeeded
 
 
-def step_beats(step: str, *, now) -> None:
-    Heartbeat.objects.update_or_create(name=f"{STEP_PREFIX}{step}", defaults={"at": now})
-
-
-def step_failed(step: str, *, now) -> None:
-    """A step that has never succeeded gets its row at its first failure, so /readyz can count from there."""
-    Heartbeat.objects.get_or_create(name=f"{STEP_PREFIX}{step}", defaults={"at": now})
+def steps_beat(*, succeeded: list[str], failed: list[str], now) -> None:
+    """One query for all the steps of a sweep: each succeeded step stamped `now`; a failed step keeps its last
+    success, and one that never succeeded gets its row at its first failure, so /readyz can count from there."""
+    if succeeded:
+        Heartbeat.objects.bulk_create(
+            [Heartbeat(name=f"{STEP_PREFIX}{step}", at=now) for step in succeeded],
+            update_conflicts=True,
+            unique_fields=["name"],
+            update_fields=["at"],
+        )
+    if failed:
+        Heartbeat.objects.bulk_create(
+            [Heartbeat(name=f"{STEP_PREFIX}{step}", at=now) for step in failed], ignore_conflicts=True
+        )

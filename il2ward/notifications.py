@@ -21,16 +21,14 @@ everyone. Their e-mail and webhook deliveries still pending are cancelled (nobod
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from il2ward.audit import audit
 from il2ward.channels import REGISTRY, ChannelError, message_for, setting
@@ -340,11 +338,22 @@ def notifications_resolve(*, now: datetime, reason: str, kinds, dose_id: int | N
 # --- Delivering ---------------------------------------------------------------------------------------------------
 
 
+# Asked just before a delivery is sent whether its work was done meanwhile (then it is dropped, not sent late). The
+# apps that own the work register here at start-up (scheduling's AppConfig): the dependencies point towards il2ward.
+_WORK_DONE_CHECKS: list[Callable[[Notification], str]] = []
+
+
+def register_work_done(check: Callable[[Notification], str]) -> None:
+    if check not in _WORK_DONE_CHECKS:
+        _WORK_DONE_CHECKS.append(check)
+
+
 def work_done(notification) -> str:
-    """Why the notification's work is already done ("" if it is not), asked of the app that owns the work (the
-    NOTIFICATION_WORK_DONE setting names it: the dependencies point towards il2ward, never from it)."""
-    path = getattr(settings, "NOTIFICATION_WORK_DONE", "")
-    return import_string(path)(notification) if path else ""
+    """Why the notification's work is already done ("" if it is not), asked of the apps that own the work."""
+    for check in _WORK_DONE_CHECKS:
+        if reason := check(notification):
+            return reason
+    return ""
 
 
 def claim(delivery_id: int, *, now: datetime) -> bool:

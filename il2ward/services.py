@@ -13,6 +13,12 @@ from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient, Role, StaffProfile, Ward, validate_zone
 
+
+def _max_length(model, name: str) -> int:
+    """A text column's length, as the model declares it (every column read here has one)."""
+    return getattr(model._meta.get_field(name), "max_length")  # noqa: B009 - a field or a relation to mypy
+
+
 User = get_user_model()
 
 
@@ -23,10 +29,10 @@ def ward_upsert(*, code: str, name: str, tz: str, by=None, now: datetime) -> War
         validate_slug(code)  # the code is in page addresses (/wards/{code}/)
     except ValidationError:
         errors["code"] = ["Use letters, digits, hyphens and underscores only."]
-    if len(code) > Ward._meta.get_field("code").max_length:
-        errors["code"] = [f"At most {Ward._meta.get_field('code').max_length} characters."]
-    if not name.strip() or len(name) > Ward._meta.get_field("name").max_length:
-        errors["name"] = [f"A ward needs a name of 1 to {Ward._meta.get_field('name').max_length} characters."]
+    if len(code) > _max_length(Ward, "code"):
+        errors["code"] = [f"At most {_max_length(Ward, 'code')} characters."]
+    if not name.strip() or len(name) > _max_length(Ward, "name"):
+        errors["name"] = [f"A ward needs a name of 1 to {_max_length(Ward, 'name')} characters."]
     try:
         validate_zone(tz)
     except ValidationError:
@@ -57,7 +63,7 @@ def staff_upsert(
     by=None,
     now: datetime,
 ):
-    username_field = User._meta.get_field(User.USERNAME_FIELD)
+    username_field = getattr(User, User.USERNAME_FIELD).field
     try:
         username_field.run_validators(username)
         if not username:
@@ -124,8 +130,8 @@ PATIENT_DEMOGRAPHICS = ("name", "birth_date", "sex")
 
 def _validate_demographics(*, name: str | None, birth_date: date | None, sex: str | None, now: datetime) -> None:
     errors = {}
-    if name is not None and (not name.strip() or len(name) > Patient._meta.get_field("name").max_length):
-        errors["name"] = [f"A name of 1 to {Patient._meta.get_field('name').max_length} characters."]
+    if name is not None and (not name.strip() or len(name) > _max_length(Patient, "name")):
+        errors["name"] = [f"A name of 1 to {_max_length(Patient, 'name')} characters."]
     if birth_date is not None and birth_date > now.date():
         errors["birth_date"] = ["In the future."]
     if sex is not None and sex not in Patient.Sex.values:

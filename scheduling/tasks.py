@@ -6,20 +6,21 @@ from celery import shared_task
 from django.db import OperationalError
 from django.utils import timezone
 
-from il2ward.heartbeats import beat_beats, step_beats, step_failed
+from il2ward.heartbeats import beat_beats, steps_beat
 from il2ward.lease import BEAT, standby_reason
 from scheduling import services
 from scheduling.services import reminders
+from scheduling.task_names import EVALUATE_PATIENT, GENERATE_CALENDAR, SWEEP
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="scheduling.generate_calendar", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+@shared_task(name=GENERATE_CALENDAR, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
 def generate_calendar(course_id: int) -> int:
     return services.course_materialise_calendar(course_id=course_id, now=timezone.now())
 
 
-@shared_task(name="scheduling.sweep", acks_late=True)
+@shared_task(name=SWEEP, acks_late=True)
 def sweep(beat: str | None = None) -> dict:
     """The periodic sweep: one `now` for the whole pass. `beat` names the beat that sent it (il2ward.lease)."""
     if reason := standby_reason(name=BEAT, sender=beat):
@@ -48,19 +49,22 @@ def sweep_at(*, now) -> dict:
     heartbeat is stamped only when it succeeds, so /readyz names a step that keeps failing.
     """
     result: dict = {}
+    succeeded, failed = [], []
     for step, run in SWEEP_STEPS:
         try:
             result.update(run(now))
         except Exception as exc:  # noqa: BLE001 - one failing step must not stop the others every interval
             log.error("sweep step %s failed: %s", step, type(exc).__name__)
-            result.setdefault("failed", []).append(step)
-            step_failed(step, now=now)
+            failed.append(step)
         else:
-            step_beats(step, now=now)
+            succeeded.append(step)
+    steps_beat(succeeded=succeeded, failed=failed, now=now)
+    if failed:
+        result["failed"] = failed
     return result
 
 
-@shared_task(name="scheduling.evaluate_patient", acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
+@shared_task(name=EVALUATE_PATIENT, acks_late=True, autoretry_for=(OperationalError,), retry_backoff=True)
 def evaluate_patient(patient_id: int) -> None:
     """New observations for a patient: re-evaluate the next open dose (flags, notifications, retreatment bars)."""
     services.patient_evaluate_next_dose(patient_id=patient_id, now=timezone.now())

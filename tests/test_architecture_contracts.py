@@ -56,3 +56,28 @@ def test_a_planted_violation_breaks_its_contract(copy, module, line, contract):
     assert result.returncode == 1
     broken = result.stdout.split("Broken contracts", 1)[1]
     assert contract in " ".join(broken.split())
+
+
+MYPY = Path(sys.executable).with_name("mypy")
+
+
+def typecheck(folder: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(MYPY), "--cache-dir", str(folder / ".mypy_cache")],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": str(folder), "PATH": "/usr/bin:/bin", "DJANGO_SETTINGS_MODULE": "il2ward.settings"},
+    )
+
+
+def test_mypy_passes_on_the_domain_packages_and_services(copy):
+    result = typecheck(copy)
+    assert result.returncode == 0, result.stdout
+
+
+def test_a_planted_type_error_in_a_domain_package_fails_mypy(copy):
+    plant(copy / "scheduling/domain/window.py", 'PLANTED: int = "eight hours"')
+    result = typecheck(copy)
+    assert result.returncode == 1
+    assert "scheduling/domain/window.py" in result.stdout and "[assignment]" in result.stdout

@@ -21,6 +21,7 @@ from scheduling.domain.eligibility import ELIGIBILITY_CREATININE_HOURS, ELIGIBIL
 from scheduling.models import Course, Dose, RetreatmentBar
 from scheduling.selectors.courses import course_retreatment_check
 from scheduling.services.reminders import DOSE_WORK
+from scheduling.task_names import GENERATE_CALENDAR
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
 COURSE_START_PAST = timedelta(days=1)
@@ -106,7 +107,7 @@ def course_create(
             "weight_confirmed_reason": confirmed_reason,
         },
     )
-    enqueue_on_commit("scheduling.generate_calendar", course.pk)
+    enqueue_on_commit(GENERATE_CALENDAR, course.pk)
     return course
 
 
@@ -180,7 +181,7 @@ def courses_pickup_unscheduled(*, now: datetime, limit: int = 200) -> list[int]:
         ]
     )
     for course_id in ids:
-        send_task_safely("scheduling.generate_calendar", course_id)
+        send_task_safely(GENERATE_CALENDAR, course_id)
     return ids
 
 
@@ -316,4 +317,7 @@ def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime
 
 
 def _barred(patient_id: int, *, exclude_course: int | None = None) -> bool:
-    return RetreatmentBar.objects.filter(course__patient_id=patient_id).exclude(course_id=exclude_course).exists()
+    bars = RetreatmentBar.objects.filter(course__patient_id=patient_id)
+    if exclude_course is not None:
+        bars = bars.exclude(course_id=exclude_course)
+    return bars.exists()

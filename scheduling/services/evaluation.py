@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
+from il2ward.audit import Entry, audit_many
 from il2ward.notifications import Outgoing, flag_topic, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
@@ -139,7 +140,7 @@ def override_covers(covers: list[dict], findings: list[dict]) -> bool:
     rule it covered, at the same or a less severe value; any stop or discontinue finding lapses it."""
     if any(f["level"] in ("stop", "discontinue") for f in findings):
         return False
-    signed = {}
+    signed: dict[str, list[dict]] = {}
     for cover in covers:
         signed.setdefault(cover["rule"], []).append(cover)
     for finding in findings:
@@ -248,8 +249,34 @@ def _consequences(previous_flags, results, *, now) -> None:
         if never_given:  # INV-STOP: the slot is never given; "give it" reminders still waiting are answered
             notifications_resolve(dose_ids=never_given, kinds=["dose_due", "dose_overdue"], reason="stop recommended",
                                   now=now)  # fmt: skip
-    if bars:
-        RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)  # unique(course, kind, source): once each
+    _record_bars(bars, now=now)
+
+
+def _record_bars(bars: list[RetreatmentBar], *, now: datetime) -> None:
+    """Store the bar events not already on their course, each with an audit row (the system records them: a
+    clinical record written without a person). Nothing is read or written when there is none."""
+    if not bars:
+        return
+    known = set(
+        RetreatmentBar.objects.filter(course_id__in={bar.course_id for bar in bars}).values_list(
+            "course_id", "kind", "source"
+        )
+    )
+    unique = {(bar.course_id, bar.kind, bar.source): bar for bar in bars}
+    new = [bar for key, bar in unique.items() if key not in known]
+    if not new:
+        return
+    RetreatmentBar.objects.bulk_create(new, ignore_conflicts=True)  # unique(course, kind, source): a racing twin
+    audit_many(
+        Entry(
+            None,
+            "retreatment_bar.record",
+            ("scheduling.course", bar.course_id),
+            now,
+            new={"kind": bar.kind, "source": bar.source},
+        )  # fmt: skip
+        for bar in new
+    )
 
 
 def bar_events(result, snapshot, *, since: datetime | None = None) -> list[tuple[str, str]]:
@@ -293,6 +320,5 @@ def record_bars_after_course(*, patient_id: int, now: datetime) -> int:
         recorded_at__lte=now,
     )
     bars = [RetreatmentBar(course=course, kind=e.kind, source=e.source_id, at=now) for e in events]
-    if bars:
-        RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)
+    _record_bars(bars, now=now)
     return len(bars)
