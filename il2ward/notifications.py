@@ -450,6 +450,34 @@ def deliveries_resend(*, now: datetime, limit: int = 2000) -> dict[str, int]:
     return {"reclaimed": reclaimed, "dead_lettered": dead, "resent": len(ids)}
 
 
+@transaction.atomic
+def deliveries_retry(*, delivery_ids: list[int], by, now: datetime) -> list[int]:
+    """An administrator sends dead, dismissed or waiting deliveries again, attempts from zero (audited); returns the
+    ids queued. A delivered one is never sent twice."""
+    retryable = [Delivery.Status.DEAD, Delivery.Status.DISMISSED, Delivery.Status.PENDING]
+    ids = list(Delivery.objects.filter(pk__in=delivery_ids, status__in=retryable).values_list("pk", flat=True))
+    if not ids:
+        return []
+    Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.PENDING, attempts=0, next_attempt_at=now,
+                                               last_error="")  # fmt: skip
+    audit(actor=by, action="delivery.retry", obj=("il2ward.delivery", ",".join(map(str, ids))[:64]), at=now,
+          new={"deliveries": ids})  # fmt: skip
+    publish_after_commit(ids)
+    return ids
+
+
+@transaction.atomic
+def deliveries_dismiss(*, delivery_ids: list[int], by, now: datetime) -> list[int]:
+    """An administrator gives up on dead letters (no further attempts; audited); returns the ids dismissed."""
+    ids = list(Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.DEAD).values_list("pk", flat=True))
+    if not ids:
+        return []
+    Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.DISMISSED)
+    audit(actor=by, action="delivery.dismiss", obj=("il2ward.delivery", ",".join(map(str, ids))[:64]), at=now,
+          new={"deliveries": ids})  # fmt: skip
+    return ids
+
+
 def dead_letters() -> dict[str, int]:
     """Dead-lettered deliveries by channel (for /readyz)."""
     from django.db.models import Count
