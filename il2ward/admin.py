@@ -4,8 +4,9 @@ from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
+from il2ward import channels as notification_channels
 from il2ward import recipients
-from il2ward.channels import setting
+from il2ward.channels import REGISTRY, setting
 from il2ward.models import (
     NURSING_ROLES,
     AuditEvent,
@@ -72,11 +73,18 @@ class WardAdmin(admin.ModelAdmin):
 
 @admin.register(StaffProfile)
 class StaffProfileAdmin(admin.ModelAdmin):
-    list_display = ["user", "printed_name", "on_duty", "notify_in_app", "notify_email", "notify_webhook"]
-    list_editable = ["on_duty", "notify_in_app", "notify_email", "notify_webhook"]
+    list_display = ["user", "printed_name", "on_duty", "notified_by"]
+    list_editable = ["on_duty"]
     list_filter = ["on_duty", "wards"]
     filter_horizontal = ["wards"]
     search_fields = ["user__username", "printed_name"]
+    # The channel choices (and an SMS number) are the user's own, set on her notifications page and audited there.
+    exclude = ["channels"]
+    readonly_fields = ["notified_by"]
+
+    @admin.display(description="notified by")
+    def notified_by(self, obj) -> str:
+        return ", ".join(c.label for c in REGISTRY.values() if c.choice(obj.channels)["on"]) or "nothing"
 
     def has_add_permission(self, request):
         return False  # a profile comes with its user (manage.py create_staff)
@@ -172,6 +180,24 @@ class HeartbeatAdmin(ReadOnlyAdmin):
     list_display = ["name", "at"]
 
 
+class ChannelFilter(admin.SimpleListFilter):
+    """By channel, with the registry's labels (Delivery.channel has no choices: a new channel needs no migration)."""
+
+    title = "channel"
+    parameter_name = "channel"
+
+    def lookups(self, request, model_admin):
+        return notification_channels.choices()
+
+    def queryset(self, request, queryset):
+        return queryset.filter(channel=self.value()) if self.value() else queryset
+
+
+@admin.display(description="channel", ordering="channel")
+def channel_label(obj) -> str:
+    return notification_channels.label(obj.channel)
+
+
 class DeliveryInline(admin.TabularInline):
     model = Delivery
     fields = ["channel", "status", "attempts", "next_attempt_at", "delivered_at", "last_error"]
@@ -245,14 +271,14 @@ class DeliveryAdmin(ReadOnlyAdmin):
     list_display = [
         "pk",
         "notification",
-        "channel",
+        channel_label,
         "status",
         "attempts",
         "next_attempt_at",
         "delivered_at",
         "last_error",
     ]
-    list_filter = ["status", "channel"]
+    list_filter = ["status", ChannelFilter]
     actions = ["retry_now", "dismiss"]
 
     @admin.action(description="Retry now (attempts start again)")

@@ -2,6 +2,8 @@
 migrate and the test runner run them). A value that would silence a reminder kind or crash a sweep is an error that
 names the setting, found when the site deploys rather than when a dose is missed without anyone told."""
 
+from urllib.parse import urlsplit
+
 from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
@@ -24,6 +26,7 @@ MINIMUMS = (
     ("IL2WARD_DELIVERY_LEASE_SECONDS", 120, 1),
     ("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 5, 1),
     ("IL2WARD_EMAIL_TIMEOUT_SECONDS", 10, 1),
+    ("IL2WARD_SMS_TIMEOUT_SECONDS", 5, 1),
 )
 
 
@@ -55,6 +58,14 @@ def problems() -> list[tuple[str, str]]:
     except ImproperlyConfigured as exc:
         if not str(exc).startswith("IL2WARD_ESCALATE_AFTER_MINUTES"):  # that one is reported above
             found.append(("IL2WARD_ESCALATION_CHAIN", str(exc)))
+    gateway = str(setting("IL2WARD_SMS_GATEWAY_URL", ""))
+    if gateway:
+        parts = urlsplit(gateway)
+        secure = parts.scheme == "https" or getattr(settings, "IL2WARD_ENV", "development") != "production"
+        if parts.scheme not in ("http", "https") or not parts.netloc or not secure:
+            # The token and the recipients' numbers travel in that request: never in clear text in production.
+            found.append(("IL2WARD_SMS_GATEWAY_URL", "IL2WARD_SMS_GATEWAY_URL must be an https:// URL (http:// is "
+                          "allowed outside production)"))  # fmt: skip
     if settings.SWEEP_INTERVAL_SECONDS < 1:
         found.append(("SWEEP_INTERVAL_SECONDS", "IL2WARD_SWEEP_INTERVAL_SECONDS must be at least 1"))
     return found

@@ -57,9 +57,10 @@ class StaffProfile(models.Model):
     printed_name = models.CharField(max_length=200, blank=True)
     wards = models.ManyToManyField(Ward, blank=True, related_name="staff")
     on_duty = models.BooleanField(default=True, help_text="Nurses on duty receive a ward's unassigned reminders.")
-    notify_in_app = models.BooleanField(default=True)
-    notify_email = models.BooleanField(default=True)
-    notify_webhook = models.BooleanField(default=True)
+    # How she is notified, by channel name (il2ward.channels.REGISTRY): {"email": {"on": false}, "sms": {"on": true,
+    # "phone": "+14155552671"}}. A channel she never chose has its default (il2ward.channels.wants); set by
+    # il2ward.notifications.staff_profile_set_notifications, audited.
+    channels = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return self.printed_name or self.user.get_username()
@@ -231,15 +232,10 @@ class Notification(models.Model):
 class Delivery(models.Model):
     """One channel's delivery of one notification: claimed with a conditional update, retried with backoff.
 
-    In-app is delivered when the notification row commits (the bell reads the database). E-mail and webhook rows start
+    In-app is delivered when the notification row commits (the bell reads the database). Other channels' rows start
     `pending`; a task sends them after commit and the resend sweep re-sends what is still pending at `next_attempt_at`.
     After IL2WARD_DELIVERY_MAX_ATTEMPTS failures a row is `dead` (dead-lettered) and /readyz reports it.
     """
-
-    class Channel(models.TextChoices):
-        IN_APP = "in_app", "In-app"
-        EMAIL = "email", "E-mail"
-        WEBHOOK = "webhook", "Webhook"
 
     class Status(models.TextChoices):
         PENDING = "pending", "Pending"
@@ -250,7 +246,9 @@ class Delivery(models.Model):
         DISMISSED = "dismissed", "Dead letter dismissed by an administrator"
 
     notification = models.ForeignKey(Notification, on_delete=models.PROTECT, related_name="deliveries")
-    channel = models.CharField(max_length=16, choices=Channel.choices)
+    # A name in il2ward.channels.REGISTRY (no choices here: the registry sits above the models and reads them, and a
+    # new channel needs no migration); the admin shows and filters by the registry's labels.
+    channel = models.CharField(max_length=16)
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveIntegerField(default=0)
     next_attempt_at = models.DateTimeField(help_text="A pending row may be attempted from this time (backoff).")

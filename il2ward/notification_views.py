@@ -23,7 +23,7 @@ from rest_framework.views import APIView
 
 from il2ward import access, notifications, recipients
 from il2ward.api import AwareDateTimeField
-from il2ward.channels import local_iso, setting
+from il2ward.channels import REGISTRY, local_iso, setting
 from il2ward.errors import Invalid
 from il2ward.models import Notification, Patient, Role, StaffProfile
 
@@ -87,16 +87,45 @@ def _list_context(user) -> dict:
     }
 
 
-class PreferencesForm(forms.ModelForm):
-    class Meta:
-        model = StaffProfile
-        fields = ["on_duty", "notify_in_app", "notify_email", "notify_webhook"]
-        labels = {
-            "on_duty": "I am on duty (receive the ward's reminders for patients without an assigned nurse)",
-            "notify_in_app": "Show my notifications in the bell",
-            "notify_email": "E-mail my notifications",
-            "notify_webhook": "Send my notifications to the ward's paging webhook",
-        }
+class PreferencesForm(forms.Form):
+    """Duty, then one box per channel of the registry that is configured here, with the channel's own fields
+    (`notify_<channel>`, `<channel>_<field>`): a new channel appears here without a change to this form."""
+
+    on_duty = forms.BooleanField(
+        required=False, label="I am on duty (receive the ward's reminders for patients without an assigned nurse)"
+    )
+
+    def __init__(self, *args, profile: StaffProfile, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.profile = profile
+        self.fields["on_duty"].initial = profile.on_duty
+        self.offered = [channel for channel in REGISTRY.values() if channel.enabled()]
+        for channel in self.offered:
+            choice = channel.choice(profile.channels)
+            self.fields[f"notify_{channel.name}"] = forms.BooleanField(
+                required=False, label=channel.preference_label, initial=choice["on"]
+            )
+            for key, field in channel.fields().items():
+                field.initial = choice.get(key, "")
+                self.fields[f"{channel.name}_{key}"] = field
+
+    def _values(self, channel) -> dict:
+        values = {"on": self.cleaned_data.get(f"notify_{channel.name}", False)}
+        for key in channel.fields():
+            values[key] = self.cleaned_data.get(f"{channel.name}_{key}", "")
+        return values
+
+    def clean(self):
+        data = super().clean()
+        for channel in self.offered:
+            if channel.validate is not None:
+                for key, message in channel.validate(self._values(channel)).items():
+                    self.add_error(f"{channel.name}_{key}", message)
+        return data
+
+    def channels(self) -> dict:
+        """The offered channels' choices; one not configured here keeps what was stored (its number, its choice)."""
+        return {channel.name: self._values(channel) for channel in self.offered}
 
 
 @login_required_htmx
@@ -105,12 +134,16 @@ def notification_list(request):
     if request.htmx:
         return render(request, "il2ward/notifications/list.html#list", context)
     profile = StaffProfile.objects.filter(user=request.user).first()
+    return _list_page(request, context, form=PreferencesForm(profile=profile) if profile else None)
+
+
+def _list_page(request, context: dict, *, form, status: int = 200):
     context.update(
-        form=PreferencesForm(instance=profile) if profile else None,
+        form=form,
         wards=access.visible_wards(request.user),
         can_edit_assignments=access.has_role(request.user, *EDIT_ASSIGNMENTS),
     )
-    return render(request, "il2ward/notifications/list.html", context)
+    return render(request, "il2ward/notifications/list.html", context, status=status)
 
 
 @login_required_htmx
@@ -137,12 +170,18 @@ def preferences(request):
     profile = StaffProfile.objects.filter(user=request.user).first()
     if profile is None:
         raise PermissionDenied("No staff profile.")
-    form = PreferencesForm(request.POST, instance=profile)
-    if form.is_valid():
-        form.save()
-        messages.success(request, "Notification preferences saved.")
-    else:
+    form = PreferencesForm(request.POST, profile=profile)
+    if not form.is_valid():  # the page again with each field's error, nothing stored
         messages.error(request, "Preferences not saved.")
+        return _list_page(request, _list_context(request.user), form=form, status=400)
+    notifications.staff_profile_set_notifications(
+        user_id=request.user.pk,
+        on_duty=form.cleaned_data["on_duty"],
+        channels=form.channels(),
+        by=request.user,
+        now=timezone.now(),
+    )
+    messages.success(request, "Notification preferences saved.")
     return redirect("notifications")
 
 

@@ -2,9 +2,10 @@
 
 Writing: `notify()` (or `notify_many()`, in a constant number of queries) inside the transaction that causes the
 notification. One row per recipient, keyed `<dedupe>:u<recipient>` (unique), so a repeat — a second sweep, a
-retried task — writes nothing. Each new row gets a Delivery per channel the recipient wants (StaffProfile.notify_*):
-in-app is delivered as the row commits (the bell reads the database); e-mail and webhook are `pending` and one task,
-enqueued after commit with ids only, sends them.
+retried task — writes nothing. Each new row gets a Delivery per channel of il2ward.channels.REGISTRY that the
+recipient wants (StaffProfile.channels) and that can reach her: in-app is delivered as the row commits (the bell reads
+the database); the others (e-mail, webhook, SMS) are `pending` and one task, enqueued after commit with ids only,
+sends them.
 
 Delivering: a delivery is claimed with a conditional update (pending → sending, attempts + 1), so two workers never
 both send it. Success → delivered. Failure → pending again at now + backoff (30 s doubling, capped at an hour), or
@@ -30,7 +31,8 @@ from django.http import Http404
 from django.utils import timezone
 
 from il2ward.audit import audit
-from il2ward.channels import ChannelError, message_for, setting, transports
+from il2ward.channels import REGISTRY, ChannelError, message_for, setting
+from il2ward.channels.in_app import NAME as IN_APP
 from il2ward.db import retry_transaction
 from il2ward.models import Delivery, Notification, StaffProfile
 from il2ward.tasking import enqueue_on_commit, send_task_safely
@@ -162,38 +164,31 @@ def publish_after_commit(delivery_ids: list[int]) -> None:
         enqueue_on_commit(DELIVER_TASK, *delivery_ids[start : start + TASK_CHUNK])
 
 
-def _channels_for(user, prefs: dict, *, patient) -> list[str]:
-    in_app, email, webhook = prefs.get(user.pk, (True, True, True))  # no profile: every channel
-    channels = [Delivery.Channel.IN_APP] if in_app else []
-    if email and user.email:
-        channels.append(Delivery.Channel.EMAIL)
-    if webhook and patient is not None and patient.ward.webhook_url and patient.ward.webhook_secret:
-        channels.append(Delivery.Channel.WEBHOOK)
-    return channels
+def _channels_for(user, stored: dict, *, patient) -> list:
+    """The registry's channels this recipient gets about this patient (no profile: every channel's default)."""
+    choice = stored.get(user.pk)
+    return [channel for channel in REGISTRY.values() if channel.wanted(user, choice, patient)]
 
 
 def _create_deliveries(rows: list[Notification], *, now: datetime) -> list[int]:
     """Delivery rows for new notifications; returns the ids a task must send (not in-app: it is already there)."""
-    prefs = {  # read fresh (one query): a preference changed a minute ago counts
-        row[0]: row[1:]
-        for row in StaffProfile.objects.filter(user__in=[r.recipient_id for r in rows]).values_list(
-            "user_id", "notify_in_app", "notify_email", "notify_webhook"
-        )
-    }
+    stored = dict(  # read fresh (one query): a preference changed a minute ago counts
+        StaffProfile.objects.filter(user__in=[r.recipient_id for r in rows]).values_list("user_id", "channels")
+    )
     deliveries = []
-    hooked = set()  # (topic, endpoint): one POST per event per endpoint, its recipients listed in the body
+    endpoints = set()  # (channel, topic, endpoint): one delivery per event per endpoint, its recipients listed inside
     for row in rows:
-        for channel in _channels_for(row.recipient, prefs, patient=row.patient):
-            if channel == Delivery.Channel.WEBHOOK:
-                endpoint = (row.topic or row.dedupe_key, row.patient.ward.webhook_url)
-                if endpoint in hooked:
+        for channel in _channels_for(row.recipient, stored, patient=row.patient):
+            if channel.endpoint is not None:
+                endpoint = (channel.name, row.topic or row.dedupe_key, channel.endpoint(row.patient))
+                if endpoint in endpoints:
                     continue
-                hooked.add(endpoint)
-            in_app = channel == Delivery.Channel.IN_APP
+                endpoints.add(endpoint)
+            in_app = channel.send is None
             deliveries.append(
                 Delivery(
                     notification=row,
-                    channel=channel,
+                    channel=channel.name,
                     status=Delivery.Status.DELIVERED if in_app else Delivery.Status.PENDING,
                     delivered_at=now if in_app else None,
                     next_attempt_at=now,
@@ -224,7 +219,7 @@ def bell_count(user) -> int:
         recipient=user,
         acknowledged_at__isnull=True,
         resolved_at__isnull=True,  # its work is done: nothing for her to do
-        deliveries__channel=Delivery.Channel.IN_APP,
+        deliveries__channel=IN_APP,
     ).count()
 
 
@@ -377,7 +372,7 @@ def deliver(delivery_id: int) -> str:
     now = timezone.now()
     if not claim(delivery_id, now=now):
         return "skipped"
-    delivery = Delivery.objects.select_related("notification__recipient", "notification__patient__ward").get(
+    delivery = Delivery.objects.select_related("notification__recipient__profile", "notification__patient__ward").get(
         pk=delivery_id
     )
     notification = delivery.notification
@@ -392,10 +387,13 @@ def deliver(delivery_id: int) -> str:
         _finish(delivery, status=Delivery.Status.CANCELLED, last_error=f"done: {done}")
         log.info("delivery %s (%s) dropped: %s", delivery.pk, delivery.channel, done)
         return Delivery.Status.CANCELLED
+    channel = REGISTRY.get(delivery.channel)
     try:
-        transports()[delivery.channel](message_for(notification), delivery_id=delivery.pk, attempt=delivery.attempts)
+        if channel is None or channel.send is None:  # a channel taken out of the registry since
+            raise ChannelError(f"no transport for channel {delivery.channel}", permanent=True)
+        channel.send(message_for(notification), delivery_id=delivery.pk, attempt=delivery.attempts)
     except ChannelError as exc:
-        return _failed(delivery, exc.code, now=timezone.now())
+        return _failed(delivery, exc.code, now=timezone.now(), permanent=exc.permanent)
     # Read the clock again: delivered_at is when the channel accepted it (the latency the bench measures).
     _finish(delivery, status=Delivery.Status.DELIVERED, delivered_at=timezone.now(), last_error="")
     log.info("delivery %s (%s, notification %s) delivered", delivery.pk, delivery.channel, notification.pk)
@@ -409,11 +407,11 @@ def _finish(delivery: Delivery, **fields) -> None:
     )
 
 
-def _failed(delivery: Delivery, code: str, *, now: datetime) -> str:
-    if delivery.attempts >= max_attempts():
+def _failed(delivery: Delivery, code: str, *, now: datetime, permanent: bool = False) -> str:
+    if permanent or delivery.attempts >= max_attempts():
         _finish(delivery, status=Delivery.Status.DEAD, last_error=code)
-        log.error("delivery %s (%s) dead-lettered after %s attempts: %s", delivery.pk, delivery.channel,
-                  delivery.attempts, code)  # fmt: skip
+        log.error("delivery %s (%s) dead-lettered after %s attempts%s: %s", delivery.pk, delivery.channel,
+                  delivery.attempts, " (refused, not retried)" if permanent else "", code)  # fmt: skip
         return Delivery.Status.DEAD
     _finish(
         delivery,
@@ -497,3 +495,28 @@ def webhook_problems() -> str | None:
     if not codes:
         return None
     return f"webhook without a secret, nothing sent: wards {', '.join(sorted(codes))}"
+
+
+# --- Preferences --------------------------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def staff_profile_set_notifications(*, user_id: int, on_duty: bool, channels: dict, by, now: datetime) -> StaffProfile:
+    """Set a user's duty flag and channel choices ({name: {"on": bool, <field>: value}}, validated by the form).
+
+    Audited with old and new values: where her pages go (an SMS number) is an identity change of the account, and a
+    page sent to the wrong phone is a page nobody answers."""
+    profile = StaffProfile.objects.select_for_update(no_key=True).get(user_id=user_id)
+    unknown = sorted(set(channels) - set(REGISTRY))
+    if unknown:
+        raise ValueError(f"unknown channels {unknown}")
+    old = {"on_duty": profile.on_duty, "channels": profile.channels or {}}
+    new = {"on_duty": bool(on_duty), "channels": {**(profile.channels or {}), **channels}}
+    if new != old:
+        StaffProfile.objects.filter(pk=profile.pk).update(on_duty=new["on_duty"], channels=new["channels"])
+        profile.on_duty, profile.channels = new["on_duty"], new["channels"]
+        changed = {key: value for key, value in new["channels"].items() if old["channels"].get(key) != value}
+        audit(actor=by, action="staff_profile.notifications", obj=profile, at=now,
+              old={"on_duty": old["on_duty"], "channels": {k: old["channels"].get(k) for k in changed}},
+              new={"on_duty": new["on_duty"], "channels": changed})  # fmt: skip
+    return profile

@@ -404,7 +404,12 @@ IL2WARD_DELIVERY_LEASE_SECONDS = env_int("IL2WARD_DELIVERY_LEASE_SECONDS", 120)
 IL2WARD_WEBHOOK_TIMEOUT_SECONDS = env_int("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 5)
 IL2WARD_EMAIL_TIMEOUT_SECONDS = env_int("IL2WARD_EMAIL_TIMEOUT_SECONDS", 10)
 IL2WARD_BELL_POLL_SECONDS = env_int("IL2WARD_BELL_POLL_SECONDS", 30)
-IL2WARD_BASE_URL = env_str("IL2WARD_BASE_URL", "http://127.0.0.1:8000")  # links in e-mails and webhooks
+IL2WARD_BASE_URL = env_str("IL2WARD_BASE_URL", "http://127.0.0.1:8000")  # links in e-mails, webhooks and SMS
+# SMS through a generic HTTP gateway (il2ward/channels/sms): a JSON POST per text; the channel is off while unset.
+IL2WARD_SMS_GATEWAY_URL = env_str("IL2WARD_SMS_GATEWAY_URL", "")
+IL2WARD_SMS_GATEWAY_TOKEN = env_str("IL2WARD_SMS_GATEWAY_TOKEN", "")  # sent as "Authorization: Bearer <token>"
+IL2WARD_SMS_SENDER = env_str("IL2WARD_SMS_SENDER", "IL2Ward")  # the gateway's "from"
+IL2WARD_SMS_TIMEOUT_SECONDS = env_int("IL2WARD_SMS_TIMEOUT_SECONDS", 5)
 
 EMAIL_BACKEND = env_str("IL2WARD_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend")
 EMAIL_HOST = env_str("IL2WARD_EMAIL_HOST", "localhost")

@@ -1,172 +1,52 @@
-"""Delivery channels: one small transport contract each (the healthchecks way).
-
-    send(message: Message, *, delivery_id: int, attempt: int) -> None     raises ChannelError on failure
-
-A Message carries what a recipient outside the ward system may see: kind, ward, a bed-free patient reference (id and
-initials), the dose's cycle and number, rule ids and a link. Never the name, MRN or free text.
-In-app has no transport: the notification row is the message and the bell reads it from the database.
+"""Notification channels, one folder each (the healthchecks layout): il2ward/channels/<name>/ holds its transport,
+its preference fields and its `CHANNEL` description (base.Channel). REGISTRY below is the one list that the outbox
+(which deliveries to make, how to send them), the preferences page, the admin and Delivery.channel's choices read:
+adding a channel is a folder and one entry here, with no migration (preferences are stored by channel name).
 """
 
-import hashlib
-import os
-from dataclasses import dataclass, field
-from datetime import UTC
+from il2ward.channels import email, in_app, sms, webhook
+from il2ward.channels.base import (
+    Channel,
+    ChannelError,
+    Message,
+    initials,
+    iso_z,
+    local_iso,
+    message_for,
+    page_link,
+    readable,
+    setting,
+)
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
-
-
-class ChannelError(Exception):
-    """A delivery attempt failed; `code` is short and content-free (an error class or an HTTP status)."""
-
-    def __init__(self, code: str):
-        super().__init__(code)
-        self.code = code[:200]
-
-
-def setting(name: str, default: int | str):
-    """A notification setting: settings.<name> if the lead's settings module defines it, else the environment.
-
-    Read from the environment too so that a worker started by a test or the bench can be given short intervals.
-    """
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    raw = os.environ.get(name, "")
-    if raw == "":
-        return default
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
-    return raw
+REGISTRY: dict[str, Channel] = {c.name: c for c in (in_app.CHANNEL, email.CHANNEL, webhook.CHANNEL, sms.CHANNEL)}
 
 
-@dataclass(frozen=True)
-class Message:
-    notification_id: int
-    kind: str
-    label: str
-    recipient_username: str
-    recipient_email: str
-    ward: str
-    patient_id: int | None
-    patient_initials: str
-    dose_id: int | None
-    cycle: int | None
-    number: int | None
-    rules: list[str] = field(default_factory=list)
-    link: str = ""
-    created_at: str = ""
-    due_at: str | None = None
-    webhook_url: str = ""
-    webhook_secret: str = ""
-    topic: str = ""
-    created_at_local: str = ""
-    due_at_local: str | None = None
-    zone: str = ""
-    created_readable: str = ""
-    due_readable: str = ""
-
-    @property
-    def event_id(self) -> str:
-        """The same for every recipient's row and every attempt: what a receiver deduplicates on."""
-        return "evt_" + hashlib.sha256((self.topic or f"notification{self.notification_id}").encode()).hexdigest()[:32]
-
-    @property
-    def subject(self) -> str:
-        parts = [self.label, f"ward {self.ward}"]
-        if self.patient_id:
-            parts.append(f"patient {self.patient_id} ({self.patient_initials})")
-        if self.cycle:
-            parts.append(f"cycle {self.cycle} dose {self.number}")
-        return "[IL2Ward] " + " | ".join(parts)  # ASCII: no encoded-word folding in mail clients
-
-    def payload(self) -> dict:
-        """The webhook body (and the facts of the e-mail): ids and codes only."""
-        return {
-            "id": self.notification_id,
-            "kind": self.kind,
-            "event": self.event_id,
-            "ward": self.ward,
-            "patient": {"id": self.patient_id, "initials": self.patient_initials} if self.patient_id else None,
-            "dose": {"id": self.dose_id, "cycle": self.cycle, "number": self.number} if self.dose_id else None,
-            "rules": self.rules,
-            "created_at": self.created_at,
-            "created_at_local": self.created_at_local,
-            "due_at": self.due_at,
-            "due_at_local": self.due_at_local,
-            "time_zone": self.zone,
-            "link": self.link,
-        }
+def register(channel: Channel) -> Channel:
+    """Add (or replace) a channel at run time: how a test plugs in a channel of its own."""
+    if len(channel.name) > 16:
+        raise ValueError("a channel name is at most 16 characters (Delivery.channel)")
+    REGISTRY[channel.name] = channel
+    return channel
 
 
-def initials(name: str) -> str:
-    return "".join(part[0].upper() + "." for part in name.split() if part[:1].isalpha())[:8]
+def unregister(name: str) -> None:
+    REGISTRY.pop(name, None)
 
 
-def message_for(notification) -> Message:
-    """Build the Message; `notification` comes with recipient and patient__ward selected."""
-    details = notification.details or {}
-    patient = notification.patient
-    ward = patient.ward if patient is not None else None
-    rules = details.get("rules") or ([details["rule"]] if details.get("rule") else [])
-    base = str(setting("IL2WARD_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
-    if notification.dose_id:
-        link = f"{base}/doses/{notification.dose_id}/"
-    elif patient is not None:
-        link = f"{base}/patients/{patient.pk}/"
-    else:
-        link = f"{base}/notifications/"
-    return Message(
-        notification_id=notification.pk,
-        kind=notification.kind,
-        label=notification.label,
-        recipient_username=notification.recipient.get_username(),
-        recipient_email=notification.recipient.email,
-        ward=ward.code if ward else "",
-        patient_id=patient.pk if patient else None,
-        patient_initials=initials(patient.name) if patient else "",
-        dose_id=notification.dose_id,
-        cycle=details.get("cycle"),
-        number=details.get("number"),
-        rules=[str(r) for r in rules],
-        link=link,
-        created_at=iso_z(notification.created_at),
-        due_at=iso_z(notification.due_at),
-        webhook_url=ward.webhook_url if ward else "",
-        webhook_secret=ward.webhook_secret if ward else "",
-        topic=notification.topic,
-        created_at_local=local_iso(notification.created_at, ward),
-        due_at_local=local_iso(notification.due_at, ward),
-        zone=ward.tz if ward else "UTC",
-        created_readable=readable(notification.created_at, ward),
-        due_readable=readable(notification.due_at, ward),
-    )
+def choices() -> list[tuple[str, str]]:
+    """(name, label) of every channel: the admin's filter and labels of Delivery.channel."""
+    return [(c.name, c.label) for c in REGISTRY.values()]
 
 
-def local_iso(value, ward) -> str | None:
-    """Ward-local time with its offset (2027-03-12T16:00:00-06:00); UTC without a ward."""
-    if value is None:
-        return None
-    return value.astimezone(ward.zone if ward is not None else UTC).isoformat()
+def label(name: str) -> str:
+    channel = REGISTRY.get(name)
+    return channel.label if channel else f"{name} (not registered)"
 
 
-def readable(value, ward) -> str:
-    """For people: "Fri 12 Mar 2027 16:00 CST (UTC-06:00) = 22:00 UTC"."""
-    if not value:
-        return ""
-    local = value.astimezone(ward.zone if ward is not None else UTC)
-    offset = local.strftime("%z")
-    utc = value.astimezone(UTC)
-    return f"{local:%a %-d %b %Y %H:%M} {local.tzname()} (UTC{offset[:3]}:{offset[3:]}) = {utc:%H:%M} UTC"
+def wants(profile, name: str) -> bool:
+    """Whether the user of this StaffProfile chose the channel (its default if she never chose)."""
+    return REGISTRY[name].choice(profile.channels)["on"]
 
 
-def iso_z(value) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def transports() -> dict:
-    from il2ward.channels import email, webhook
-
-    return {"email": email.send, "webhook": webhook.send}
+__all__ = ["REGISTRY", "Channel", "ChannelError", "Message", "choices", "initials", "iso_z", "local_iso",
+           "label", "message_for", "page_link", "readable", "register", "setting", "unregister", "wants"]  # fmt: skip

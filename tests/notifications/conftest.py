@@ -91,3 +91,13 @@ def flagged(make_course, patient_a, nurse_a, oncologist):
     dose.refresh_from_db()
     assert dose.flag == "hold"
     return dose
+
+
+@pytest.fixture
+def sms_gateway(settings):
+    """A generic HTTP SMS gateway on 127.0.0.1 (the webhook receiver: it records every POST and answers as told)."""
+    with WebhookSink() as sink:
+        settings.IL2WARD_SMS_GATEWAY_URL = sink.url
+        settings.IL2WARD_SMS_GATEWAY_TOKEN = "gw-token-1"
+        settings.IL2WARD_SMS_SENDER = "IL2Ward"
+        yield sink

@@ -1,5 +1,6 @@
 """Browser (Playwright + the system Chromium): the bell counts live, polls with X-IL2Ward-Poll, and a nurse
-acknowledges from the list. Without Chromium the test skips, saying why (CI fails instead)."""
+acknowledges from the list; she opts into text messages with her number (a bad one is refused by the field). Without
+Chromium the test skips, saying why (CI fails instead)."""
 
 import os
 from pathlib import Path
@@ -70,3 +71,33 @@ def test_the_bell_counts_live_and_the_nurse_acknowledges(
     page.wait_for_selector("#notification-list [data-unacknowledged='1']")
     page.wait_for_function("document.querySelector('#notification-bell [data-count]').textContent.trim() === '1'")
     assert polls and set(polls) == {"1"}  # every bell refresh said it was a poll
+
+
+def test_a_nurse_opts_into_texts_with_her_number_and_a_bad_one_is_refused_by_its_field(
+    live_server, transactional_db, browser, settings, nurse_a
+):
+    from il2ward.channels import wants
+    from il2ward.models import StaffProfile
+
+    settings.IL2WARD_SMS_GATEWAY_URL = "http://127.0.0.1:9/sms"  # configured: SMS is offered
+    page = browser.new_page(viewport={"width": 1024, "height": 768})
+    page.goto(f"{live_server.url}/accounts/login/")
+    page.get_by_label("Username").fill("nurse_a")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
+    page.goto(f"{live_server.url}/notifications/")
+    page.get_by_label("Text my notifications to my mobile").check()
+    page.get_by_label("Mobile number for text messages").fill("0415 555 2671")
+    page.get_by_role("button", name="Save preferences").click()
+    page.wait_for_selector("#id_sms_phone.is-invalid")
+    assert "Start with + and the country code" in page.locator("#id_sms_phone ~ .invalid-feedback, "
+                                                                "#error_1_id_sms_phone").first.inner_text()  # fmt: skip
+    assert not wants(StaffProfile.objects.get(user=nurse_a), "sms")
+    page.get_by_label("Mobile number for text messages").fill("+1 415 555 2671")
+    page.get_by_role("button", name="Save preferences").click()
+    page.get_by_text("Notification preferences saved.").wait_for()
+    assert page.get_by_label("Mobile number for text messages").input_value() == "+14155552671"
+    assert page.get_by_label("Text my notifications to my mobile").is_checked()
+    profile = StaffProfile.objects.get(user=nurse_a)
+    assert wants(profile, "sms") and profile.channels["sms"]["phone"] == "+14155552671"
+    page.screenshot(path=str(ARTIFACTS / "notifications-preferences-sms.png"), full_page=True)

@@ -44,8 +44,10 @@ def test_notify_writes_one_row_per_recipient_with_a_unique_key_and_a_repeat_writ
 def test_each_recipient_gets_the_channels_she_wants(patient_a, nurse_a, nurse_a2, oncologist, webhook):
     nurse_a.email = "a@ward.example"
     nurse_a.save()
-    StaffProfile.objects.filter(user=nurse_a2).update(notify_in_app=False, notify_webhook=False)
-    StaffProfile.objects.filter(user=oncologist).update(notify_in_app=False, notify_email=False, notify_webhook=False)
+    StaffProfile.objects.filter(user=nurse_a2).update(channels={"in_app": {"on": False}, "webhook": {"on": False}})
+    StaffProfile.objects.filter(user=oncologist).update(
+        channels={"in_app": {"on": False}, "email": {"on": False}, "webhook": {"on": False}}
+    )
     made = {n.recipient.username: n for n in dose_due(patient_a, [nurse_a, nurse_a2, oncologist])}
     # In-app is delivered as the row commits; e-mail only with an address; webhook only where the ward has one.
     assert channels_of(made["nurse_a"]) == {"in_app": "delivered", "email": "pending", "webhook": "pending"}

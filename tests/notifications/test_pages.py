@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from il2ward.channels import wants
 from il2ward.models import AuditEvent, Notification, Patient, StaffProfile, Ward
 from il2ward.notifications import notify
 from tests.conftest import NOW, make_staff
@@ -48,7 +49,7 @@ def test_the_bell_counts_unacknowledged_in_app_notifications(client, patient_a, 
     Notification.objects.filter(pk=second.pk).update(acknowledged_at=NOW)
     assert badge(client.get("/notifications/bell/", **POLL).content.decode()) == 1
     # In-app switched off: the bell stays quiet for new ones.
-    StaffProfile.objects.filter(user=nurse_a).update(notify_in_app=False)
+    StaffProfile.objects.filter(user=nurse_a).update(channels={"in_app": {"on": False}})
     due(patient_a, [nurse_a], 3)
     assert badge(client.get("/notifications/bell/", **POLL).content.decode()) == 1
 
@@ -102,7 +103,7 @@ def test_preferences_are_saved(client, nurse_a):
     )
     assert response.status_code == 302
     profile = StaffProfile.objects.get(user=nurse_a)
-    assert (profile.on_duty, profile.notify_in_app, profile.notify_email, profile.notify_webhook) == (
+    assert (profile.on_duty, wants(profile, "in_app"), wants(profile, "email"), wants(profile, "webhook")) == (
         True,
         True,
         False,

@@ -62,3 +62,19 @@ def test_an_escalation_chain_with_an_unknown_role_or_no_delay_is_refused(setting
     assert names(checks.problems()) == {"IL2WARD_ESCALATION_CHAIN"}
     settings.IL2WARD_ESCALATION_CHAIN = "charge_nurse+on_call_oncologist:1,backup:1"
     assert checks.problems() == []
+
+
+@pytest.mark.parametrize(
+    ("url", "env", "refused"),
+    [
+        ("https://sms.example.org/send", "production", False),
+        ("http://sms.example.org/send", "production", True),  # the token and numbers would travel in clear
+        ("http://127.0.0.1:9000/send", "development", False),  # the nearest allowed case: a local gateway
+        ("ftp://sms.example.org/", "development", True),
+        ("sms.example.org", "development", True),
+        ("", "production", False),  # unset: SMS is off
+    ],
+)
+def test_the_sms_gateway_url_is_checked_at_start_up(settings, url, env, refused):
+    settings.IL2WARD_SMS_GATEWAY_URL, settings.IL2WARD_ENV = url, env
+    assert names(checks.problems()) == ({"IL2WARD_SMS_GATEWAY_URL"} if refused else set())

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
-from il2ward.channels import ChannelError, Message, setting
+from il2ward.channels.base import ChannelError, Message, setting
 
 
 def send(message: Message, *, delivery_id: int, attempt: int) -> None:

@@ -14,24 +14,11 @@ import hashlib
 import hmac
 import json
 import time
-import urllib.error
-import urllib.request
 
-from il2ward.channels import ChannelError, Message, setting
+from il2ward.channels import http
+from il2ward.channels.base import ChannelError, Message, setting
 
 SIGNATURE_HEADER = "X-IL2Ward-Signature"
-
-
-class _NoRedirect(urllib.request.HTTPRedirectHandler):
-    """A redirect would re-send the body as a GET elsewhere: treat it as a failure instead."""
-
-    def redirect_request(self, *args, **kwargs):
-        return None
-
-
-_opener = urllib.request.build_opener(_NoRedirect)
-
-
 TIMESTAMP_HEADER = "X-IL2Ward-Timestamp"
 REPLAY_WINDOW_SECONDS = 300
 
@@ -68,10 +55,10 @@ def send(message: Message, *, delivery_id: int, attempt: int) -> None:
     payload = {**message.payload(), "recipients": recipients_of(message), "delivery": delivery_id, "attempt": attempt}
     body = json.dumps(payload, sort_keys=True).encode()
     timestamp = int(time.time())
-    request = urllib.request.Request(
+    status = http.post(
         message.webhook_url,
-        data=body,
-        method="POST",
+        body=body,
+        timeout=setting("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 5),
         headers={
             "Content-Type": "application/json",
             "User-Agent": "IL2Ward-webhook/1",
@@ -82,12 +69,5 @@ def send(message: Message, *, delivery_id: int, attempt: int) -> None:
             SIGNATURE_HEADER: signature(message.webhook_secret, body, timestamp=timestamp),
         },
     )
-    try:
-        with _opener.open(request, timeout=setting("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 5)) as response:
-            status = response.status
-    except urllib.error.HTTPError as exc:
-        raise ChannelError(f"HTTP {exc.code}") from exc
-    except Exception as exc:  # noqa: BLE001 - refused, timed out, DNS: retried by the sweep
-        raise ChannelError(type(exc).__name__) from exc
     if not 200 <= status < 300:
         raise ChannelError(f"HTTP {status}")
