@@ -10,10 +10,12 @@ In-app has no transport: the notification row is the message and the bell reads 
 import hashlib
 import os
 from dataclasses import dataclass, field
-from datetime import UTC
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from il2ward import people
+from il2ward.timefmt import iso_z, local_iso, readable
 
 
 class ChannelError(Exception):
@@ -101,15 +103,12 @@ class Message:
         }
 
 
-def initials(name: str) -> str:
-    return "".join(part[0].upper() + "." for part in name.split() if part[:1].isalpha())[:8]
-
-
 def message_for(notification) -> Message:
     """Build the Message; `notification` comes with recipient and patient__ward selected."""
     details = notification.details or {}
     patient = notification.patient
     ward = patient.ward if patient is not None else None
+    zone = ward.zone if ward is not None else None
     rules = details.get("rules") or ([details["rule"]] if details.get("rule") else [])
     base = str(setting("IL2WARD_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
     if notification.dose_id:
@@ -126,7 +125,7 @@ def message_for(notification) -> Message:
         recipient_email=notification.recipient.email,
         ward=ward.code if ward else "",
         patient_id=patient.pk if patient else None,
-        patient_initials=initials(patient.name) if patient else "",
+        patient_initials=people.initials(patient.name) if patient else "",
         dose_id=notification.dose_id,
         cycle=details.get("cycle"),
         number=details.get("number"),
@@ -137,33 +136,12 @@ def message_for(notification) -> Message:
         webhook_url=ward.webhook_url if ward else "",
         webhook_secret=ward.webhook_secret if ward else "",
         topic=notification.topic,
-        created_at_local=local_iso(notification.created_at, ward),
-        due_at_local=local_iso(notification.due_at, ward),
+        created_at_local=local_iso(notification.created_at, zone),
+        due_at_local=local_iso(notification.due_at, zone),
         zone=ward.tz if ward else "UTC",
-        created_readable=readable(notification.created_at, ward),
-        due_readable=readable(notification.due_at, ward),
+        created_readable=readable(notification.created_at, zone),
+        due_readable=readable(notification.due_at, zone),
     )
-
-
-def local_iso(value, ward) -> str | None:
-    """Ward-local time with its offset (2027-03-12T16:00:00-06:00); UTC without a ward."""
-    if value is None:
-        return None
-    return value.astimezone(ward.zone if ward is not None else UTC).isoformat()
-
-
-def readable(value, ward) -> str:
-    """For people: "Fri 12 Mar 2027 16:00 CST (UTC-06:00) = 22:00 UTC"."""
-    if not value:
-        return ""
-    local = value.astimezone(ward.zone if ward is not None else UTC)
-    offset = local.strftime("%z")
-    utc = value.astimezone(UTC)
-    return f"{local:%a %-d %b %Y %H:%M} {local.tzname()} (UTC{offset[:3]}:{offset[3:]}) = {utc:%H:%M} UTC"
-
-
-def iso_z(value) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def transports() -> dict:

@@ -10,8 +10,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access
-from il2ward.api import AwareDateTimeField, iso_local, iso_z
+from il2ward.api import AwareDateTimeField
 from il2ward.models import Role
+from il2ward.timefmt import iso_z, local_iso
 from scheduling import selectors, services
 from scheduling.api import serializers as out
 from scheduling.models import Course, Dose
@@ -40,7 +41,7 @@ def dose_representation(dose: Dose, zone) -> dict:
         "cycle": dose.cycle,
         "number": dose.number,
         "due_at": iso_z(dose.due_at),
-        "due_local": iso_local(dose.due_at, zone),
+        "due_local": local_iso(dose.due_at, zone),
         "status": dose.status,
         "flag": dose.flag or None,
         "evaluation": evaluation_representation(dose.latest_evaluation),
@@ -124,7 +125,7 @@ def course_representation(course: Course, summary: selectors.CourseSummary) -> d
         "dosing_weight_source": course.dosing_weight_source,
         "baseline_weight_kg": str(course.baseline_weight_kg),
         "first_dose_at": iso_z(course.first_dose_at),
-        "first_dose_local": iso_local(course.first_dose_at, zone),
+        "first_dose_local": local_iso(course.first_dose_at, zone),
         "rule_set": str(course.rule_set),
         "weight_confirmed_reason": course.weight_confirmed_reason or None,
         "course_discontinued": course.discontinued_at is not None,

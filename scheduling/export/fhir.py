@@ -24,10 +24,11 @@ bundle and the same row gets the same id on every export.
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from il2ward import people, timefmt
 from il2ward.fhir_base import FHIR_VERSION, MEDIA_TYPE, narrative, operation_outcome
 from monitoring.domain.snapshot import EXAM_FLAGS
 
@@ -190,9 +191,7 @@ def summary_of(resource: dict) -> str:
 
 def instant(value: datetime) -> str:
     """Aware time → FHIR instant/dateTime in UTC with `Z` (a naive time is a bug, never guessed)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime in a FHIR export: {value!r}")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return timefmt.iso_z(value)
 
 
 def number(value) -> int | float:
@@ -218,11 +217,6 @@ def concept(system: str, code: str, display: str | None = None, text: str | None
 
 def category(code: str) -> list[dict]:
     return [concept(OBS_CATEGORY, code)]
-
-
-def printed_name(user) -> str:
-    profile = getattr(user, "profile", None)  # a superuser may have no StaffProfile: use the account's own name
-    return (profile.printed_name if profile else "") or user.get_full_name() or user.get_username()
 
 
 class _Builder:
@@ -254,7 +248,7 @@ class _Builder:
 
     def practitioner(self, user) -> dict:
         if user.pk not in self.practitioners:
-            name = printed_name(user)
+            name = people.printed_name(user)
             self.practitioners[user.pk] = self.add(
                 "Practitioner",
                 user.pk,

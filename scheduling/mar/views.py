@@ -16,7 +16,7 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from il2ward import access, security
+from il2ward import access, people, security
 from il2ward.errors import Conflict, Invalid
 from il2ward.forms import error_summary
 from il2ward.models import Role
@@ -29,7 +29,6 @@ from scheduling.mar import forms as nurse_forms
 from scheduling.models import Administration, Course, Dose, TeachingRecord
 from scheduling.selectors import board
 from scheduling.services import assessments as nurse_services
-from scheduling.templatetags.humanize_dose import person
 
 CLINICAL_ROLES = (Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
 
@@ -316,7 +315,7 @@ def _post_give(request, dose, *, now):
     messages.success(
         request,
         f"C{dose.cycle} #{dose.number} charted as given ({adm.get_timing_display().lower()}), checked by "
-        f"{person(adm.verified_by)}.",
+        f"{people.printed_name(adm.verified_by)}.",
     )
     return redirect("dose", pk=dose.pk)
 

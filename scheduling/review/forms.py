@@ -11,6 +11,7 @@ from crispy_forms.layout import Submit
 from django import forms
 from django.utils import timezone
 
+from il2ward import timefmt
 from il2ward.forms import ConfirmImplausible
 from il2ward.models import Patient
 from scheduling.domain.calendar import to_local_aware
@@ -43,7 +44,7 @@ CTCAE_TERMS = {
     "respiratory": ("Dyspnea", "Hypoxia", "Pulmonary edema", "Pleural effusion"),
     "skin": ("Pruritus", "Rash maculo-papular", "Erythroderma", "Bullous dermatitis"),
 }
-LOCAL_INPUT = {"input_formats": ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]}
+LOCAL_INPUT = {"input_formats": list(timefmt.INPUT_FORMATS)}
 
 
 def ward_local(value, zone):
@@ -54,7 +55,7 @@ def ward_local(value, zone):
 
 
 def local_widget():
-    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format=timefmt.PICKER)
 
 
 class ReviewForm(forms.Form):
@@ -218,8 +219,8 @@ class CourseForm(ConfirmImplausible):
     patient = forms.ModelChoiceField(queryset=Patient.objects.none())
     first_dose_local = forms.DateTimeField(
         label="First dose (ward-local date and time)",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=local_widget(),
+        **LOCAL_INPUT,
     )
     dosing_weight_kg = forms.DecimalField(
         label="Dosing weight (kg)", max_digits=5, decimal_places=1, min_value=Decimal(20), max_value=Decimal(350)

@@ -20,6 +20,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from il2ward.audit import record_hash
 from il2ward.models import Medication, Signature
+from il2ward.people import initials, printed_name
 from monitoring.domain import engine
 from monitoring.models import FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling import selectors
@@ -292,24 +293,6 @@ class SignatureRow:
         }[self.state]
 
 
-def printed(user) -> str:
-    """The name printed for a user (their e-signature name), never their username when a name is known."""
-    if user is None:
-        return ""
-    profile = getattr(user, "profile", None)
-    return (profile.printed_name if profile else "") or user.get_full_name() or user.get_username()
-
-
-def initials(name: str) -> str:
-    """ "Nadia Reyes RN" → "NR"; "Dr Olivia Hart" → "OH" (titles and credentials dropped)."""
-    words = [
-        w
-        for w in name.replace(".", "").split()
-        if w not in ("Dr", "Mr", "Ms", "Mrs", "Prof") and not (w[:1] == "(" or (w.isupper() and len(w) > 1))
-    ]
-    return "".join(w[0].upper() for w in words[:3]) or name[:3]
-
-
 @dataclass
 class Cell:
     dose: Dose
@@ -369,26 +352,26 @@ class Cell:
     def charted_by(self) -> str:
         adm = self.administration
         if adm is not None:
-            return f"{printed(adm.given_by)} · checked by {printed(adm.verified_by)}"
+            return f"{printed_name(adm.given_by)} · checked by {printed_name(adm.verified_by)}"
         if self.hold is not None:
             held_at = f"{self.hold.at.astimezone(self.local.tzinfo):%a %H:%M}"
-            who = f"held by {printed(self.hold.by)}" if self.hold.by else "recorded held at due + W (automatic)"
+            who = f"held by {printed_name(self.hold.by)}" if self.hold.by else "recorded held at due + W (automatic)"
             return f"{who}, {held_at}"
         return ""
 
     @cached_property
     def override_by(self) -> str:
         """Initials of who signed this slot's override(s)."""
-        return " ".join(dict.fromkeys(initials(printed(o.by)) for o in self.overrides))
+        return " ".join(dict.fromkeys(initials(printed_name(o.by)) for o in self.overrides))
 
     @cached_property
     def charted_short(self) -> str:
         adm = self.administration
         if adm is not None:
-            short = f"{initials(printed(adm.given_by))}/{initials(printed(adm.verified_by))}"
+            short = f"{initials(printed_name(adm.given_by))}/{initials(printed_name(adm.verified_by))}"
             return short if adm.timing == "on_time" else f"{short} · {adm.get_timing_display().lower()}"
         if self.hold is not None:
-            return initials(printed(self.hold.by)) if self.hold.by else "auto"
+            return initials(printed_name(self.hold.by)) if self.hold.by else "auto"
         return ""
 
     @cached_property

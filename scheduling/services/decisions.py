@@ -18,6 +18,7 @@ from django.db import transaction
 from il2ward.audit import audit, sign
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
+from il2ward.timefmt import iso_z, local_text
 from scheduling.domain import calendar
 from scheduling.domain.aware import as_utc
 from scheduling.models import AdverseEvent, Course, CycleDecision, Dose, DoseEvaluation, ResponseAssessment
@@ -30,10 +31,6 @@ MEANING_DISCHARGE = "Discharge date recorded"
 MEANING_RESPONSE = "Response assessment recorded"
 
 RESPONSE_DUE_DAYS = 28  # SCH-RETREAT: response assessment due ~28 days after the course ends
-
-
-def iso_utc(value: datetime) -> str:
-    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def local_date(value: datetime, zone: ZoneInfo) -> date:
@@ -106,7 +103,7 @@ def record_override(*, dose_id: int, evaluation_id: int, covers: list, reason: s
 
 
 def record_cycle2(course: Course) -> dict:
-    return {"course": course.pk, "cycle2_first_at": iso_utc(course.cycle2_first_at)}
+    return {"course": course.pk, "cycle2_first_at": iso_z(course.cycle2_first_at)}
 
 
 def record_discharge(course: Course) -> dict:
@@ -249,7 +246,7 @@ def cycle2_move(*, course_id: int, first_at: datetime, reason: str, password: st
         raise Invalid(
             {
                 "first_at": [
-                    f"Cycle 2 may not start before {earliest.astimezone(zone):%a %d %b %Y %H:%M %Z} "
+                    f"Cycle 2 may not start before {local_text(earliest, zone)} "
                     f"({settings.IL2WARD_MIN_REST_DAYS} full rest days after cycle 1, SCH-CYCLE2)."
                 ]
             }
@@ -258,7 +255,7 @@ def cycle2_move(*, course_id: int, first_at: datetime, reason: str, password: st
         raise Invalid({"first_at": ["Cycle 2 cannot be moved into the past."]})
     if first_at == course.cycle2_first_at:
         raise Invalid({"first_at": ["Cycle 2 already starts then."]})
-    old = {"cycle2_first_at": iso_utc(course.cycle2_first_at)}
+    old = {"cycle2_first_at": iso_z(course.cycle2_first_at)}
     course.cycle2_first_at = first_at
     signature = sign(
         signer=by, password=password, meaning=MEANING_CYCLE2_MOVE, obj=course, record=record_cycle2(course), at=now

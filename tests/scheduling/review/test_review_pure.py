@@ -1,5 +1,5 @@
 """The review's pure pieces: SVG plots, threshold labels from rule-set keys, interaction warnings, where a course
-stands, initials. No database."""
+stands. No database."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -15,7 +15,6 @@ from scheduling.selectors.review import (
     ELIGIBILITY_LABELS,
     PLOT_THRESHOLDS,
     course_position,
-    initials,
     interaction_warnings,
     threshold_label,
 )
@@ -151,10 +150,3 @@ def test_course_position_counts_ward_local_days(now, expected):
         2: (datetime(2027, 3, 26, 21, 0, tzinfo=UTC), datetime(2027, 3, 31, 5, 0, tzinfo=UTC)),
     }
     assert course_position("active", cycles, zone=CHICAGO, now=now) == expected
-
-
-@pytest.mark.parametrize(
-    "name,short", [("Nadia Reyes RN", "NR"), ("Dr Olivia Hart", "OH"), ("Chris Walker RN (charge)", "CW"), ("x", "X")]
-)
-def test_initials(name, short):
-    assert initials(name) == short
