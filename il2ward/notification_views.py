@@ -23,7 +23,6 @@ from rest_framework.views import APIView
 
 from il2ward import access, notifications, people, recipients
 from il2ward.api import AwareDateTimeField
-from il2ward.channels import setting
 from il2ward.errors import Invalid
 from il2ward.models import Notification, Patient, Role, StaffProfile
 from il2ward.timefmt import local_iso
@@ -32,7 +31,7 @@ EDIT_ASSIGNMENTS = (Role.CHARGE_NURSE, Role.ONCOLOGIST, Role.ADMIN)
 
 
 def poll_seconds() -> int:
-    return setting("IL2WARD_BELL_POLL_SECONDS", 30)
+    return settings.IL2WARD_BELL_POLL_SECONDS
 
 
 def login_required_htmx(view):

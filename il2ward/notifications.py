@@ -32,7 +32,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from il2ward.audit import audit
-from il2ward.channels import ChannelError, message_for, setting, transports
+from il2ward.channels import ChannelError, message_for, transports
 from il2ward.db import retry_transaction
 from il2ward.models import Delivery, Notification, StaffProfile
 from il2ward.tasking import enqueue_on_commit, send_task_safely
@@ -44,13 +44,13 @@ TASK_CHUNK = 50  # delivery ids per task message
 
 
 def max_attempts() -> int:
-    return setting("IL2WARD_DELIVERY_MAX_ATTEMPTS", 8)
+    return settings.IL2WARD_DELIVERY_MAX_ATTEMPTS
 
 
 def backoff(attempts: int) -> timedelta:
     """Delay before the next attempt after `attempts` failures: base × 2^(attempts − 1), capped."""
-    base = setting("IL2WARD_DELIVERY_BACKOFF_SECONDS", 30)
-    cap = setting("IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS", 3600)
+    base = settings.IL2WARD_DELIVERY_BACKOFF_SECONDS
+    cap = settings.IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
@@ -421,8 +421,8 @@ def deliveries_resend(*, now: datetime, limit: int = 2000) -> dict[str, int]:
     """The resend sweep: take back lost claims, then publish every pending delivery whose time has come and whose
     last task (if any) was published more than IL2WARD_RESEND_AFTER_SECONDS ago: a slow worker's backlog is not
     published again every interval, a lost message is."""
-    lease = timedelta(seconds=setting("IL2WARD_DELIVERY_LEASE_SECONDS", 120))
-    quiet = now - timedelta(seconds=setting("IL2WARD_RESEND_AFTER_SECONDS", 60))
+    lease = timedelta(seconds=settings.IL2WARD_DELIVERY_LEASE_SECONDS)
+    quiet = now - timedelta(seconds=settings.IL2WARD_RESEND_AFTER_SECONDS)
     stale = Q(status=Delivery.Status.SENDING, claimed_at__lt=now - lease)
     dead = Delivery.objects.filter(stale, attempts__gte=max_attempts()).update(
         status=Delivery.Status.DEAD, last_error="lost while sending"

@@ -1,7 +1,8 @@
 """Values that are possible but unlikely enough to be a typing slip (HOLD-RULES §3a INV-PLAUSIBLE).
 
-One table for the services, serializers and forms. A site changes a bound in settings (``IL2WARD_PLAUSIBLE_<NAME>``);
-a value beyond a bound is stored only when the nurse confirms it with a reason.
+The services, serializers and forms all ask here. The bounds are settings (``IL2WARD_PLAUSIBLE_<NAME>``, defaults in
+il2ward/settings.py); a value beyond a bound is stored only when the nurse confirms it with a reason. What is not
+possible at all (a 400 whatever the confirmation) is monitoring/domain/bounds.py's table.
 """
 
 from datetime import timedelta
@@ -9,18 +10,9 @@ from decimal import Decimal
 
 from django.conf import settings
 
-DEFAULTS = {
-    "WEIGHT_CHANGE_FRACTION": Decimal("0.10"),  # from the previous weight ...
-    "WEIGHT_CHANGE_WINDOW": timedelta(hours=48),  # ... measured within this time before
-    "URINE_ML_PER_HOUR": 1000,
-    "FLUID_PERIOD_MIN": timedelta(minutes=30),
-    "FLUID_PERIOD_MAX": timedelta(hours=24),
-    "COURSE_WEIGHT_LOOKBACK": timedelta(days=7),  # a dosing or baseline weight is compared with the latest of these
-}
-
 
 def bound(name: str):
-    return getattr(settings, f"IL2WARD_PLAUSIBLE_{name}", DEFAULTS[name])
+    return getattr(settings, f"IL2WARD_PLAUSIBLE_{name}")
 
 
 def weight_change_message(weight_kg: Decimal, previous_kg: Decimal) -> str | None:

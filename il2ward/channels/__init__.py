@@ -8,11 +8,9 @@ In-app has no transport: the notification row is the message and the bell reads 
 """
 
 import hashlib
-import os
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 
 from il2ward import people
 from il2ward.timefmt import iso_z, local_iso, readable
@@ -24,24 +22,6 @@ class ChannelError(Exception):
     def __init__(self, code: str):
         super().__init__(code)
         self.code = code[:200]
-
-
-def setting(name: str, default: int | str):
-    """A notification setting: settings.<name> if the lead's settings module defines it, else the environment.
-
-    Read from the environment too so that a worker started by a test or the bench can be given short intervals.
-    """
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    raw = os.environ.get(name, "")
-    if raw == "":
-        return default
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
-    return raw
 
 
 @dataclass(frozen=True)
@@ -110,7 +90,7 @@ def message_for(notification) -> Message:
     ward = patient.ward if patient is not None else None
     zone = ward.zone if ward is not None else None
     rules = details.get("rules") or ([details["rule"]] if details.get("rule") else [])
-    base = str(setting("IL2WARD_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
+    base = str(settings.IL2WARD_BASE_URL).rstrip("/")
     if notification.dose_id:
         link = f"{base}/doses/{notification.dose_id}/"
     elif patient is not None:

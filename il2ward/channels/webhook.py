@@ -17,7 +17,9 @@ import time
 import urllib.error
 import urllib.request
 
-from il2ward.channels import ChannelError, Message, setting
+from django.conf import settings
+
+from il2ward.channels import ChannelError, Message
 
 SIGNATURE_HEADER = "X-IL2Ward-Signature"
 
@@ -83,7 +85,7 @@ def send(message: Message, *, delivery_id: int, attempt: int) -> None:
         },
     )
     try:
-        with _opener.open(request, timeout=setting("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 5)) as response:
+        with _opener.open(request, timeout=settings.IL2WARD_WEBHOOK_TIMEOUT_SECONDS) as response:
             status = response.status
     except urllib.error.HTTPError as exc:
         raise ChannelError(f"HTTP {exc.code}") from exc

@@ -1,7 +1,5 @@
 """Course and dose endpoints (API.md: Patients and courses, Doses)."""
 
-from decimal import Decimal
-
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -13,6 +11,7 @@ from il2ward import access
 from il2ward.api import AwareDateTimeField
 from il2ward.models import Role
 from il2ward.timefmt import iso_z, local_iso
+from monitoring.domain.bounds import WEIGHT_KG
 from scheduling import selectors, services
 from scheduling.api import serializers as out
 from scheduling.models import Course, Dose
@@ -22,11 +21,15 @@ class CourseCreateSerializer(serializers.Serializer):
     patient = serializers.IntegerField()
     first_dose_at = AwareDateTimeField()
     dosing_weight_kg = serializers.DecimalField(
-        max_digits=5, decimal_places=1, min_value=Decimal(20), max_value=Decimal(350)
+        max_digits=5, decimal_places=WEIGHT_KG.places, min_value=WEIGHT_KG.low, max_value=WEIGHT_KG.high
     )
     dosing_weight_source = serializers.ChoiceField(choices=Course.WeightSource.choices, default="actual")
     baseline_weight_kg = serializers.DecimalField(
-        max_digits=5, decimal_places=1, min_value=Decimal(20), max_value=Decimal(350), required=False
+        max_digits=5,
+        decimal_places=WEIGHT_KG.places,
+        min_value=WEIGHT_KG.low,
+        max_value=WEIGHT_KG.high,
+        required=False,
     )
     regimen = serializers.ChoiceField(choices=["hd-il2"], default="hd-il2")
     rule_set = serializers.ChoiceField(choices=["consensus-2014", "label-only"], required=False)

@@ -21,6 +21,7 @@ from il2ward.errors import Conflict, Invalid
 from il2ward.forms import error_summary
 from il2ward.models import Role
 from monitoring import services as obs
+from monitoring.domain import engine
 from monitoring.domain.engine import BLOCKING_LEVELS
 from monitoring.models import LAB_FIELDS, FluidBalance, WeightMeasurement
 from monitoring.selectors import event_for
@@ -190,7 +191,7 @@ def dose_page(request, pk: int):
 def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False, **forms):
     patient = dose.course.patient
     evaluation = dose.latest_evaluation
-    rules = board.hold_rules(evaluation)
+    rules = engine.blocking_rules(evaluation.findings if evaluation else None)
     overrides = list(dose.overrides.select_related("by__profile"))
     standing_override = any(o.lapsed_at is None for o in overrides)
     holds = list(dose.holds.select_related("by__profile"))  # the history and the undo read the same rows
@@ -322,7 +323,11 @@ def _post_give(request, dose, *, now):
 
 def _post_hold(request, dose, *, now):
     _require(request.user, *CLINICAL_ROLES)
-    form = nurse_forms.HoldForm(request.POST, rules=board.hold_rules(dose.latest_evaluation), prefix="hold")
+    form = nurse_forms.HoldForm(
+        request.POST,
+        rules=engine.blocking_rules(dose.latest_evaluation.findings if dose.latest_evaluation else None),
+        prefix="hold",
+    )
     if not form.is_valid():
         return _dose_response(request, dose, now=now, status=400, hold_form=form)
     try:

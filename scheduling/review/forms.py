@@ -4,8 +4,6 @@ A signed form asks for the signer's own password again (the e-signature) and sta
 button is pressed. Times are entered in the ward's local time, shown with the ward's zone.
 """
 
-from decimal import Decimal
-
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
@@ -13,11 +11,12 @@ from django.utils import timezone
 
 from il2ward import timefmt
 from il2ward.forms import ConfirmImplausible
-from il2ward.models import Patient
+from il2ward.models import Patient, Signature
+from monitoring.domain.bounds import WEIGHT_KG
 from scheduling.domain.calendar import to_local_aware
 from scheduling.models import AdverseEvent, Course, CycleDecision, ResponseAssessment
 from scheduling.selectors.review import ELIGIBILITY_LABELS
-from scheduling.services import ELIGIBILITY_ITEMS, decisions
+from scheduling.services import ELIGIBILITY_ITEMS
 
 # Common CTCAE v5 terms under IL-2, offered as suggestions (any term may be typed).
 CTCAE_TERMS = {
@@ -86,7 +85,7 @@ class SignedForm(ReviewForm):
 
 
 class EligibilityForm(SignedForm):
-    meaning = "Eligibility for high-dose IL-2 attested"
+    meaning = Signature.Meaning.ELIGIBILITY
     submit_label = "Sign eligibility"
 
     def __init__(self, *args, **kwargs):
@@ -99,7 +98,7 @@ class EligibilityForm(SignedForm):
 
 
 class OverrideForm(SignedForm):
-    meaning = "Hold overridden for one dose"
+    meaning = Signature.Meaning.OVERRIDE
     submit_label = "Sign override"
     submit_class = "btn-warning"
     reason = forms.CharField(label="Reason for giving this dose", widget=forms.Textarea(attrs={"rows": 2}))
@@ -121,7 +120,7 @@ class CycleDecisionForm(SignedForm):
 
 
 class StopCourseForm(SignedForm):
-    meaning = "Course stopped"
+    meaning = Signature.Meaning.COURSE_STOP
     submit_label = "Sign: stop the course"
     submit_class = "btn-danger"
     reason = forms.CharField(label="Reason for stopping the course", widget=forms.Textarea(attrs={"rows": 2}))
@@ -132,7 +131,7 @@ class StopCourseForm(SignedForm):
 
 
 class Cycle2Form(SignedForm):
-    meaning = decisions.MEANING_CYCLE2_MOVE
+    meaning = Signature.Meaning.CYCLE2_MOVE
     submit_label = "Sign: move cycle 2"
     first_local = forms.DateTimeField(label="Cycle 2 first dose (ward-local)", widget=local_widget(), **LOCAL_INPUT)
     reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}))
@@ -149,7 +148,7 @@ class Cycle2Form(SignedForm):
 
 
 class DischargeForm(SignedForm):
-    meaning = decisions.MEANING_DISCHARGE
+    meaning = Signature.Meaning.DISCHARGE
     submit_label = "Sign discharge date"
     discharge_date = forms.DateField(label="Discharge date", widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -159,7 +158,7 @@ class DischargeForm(SignedForm):
 
 
 class ResponseForm(SignedForm):
-    meaning = decisions.MEANING_RESPONSE
+    meaning = Signature.Meaning.RESPONSE
     submit_label = "Sign response assessment"
     assessed_on = forms.DateField(label="Assessed on", widget=forms.DateInput(attrs={"type": "date"}))
     response = forms.ChoiceField(label="Response", choices=ResponseAssessment.Response.choices)
@@ -223,15 +222,19 @@ class CourseForm(ConfirmImplausible):
         **LOCAL_INPUT,
     )
     dosing_weight_kg = forms.DecimalField(
-        label="Dosing weight (kg)", max_digits=5, decimal_places=1, min_value=Decimal(20), max_value=Decimal(350)
+        label="Dosing weight (kg)",
+        max_digits=5,
+        decimal_places=WEIGHT_KG.places,
+        min_value=WEIGHT_KG.low,
+        max_value=WEIGHT_KG.high,
     )
     dosing_weight_source = forms.ChoiceField(choices=Course.WeightSource.choices, initial="actual")
     baseline_weight_kg = forms.DecimalField(
         label="Baseline weight (kg)",
         max_digits=5,
-        decimal_places=1,
-        min_value=Decimal(20),
-        max_value=Decimal(350),
+        decimal_places=WEIGHT_KG.places,
+        min_value=WEIGHT_KG.low,
+        max_value=WEIGHT_KG.high,
         required=False,
         help_text="Weight before the course, for FL-WT weight gain. Defaults to the dosing weight.",
     )

@@ -21,7 +21,7 @@ from django.utils.safestring import SafeString, mark_safe
 from il2ward.audit import record_hash
 from il2ward.models import Medication, Signature
 from il2ward.people import initials, printed_name
-from monitoring.domain import engine
+from monitoring.domain import engine, rulesets
 from monitoring.models import FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling import selectors
 from scheduling.domain import calendar
@@ -663,10 +663,6 @@ def _retreatment(course, doses, responses, *, zone, now) -> Retreatment:
 
 # --- Signatures: what each signed, and whether the record still matches -----------------------------------------------
 
-MEANING_ELIGIBILITY = "Eligibility for high-dose IL-2 attested"  # services.course_attest_eligibility
-MEANING_STOP = "Course stopped"  # services.course_stop
-MEANING_OVERRIDE = "Hold overridden for one dose"  # services.dose_override
-
 
 def _signatures(course, doses, overrides, cycle_decisions, responses, *, zone) -> list[SignatureRow]:
     """Every signature on the course or its doses, each compared with the hash of its record rebuilt now."""
@@ -702,11 +698,11 @@ def _signatures(course, doses, overrides, cycle_decisions, responses, *, zone) -
             record, anchor = decisions.record_cycle_decision(d), f"dose-{d.dose_id}"
         elif sig.pk in by_response:
             record, subject, anchor = decisions.record_response(by_response[sig.pk]), "Response assessment", "response"
-        elif sig.object_type == "scheduling.course" and sig.meaning == MEANING_STOP:
+        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.COURSE_STOP:
             record, subject = {"course": course.pk, "reason": course.stop_reason}, "Course stopped"
-        elif sig.object_type == "scheduling.course" and sig.meaning == decisions.MEANING_CYCLE2_MOVE:
+        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.CYCLE2_MOVE:
             record, subject, anchor = decisions.record_cycle2(course), "Cycle 2 start", "cycle2"
-        elif sig.object_type == "scheduling.course" and sig.meaning == decisions.MEANING_DISCHARGE:
+        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.DISCHARGE:
             record, subject, anchor = decisions.record_discharge(course), "Discharge date", "discharge"
         if record is None:
             state = "unchecked"
@@ -746,29 +742,6 @@ def _eligibility_record(course: Course, signature: Signature) -> dict:
 
 # --- Trend plots ------------------------------------------------------------------------------------------------------
 
-# The threshold lines of each plot: rule-set keys, drawn only when the course's rule set defines them (never literals).
-PLOT_THRESHOLDS = {
-    "bp": (("CV-SBP.hold_below", "left"),),
-    "pressor": (
-        ("CV-PRESSOR.hold_above", "right"),
-        ("CV-PRESSOR.stop_above", "right"),
-        ("CV-PRESSOR.interval_stop_above", "right"),
-    ),
-    "hr": (("CV-HR.hold_above", "left"), ("CV-HR.stop_above", "left"), ("CV-HR.notify_above", "left")),
-    "weight": (("FL-WT.hold_above_pct", "left"),),
-    "urine": (("RN-UO.hold_at_or_below_ml", "left"), ("RN-UO.stop_below_ml", "left")),
-    "spo2": (
-        ("RS-SPO2.hold_at_or_below", "left"),
-        ("RS-O2.hold_from_lpm", "right"),
-        ("RS-O2.stop_above_lpm", "right"),
-    ),
-    "creatinine": (("RN-CREAT.hold_from", "left"), ("RN-CREAT.stop_from", "left"), ("LB-CREAT.hold_above", "left")),
-    "rass": (
-        ("NE-RASS.hold_at_or_below", "left"),
-        ("NE-RASS.notify_at_or_below", "left"),
-        ("NE-RASS.hold_at_or_above", "left"),
-    ),
-}
 MARGIN = timedelta(hours=8)  # shown before a cycle's first slot and after its last
 
 
@@ -776,23 +749,13 @@ def threshold_label(key: str, value) -> tuple[str, str]:
     """("CV-SBP hold < 90", "hold") from a rule-set key; the comparison is read from the key's name (rulesets.py)."""
     rule, name = key.split(".", 1)
     level = name.split("_", 1)[0]
-    if "at_or_below" in name:
-        op = "≤"
-    elif "at_or_above" in name:
-        op = "≥"
-    elif "_below" in name:
-        op = "<"
-    elif "_above" in name:
-        op = ">"
-    else:
-        op = "≥"
-    return f"{rule} {level} {op} {value}", level
+    return f"{rule} {level} {rulesets.comparison(key)} {value}", level
 
 
 def _thresholds(plot_key: str, definition: dict, *, scale=None) -> list[plots.Threshold]:
     values = definition.get("thresholds", {})
     out = []
-    for key, side in PLOT_THRESHOLDS[plot_key]:
+    for key, side in rulesets.PLOT_LINES[plot_key]:
         if key in values:
             label, level = threshold_label(key, values[key])
             number = float(Decimal(str(values[key])))

@@ -18,17 +18,11 @@ from django.db import transaction
 from il2ward.audit import audit, sign
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
+from il2ward.models import Signature
 from il2ward.timefmt import iso_z, local_text
 from scheduling.domain import calendar
 from scheduling.domain.aware import as_utc
 from scheduling.models import AdverseEvent, Course, CycleDecision, Dose, DoseEvaluation, ResponseAssessment
-
-# Signature meanings: shown on screen and in print, and how the review page tells what a signature signed.
-MEANING_CYCLE_CONTINUE = "Cycle continued after a stop recommendation"
-MEANING_CYCLE_STOP = "Cycle stopped after a stop recommendation"
-MEANING_CYCLE2_MOVE = "Cycle 2 start moved"
-MEANING_DISCHARGE = "Discharge date recorded"
-MEANING_RESPONSE = "Response assessment recorded"
 
 RESPONSE_DUE_DAYS = 28  # SCH-RETREAT: response assessment due ~28 days after the course ends
 
@@ -187,7 +181,7 @@ def cycle_decide(*, dose_id: int, choice: str, reason: str, password: str, by, n
     decision = CycleDecision(
         course=course, cycle=dose.cycle, dose=dose, evaluation=evaluation, choice=choice, reason=reason, by=by, at=now
     )
-    meaning = MEANING_CYCLE_STOP if choice == CycleDecision.Choice.STOP else MEANING_CYCLE_CONTINUE
+    meaning = Signature.Meaning.CYCLE_STOP if choice == CycleDecision.Choice.STOP else Signature.Meaning.CYCLE_CONTINUE
     decision.signature = sign(
         signer=by, password=password, meaning=meaning, obj=dose, record=record_cycle_decision(decision), at=now
     )
@@ -258,7 +252,12 @@ def cycle2_move(*, course_id: int, first_at: datetime, reason: str, password: st
     old = {"cycle2_first_at": iso_z(course.cycle2_first_at)}
     course.cycle2_first_at = first_at
     signature = sign(
-        signer=by, password=password, meaning=MEANING_CYCLE2_MOVE, obj=course, record=record_cycle2(course), at=now
+        signer=by,
+        password=password,
+        meaning=Signature.Meaning.CYCLE2_MOVE,
+        obj=course,
+        record=record_cycle2(course),
+        at=now,
     )
     slots = {s.number: s.due_at for s in calendar.cycle_slots(first_at, cycle=2, per_cycle=len(cycle2))}
     for dose in cycle2:
@@ -294,7 +293,12 @@ def course_discharge(*, course_id: int, discharge_date: date, password: str, by,
     old = record_discharge(course)
     course.discharge_date = discharge_date
     signature = sign(
-        signer=by, password=password, meaning=MEANING_DISCHARGE, obj=course, record=record_discharge(course), at=now
+        signer=by,
+        password=password,
+        meaning=Signature.Meaning.DISCHARGE,
+        obj=course,
+        record=record_discharge(course),
+        at=now,
     )
     course.save(update_fields=["discharge_date"])
     audit(
@@ -333,7 +337,12 @@ def response_assess(
         course=course, assessed_on=assessed_on, response=response, note=(note or "").strip(), by=by, at=now
     )
     assessment.signature = sign(
-        signer=by, password=password, meaning=MEANING_RESPONSE, obj=course, record=record_response(assessment), at=now
+        signer=by,
+        password=password,
+        meaning=Signature.Meaning.RESPONSE,
+        obj=course,
+        record=record_response(assessment),
+        at=now,
     )
     assessment.save()
     audit(

@@ -9,11 +9,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitoring.domain import rulesets
 from monitoring.domain.rulesets import CONSENSUS_2014, LABEL_ONLY
 from scheduling.review import plots
 from scheduling.selectors.review import (
     ELIGIBILITY_LABELS,
-    PLOT_THRESHOLDS,
     course_position,
     interaction_warnings,
     threshold_label,
@@ -115,7 +115,7 @@ def test_threshold_labels_read_the_comparison_from_the_key(key, value, label, le
 
 def test_every_plotted_threshold_key_exists_in_a_built_in_rule_set():
     known = set(CONSENSUS_2014.thresholds) | set(LABEL_ONLY.thresholds)
-    keys = {key for pairs in PLOT_THRESHOLDS.values() for key, _ in pairs}
+    keys = {key for pairs in rulesets.PLOT_LINES.values() for key, _ in pairs}
     assert keys <= known, keys - known
 
 
