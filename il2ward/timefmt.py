@@ -1,8 +1,8 @@
 """Times as IL2Ward writes them: UTC instants with `Z` for machines, ward-local text for people.
 
 One home for the formats, so the API, FHIR, iCal, the channels and the pages write the same instant the same way.
-Pure (standard library only); the domain packages keep their own copy of `iso_z` since they import nothing else
-(monitoring/domain/engine.py).
+Pure (standard library only). The domain packages import nothing outside the domain packages, so they share
+monitoring/domain/engine.py's `iso_z` (the same form) rather than this one.
 """
 
 from datetime import UTC, datetime, tzinfo
@@ -13,6 +13,7 @@ PICKER = "%Y-%m-%dT%H:%M"  # the value of an <input type="datetime-local">
 INPUT_FORMATS = (PICKER, TYPED)
 LONG = "%a %d %b %Y %H:%M %Z"  # "Fri 12 Mar 2027 16:00 CST": signatures, moves and refusals in words
 SHORT = "%a %d %b %H:%M"  # "Fri 12 Mar 16:00": a slot in a list
+PRINTED = "%a %-d %b %Y %H:%M %Z"  # "Wed 25 Nov 2026 10:40 CST": the course review's cells and prints
 
 
 def _aware(value: datetime) -> datetime:

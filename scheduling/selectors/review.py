@@ -18,6 +18,7 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q
 from django.http import Http404
 from django.utils.safestring import SafeString, mark_safe
 
+from il2ward import timefmt
 from il2ward.audit import record_hash
 from il2ward.models import Medication, Signature
 from il2ward.people import initials, printed_name
@@ -324,7 +325,7 @@ class Cell:
     @cached_property
     def when(self) -> str:
         """ "Wed 25 Nov 2026 10:40 CST": the ward-local due time with its zone."""
-        return local_text(self.local)
+        return timefmt.local_text(self.local, self.local.tzinfo, timefmt.PRINTED)
 
     @cached_property
     def css(self) -> str:
@@ -392,11 +393,6 @@ class Cell:
         if evaluation is None or (self.hold is None and not self.dose.flag):
             return []
         return [f for f in evaluation.findings if f["level"] in engine.BLOCKING_LEVELS]
-
-
-def local_text(moment: datetime) -> str:
-    """ "Wed 25 Nov 2026 10:40 CST" (the moment must already be in the ward's zone)."""
-    return f"{moment:%a} {moment.day} {moment:%b %Y %H:%M %Z}"
 
 
 @dataclass

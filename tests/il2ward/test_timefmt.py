@@ -32,6 +32,7 @@ def test_ward_local_forms():
     assert timefmt.readable(None, CHICAGO) == ""
     assert timefmt.local_text(T, CHICAGO) == "Fri 12 Mar 2027 16:00 CST"
     assert timefmt.local_text(T, CHICAGO, timefmt.SHORT) == "Fri 12 Mar 16:00"
+    assert timefmt.local_text(T.replace(day=5), CHICAGO, timefmt.PRINTED) == "Fri 5 Mar 2027 16:00 CST"
     # The day after the spring change the offset is CDT's: the zone, not a fixed offset.
     assert timefmt.local_text(datetime(2027, 3, 15, 21, 0, tzinfo=UTC), CHICAGO) == "Mon 15 Mar 2027 16:00 CDT"
     typed = datetime.strptime("2027-03-12 16:00", timefmt.TYPED)  # noqa: DTZ007
