@@ -381,17 +381,7 @@ def weight_record(
     at = check.time("recorded_at", recorded_at)
     values = check.numbers({"weight_kg": weight_kg}, WEIGHT_BOUNDS, required=("weight_kg",))
     if at is not None and values["weight_kg"] is not None:
-        previous = (
-            WeightMeasurement.objects.filter(
-                patient=patient,
-                entered_in_error_at__isnull=True,
-                recorded_at__lte=at,
-                recorded_at__gte=at - plausibility.bound("WEIGHT_CHANGE_WINDOW"),
-            )
-            .order_by("-recorded_at", "-pk")
-            .values_list("weight_kg", flat=True)
-            .first()
-        )
+        previous = plausibility.latest_weight_kg(patient, at=at, within=plausibility.bound("WEIGHT_CHANGE_WINDOW"))
         message = None if previous is None else plausibility.weight_change_message(values["weight_kg"], previous)
         values["confirmed_reason"] = check.plausible(
             "weight_kg", message, confirm=confirm, reason=(confirm_reason or "").strip()

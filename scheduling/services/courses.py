@@ -15,7 +15,7 @@ from il2ward.notifications import notifications_resolve
 from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring import plausibility
 from monitoring.domain.bounds import WEIGHT_KG
-from monitoring.models import LabResult, WeightMeasurement
+from monitoring.models import LabResult
 from monitoring.services import rule_set_current
 from scheduling.domain import calendar, dosing, progress
 from scheduling.models import Course, Dose, RetreatmentBar
@@ -112,17 +112,7 @@ def course_create(
 def _course_weights_plausible(patient, weights: dict, *, confirm: bool, reason: str, now: datetime) -> str:
     """INV-PLAUSIBLE for a course's weights against the latest weight measured in the last 7 days: the confirmation
     reason to store ("" when nothing needed confirming); Invalid naming each implausible field otherwise."""
-    measured = (
-        WeightMeasurement.objects.filter(
-            patient=patient,
-            entered_in_error_at__isnull=True,
-            recorded_at__lte=now,
-            recorded_at__gte=now - plausibility.bound("COURSE_WEIGHT_LOOKBACK"),
-        )
-        .order_by("-recorded_at", "-pk")
-        .values_list("weight_kg", flat=True)
-        .first()
-    )
+    measured = plausibility.latest_weight_kg(patient, at=now, within=plausibility.bound("COURSE_WEIGHT_LOOKBACK"))
     if measured is None:
         return ""
     errors = {
