@@ -348,7 +348,7 @@ def notifications_resolve(*, now: datetime, reason: str, kinds, dose_id: int | N
 def work_done(notification) -> str:
     """Why the notification's work is already done ("" if it is not), asked of the app that owns the work (the
     NOTIFICATION_WORK_DONE setting names it: the dependencies point towards il2ward, never from it)."""
-    path = getattr(settings, "NOTIFICATION_WORK_DONE", "")
+    path = settings.NOTIFICATION_WORK_DONE
     return import_string(path)(notification) if path else ""
 
 
