@@ -16,7 +16,7 @@ from tests.scheduling.export.test_fhir import export, resources
 from tests.workers import skip_or_fail
 
 pytestmark = pytest.mark.django_db
-SCHEMA = Path(__file__).resolve().parents[1] / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4"
+SCHEMA = Path(__file__).resolve().parents[2] / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4"
 SCHEMA = SCHEMA / "fhir.schema.json"
 
 
