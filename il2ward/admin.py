@@ -1,12 +1,13 @@
 from datetime import UTC
 
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from il2ward import channels as notification_channels
 from il2ward import recipients
-from il2ward.channels import REGISTRY, setting
+from il2ward.channels import REGISTRY
 from il2ward.models import (
     NURSING_ROLES,
     AuditEvent,
@@ -261,7 +262,7 @@ def _chain_context() -> dict:
         text = recipients.chain_text(recipients.escalation_chain())
     except ImproperlyConfigured as exc:
         text = f"not valid: {exc}"
-    return {"escalation_chain": text, "escalation_backup": str(setting("IL2WARD_ESCALATION_BACKUP", "")) or "none"}
+    return {"escalation_chain": text, "escalation_backup": str(settings.IL2WARD_ESCALATION_BACKUP) or "none"}
 
 
 @admin.register(Delivery)

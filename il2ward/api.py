@@ -1,6 +1,6 @@
 """API plumbing shared by every app (errors, aware times, auth) and the patient endpoints."""
 
-from datetime import UTC, datetime
+from datetime import UTC
 
 from axes import helpers as axes_helpers
 from django.core.exceptions import PermissionDenied
@@ -21,6 +21,7 @@ from il2ward.errors import Conflict, Forbidden, Invalid
 from il2ward.fhir_base import MEDIA_TYPE, operation_outcome
 from il2ward.models import Patient, Role, Ward
 from il2ward.services import patient_create
+from il2ward.timefmt import iso_z
 
 
 def exception_handler(exc, context):
@@ -57,16 +58,6 @@ def lockout_response(request, original_response=None, credentials=None):
     if request.path.startswith("/api/"):
         return JsonResponse({"detail": message}, status=429)
     return HttpResponse(message, status=429)
-
-
-def iso_z(value: datetime | None) -> str | None:
-    if value is None:
-        return None
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
-
-
-def iso_local(value: datetime | None, zone) -> str | None:
-    return None if value is None else value.astimezone(zone).isoformat()
 
 
 @extend_schema_field(OpenApiTypes.DATETIME)

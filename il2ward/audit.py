@@ -23,6 +23,7 @@ from django.contrib.auth import authenticate
 from django.db import connection, transaction
 from django.http import HttpRequest
 
+from il2ward import people
 from il2ward.errors import Invalid
 from il2ward.middleware import current_request_var, request_id_var
 from il2ward.models import AuditEvent, Signature
@@ -324,11 +325,9 @@ def check_password_again(user, password: str, field: str = "password") -> None:
 def sign(*, signer, password: str, meaning: str, obj, record: dict, at: datetime) -> Signature:
     """Create an e-signature over `record` (the signed content) after re-checking the signer's password."""
     check_password_again(signer, password)
-    profile = getattr(signer, "profile", None)
-    printed = (profile.printed_name if profile else "") or signer.get_full_name() or signer.get_username()
     signature = Signature.objects.create(
         signer=signer,
-        printed_name=printed,
+        printed_name=people.printed_name(signer),
         meaning=meaning,
         signed_at=at,
         object_type=obj._meta.label_lower,

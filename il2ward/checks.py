@@ -8,25 +8,24 @@ from django.conf import settings
 from django.core.checks import Error, register
 from django.core.exceptions import ImproperlyConfigured
 
-from il2ward.channels import setting
 from il2ward.recipients import escalation_chain
 
-# (setting, default, minimum): the defaults are those of the code that reads them.
+# (setting, minimum); the defaults are il2ward/settings.py's.
 MINIMUMS = (
-    ("IL2WARD_WINDOW_MINUTES", 60, 1),
-    ("IL2WARD_ASSESSMENT_DUE_MINUTES", 120, 1),
-    ("IL2WARD_DOSE_DUE_MINUTES", 30, 1),
-    ("IL2WARD_DOSE_OVERDUE_MINUTES", 30, 1),
-    ("IL2WARD_VITALS_EVERY_MINUTES", 120, 1),
-    ("IL2WARD_ESCALATE_AFTER_MINUTES", 15, 1),
-    ("IL2WARD_DELIVERY_MAX_ATTEMPTS", 8, 1),
-    ("IL2WARD_DELIVERY_BACKOFF_SECONDS", 30, 1),
-    ("IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS", 3600, 1),
-    ("IL2WARD_RESEND_AFTER_SECONDS", 60, 1),
-    ("IL2WARD_DELIVERY_LEASE_SECONDS", 120, 1),
-    ("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 5, 1),
-    ("IL2WARD_EMAIL_TIMEOUT_SECONDS", 10, 1),
-    ("IL2WARD_SMS_TIMEOUT_SECONDS", 5, 1),
+    ("IL2WARD_WINDOW_MINUTES", 1),
+    ("IL2WARD_ASSESSMENT_DUE_MINUTES", 1),
+    ("IL2WARD_DOSE_DUE_MINUTES", 1),
+    ("IL2WARD_DOSE_OVERDUE_MINUTES", 1),
+    ("IL2WARD_VITALS_EVERY_MINUTES", 1),
+    ("IL2WARD_ESCALATE_AFTER_MINUTES", 1),
+    ("IL2WARD_DELIVERY_MAX_ATTEMPTS", 1),
+    ("IL2WARD_DELIVERY_BACKOFF_SECONDS", 1),
+    ("IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS", 1),
+    ("IL2WARD_RESEND_AFTER_SECONDS", 1),
+    ("IL2WARD_DELIVERY_LEASE_SECONDS", 1),
+    ("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 1),
+    ("IL2WARD_EMAIL_TIMEOUT_SECONDS", 1),
+    ("IL2WARD_SMS_TIMEOUT_SECONDS", 1),
 )
 
 
@@ -34,13 +33,13 @@ def problems() -> list[tuple[str, str]]:
     """(setting, what is wrong) for every invalid reminder or delivery setting; [] when all are valid."""
     found = []
     values = {}
-    for name, default, minimum in MINIMUMS:
-        value = getattr(settings, name) if name == "IL2WARD_WINDOW_MINUTES" else setting(name, default)
+    for name, minimum in MINIMUMS:
+        value = getattr(settings, name)
         values[name] = value
         if not isinstance(value, int) or value < minimum:
             found.append((name, f"{name} must be an integer of at least {minimum}, got {value!r}"))
     for name in ("IL2WARD_DAILY_WEIGHT_HOUR", "IL2WARD_DAILY_LABS_HOUR"):
-        hour = setting(name, 6)
+        hour = getattr(settings, name)
         if not isinstance(hour, int) or not 0 <= hour <= 23:
             found.append((name, f"{name} must be an hour from 0 to 23, got {hour!r}"))
     overdue, window = values["IL2WARD_DOSE_OVERDUE_MINUTES"], values["IL2WARD_WINDOW_MINUTES"]
@@ -58,7 +57,7 @@ def problems() -> list[tuple[str, str]]:
     except ImproperlyConfigured as exc:
         if not str(exc).startswith("IL2WARD_ESCALATE_AFTER_MINUTES"):  # that one is reported above
             found.append(("IL2WARD_ESCALATION_CHAIN", str(exc)))
-    gateway = str(setting("IL2WARD_SMS_GATEWAY_URL", ""))
+    gateway = str(settings.IL2WARD_SMS_GATEWAY_URL)
     if gateway:
         parts = urlsplit(gateway)
         secure = parts.scheme == "https" or getattr(settings, "IL2WARD_ENV", "development") != "production"

@@ -122,9 +122,25 @@ class AuditEvent(models.Model):
 class Signature(models.Model):
     """An e-signature: signer, printed name, meaning, time and a hash of the signed record (password re-entered)."""
 
+    class Meaning(models.TextChoices):
+        """What a signature means, in the words shown on screen and in print; the review page also tells by it what a
+        signature signed. Stored as the words themselves (the rows written before this enumeration keep theirs)."""
+
+        ELIGIBILITY = "Eligibility for high-dose IL-2 attested", "Eligibility for high-dose IL-2 attested"
+        COURSE_STOP = "Course stopped", "Course stopped"
+        OVERRIDE = "Hold overridden for one dose", "Hold overridden for one dose"
+        CYCLE_CONTINUE = (
+            "Cycle continued after a stop recommendation",
+            "Cycle continued after a stop recommendation",
+        )
+        CYCLE_STOP = "Cycle stopped after a stop recommendation", "Cycle stopped after a stop recommendation"
+        CYCLE2_MOVE = "Cycle 2 start moved", "Cycle 2 start moved"
+        DISCHARGE = "Discharge date recorded", "Discharge date recorded"
+        RESPONSE = "Response assessment recorded", "Response assessment recorded"
+
     signer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="signatures")
     printed_name = models.CharField(max_length=200)
-    meaning = models.CharField(max_length=200)
+    meaning = models.CharField(max_length=200, choices=Meaning.choices)
     signed_at = models.DateTimeField()
     object_type = models.CharField(max_length=64)
     object_id = models.CharField(max_length=64)

@@ -21,17 +21,18 @@ from rest_framework import generics, serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from il2ward import access, notifications, recipients
+from il2ward import access, notifications, people, recipients
 from il2ward.api import AwareDateTimeField
-from il2ward.channels import REGISTRY, local_iso, setting
+from il2ward.channels import REGISTRY
 from il2ward.errors import Invalid
 from il2ward.models import Notification, Patient, Role, StaffProfile
+from il2ward.timefmt import local_iso
 
 EDIT_ASSIGNMENTS = (Role.CHARGE_NURSE, Role.ONCOLOGIST, Role.ADMIN)
 
 
 def poll_seconds() -> int:
-    return setting("IL2WARD_BELL_POLL_SECONDS", 30)
+    return settings.IL2WARD_BELL_POLL_SECONDS
 
 
 def login_required_htmx(view):
@@ -195,13 +196,13 @@ class AssignmentsForm(forms.Form):
         none = [("", "— none —")]
         self.fields["on_call_oncologist"] = forms.TypedChoiceField(
             label="On-call oncologist (receives escalations)",
-            choices=none + [(u.pk, _name(u)) for u in oncologists],
+            choices=none + [(u.pk, people.printed_name(u)) for u in oncologists],
             coerce=int,
             empty_value=None,
             required=False,
             initial=ward.on_call_oncologist_id,
         )
-        nurse_choices = none + [(u.pk, _name(u)) for u in nurses]
+        nurse_choices = none + [(u.pk, people.printed_name(u)) for u in nurses]
         for patient in patients:
             self.fields[f"nurse_{patient.pk}"] = forms.TypedChoiceField(
                 label=f"Assigned nurse for {patient.name} ({patient.mrn})",
@@ -215,11 +216,6 @@ class AssignmentsForm(forms.Form):
     def person(self, field: str):
         value = self.cleaned_data.get(field)
         return self.people.get(value) if value else None
-
-
-def _name(user) -> str:
-    profile = getattr(user, "profile", None)
-    return (profile.printed_name if profile else "") or user.get_username()
 
 
 @login_required
@@ -288,24 +284,23 @@ class NotificationSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     @staticmethod
-    def _ward(row):
-        return row.patient.ward if row.patient_id else None
+    def _zone(row):
+        return row.patient.ward.zone if row.patient_id else None
 
     @extend_schema_field(NULLABLE_DATETIME)
     def get_due_at_local(self, row) -> str | None:
-        return local_iso(row.due_at, self._ward(row))
+        return local_iso(row.due_at, self._zone(row))
 
     @extend_schema_field(OpenApiTypes.DATETIME)
     def get_created_at_local(self, row) -> str | None:
-        return local_iso(row.created_at, self._ward(row))
+        return local_iso(row.created_at, self._zone(row))
 
     @extend_schema_field(NULLABLE_DATETIME)
     def get_acknowledged_at_local(self, row) -> str | None:
-        return local_iso(row.acknowledged_at, self._ward(row))
+        return local_iso(row.acknowledged_at, self._zone(row))
 
     def get_time_zone(self, row) -> str:
-        ward = self._ward(row)
-        return ward.tz if ward else "UTC"
+        return row.patient.ward.tz if row.patient_id else "UTC"
 
 
 class NotificationListApi(generics.ListAPIView):

@@ -25,13 +25,14 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
 from il2ward.audit import audit
-from il2ward.channels import REGISTRY, ChannelError, message_for, setting
+from il2ward.channels import REGISTRY, ChannelError, message_for
 from il2ward.channels.in_app import NAME as IN_APP
 from il2ward.db import retry_transaction
 from il2ward.models import Delivery, Notification, StaffProfile
@@ -44,13 +45,13 @@ TASK_CHUNK = 50  # delivery ids per task message
 
 
 def max_attempts() -> int:
-    return setting("IL2WARD_DELIVERY_MAX_ATTEMPTS", 8)
+    return settings.IL2WARD_DELIVERY_MAX_ATTEMPTS
 
 
 def backoff(attempts: int) -> timedelta:
     """Delay before the next attempt after `attempts` failures: base × 2^(attempts − 1), capped."""
-    base = setting("IL2WARD_DELIVERY_BACKOFF_SECONDS", 30)
-    cap = setting("IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS", 3600)
+    base = settings.IL2WARD_DELIVERY_BACKOFF_SECONDS
+    cap = settings.IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS
     return timedelta(seconds=min(cap, base * 2 ** max(0, attempts - 1)))
 
 
@@ -428,8 +429,8 @@ def deliveries_resend(*, now: datetime, limit: int = 2000) -> dict[str, int]:
     """The resend sweep: take back lost claims, then publish every pending delivery whose time has come and whose
     last task (if any) was published more than IL2WARD_RESEND_AFTER_SECONDS ago: a slow worker's backlog is not
     published again every interval, a lost message is."""
-    lease = timedelta(seconds=setting("IL2WARD_DELIVERY_LEASE_SECONDS", 120))
-    quiet = now - timedelta(seconds=setting("IL2WARD_RESEND_AFTER_SECONDS", 60))
+    lease = timedelta(seconds=settings.IL2WARD_DELIVERY_LEASE_SECONDS)
+    quiet = now - timedelta(seconds=settings.IL2WARD_RESEND_AFTER_SECONDS)
     stale = Q(status=Delivery.Status.SENDING, claimed_at__lt=now - lease)
     dead = Delivery.objects.filter(stale, attempts__gte=max_attempts()).update(
         status=Delivery.Status.DEAD, last_error="lost while sending"

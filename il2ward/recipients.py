@@ -16,13 +16,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import F
 
 from il2ward.audit import audit
-from il2ward.channels import setting
 from il2ward.db import retry_transaction
 from il2ward.errors import Invalid
 from il2ward.models import NURSING_ROLES, Patient, Role, Ward
@@ -107,10 +107,10 @@ def escalation_chain() -> list[EscalationStep]:
     """IL2WARD_ESCALATION_CHAIN, e.g. "charge_nurse+on_call_oncologist:15,course_oncologist:15,backup:10": each step's
     roles and its delay in minutes after the previous step. Without it: charge nurse and on-call oncologist, then the
     course's oncologist, then the assigned nurse and the backup, each IL2WARD_ESCALATE_AFTER_MINUTES (15) apart."""
-    after = setting("IL2WARD_ESCALATE_AFTER_MINUTES", 15)
+    after = settings.IL2WARD_ESCALATE_AFTER_MINUTES
     if not isinstance(after, int) or after < 1:  # the system check refuses it at start-up; a worker stops here
         raise ImproperlyConfigured("IL2WARD_ESCALATE_AFTER_MINUTES must be at least 1")
-    text = setting("IL2WARD_ESCALATION_CHAIN", "") or (
+    text = settings.IL2WARD_ESCALATION_CHAIN or (
         f"charge_nurse+on_call_oncologist:{after},course_oncologist:{after},assigned_nurse+backup:{after}"
     )
     return parse_chain(text)

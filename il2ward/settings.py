@@ -13,6 +13,7 @@ import hashlib
 import os
 import re
 from datetime import timedelta
+from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
@@ -375,6 +376,14 @@ IL2WARD_ON_TIME_MINUTES = env_int("IL2WARD_ON_TIME_MINUTES", 30)
 IL2WARD_PRE_DOSE_HOURS = env_int("IL2WARD_PRE_DOSE_HOURS", 2)
 # Observations may be charted at most this many days after the time they record (late entry, downtime catch-up).
 IL2WARD_BACK_ENTRY_DAYS = env_int("IL2WARD_BACK_ENTRY_DAYS", 7)
+# INV-PLAUSIBLE (monitoring/plausibility.py): beyond these a weight or fluid balance needs a confirmation with a reason.
+# Django settings, not environment: a site changes them in its settings module.
+IL2WARD_PLAUSIBLE_WEIGHT_CHANGE_FRACTION = Decimal("0.10")  # from the previous weight ...
+IL2WARD_PLAUSIBLE_WEIGHT_CHANGE_WINDOW = timedelta(hours=48)  # ... measured within this time before
+IL2WARD_PLAUSIBLE_URINE_ML_PER_HOUR = 1000
+IL2WARD_PLAUSIBLE_FLUID_PERIOD_MIN = timedelta(minutes=30)
+IL2WARD_PLAUSIBLE_FLUID_PERIOD_MAX = timedelta(hours=24)
+IL2WARD_PLAUSIBLE_COURSE_WEIGHT_LOOKBACK = timedelta(days=7)  # a dosing or baseline weight is compared with these
 IL2WARD_DILUENT_POLICY = env_str("IL2WARD_DILUENT_POLICY", "label-current")  # or label-fixed-50 (SCH-PREP)
 IL2WARD_RECONSTITUTION_MAX_HOURS = env_int("IL2WARD_RECONSTITUTION_MAX_HOURS", 48)
 # How the second nurse proves the blind double check: "session" (she accepts a pending check from her own signed-in
@@ -396,6 +405,8 @@ IL2WARD_VITALS_EVERY_MINUTES = env_int("IL2WARD_VITALS_EVERY_MINUTES", 120)
 IL2WARD_DAILY_WEIGHT_HOUR = env_int("IL2WARD_DAILY_WEIGHT_HOUR", 6)
 IL2WARD_DAILY_LABS_HOUR = env_int("IL2WARD_DAILY_LABS_HOUR", 6)
 IL2WARD_ESCALATE_AFTER_MINUTES = env_int("IL2WARD_ESCALATE_AFTER_MINUTES", 15)
+IL2WARD_ESCALATION_CHAIN = env_str("IL2WARD_ESCALATION_CHAIN", "")  # "" = the default chain (il2ward/recipients.py)
+IL2WARD_ESCALATION_BACKUP = env_str("IL2WARD_ESCALATION_BACKUP", "")  # comma-separated usernames
 IL2WARD_DELIVERY_MAX_ATTEMPTS = env_int("IL2WARD_DELIVERY_MAX_ATTEMPTS", 8)
 IL2WARD_DELIVERY_BACKOFF_SECONDS = env_int("IL2WARD_DELIVERY_BACKOFF_SECONDS", 30)
 IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS = env_int("IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS", 3600)

@@ -12,9 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access
-from il2ward.api import AwareDateTimeField, iso_local
+from il2ward.api import AwareDateTimeField
 from il2ward.errors import Invalid
 from il2ward.models import Role
+from il2ward.timefmt import local_iso
 from monitoring import selectors, services
 from monitoring.domain.snapshot import EVENT_KINDS
 from monitoring.models import (
@@ -176,7 +177,7 @@ class ObservationOut(serializers.ModelSerializer):
 
     def _local(self, value):
         zone = self.context.get("zone")
-        return iso_local(value, zone) if zone is not None else None
+        return local_iso(value, zone) if zone is not None else None
 
     def get_recorded_local(self, obj) -> str | None:
         return self._local(obj.recorded_at)

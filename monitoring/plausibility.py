@@ -1,37 +1,47 @@
 """Values that are possible but unlikely enough to be a typing slip (HOLD-RULES §3a INV-PLAUSIBLE).
 
-One table for the services, serializers and forms. A site changes a bound in settings (``IL2WARD_PLAUSIBLE_<NAME>``);
-a value beyond a bound is stored only when the nurse confirms it with a reason.
+The services, serializers and forms all ask here. The bounds are settings (``IL2WARD_PLAUSIBLE_<NAME>``, defaults in
+il2ward/settings.py); a value beyond a bound is stored only when the nurse confirms it with a reason. What is not
+possible at all (a 400 whatever the confirmation) is monitoring/domain/bounds.py's table.
 """
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
 
-DEFAULTS = {
-    "WEIGHT_CHANGE_FRACTION": Decimal("0.10"),  # from the previous weight ...
-    "WEIGHT_CHANGE_WINDOW": timedelta(hours=48),  # ... measured within this time before
-    "URINE_ML_PER_HOUR": 1000,
-    "FLUID_PERIOD_MIN": timedelta(minutes=30),
-    "FLUID_PERIOD_MAX": timedelta(hours=24),
-    "COURSE_WEIGHT_LOOKBACK": timedelta(days=7),  # a dosing or baseline weight is compared with the latest of these
-}
+from monitoring.models import WeightMeasurement
 
 
 def bound(name: str):
-    return getattr(settings, f"IL2WARD_PLAUSIBLE_{name}", DEFAULTS[name])
+    return getattr(settings, f"IL2WARD_PLAUSIBLE_{name}")
+
+
+def latest_weight_kg(patient, *, at: datetime, within: timedelta) -> Decimal | None:
+    """The latest standing weight measured in the `within` before `at` (what a new weight is compared with)."""
+    return (
+        WeightMeasurement.objects.filter(
+            patient=patient, entered_in_error_at__isnull=True, recorded_at__lte=at, recorded_at__gte=at - within
+        )
+        .order_by("-recorded_at", "-pk")
+        .values_list("weight_kg", flat=True)
+        .first()
+    )
+
+
+def _weight_beyond(weight_kg: Decimal, reference_kg: Decimal, reference: str, hint: str = "") -> str | None:
+    fraction = Decimal(bound("WEIGHT_CHANGE_FRACTION"))
+    if abs(weight_kg - reference_kg) <= fraction * reference_kg:
+        return None
+    return (
+        f"{weight_kg} kg is more than {fraction * 100:.0f} % from {reference} {reference_kg} kg{hint}; "
+        "check it, or confirm it with a reason."
+    )
 
 
 def weight_change_message(weight_kg: Decimal, previous_kg: Decimal) -> str | None:
     """Why `weight_kg` is implausible next to the previous weight, or None when it is not."""
-    fraction = Decimal(bound("WEIGHT_CHANGE_FRACTION"))
-    if abs(weight_kg - previous_kg) <= fraction * previous_kg:
-        return None
-    return (
-        f"{weight_kg} kg is more than {fraction * 100:.0f} % from the previous weight {previous_kg} kg; "
-        "check it, or confirm it with a reason."
-    )
+    return _weight_beyond(weight_kg, previous_kg, "the previous weight")
 
 
 def urine_rate_message(urine_ml: int, period: timedelta) -> str | None:
@@ -56,10 +66,4 @@ def period_length_message(period: timedelta) -> str | None:
 
 def course_weight_message(weight_kg: Decimal, measured_kg: Decimal) -> str | None:
     """A dosing or baseline weight far from the latest measured weight (176 typed for an 80 kg patient: lb for kg)."""
-    fraction = Decimal(bound("WEIGHT_CHANGE_FRACTION"))
-    if abs(weight_kg - measured_kg) <= fraction * measured_kg:
-        return None
-    return (
-        f"{weight_kg} kg is more than {fraction * 100:.0f} % from the latest measured weight {measured_kg} kg "
-        "(pounds for kilograms?); check it, or confirm it with a reason."
-    )
+    return _weight_beyond(weight_kg, measured_kg, "the latest measured weight", " (pounds for kilograms?)")

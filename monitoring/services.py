@@ -1,6 +1,5 @@
 """Writes for monitoring: rule-set versions and observations (vitals, neuro, weights, fluids, labs, events)."""
 
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from decimal import Decimal, InvalidOperation
@@ -11,12 +10,12 @@ from django.db.models import Q
 from django.utils import timezone
 
 from il2ward.audit import audit, check_password_again
-from il2ward.channels import setting
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
 from il2ward.notifications import notifications_resolve
 from monitoring import plausibility
+from monitoring.domain.bounds import FLUID_BOUNDS, LAB_BOUNDS, NEURO_BOUNDS, VITALS_BOUNDS, WEIGHT_BOUNDS, Bound
 from monitoring.domain.rulesets import RULE_SETS
 from monitoring.domain.snapshot import EVENT_KINDS, EXAM_FLAGS
 from monitoring.models import (
@@ -107,59 +106,6 @@ def rule_set_override(*, name: str, overrides: dict, reason: str = "", by, now: 
 # is written), writes the row and its audit event in one transaction, and after commit asks the scheduling app to
 # re-evaluate the patient's open doses (monitoring.signals.patient_observations_changed, patient id only).
 
-
-@dataclass(frozen=True)
-class Bound:
-    """The physiologically possible range of one input (inclusive) and the decimal places it may carry."""
-
-    low: Decimal | int | str
-    high: Decimal | int | str
-    places: int = 0
-    unit: str = ""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "low", Decimal(str(self.low)))
-        object.__setattr__(self, "high", Decimal(str(self.high)))
-
-
-# Values outside these ranges are typing errors, not patients (API.md: "physiologically impossible values are 400").
-VITALS_BOUNDS = {
-    "sbp": Bound(40, 300, unit="mmHg"),
-    "dbp": Bound(20, 200, unit="mmHg"),
-    "heart_rate": Bound(20, 250, unit="/min"),
-    "resp_rate": Bound(4, 80, unit="/min"),
-    "spo2": Bound(50, 100, unit="%"),
-    "temp_c": Bound(30, 45, 1, "°C"),
-    "o2_lpm": Bound(0, 15, 1, "L/min"),
-    "fio2_pct": Bound(21, 100, unit="%"),
-    "phenylephrine_mcg_kg_min": Bound(0, 10, 2, "µg/kg/min"),
-    "other_pressor_mcg_kg_min": Bound(0, 50, 2, "µg/kg/min"),
-}
-NEURO_BOUNDS = {"rass": Bound(-5, 4)}
-WEIGHT_BOUNDS = {"weight_kg": Bound(20, 350, 1, "kg")}
-FLUID_BOUNDS = {
-    "urine_ml": Bound(0, 10_000, unit="mL"),
-    "intake_ml": Bound(0, 20_000, unit="mL"),
-    "diarrhea_ml": Bound(0, 10_000, unit="mL"),
-}
-# Wide enough for any real result (including critical values), narrow enough to catch a unit or decimal-point slip.
-LAB_BOUNDS = {
-    "creatinine_mg_dl": Bound("0.1", 20, 2, "mg/dL"),
-    "platelets_k_ul": Bound(0, 2000, 1, "×10³/µL"),
-    "bilirubin_mg_dl": Bound(0, 50, 2, "mg/dL"),
-    "bicarbonate_mmol_l": Bound(5, 50, 1, "mmol/L"),
-    "ast_u_l": Bound(0, 20_000, unit="U/L"),
-    "alt_u_l": Bound(0, 20_000, unit="U/L"),
-    "albumin_g_dl": Bound("0.5", 8, 1, "g/dL"),
-    "potassium_mmol_l": Bound("1.5", 10, 2, "mmol/L"),
-    "magnesium_mg_dl": Bound("0.3", 10, 2, "mg/dL"),
-    "phosphate_mg_dl": Bound("0.3", 20, 2, "mg/dL"),
-    "sodium_mmol_l": Bound(90, 200, 1, "mmol/L"),
-    "hemoglobin_g_dl": Bound(1, 25, 1, "g/dL"),
-    "wbc_k_ul": Bound(0, 500, 2, "×10³/µL"),
-    "troponin_ng_l": Bound(0, 100_000, 1, "ng/L"),
-    "ck_mb_ng_ml": Bound(0, 5_000, 1, "ng/mL"),
-}
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks differ a little; more than this in the future is a typing error
 
@@ -369,7 +315,7 @@ def vitals_record(
 def _vitals_answered(row: VitalSigns, *, by, now: datetime) -> None:
     """A vitals set answers the patient's open vitals_due reminders it would have prevented: those asking for vitals
     since a time at or before it (a reminder is due `every` after the last set). Late entries of older sets do not."""
-    every = timedelta(minutes=setting("IL2WARD_VITALS_EVERY_MINUTES", 120))
+    every = timedelta(minutes=settings.IL2WARD_VITALS_EVERY_MINUTES)
     notifications_resolve(patient_id=row.patient_id, kinds=["vitals_due"], reason="vitals recorded",
                           where=Q(due_at__lt=row.recorded_at + every), by=by, now=now)  # fmt: skip
 
@@ -434,17 +380,7 @@ def weight_record(
     at = check.time("recorded_at", recorded_at)
     values = check.numbers({"weight_kg": weight_kg}, WEIGHT_BOUNDS, required=("weight_kg",))
     if at is not None and values["weight_kg"] is not None:
-        previous = (
-            WeightMeasurement.objects.filter(
-                patient=patient,
-                entered_in_error_at__isnull=True,
-                recorded_at__lte=at,
-                recorded_at__gte=at - plausibility.bound("WEIGHT_CHANGE_WINDOW"),
-            )
-            .order_by("-recorded_at", "-pk")
-            .values_list("weight_kg", flat=True)
-            .first()
-        )
+        previous = plausibility.latest_weight_kg(patient, at=at, within=plausibility.bound("WEIGHT_CHANGE_WINDOW"))
         message = None if previous is None else plausibility.weight_change_message(values["weight_kg"], previous)
         values["confirmed_reason"] = check.plausible(
             "weight_kg", message, confirm=confirm, reason=(confirm_reason or "").strip()

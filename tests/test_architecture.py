@@ -1,6 +1,7 @@
 """The shape ARCHITECTURE.md asks for, checked on the source (ast) and on the configured project.
 
-- A `domain/` package imports only the standard library (and its own package).
+- A `domain/` package imports only the standard library, its own package and the domain packages below it
+  (scheduling.domain may read monitoring.domain's tables: pure imports pure, in the layers' direction).
 - Dependencies point one way, inbound → scheduling → monitoring → il2ward (inbound, the hospital interfaces, sits on
   top like a client of the services): il2ward imports no app (only the project root, il2ward/settings.py and
   il2ward/urls.py, names them, and urls.py only as include("...") strings); monitoring never imports scheduling or
@@ -20,6 +21,12 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 DOMAIN_PACKAGES = ("scheduling/domain", "monitoring/domain", "inbound/domain")
+# The pure packages a domain package may import besides its own: those of the apps below it.
+DOMAIN_BELOW = {
+    "inbound.domain": ("scheduling.domain", "monitoring.domain"),
+    "scheduling.domain": ("monitoring.domain",),
+    "monitoring.domain": (),
+}
 APPS = ("scheduling", "monitoring", "inbound")
 PROJECT_ROOT_FILES = {"il2ward/settings.py", "il2ward/urls.py"}
 
@@ -69,12 +76,16 @@ def test_the_packages_checked_exist():
 @pytest.mark.parametrize("path", [p for pkg in DOMAIN_PACKAGES for p in sources(pkg)], ids=rel)
 def test_domain_modules_import_only_the_standard_library(path):
     own = ".".join(path.relative_to(ROOT).parts[:2])  # e.g. scheduling.domain
+    allowed = (own, *DOMAIN_BELOW[own])
     outside = {
         m
         for m in imported_modules(path)
-        if top(m) not in sys.stdlib_module_names and not (m == own or m.startswith(own + "."))
+        if top(m) not in sys.stdlib_module_names and not any(m == a or m.startswith(a + ".") for a in allowed)
     }
-    assert not outside, f"{rel(path)} imports {sorted(outside)}: a domain package uses the standard library only"
+    assert not outside, (
+        f"{rel(path)} imports {sorted(outside)}: a domain package uses the standard library and the domain "
+        "packages below it only"
+    )
 
 
 @pytest.mark.parametrize("path", [p for p in sources("il2ward") if rel(p) not in PROJECT_ROOT_FILES], ids=rel)
@@ -153,3 +164,47 @@ def test_production_settings_pass_check_deploy_without_warnings(tmp_path):
     output = result.stdout + result.stderr
     assert result.returncode == 0, output
     assert "System check identified no issues" in output, output
+
+
+# Settings are read one way (settings.X) and their defaults written once, in il2ward/settings.py. Reading the
+# environment elsewhere is allowed only for what is not a setting: a command's password input, the settings module's
+# name.
+ENVIRONMENT_READERS = {"il2ward/settings.py", "il2ward/management/commands/create_staff.py"}
+
+
+def settings_read_with_a_default(tree: ast.AST) -> list[int]:
+    """Lines of getattr(settings, ..., default) and of os.environ / os.getenv reads (setdefault is no read)."""
+    lines = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Call)
+            and getattr(node.func, "id", None) == "getattr"
+            and len(node.args) == 3
+            and getattr(node.args[0], "id", None) == "settings"
+        ):
+            lines.append(node.lineno)
+        elif isinstance(node, ast.Attribute) and node.attr in ("environ", "getenv"):
+            parent_call = getattr(node, "_parent_attr", None)
+            if parent_call != "setdefault":
+                lines.append(node.lineno)
+        for child in ast.iter_child_nodes(node):
+            if isinstance(node, ast.Attribute) and isinstance(child, ast.Attribute):
+                child._parent_attr = node.attr
+    return lines
+
+
+@pytest.mark.parametrize(
+    "path",
+    [p for pkg in ("il2ward", *APPS) for p in sources(pkg) if rel(p) not in ENVIRONMENT_READERS],
+    ids=rel,
+)
+def test_settings_are_read_as_settings_x_with_their_default_in_the_settings_module(path):
+    lines = settings_read_with_a_default(ast.parse(path.read_text(), filename=str(path)))
+    assert not lines, f"{rel(path)}:{lines}: read settings.X; its default belongs in il2ward/settings.py"
+
+
+def test_the_settings_check_sees_a_default_and_the_environment(tmp_path):
+    planted = "from django.conf import settings\nimport os\na = getattr(settings, 'X', 5)\nb = os.environ.get('Y')\n"
+    assert settings_read_with_a_default(ast.parse(planted)) == [3, 4]
+    allowed = "import os\nos.environ.setdefault('DJANGO_SETTINGS_MODULE', 'il2ward.settings')\nc = settings.X\n"
+    assert settings_read_with_a_default(ast.parse(allowed)) == []

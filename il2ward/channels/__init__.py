@@ -9,13 +9,8 @@ from il2ward.channels.base import (
     Channel,
     ChannelError,
     Message,
-    initials,
-    iso_z,
-    local_iso,
     message_for,
     page_link,
-    readable,
-    setting,
 )
 
 REGISTRY: dict[str, Channel] = {c.name: c for c in (in_app.CHANNEL, email.CHANNEL, webhook.CHANNEL, sms.CHANNEL)}
@@ -48,5 +43,5 @@ def wants(profile, name: str) -> bool:
     return REGISTRY[name].choice(profile.channels)["on"]
 
 
-__all__ = ["REGISTRY", "Channel", "ChannelError", "Message", "choices", "initials", "iso_z", "local_iso",
-           "label", "message_for", "page_link", "readable", "register", "setting", "unregister", "wants"]  # fmt: skip
+__all__ = ["REGISTRY", "Channel", "ChannelError", "Message", "choices",
+           "label", "message_for", "page_link", "register", "unregister", "wants"]  # fmt: skip

@@ -8,15 +8,15 @@ In-app has no transport: the notification row is the message and the bell reads 
 """
 
 import hashlib
-import os
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
+
+from il2ward import people
+from il2ward.timefmt import iso_z, local_iso, readable
 
 
 class ChannelError(Exception):
@@ -67,24 +67,6 @@ class Channel:
     def wanted(self, user, stored: Mapping[str, Any] | None, patient) -> bool:
         choice = self.choice(stored)
         return choice["on"] and self.enabled() and self.reaches(user, choice, patient)
-
-
-def setting(name: str, default: int | str):
-    """A notification setting: settings.<name> if the lead's settings module defines it, else the environment.
-
-    Read from the environment too so that a worker started by a test or the bench can be given short intervals.
-    """
-    if hasattr(settings, name):
-        return getattr(settings, name)
-    raw = os.environ.get(name, "")
-    if raw == "":
-        return default
-    if isinstance(default, int):
-        try:
-            return int(raw)
-        except ValueError as exc:
-            raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
-    return raw
 
 
 @dataclass(frozen=True)
@@ -147,15 +129,12 @@ class Message:
         }
 
 
-def initials(name: str) -> str:
-    return "".join(part[0].upper() + "." for part in name.split() if part[:1].isalpha())[:8]
-
-
 def message_for(notification) -> Message:
     """Build the Message; `notification` comes with recipient and patient__ward selected."""
     details = notification.details or {}
     patient = notification.patient
     ward = patient.ward if patient is not None else None
+    zone = ward.zone if ward is not None else None
     rules = details.get("rules") or ([details["rule"]] if details.get("rule") else [])
     profile = getattr(notification.recipient, "profile", None)  # a missing profile raises an AttributeError
     return Message(
@@ -166,7 +145,7 @@ def message_for(notification) -> Message:
         recipient_email=notification.recipient.email,
         ward=ward.code if ward else "",
         patient_id=patient.pk if patient else None,
-        patient_initials=initials(patient.name) if patient else "",
+        patient_initials=people.initials(patient.name) if patient else "",
         dose_id=notification.dose_id,
         cycle=details.get("cycle"),
         number=details.get("number"),
@@ -178,18 +157,18 @@ def message_for(notification) -> Message:
         webhook_secret=ward.webhook_secret if ward else "",
         topic=notification.topic,
         recipient_channels=dict(profile.channels or {}) if profile is not None else {},
-        created_at_local=local_iso(notification.created_at, ward),
-        due_at_local=local_iso(notification.due_at, ward),
+        created_at_local=local_iso(notification.created_at, zone),
+        due_at_local=local_iso(notification.due_at, zone),
         zone=ward.tz if ward else "UTC",
-        created_readable=readable(notification.created_at, ward),
-        due_readable=readable(notification.due_at, ward),
+        created_readable=readable(notification.created_at, zone),
+        due_readable=readable(notification.due_at, zone),
     )
 
 
 def page_link(notification) -> str:
     """The absolute address of the page to act on: the dose, else the patient, else the notifications list. The URL
     names are the pages' own (reverse), so a moved page moves its links too; ids only, no patient data."""
-    base = str(setting("IL2WARD_BASE_URL", "http://127.0.0.1:8000")).rstrip("/")
+    base = str(settings.IL2WARD_BASE_URL).rstrip("/")
     if notification.dose_id:
         path = reverse("dose", args=[notification.dose_id])
     elif notification.patient_id:
@@ -197,24 +176,3 @@ def page_link(notification) -> str:
     else:
         path = reverse("notifications")
     return base + path
-
-
-def local_iso(value, ward) -> str | None:
-    """Ward-local time with its offset (2027-03-12T16:00:00-06:00); UTC without a ward."""
-    if value is None:
-        return None
-    return value.astimezone(ward.zone if ward is not None else UTC).isoformat()
-
-
-def readable(value, ward) -> str:
-    """For people: "Fri 12 Mar 2027 16:00 CST (UTC-06:00) = 22:00 UTC"."""
-    if not value:
-        return ""
-    local = value.astimezone(ward.zone if ward is not None else UTC)
-    offset = local.strftime("%z")
-    utc = value.astimezone(UTC)
-    return f"{local:%a %-d %b %Y %H:%M} {local.tzname()} (UTC{offset[:3]}:{offset[3:]}) = {utc:%H:%M} UTC"
-
-
-def iso_z(value) -> str | None:
-    return None if value is None else value.astimezone(UTC).isoformat().replace("+00:00", "Z")

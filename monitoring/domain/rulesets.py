@@ -364,6 +364,59 @@ _COMMON_OPTIONS: dict[str, Any] = {
 LEVELS = ("notify", "hold", "stop", "discontinue")
 
 
+def comparison(key: str) -> str:
+    """How a threshold is compared, read from its name: "CV-SBP.hold_below" → "<", "_at_or_below" → "≤",
+    "_at_or_above" → "≥", "_above" → ">", anything else ("RN-CREAT.hold_from") → "≥"."""
+    name = key.split(".", 1)[-1]
+    if "at_or_below" in name:
+        return "≤"
+    if "at_or_above" in name:
+        return "≥"
+    if "_below" in name:
+        return "<"
+    if "_above" in name:
+        return ">"
+    return "≥"
+
+
+# Where the thresholds are drawn for people. Only the keys: the numbers are always the course's rule-set version's
+# (its stored thresholds), so a site that changes a threshold sees it on the board and the plots, and a key the
+# version does not have draws nothing.
+# The board's and flowsheet's out-of-range marks: (vitals field, threshold key), the value beyond it is marked.
+BOARD_MARKS = (
+    ("sbp", "CV-SBP.hold_below"),
+    ("heart_rate", "CV-HR.hold_above"),
+    ("spo2", "RS-SPO2.hold_at_or_below"),
+    ("resp_rate", "RS-RR.notify_above"),
+    ("temp_c", "TP-TEMP.notify_above"),
+    ("o2_lpm", "RS-O2.notify_above_lpm"),
+    ("fio2_pct", "RS-O2.notify_above_fio2_pct"),
+)
+# The course review's trend plots: each plot's threshold lines as (key, axis side).
+PLOT_LINES = {
+    "bp": (("CV-SBP.hold_below", "left"),),
+    "pressor": (
+        ("CV-PRESSOR.hold_above", "right"),
+        ("CV-PRESSOR.stop_above", "right"),
+        ("CV-PRESSOR.interval_stop_above", "right"),
+    ),
+    "hr": (("CV-HR.hold_above", "left"), ("CV-HR.stop_above", "left"), ("CV-HR.notify_above", "left")),
+    "weight": (("FL-WT.hold_above_pct", "left"),),
+    "urine": (("RN-UO.hold_at_or_below_ml", "left"), ("RN-UO.stop_below_ml", "left")),
+    "spo2": (
+        ("RS-SPO2.hold_at_or_below", "left"),
+        ("RS-O2.hold_from_lpm", "right"),
+        ("RS-O2.stop_above_lpm", "right"),
+    ),
+    "creatinine": (("RN-CREAT.hold_from", "left"), ("RN-CREAT.stop_from", "left"), ("LB-CREAT.hold_above", "left")),
+    "rass": (
+        ("NE-RASS.hold_at_or_below", "left"),
+        ("NE-RASS.notify_at_or_below", "left"),
+        ("NE-RASS.hold_at_or_above", "left"),
+    ),
+}
+
+
 def json_ready(value: Any) -> Any:
     """JSON-ready copy: Decimal → exact string, tuple → list, mapping → dict."""
     if isinstance(value, Decimal):

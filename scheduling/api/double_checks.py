@@ -14,8 +14,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access
-from il2ward.api import AwareDateTimeField, iso_local, iso_z
+from il2ward.api import AwareDateTimeField
 from il2ward.models import Role
+from il2ward.timefmt import iso_z, local_iso
 from scheduling import selectors, services
 from scheduling.api import serializers as out
 from scheduling.selectors import double_checks as checks
@@ -39,7 +40,7 @@ def check_representation(check, *, now) -> dict:
         "requested_by": check.requested_by.get_username(),
         "requested_at": iso_z(check.requested_at),
         "expires_at": iso_z(check.expires_at),
-        "expires_local": iso_local(check.expires_at, zone),
+        "expires_local": local_iso(check.expires_at, zone),
         "started_at": iso_z(check.started_at),
         "ended_at": iso_z(check.ended_at),
         "vial_lot": check.vial_lot,

@@ -12,9 +12,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access
-from il2ward.api import AwareDateTimeField, iso_local, iso_z
+from il2ward.api import AwareDateTimeField
 from il2ward.errors import Invalid
 from il2ward.models import NURSING_ROLES, Role
+from il2ward.timefmt import iso_z, local_iso
 from scheduling import selectors
 from scheduling.api import serializers as out
 from scheduling.api.views import signature_representation
@@ -82,7 +83,7 @@ class Cycle2(APIView):
             {
                 "id": course.pk,
                 "cycle2_first_at": iso_z(course.cycle2_first_at),
-                "cycle2_first_local": iso_local(course.cycle2_first_at, zone),
+                "cycle2_first_local": local_iso(course.cycle2_first_at, zone),
             }
         )
 
@@ -158,7 +159,7 @@ def adverse_event_representation(event: AdverseEvent, zone) -> dict:
         "term": event.term,
         "grade": event.grade,
         "onset_at": iso_z(event.onset_at),
-        "onset_local": iso_local(event.onset_at, zone),
+        "onset_local": local_iso(event.onset_at, zone),
         "resolved_at": iso_z(event.resolved_at),
         "note": event.note,
         "held_doses": sorted(d.pk for d in event.held_doses.all()),
@@ -207,7 +208,7 @@ class Signatures(APIView):
             [
                 {
                     **signature_representation(row.signature),
-                    "signed_local": iso_local(row.signature.signed_at, rv.zone),
+                    "signed_local": local_iso(row.signature.signed_at, rv.zone),
                     "subject": row.subject,
                     "state": row.state,
                 }

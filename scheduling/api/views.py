@@ -1,7 +1,5 @@
 """Course and dose endpoints (API.md: Patients and courses, Doses)."""
 
-from decimal import Decimal
-
 from django.http import Http404
 from django.utils import timezone
 from drf_spectacular.utils import extend_schema
@@ -10,8 +8,10 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access
-from il2ward.api import AwareDateTimeField, iso_local, iso_z
+from il2ward.api import AwareDateTimeField
 from il2ward.models import Role
+from il2ward.timefmt import iso_z, local_iso
+from monitoring.domain.bounds import WEIGHT_KG
 from scheduling import selectors, services
 from scheduling.api import serializers as out
 from scheduling.models import Course, Dose
@@ -21,11 +21,15 @@ class CourseCreateSerializer(serializers.Serializer):
     patient = serializers.IntegerField()
     first_dose_at = AwareDateTimeField()
     dosing_weight_kg = serializers.DecimalField(
-        max_digits=5, decimal_places=1, min_value=Decimal(20), max_value=Decimal(350)
+        max_digits=5, decimal_places=WEIGHT_KG.places, min_value=WEIGHT_KG.low, max_value=WEIGHT_KG.high
     )
     dosing_weight_source = serializers.ChoiceField(choices=Course.WeightSource.choices, default="actual")
     baseline_weight_kg = serializers.DecimalField(
-        max_digits=5, decimal_places=1, min_value=Decimal(20), max_value=Decimal(350), required=False
+        max_digits=5,
+        decimal_places=WEIGHT_KG.places,
+        min_value=WEIGHT_KG.low,
+        max_value=WEIGHT_KG.high,
+        required=False,
     )
     regimen = serializers.ChoiceField(choices=["hd-il2"], default="hd-il2")
     rule_set = serializers.ChoiceField(choices=["consensus-2014", "label-only"], required=False)
@@ -40,7 +44,7 @@ def dose_representation(dose: Dose, zone) -> dict:
         "cycle": dose.cycle,
         "number": dose.number,
         "due_at": iso_z(dose.due_at),
-        "due_local": iso_local(dose.due_at, zone),
+        "due_local": local_iso(dose.due_at, zone),
         "status": dose.status,
         "flag": dose.flag or None,
         "evaluation": evaluation_representation(dose.latest_evaluation),
@@ -124,7 +128,7 @@ def course_representation(course: Course, summary: selectors.CourseSummary) -> d
         "dosing_weight_source": course.dosing_weight_source,
         "baseline_weight_kg": str(course.baseline_weight_kg),
         "first_dose_at": iso_z(course.first_dose_at),
-        "first_dose_local": iso_local(course.first_dose_at, zone),
+        "first_dose_local": local_iso(course.first_dose_at, zone),
         "rule_set": str(course.rule_set),
         "weight_confirmed_reason": course.weight_confirmed_reason or None,
         "course_discontinued": course.discontinued_at is not None,

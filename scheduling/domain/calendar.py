@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from monitoring.domain.engine import iso_z
 from scheduling.domain.aware import UTC, as_utc
 
 __all__ = [
@@ -142,10 +143,6 @@ def course_slots(
     return slots + cycle_slots(start2, cycle=2, per_cycle=per_cycle, interval_hours=interval_hours)
 
 
-def _iso_z(value: datetime) -> str:
-    return as_utc(value).replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
 def slots_to_json(slots: list[Slot], zone: ZoneInfo) -> list[dict]:
     """The public JSON of `manage.py dose_calendar --json`.
 
@@ -156,7 +153,7 @@ def slots_to_json(slots: list[Slot], zone: ZoneInfo) -> list[dict]:
         {
             "cycle": slot.cycle,
             "number": slot.number,
-            "due_at": _iso_z(slot.due_at),
+            "due_at": iso_z(as_utc(slot.due_at).replace(microsecond=0)),
             "due_local": as_utc(slot.due_at).astimezone(zone).isoformat(timespec="seconds"),
         }
         for slot in slots

@@ -4,12 +4,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 
+from monitoring.domain.bounds import WEIGHT_KG
 from scheduling.domain.aware import as_utc
 
 __all__ = ["DILUENT_POLICIES", "Preparation", "dose_iu", "preparation", "reconstitution_expired"]
 
-WEIGHT_MIN_KG = Decimal(20)
-WEIGHT_MAX_KG = Decimal(350)
+WEIGHT_MIN_KG, WEIGHT_MAX_KG = Decimal(WEIGHT_KG.low), Decimal(WEIGHT_KG.high)  # the one table of possible values
 DILUENT_POLICIES = ("label-current", "label-fixed-50")
 
 

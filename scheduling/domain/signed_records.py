@@ -4,13 +4,10 @@
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from monitoring.domain.engine import iso_z
 from scheduling.domain.aware import as_utc
 
 RESPONSE_DUE_DAYS = 28  # SCH-RETREAT: response assessment due ~28 days after the course ends
-
-
-def iso_utc(value: datetime) -> str:
-    return as_utc(value).isoformat().replace("+00:00", "Z")
 
 
 def local_date(value: datetime, zone: ZoneInfo) -> date:
@@ -38,7 +35,7 @@ def record_override(*, dose_id: int, evaluation_id: int, covers: list, reason: s
 
 
 def record_cycle2(course) -> dict:
-    return {"course": course.pk, "cycle2_first_at": iso_utc(course.cycle2_first_at)}
+    return {"course": course.pk, "cycle2_first_at": iso_z(course.cycle2_first_at)}
 
 
 def record_discharge(course) -> dict:

@@ -29,11 +29,12 @@ bundle and the same row gets the same id on every export.
 
 import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from urllib.parse import quote
 
+from il2ward import people, timefmt
 from il2ward.fhir_base import FHIR_VERSION, MEDIA_TYPE, narrative, operation_outcome
 from monitoring.domain.engine import BLOCKING_LEVELS
 from monitoring.domain.rulesets import LEVELS, RULE_CATALOGUE  # LEVELS: mildest first
@@ -214,9 +215,7 @@ def summary_of(resource: dict) -> str:
 
 def instant(value: datetime) -> str:
     """Aware time → FHIR instant/dateTime in UTC with `Z` (a naive time is a bug, never guessed)."""
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime in a FHIR export: {value!r}")
-    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+    return timefmt.iso_z(value)
 
 
 def number(value) -> int | float:
@@ -274,11 +273,6 @@ def category(code: str) -> list[dict]:
     return [concept(OBS_CATEGORY, code)]
 
 
-def printed_name(user) -> str:
-    profile = getattr(user, "profile", None)  # a superuser may have no StaffProfile: use the account's own name
-    return (profile.printed_name if profile else "") or user.get_full_name() or user.get_username()
-
-
 class _Builder:
     def __init__(self, record: CourseRecord, namespace: uuid.UUID, mrn_system: str = MRN_SYSTEM):
         self.r = record
@@ -308,7 +302,7 @@ class _Builder:
 
     def practitioner(self, user) -> dict:
         if user.pk not in self.practitioners:
-            name = printed_name(user)
+            name = people.printed_name(user)
             self.practitioners[user.pk] = self.add(
                 "Practitioner",
                 user.pk,

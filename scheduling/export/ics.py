@@ -30,15 +30,6 @@ class Slot:
     changed_at: datetime | None  # last status change (None: never changed since the calendar was written)
 
 
-def initials(name: str) -> str:
-    """'Maria Lopez' → 'ML': first letter of the first and the last word (one word → one letter)."""
-    words = [w for w in name.replace("-", " ").split() if any(ch.isalpha() for ch in w)]
-    if not words:
-        return ""
-    first = [next(ch for ch in w if ch.isalpha()).upper() for w in (words[0], words[-1])]
-    return first[0] if len(words) == 1 else "".join(first)
-
-
 def sequence(slot: Slot, *, written_at: datetime) -> int:
     """RFC 5545 SEQUENCE: whole seconds from the course's creation to the slot's last status change (0 before any).
 

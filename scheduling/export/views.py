@@ -23,12 +23,12 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from il2ward import access, feeds, security
-from il2ward.api import iso_z
+from il2ward import access, feeds, people, security
 from il2ward.errors import Invalid
 from il2ward.models import Role
 from il2ward.parsers import BoundedJSONParser
 from il2ward.renderers import FhirJSONRenderer
+from il2ward.timefmt import iso_z
 from scheduling.export import fhir, ics, records
 
 NOT_FOUND = OpenApiResponse(description="No such course, or its patient is not on the caller's wards.")
@@ -157,7 +157,7 @@ def calendar_response(request, course, *, by, via: str) -> HttpResponse:
     body = ics.build_calendar(
         slots,
         course_id=course.pk,
-        patient_initials=ics.initials(course.patient.name),
+        patient_initials=people.initials(course.patient.name),
         written_at=course.created_at,
         # /doses/{id}/ is a stable page address (API.md): an id, no patient data.
         url_for=lambda slot: request.build_absolute_uri(f"/doses/{slot.dose_id}/"),

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 
 from django import forms
 
+from il2ward import timefmt
 from il2ward.forms import ConfirmImplausible, apply_errors  # noqa: F401 - the views' one way to show a refusal
 from monitoring.domain.rulesets import RULE_CATALOGUE
 from monitoring.domain.snapshot import EVENT_KINDS
@@ -15,10 +16,9 @@ from monitoring.models import LAB_FIELDS, BedsideExam, LabResult, NeuroAssessmen
 from scheduling.domain.calendar import to_local_aware
 from scheduling.models import TeachingRecord
 
-LOCAL_FORMAT = "%Y-%m-%dT%H:%M"
 # Shown and typed as 24-hour ward time whatever the browser's locale (a datetime-local input shows 12-hour
 # times in a US-English browser); the ISO "T" form is read too.
-DISPLAY_FORMAT = "%Y-%m-%d %H:%M"
+LOCAL_FORMAT, DISPLAY_FORMAT = timefmt.PICKER, timefmt.TYPED
 
 
 def local_input(moment: datetime | None, zone) -> str:

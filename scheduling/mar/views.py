@@ -16,11 +16,12 @@ from django.http import HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.utils import timezone
 
-from il2ward import access, security
+from il2ward import access, people, security
 from il2ward.errors import Conflict, Invalid
 from il2ward.forms import error_summary
 from il2ward.models import Role
 from monitoring import services as obs
+from monitoring.domain import engine
 from monitoring.domain.engine import BLOCKING_LEVELS
 from monitoring.models import LAB_FIELDS, FluidBalance, WeightMeasurement
 from monitoring.selectors import event_for
@@ -30,7 +31,6 @@ from scheduling.models import Administration, Course, Dose, TeachingRecord
 from scheduling.selectors import board, double_checks
 from scheduling.services import assessments as nurse_services
 from scheduling.services import double_checks as double_check_services
-from scheduling.templatetags.humanize_dose import person
 
 CLINICAL_ROLES = (Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
 
@@ -208,7 +208,7 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         and _chartable(dose)
         and double_check_services.may_check(request.user, open_check, ward_id=patient.ward_id) is None
     )
-    rules = board.hold_rules(evaluation)
+    rules = engine.blocking_rules(evaluation.findings if evaluation else None)
     overrides = list(dose.overrides.select_related("by__profile"))
     standing_override = any(o.lapsed_at is None for o in overrides)
     holds = list(dose.holds.select_related("by__profile"))  # the history and the undo read the same rows
@@ -344,7 +344,7 @@ def _post_give(request, dose, *, now):
     messages.success(
         request,
         f"C{dose.cycle} #{dose.number} charted as given ({adm.get_timing_display().lower()}), checked by "
-        f"{person(adm.verified_by)}.",
+        f"{people.printed_name(adm.verified_by)}.",
     )
     return redirect("dose", pk=dose.pk)
 
@@ -406,8 +406,8 @@ def _post_accept_check(request, dose, *, now):
         return _dose_response(request, dose, now=now, status=400, accept_form=form)
     messages.success(
         request,
-        f"C{dose.cycle} #{dose.number} checked and charted as given by {person(adm.given_by)}, "
-        f"checked by {person(adm.verified_by)}.",
+        f"C{dose.cycle} #{dose.number} checked and charted as given by {people.printed_name(adm.given_by)}, "
+        f"checked by {people.printed_name(adm.verified_by)}.",
     )
     return redirect("dose", pk=dose.pk)
 
@@ -449,7 +449,11 @@ def _post_cancel_check(request, dose, *, now):
 
 def _post_hold(request, dose, *, now):
     _require(request.user, *CLINICAL_ROLES)
-    form = nurse_forms.HoldForm(request.POST, rules=board.hold_rules(dose.latest_evaluation), prefix="hold")
+    form = nurse_forms.HoldForm(
+        request.POST,
+        rules=engine.blocking_rules(dose.latest_evaluation.findings if dose.latest_evaluation else None),
+        prefix="hold",
+    )
     if not form.is_valid():
         return _dose_response(request, dose, now=now, status=400, hold_form=form)
     try:

@@ -4,19 +4,18 @@ A signed form asks for the signer's own password again (the e-signature) and sta
 button is pressed. Times are entered in the ward's local time, shown with the ward's zone.
 """
 
-from decimal import Decimal
-
 from crispy_forms.helper import FormHelper
 from crispy_forms.layout import Submit
 from django import forms
 from django.utils import timezone
 
+from il2ward import timefmt
 from il2ward.forms import ConfirmImplausible
-from il2ward.models import Patient
+from il2ward.models import Patient, Signature
+from monitoring.domain.bounds import WEIGHT_KG
 from scheduling.domain.calendar import to_local_aware
 from scheduling.domain.eligibility import ELIGIBILITY_ITEMS, ELIGIBILITY_LABELS
 from scheduling.models import AdverseEvent, Course, CycleDecision, ResponseAssessment
-from scheduling.services import decisions
 
 # Common CTCAE v5 terms under IL-2, offered as suggestions (any term may be typed).
 CTCAE_TERMS = {
@@ -43,7 +42,7 @@ CTCAE_TERMS = {
     "respiratory": ("Dyspnea", "Hypoxia", "Pulmonary edema", "Pleural effusion"),
     "skin": ("Pruritus", "Rash maculo-papular", "Erythroderma", "Bullous dermatitis"),
 }
-LOCAL_INPUT = {"input_formats": ["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"]}
+LOCAL_INPUT = {"input_formats": list(timefmt.INPUT_FORMATS)}
 
 
 def ward_local(value, zone):
@@ -54,7 +53,7 @@ def ward_local(value, zone):
 
 
 def local_widget():
-    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M")
+    return forms.DateTimeInput(attrs={"type": "datetime-local"}, format=timefmt.PICKER)
 
 
 class ReviewForm(forms.Form):
@@ -85,7 +84,7 @@ class SignedForm(ReviewForm):
 
 
 class EligibilityForm(SignedForm):
-    meaning = "Eligibility for high-dose IL-2 attested"
+    meaning = Signature.Meaning.ELIGIBILITY
     submit_label = "Sign eligibility"
 
     def __init__(self, *args, **kwargs):
@@ -98,7 +97,7 @@ class EligibilityForm(SignedForm):
 
 
 class OverrideForm(SignedForm):
-    meaning = "Hold overridden for one dose"
+    meaning = Signature.Meaning.OVERRIDE
     submit_label = "Sign override"
     submit_class = "btn-warning"
     reason = forms.CharField(label="Reason for giving this dose", widget=forms.Textarea(attrs={"rows": 2}))
@@ -120,7 +119,7 @@ class CycleDecisionForm(SignedForm):
 
 
 class StopCourseForm(SignedForm):
-    meaning = "Course stopped"
+    meaning = Signature.Meaning.COURSE_STOP
     submit_label = "Sign: stop the course"
     submit_class = "btn-danger"
     reason = forms.CharField(label="Reason for stopping the course", widget=forms.Textarea(attrs={"rows": 2}))
@@ -131,7 +130,7 @@ class StopCourseForm(SignedForm):
 
 
 class Cycle2Form(SignedForm):
-    meaning = decisions.MEANING_CYCLE2_MOVE
+    meaning = Signature.Meaning.CYCLE2_MOVE
     submit_label = "Sign: move cycle 2"
     first_local = forms.DateTimeField(label="Cycle 2 first dose (ward-local)", widget=local_widget(), **LOCAL_INPUT)
     reason = forms.CharField(label="Reason", widget=forms.Textarea(attrs={"rows": 2}))
@@ -148,7 +147,7 @@ class Cycle2Form(SignedForm):
 
 
 class DischargeForm(SignedForm):
-    meaning = decisions.MEANING_DISCHARGE
+    meaning = Signature.Meaning.DISCHARGE
     submit_label = "Sign discharge date"
     discharge_date = forms.DateField(label="Discharge date", widget=forms.DateInput(attrs={"type": "date"}))
 
@@ -158,7 +157,7 @@ class DischargeForm(SignedForm):
 
 
 class ResponseForm(SignedForm):
-    meaning = decisions.MEANING_RESPONSE
+    meaning = Signature.Meaning.RESPONSE
     submit_label = "Sign response assessment"
     assessed_on = forms.DateField(label="Assessed on", widget=forms.DateInput(attrs={"type": "date"}))
     response = forms.ChoiceField(label="Response", choices=ResponseAssessment.Response.choices)
@@ -218,19 +217,23 @@ class CourseForm(ConfirmImplausible):
     patient = forms.ModelChoiceField(queryset=Patient.objects.none())
     first_dose_local = forms.DateTimeField(
         label="First dose (ward-local date and time)",
-        widget=forms.DateTimeInput(attrs={"type": "datetime-local"}, format="%Y-%m-%dT%H:%M"),
-        input_formats=["%Y-%m-%dT%H:%M", "%Y-%m-%d %H:%M"],
+        widget=local_widget(),
+        **LOCAL_INPUT,
     )
     dosing_weight_kg = forms.DecimalField(
-        label="Dosing weight (kg)", max_digits=5, decimal_places=1, min_value=Decimal(20), max_value=Decimal(350)
+        label="Dosing weight (kg)",
+        max_digits=5,
+        decimal_places=WEIGHT_KG.places,
+        min_value=WEIGHT_KG.low,
+        max_value=WEIGHT_KG.high,
     )
     dosing_weight_source = forms.ChoiceField(choices=Course.WeightSource.choices, initial="actual")
     baseline_weight_kg = forms.DecimalField(
         label="Baseline weight (kg)",
         max_digits=5,
-        decimal_places=1,
-        min_value=Decimal(20),
-        max_value=Decimal(350),
+        decimal_places=WEIGHT_KG.places,
+        min_value=WEIGHT_KG.low,
+        max_value=WEIGHT_KG.high,
         required=False,
         help_text="Weight before the course, for FL-WT weight gain. Defaults to the dosing weight.",
     )

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
-from il2ward import access, security
+from il2ward import access, security, timefmt
 from il2ward.errors import Conflict, Invalid
 from il2ward.forms import apply_errors, error_summary
 from il2ward.models import NURSING_ROLES, Role
@@ -160,8 +160,7 @@ def _form_field(form, field: str) -> str | None:
 
 def _signed(signature, zone) -> str:
     """ "Signed by Dr X, Tue 09 Mar 2027 14:05 CDT: <meaning>." for the confirmation message."""
-    local = timezone.localtime(signature.signed_at, zone)
-    return f"Signed by {signature.printed_name}, {local:%a %d %b %Y %H:%M %Z}: {signature.meaning}."
+    return f"Signed by {signature.printed_name}, {timefmt.local_text(signature.signed_at, zone)}: {signature.meaning}."
 
 
 @login_required
@@ -203,8 +202,8 @@ def cycle2(request, pk: int):
             by=request.user,
             now=now,
         )
-        local = timezone.localtime(course.cycle2_first_at, course.patient.ward.zone)
-        return f"Cycle 2 now starts {local:%a %d %b %Y %H:%M %Z}; its 14 slots moved with it."
+        local = timefmt.local_text(course.cycle2_first_at, course.patient.ward.zone)
+        return f"Cycle 2 now starts {local}; its 14 slots moved with it."
 
     return _decide(request, pk, "cycle2", review_forms.Cycle2Form, act, anchor="cycle2", zone=course.patient.ward.zone)
 

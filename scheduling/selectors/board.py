@@ -16,6 +16,7 @@ from django.db.models.functions import RowNumber
 from il2ward.models import Patient, Ward
 from monitoring.domain import engine
 from monitoring.domain.panels import capillary_leak_panel
+from monitoring.domain.rulesets import BOARD_MARKS, comparison
 from monitoring.models import RuleSetVersion, VitalSigns
 from monitoring.selectors import latest_vitals_for, observations, patient_snapshot
 from scheduling.domain import window as slot_window
@@ -58,7 +59,7 @@ STATES = {
     "done": "No slot left",
 }
 
-# Out-of-range marks for the latest vitals: the rule set's own thresholds (HOLD-RULES §3), these as fallback.
+# Out-of-range marks for the latest vitals: the course rule-set version's own thresholds (HOLD-RULES §3).
 IRREGULAR = ("af", "svt", "brady_treated", "pvc_frequent", "bigeminy", "nsvt", "vt_sustained", "other")
 VITALS_FRESH_MINUTES = 60  # HOLD-RULES §3 freshness default, for the "stale" mark
 
@@ -72,15 +73,7 @@ def age_text(minutes: int) -> str:
     return f"{minutes // (24 * 60)} d {minutes % (24 * 60) // 60} h"
 
 
-_MARKS = (
-    ("sbp", "CV-SBP.hold_below", operator.lt),
-    ("heart_rate", "CV-HR.hold_above", operator.gt),
-    ("spo2", "RS-SPO2.hold_at_or_below", operator.le),
-    ("resp_rate", "RS-RR.notify_above", operator.gt),
-    ("temp_c", "TP-TEMP.notify_above", operator.gt),
-    ("o2_lpm", "RS-O2.notify_above_lpm", operator.gt),
-    ("fio2_pct", "RS-O2.notify_above_fio2_pct", operator.gt),
-)
+_COMPARE = {"<": operator.lt, "≤": operator.le, ">": operator.gt, "≥": operator.ge}
 
 
 def vitals_marks(vitals: VitalSigns | None, thresholds: dict) -> frozenset[str]:
@@ -90,13 +83,13 @@ def vitals_marks(vitals: VitalSigns | None, thresholds: dict) -> frozenset[str]:
     if vitals is None:
         return frozenset()
 
-    def beyond(value, key, compare) -> bool:
+    def beyond(value, key) -> bool:
         limit = thresholds.get(key)
-        return value is not None and limit is not None and compare(value, Decimal(str(limit)))
+        return value is not None and limit is not None and _COMPARE[comparison(key)](value, Decimal(str(limit)))
 
     marks = set()
-    for field, key, compare in _MARKS:
-        if beyond(getattr(vitals, field), key, compare):
+    for field, key in BOARD_MARKS:
+        if beyond(getattr(vitals, field), key):
             marks.add(field)
     if vitals.phenylephrine_mcg_kg_min or vitals.other_pressor not in ("", "none"):
         marks.add("phenylephrine_mcg_kg_min")  # CV-PRESSOR notifies on any pressor running
@@ -121,13 +114,6 @@ def time_to_due(due_at: datetime | None, *, now: datetime) -> str:
     else:
         text = f"{mins} min"
     return f"{text} overdue" if late else f"in {text}"
-
-
-def hold_rules(evaluation) -> list[str]:
-    """Rule ids behind a hold or stop decision, in the evaluation's order, without repeats."""
-    if evaluation is None:
-        return []
-    return engine.blocking_rules(evaluation.findings)
 
 
 def board_state(
@@ -321,7 +307,7 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
             discontinued=course.discontinued_at is not None,
         )
         if cur is not None and cur.flag in engine.BLOCKING_LEVELS:
-            rules = hold_rules(cur.latest_evaluation)
+            rules = engine.blocking_rules(cur.latest_evaluation.findings if cur.latest_evaluation else None)
         elif state == "held" and prev is not None and prev.standing_holds:
             hold = prev.standing_holds[0]
             rules = list(hold.rule_ids) or [hold.reason]

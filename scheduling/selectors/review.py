@@ -18,9 +18,11 @@ from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q
 from django.http import Http404
 from django.utils.safestring import SafeString, mark_safe
 
+from il2ward import timefmt
 from il2ward.audit import record_hash
 from il2ward.models import Medication, Signature
-from monitoring.domain import engine
+from il2ward.people import initials, printed_name
+from monitoring.domain import engine, rulesets
 from monitoring.models import FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling import selectors
 from scheduling.domain import calendar, signed_records
@@ -40,7 +42,6 @@ from scheduling.models import (
 )
 from scheduling.review import plots
 from scheduling.selectors.courses import course_retreatment_check
-from scheduling.services import decisions
 
 # --- Where a course stands --------------------------------------------------------------------------------------------
 
@@ -217,24 +218,6 @@ class SignatureRow:
         }[self.state]
 
 
-def printed(user) -> str:
-    """The name printed for a user (their e-signature name), never their username when a name is known."""
-    if user is None:
-        return ""
-    profile = getattr(user, "profile", None)
-    return (profile.printed_name if profile else "") or user.get_full_name() or user.get_username()
-
-
-def initials(name: str) -> str:
-    """ "Nadia Reyes RN" → "NR"; "Dr Olivia Hart" → "OH" (titles and credentials dropped)."""
-    words = [
-        w
-        for w in name.replace(".", "").split()
-        if w not in ("Dr", "Mr", "Ms", "Mrs", "Prof") and not (w[:1] == "(" or (w.isupper() and len(w) > 1))
-    ]
-    return "".join(w[0].upper() for w in words[:3]) or name[:3]
-
-
 @dataclass
 class Cell:
     dose: Dose
@@ -266,7 +249,7 @@ class Cell:
     @cached_property
     def when(self) -> str:
         """ "Wed 25 Nov 2026 10:40 CST": the ward-local due time with its zone."""
-        return local_text(self.local)
+        return timefmt.local_text(self.local, self.local.tzinfo, timefmt.PRINTED)
 
     @cached_property
     def css(self) -> str:
@@ -294,26 +277,26 @@ class Cell:
     def charted_by(self) -> str:
         adm = self.administration
         if adm is not None:
-            return f"{printed(adm.given_by)} · checked by {printed(adm.verified_by)}"
+            return f"{printed_name(adm.given_by)} · checked by {printed_name(adm.verified_by)}"
         if self.hold is not None:
             held_at = f"{self.hold.at.astimezone(self.local.tzinfo):%a %H:%M}"
-            who = f"held by {printed(self.hold.by)}" if self.hold.by else "recorded held at due + W (automatic)"
+            who = f"held by {printed_name(self.hold.by)}" if self.hold.by else "recorded held at due + W (automatic)"
             return f"{who}, {held_at}"
         return ""
 
     @cached_property
     def override_by(self) -> str:
         """Initials of who signed this slot's override(s)."""
-        return " ".join(dict.fromkeys(initials(printed(o.by)) for o in self.overrides))
+        return " ".join(dict.fromkeys(initials(printed_name(o.by)) for o in self.overrides))
 
     @cached_property
     def charted_short(self) -> str:
         adm = self.administration
         if adm is not None:
-            short = f"{initials(printed(adm.given_by))}/{initials(printed(adm.verified_by))}"
+            short = f"{initials(printed_name(adm.given_by))}/{initials(printed_name(adm.verified_by))}"
             return short if adm.timing == "on_time" else f"{short} · {adm.get_timing_display().lower()}"
         if self.hold is not None:
-            return initials(printed(self.hold.by)) if self.hold.by else "auto"
+            return initials(printed_name(self.hold.by)) if self.hold.by else "auto"
         return ""
 
     @cached_property
@@ -334,11 +317,6 @@ class Cell:
         if evaluation is None or (self.hold is None and not self.dose.flag):
             return []
         return [f for f in evaluation.findings if f["level"] in engine.BLOCKING_LEVELS]
-
-
-def local_text(moment: datetime) -> str:
-    """ "Wed 25 Nov 2026 10:40 CST" (the moment must already be in the ward's zone)."""
-    return f"{moment:%a} {moment.day} {moment:%b %Y %H:%M %Z}"
 
 
 @dataclass
@@ -605,10 +583,6 @@ def _retreatment(course, doses, responses, *, zone, now) -> Retreatment:
 
 # --- Signatures: what each signed, and whether the record still matches -----------------------------------------------
 
-MEANING_ELIGIBILITY = "Eligibility for high-dose IL-2 attested"  # services.course_attest_eligibility
-MEANING_STOP = "Course stopped"  # services.course_stop
-MEANING_OVERRIDE = "Hold overridden for one dose"  # services.dose_override
-
 
 def _signatures(course, doses, overrides, cycle_decisions, responses, *, zone) -> list[SignatureRow]:
     """Every signature on the course or its doses, each compared with the hash of its record rebuilt now."""
@@ -648,11 +622,11 @@ def _signatures(course, doses, overrides, cycle_decisions, responses, *, zone) -
                 "Response assessment",
                 "response",
             )
-        elif sig.object_type == "scheduling.course" and sig.meaning == MEANING_STOP:
+        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.COURSE_STOP:
             record, subject = {"course": course.pk, "reason": course.stop_reason}, "Course stopped"
-        elif sig.object_type == "scheduling.course" and sig.meaning == decisions.MEANING_CYCLE2_MOVE:
+        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.CYCLE2_MOVE:
             record, subject, anchor = signed_records.record_cycle2(course), "Cycle 2 start", "cycle2"
-        elif sig.object_type == "scheduling.course" and sig.meaning == decisions.MEANING_DISCHARGE:
+        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.DISCHARGE:
             record, subject, anchor = signed_records.record_discharge(course), "Discharge date", "discharge"
         if record is None:
             state = "unchecked"
@@ -692,29 +666,6 @@ def _eligibility_record(course: Course, signature: Signature) -> dict:
 
 # --- Trend plots ------------------------------------------------------------------------------------------------------
 
-# The threshold lines of each plot: rule-set keys, drawn only when the course's rule set defines them (never literals).
-PLOT_THRESHOLDS = {
-    "bp": (("CV-SBP.hold_below", "left"),),
-    "pressor": (
-        ("CV-PRESSOR.hold_above", "right"),
-        ("CV-PRESSOR.stop_above", "right"),
-        ("CV-PRESSOR.interval_stop_above", "right"),
-    ),
-    "hr": (("CV-HR.hold_above", "left"), ("CV-HR.stop_above", "left"), ("CV-HR.notify_above", "left")),
-    "weight": (("FL-WT.hold_above_pct", "left"),),
-    "urine": (("RN-UO.hold_at_or_below_ml", "left"), ("RN-UO.stop_below_ml", "left")),
-    "spo2": (
-        ("RS-SPO2.hold_at_or_below", "left"),
-        ("RS-O2.hold_from_lpm", "right"),
-        ("RS-O2.stop_above_lpm", "right"),
-    ),
-    "creatinine": (("RN-CREAT.hold_from", "left"), ("RN-CREAT.stop_from", "left"), ("LB-CREAT.hold_above", "left")),
-    "rass": (
-        ("NE-RASS.hold_at_or_below", "left"),
-        ("NE-RASS.notify_at_or_below", "left"),
-        ("NE-RASS.hold_at_or_above", "left"),
-    ),
-}
 MARGIN = timedelta(hours=8)  # shown before a cycle's first slot and after its last
 
 
@@ -722,23 +673,13 @@ def threshold_label(key: str, value) -> tuple[str, str]:
     """("CV-SBP hold < 90", "hold") from a rule-set key; the comparison is read from the key's name (rulesets.py)."""
     rule, name = key.split(".", 1)
     level = name.split("_", 1)[0]
-    if "at_or_below" in name:
-        op = "≤"
-    elif "at_or_above" in name:
-        op = "≥"
-    elif "_below" in name:
-        op = "<"
-    elif "_above" in name:
-        op = ">"
-    else:
-        op = "≥"
-    return f"{rule} {level} {op} {value}", level
+    return f"{rule} {level} {rulesets.comparison(key)} {value}", level
 
 
 def _thresholds(plot_key: str, definition: dict, *, scale=None) -> list[plots.Threshold]:
     values = definition.get("thresholds", {})
     out = []
-    for key, side in PLOT_THRESHOLDS[plot_key]:
+    for key, side in rulesets.PLOT_LINES[plot_key]:
         if key in values:
             label, level = threshold_label(key, values[key])
             number = float(Decimal(str(values[key])))

@@ -10,11 +10,12 @@ from django.db.models import Q
 from il2ward.audit import audit, sign
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
-from il2ward.models import Patient
+from il2ward.models import Patient, Signature
 from il2ward.notifications import notifications_resolve
 from il2ward.tasking import enqueue_on_commit, send_task_safely
 from monitoring import plausibility
-from monitoring.models import LabResult, WeightMeasurement
+from monitoring.domain.bounds import WEIGHT_KG
+from monitoring.models import LabResult
 from monitoring.services import rule_set_current
 from scheduling.domain import calendar, dosing, progress
 from scheduling.domain.eligibility import ELIGIBILITY_CREATININE_HOURS, ELIGIBILITY_CREATININE_MAX, ELIGIBILITY_ITEMS
@@ -23,7 +24,6 @@ from scheduling.selectors.courses import course_retreatment_check
 from scheduling.services.reminders import DOSE_WORK
 from scheduling.task_names import GENERATE_CALENDAR
 
-WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
 COURSE_START_PAST = timedelta(days=1)
 COURSE_START_AHEAD = timedelta(days=365)
 
@@ -53,8 +53,8 @@ def course_create(
     if not now - COURSE_START_PAST <= first_dose_at <= now + COURSE_START_AHEAD:
         raise Invalid({"first_dose_at": ["Must be no more than 1 day in the past and no more than 1 year ahead."]})
     for field, weight in (("dosing_weight_kg", dosing_weight_kg), ("baseline_weight_kg", baseline_weight_kg)):
-        if weight is not None and not WEIGHT_RANGE_KG[0] <= weight <= WEIGHT_RANGE_KG[1]:
-            raise Invalid({field: ["Weight must be between 20 and 350 kg."]})
+        if weight is not None and not Decimal(WEIGHT_KG.low) <= weight <= Decimal(WEIGHT_KG.high):
+            raise Invalid({field: [f"Weight must be between {WEIGHT_KG.low} and {WEIGHT_KG.high} kg."]})
     confirmed_reason = _course_weights_plausible(
         patient,
         {"dosing_weight_kg": dosing_weight_kg, "baseline_weight_kg": baseline_weight_kg},
@@ -114,17 +114,7 @@ def course_create(
 def _course_weights_plausible(patient, weights: dict, *, confirm: bool, reason: str, now: datetime) -> str:
     """INV-PLAUSIBLE for a course's weights against the latest weight measured in the last 7 days: the confirmation
     reason to store ("" when nothing needed confirming); Invalid naming each implausible field otherwise."""
-    measured = (
-        WeightMeasurement.objects.filter(
-            patient=patient,
-            entered_in_error_at__isnull=True,
-            recorded_at__lte=now,
-            recorded_at__gte=now - plausibility.bound("COURSE_WEIGHT_LOOKBACK"),
-        )
-        .order_by("-recorded_at", "-pk")
-        .values_list("weight_kg", flat=True)
-        .first()
-    )
+    measured = plausibility.latest_weight_kg(patient, at=now, within=plausibility.bound("COURSE_WEIGHT_LOOKBACK"))
     if measured is None:
         return ""
     errors = {
@@ -268,7 +258,7 @@ def course_attest_eligibility(*, course_id: int, items: dict, password: str, by,
     signature = sign(
         signer=by,
         password=password,
-        meaning="Eligibility for high-dose IL-2 attested",
+        meaning=Signature.Meaning.ELIGIBILITY,
         obj=course,
         record=record,
         at=now,
@@ -292,7 +282,7 @@ def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime
     signature = sign(
         signer=by,
         password=password,
-        meaning="Course stopped",
+        meaning=Signature.Meaning.COURSE_STOP,
         obj=course,
         record={"course": course.pk, "reason": reason},
         at=now,

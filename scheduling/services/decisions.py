@@ -16,10 +16,11 @@ from django.db import transaction
 from il2ward.audit import audit, sign
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
+from il2ward.models import Signature
+from il2ward.timefmt import iso_z, local_text
 from scheduling.domain import calendar
 from scheduling.domain.aware import as_utc
 from scheduling.domain.signed_records import (
-    iso_utc,
     local_date,
     record_cycle2,
     record_cycle_decision,
@@ -27,14 +28,6 @@ from scheduling.domain.signed_records import (
     record_response,
 )
 from scheduling.models import AdverseEvent, Course, CycleDecision, Dose, DoseEvaluation, ResponseAssessment
-
-# Signature meanings: shown on screen and in print, and how the review page tells what a signature signed.
-MEANING_CYCLE_CONTINUE = "Cycle continued after a stop recommendation"
-MEANING_CYCLE_STOP = "Cycle stopped after a stop recommendation"
-MEANING_CYCLE2_MOVE = "Cycle 2 start moved"
-MEANING_DISCHARGE = "Discharge date recorded"
-MEANING_RESPONSE = "Response assessment recorded"
-
 
 # --- Services ---------------------------------------------------------------------------------------------------------
 
@@ -104,7 +97,7 @@ def cycle_decide(*, dose_id: int, choice: str, reason: str, password: str, by, n
     decision = CycleDecision(
         course=course, cycle=dose.cycle, dose=dose, evaluation=evaluation, choice=choice, reason=reason, by=by, at=now
     )
-    meaning = MEANING_CYCLE_STOP if choice == CycleDecision.Choice.STOP else MEANING_CYCLE_CONTINUE
+    meaning = Signature.Meaning.CYCLE_STOP if choice == CycleDecision.Choice.STOP else Signature.Meaning.CYCLE_CONTINUE
     decision.signature = sign(
         signer=by, password=password, meaning=meaning, obj=dose, record=record_cycle_decision(decision), at=now
     )
@@ -163,7 +156,7 @@ def cycle2_move(*, course_id: int, first_at: datetime, reason: str, password: st
         raise Invalid(
             {
                 "first_at": [
-                    f"Cycle 2 may not start before {earliest.astimezone(zone):%a %d %b %Y %H:%M %Z} "
+                    f"Cycle 2 may not start before {local_text(earliest, zone)} "
                     f"({settings.IL2WARD_MIN_REST_DAYS} full rest days after cycle 1, SCH-CYCLE2)."
                 ]
             }
@@ -172,10 +165,15 @@ def cycle2_move(*, course_id: int, first_at: datetime, reason: str, password: st
         raise Invalid({"first_at": ["Cycle 2 cannot be moved into the past."]})
     if first_at == course.cycle2_first_at:
         raise Invalid({"first_at": ["Cycle 2 already starts then."]})
-    old = {"cycle2_first_at": iso_utc(course.cycle2_first_at)}
+    old = {"cycle2_first_at": iso_z(course.cycle2_first_at)}
     course.cycle2_first_at = first_at
     signature = sign(
-        signer=by, password=password, meaning=MEANING_CYCLE2_MOVE, obj=course, record=record_cycle2(course), at=now
+        signer=by,
+        password=password,
+        meaning=Signature.Meaning.CYCLE2_MOVE,
+        obj=course,
+        record=record_cycle2(course),
+        at=now,
     )
     slots = {s.number: s.due_at for s in calendar.cycle_slots(first_at, cycle=2, per_cycle=len(cycle2))}
     for dose in cycle2:
@@ -211,7 +209,12 @@ def course_discharge(*, course_id: int, discharge_date: date, password: str, by,
     old = record_discharge(course)
     course.discharge_date = discharge_date
     signature = sign(
-        signer=by, password=password, meaning=MEANING_DISCHARGE, obj=course, record=record_discharge(course), at=now
+        signer=by,
+        password=password,
+        meaning=Signature.Meaning.DISCHARGE,
+        obj=course,
+        record=record_discharge(course),
+        at=now,
     )
     course.save(update_fields=["discharge_date"])
     audit(
@@ -250,7 +253,12 @@ def response_assess(
         course=course, assessed_on=assessed_on, response=response, note=(note or "").strip(), by=by, at=now
     )
     assessment.signature = sign(
-        signer=by, password=password, meaning=MEANING_RESPONSE, obj=course, record=record_response(assessment), at=now
+        signer=by,
+        password=password,
+        meaning=Signature.Meaning.RESPONSE,
+        obj=course,
+        record=record_response(assessment),
+        at=now,
     )
     assessment.save()
     audit(

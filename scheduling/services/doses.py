@@ -9,6 +9,7 @@ from django.db.models import Count, F, Q
 from il2ward.audit import Entry, audit, audit_many, check_password_again, sign
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
+from il2ward.models import Signature
 from il2ward.notifications import Outgoing, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
@@ -40,13 +41,6 @@ def dose_evaluate(*, dose_id: int, now: datetime, trigger: str = "manual") -> Do
     with transaction.atomic():
         dose = _locked_dose(dose_id)
         return evaluate_doses([dose], now=now, trigger=trigger)[0]
-
-
-def _rules(evaluation: DoseEvaluation | None, levels=engine.BLOCKING_LEVELS) -> list[str]:
-    """The rule ids behind an evaluation's hold, stop or discontinue (or the given levels), in order, once each."""
-    if evaluation is None:
-        return []
-    return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in levels))
 
 
 def _hold_overridden(dose: Dose, evaluation: DoseEvaluation | None, *, now: datetime) -> bool:
@@ -87,7 +81,7 @@ def _refusal_detail(code: str, evaluation: DoseEvaluation | None) -> str:
     """The refusal's sentence, naming the rule ids or the missing data behind it."""
     detail = REFUSAL_DETAILS.get(code, "")
     if code in ("stop_criteria_met", "hold_criteria_met", "course_discontinued") and evaluation is not None:
-        detail += f" Rules: {', '.join(_rules(evaluation))}."
+        detail += f" Rules: {', '.join(engine.blocking_rules(evaluation.findings))}."
     elif code == "assessment_incomplete" and evaluation is not None and evaluation.missing:
         detail += f" Missing or stale: {', '.join(evaluation.missing)}."
     return detail
@@ -363,7 +357,13 @@ def dose_hold(*, dose_id: int, reason: str, note: str = "", by, now: datetime) -
         pending.update(status=DoubleCheck.Status.CANCELLED, decided_at=now, decided_by=by)
         audit(actor=by, action="double_check.cancel", obj=dose, at=now, new={"double_checks": cancelled}, reason="held")
     return _write_hold(
-        dose, reason=reason, rule_ids=_rules(evaluation), note=note, by=by, now=now, evaluation=evaluation
+        dose,
+        reason=reason,
+        rule_ids=engine.blocking_rules(evaluation.findings),
+        note=note,
+        by=by,
+        now=now,
+        evaluation=evaluation,
     )
 
 
@@ -437,7 +437,7 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
     if evaluation.decision == DoseEvaluation.Decision.STOP or _stop_recommended(dose):
         raise Conflict(
             "stop_criteria_met",
-            f"A stop decision cannot be overridden (rules: {', '.join(_rules(evaluation))}); "
+            f"A stop decision cannot be overridden (rules: {', '.join(engine.blocking_rules(evaluation.findings))}); "
             "record continue or stop for the cycle.",
         )
     if evaluation.decision != DoseEvaluation.Decision.HOLD:
@@ -454,11 +454,11 @@ def dose_override(*, dose_id: int, reason: str, password: str, by, now: datetime
         for f in evaluation.findings
         if f["level"] == "hold"
     ]
-    rules = _rules(evaluation, ("hold",))
+    rules = engine.blocking_rules(evaluation.findings, ("hold",))
     signature = sign(
         signer=by,
         password=password,
-        meaning="Hold overridden for one dose",
+        meaning=Signature.Meaning.OVERRIDE,
         obj=dose,
         record=record_override(dose_id=dose.pk, evaluation_id=evaluation.pk, covers=covers, reason=reason),
         at=now,
@@ -634,7 +634,7 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
 
 def _automatic_hold(dose: Dose, *, now: datetime) -> Hold:
     """The Hold of a flagged slot closed at due + W, with the rule ids of its latest evaluation."""
-    rules = _rules(dose.latest_evaluation)
+    rules = engine.blocking_rules(dose.latest_evaluation.findings if dose.latest_evaluation else None)
     return Hold(
         dose=dose,
         reason=rules[0] if rules else dose.flag,

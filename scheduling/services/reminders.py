@@ -26,10 +26,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 
-from il2ward.channels import setting
 from il2ward.models import Notification, Ward
 from il2ward.notifications import Outgoing, notify_many, pending_deliveries, publish_after_commit
 from il2ward.recipients import Directory, chain_position, escalation_chain
+from monitoring.domain import engine
 from monitoring.models import LabResult, VitalSigns, WeightMeasurement
 from scheduling.models import Course, Dose, DoseEvaluation, Override
 
@@ -45,8 +45,8 @@ GIVE_KINDS = ("dose_due", "dose_overdue")  # reminders to give the dose
 NEVER_GIVEN = ("stop", "discontinue")
 
 
-def minutes(name: str, default: int) -> timedelta:
-    return timedelta(minutes=setting(name, default))
+def minutes(name: str) -> timedelta:
+    return timedelta(minutes=getattr(settings, name))
 
 
 @dataclass(frozen=True)
@@ -61,9 +61,9 @@ class DoseTiming:
     @classmethod
     def from_settings(cls) -> "DoseTiming":
         return cls(
-            assessment=minutes("IL2WARD_ASSESSMENT_DUE_MINUTES", 120),
-            due=minutes("IL2WARD_DOSE_DUE_MINUTES", 30),
-            overdue=minutes("IL2WARD_DOSE_OVERDUE_MINUTES", 30),
+            assessment=minutes("IL2WARD_ASSESSMENT_DUE_MINUTES"),
+            due=minutes("IL2WARD_DOSE_DUE_MINUTES"),
+            overdue=minutes("IL2WARD_DOSE_OVERDUE_MINUTES"),
             window=timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES),
         )
 
@@ -197,7 +197,7 @@ def _standing(model, *, since: datetime, now: datetime):
 
 def vitals_due(*, now: datetime) -> int:
     """vitals_due: an active cycle and no vitals for 2 h; again every 2 h (the bucket) while none come."""
-    every = minutes("IL2WARD_VITALS_EVERY_MINUTES", 120)
+    every = minutes("IL2WARD_VITALS_EVERY_MINUTES")
     window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     # Narrow first (ids only, anti-joins, no per-row subquery): on a quiet ward this one query is the whole cost.
     quiet_too_long = list(
@@ -265,7 +265,7 @@ def daily_due(*, now: datetime) -> int:
     wards = list(Ward.objects.only("pk", "tz"))
     written = 0
     for kind, model, hour_setting in DAILY:
-        hour = setting(hour_setting, 6)
+        hour = getattr(settings, hour_setting)
         if not 0 <= hour <= 23:
             raise ImproperlyConfigured(f"{hour_setting} must be an hour from 0 to 23, got {hour}")
         per_ward = Q()
@@ -310,7 +310,7 @@ def daily_due(*, now: datetime) -> int:
 def _backup_users():
     from django.contrib.auth import get_user_model
 
-    names = [n.strip() for n in str(setting("IL2WARD_ESCALATION_BACKUP", "")).split(",") if n.strip()]
+    names = [n.strip() for n in str(settings.IL2WARD_ESCALATION_BACKUP).split(",") if n.strip()]
     return list(get_user_model().objects.filter(username__in=names, is_active=True)) if names else []
 
 
@@ -377,7 +377,7 @@ def escalate_holds(*, now: datetime) -> int:
             continue  # not reached: the query keeps only flags older than the first step's delay
         number, offset, roles = position
         evaluation = dose.latest_evaluation
-        rules = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")] if evaluation else []
+        rules = engine.blocking_rules(evaluation.findings if evaluation else None, ("hold", "stop"))
         items.append(
             (
                 "escalation",

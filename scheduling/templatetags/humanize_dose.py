@@ -1,5 +1,7 @@
 from django import template
 
+from il2ward import people
+
 register = template.Library()
 
 
@@ -21,10 +23,5 @@ def rule_title(rule_id) -> str:
     return info.title if info else str(rule_id).replace("_", " ")
 
 
-@register.filter
-def person(user) -> str:
-    """A member of staff as people read her on the ward: her printed name ("Sam Ortiz RN"), else her username."""
-    if user is None:
-        return ""
-    profile = getattr(user, "profile", None)
-    return (profile.printed_name if profile is not None else "") or user.get_username()
+# A member of staff as people read her on the ward ("Sam Ortiz RN"): il2ward.people, the one home of names.
+register.filter("person", people.printed_name)

@@ -1,7 +1,7 @@
 """Fault tests: the real Redis, real Celery workers (and beats) in other processes, the real PostgreSQL.
 
 They skip, saying why, without REDIS_URL or PostgreSQL, and fail instead under IL2WARD_REQUIRE_SERVICES=1 (CI).
-Short timings are given to the workers through the environment (il2ward.channels.setting reads it) and to this
+Short timings are given to the workers through the environment (il2ward/settings.py reads it at start-up) and to this
 process through settings: a pending delivery is resent after 1 s, a claim is taken back after 3 s.
 
 The database outage is simulated by terminating the test database's other backends (the worker's) with

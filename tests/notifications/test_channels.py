@@ -52,7 +52,7 @@ def test_an_email_goes_over_smtp_with_ids_initials_rules_and_a_link_only(patient
     assert mail.recipients == ["alice@ward.example"]
     message = mail.message
     subject, body = message["Subject"], message.get_content()
-    assert subject == f"[IL2Ward] Hold criteria met | ward onc-a | patient {patient_a.pk} (P.A.) | cycle 1 dose 5"
+    assert subject == f"[IL2Ward] Hold criteria met | ward onc-a | patient {patient_a.pk} (PA) | cycle 1 dose 5"
     assert "CV-SBP, RN-UO" in body and "https://ward.example.org/doses/41/" in body
     assert message["X-IL2Ward-Delivery"] == str(delivery.pk)
     for secret in ("Pat Alpha", "Alpha", "A-0001", "1970"):  # name, MRN, birth date
@@ -85,7 +85,7 @@ def test_a_webhook_is_a_json_post_signed_with_hmac_sha256_of_the_body(patient_a,
         "recipients": ["nurse_a"],
         "kind": "hold_flagged",
         "ward": "onc-a",
-        "patient": {"id": patient_a.pk, "initials": "P.A."},
+        "patient": {"id": patient_a.pk, "initials": "PA"},
         "dose": {"id": 41, "cycle": 1, "number": 5},
         "rules": ["CV-SBP", "RN-UO"],
         "created_at": "2027-03-10T12:00:00Z",

@@ -3,7 +3,7 @@
 from django.conf import settings
 from django.core.mail import EmailMessage, get_connection
 
-from il2ward.channels.base import ChannelError, Message, setting
+from il2ward.channels.base import ChannelError, Message
 
 
 def send(message: Message, *, delivery_id: int, attempt: int) -> None:
@@ -26,7 +26,7 @@ def send(message: Message, *, delivery_id: int, attempt: int) -> None:
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=[message.recipient_email],
         headers={"X-IL2Ward-Notification": str(message.notification_id), "X-IL2Ward-Delivery": str(delivery_id)},
-        connection=get_connection(timeout=setting("IL2WARD_EMAIL_TIMEOUT_SECONDS", 10)),
+        connection=get_connection(timeout=settings.IL2WARD_EMAIL_TIMEOUT_SECONDS),
     )
     try:
         sent = mail.send(fail_silently=False)

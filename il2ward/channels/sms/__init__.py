@@ -1,13 +1,15 @@
 """Text messages to the recipient's mobile number through the configured HTTP SMS gateway (off until
 IL2WARD_SMS_GATEWAY_URL is set; each user opts in with her number on the notifications page)."""
 
-from il2ward.channels.base import Channel, setting
+from django.conf import settings
+
+from il2ward.channels.base import Channel
 from il2ward.channels.sms import forms
 from il2ward.channels.sms.transport import send, text
 
 
 def _configured() -> bool:
-    return bool(setting("IL2WARD_SMS_GATEWAY_URL", ""))
+    return bool(settings.IL2WARD_SMS_GATEWAY_URL)
 
 
 def _has_number(user, choice, patient) -> bool:

@@ -13,8 +13,10 @@ delivery is dead-lettered at once and /readyz and the admin show it.
 
 import json
 
+from django.conf import settings
+
 from il2ward.channels import http
-from il2ward.channels.base import ChannelError, Message, setting
+from il2ward.channels.base import ChannelError, Message
 
 RETRIED_4XX = (408, 425, 429)
 
@@ -33,23 +35,23 @@ def reference(delivery_id: int) -> str:
 
 
 def send(message: Message, *, delivery_id: int, attempt: int) -> None:
-    url = setting("IL2WARD_SMS_GATEWAY_URL", "")
+    url = settings.IL2WARD_SMS_GATEWAY_URL
     if not url:  # configuration removed while it waited: kept pending (retried) until it is back or dead-lettered
         raise ChannelError("no SMS gateway configured")
     phone = (message.recipient_channels.get("sms") or {}).get("phone", "")
     if not phone:
         raise ChannelError("no phone number", permanent=True)
     body = json.dumps(
-        {"to": phone, "from": setting("IL2WARD_SMS_SENDER", "IL2Ward"), "text": text(message),
+        {"to": phone, "from": settings.IL2WARD_SMS_SENDER, "text": text(message),
          "reference": reference(delivery_id)},
         sort_keys=True,
     ).encode()  # fmt: skip
     headers = {"Content-Type": "application/json", "User-Agent": "IL2Ward-sms/1",
                "Idempotency-Key": reference(delivery_id)}  # fmt: skip
-    token = setting("IL2WARD_SMS_GATEWAY_TOKEN", "")
+    token = settings.IL2WARD_SMS_GATEWAY_TOKEN
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    status = http.post(url, body=body, headers=headers, timeout=setting("IL2WARD_SMS_TIMEOUT_SECONDS", 5))
+    status = http.post(url, body=body, headers=headers, timeout=settings.IL2WARD_SMS_TIMEOUT_SECONDS)
     if 200 <= status < 300:
         return
     raise ChannelError(f"HTTP {status}", permanent=400 <= status < 500 and status not in RETRIED_4XX)

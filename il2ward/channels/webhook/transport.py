@@ -15,8 +15,10 @@ import hmac
 import json
 import time
 
+from django.conf import settings
+
 from il2ward.channels import http
-from il2ward.channels.base import ChannelError, Message, setting
+from il2ward.channels.base import ChannelError, Message
 
 SIGNATURE_HEADER = "X-IL2Ward-Signature"
 TIMESTAMP_HEADER = "X-IL2Ward-Timestamp"
@@ -58,7 +60,7 @@ def send(message: Message, *, delivery_id: int, attempt: int) -> None:
     status = http.post(
         message.webhook_url,
         body=body,
-        timeout=setting("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 5),
+        timeout=settings.IL2WARD_WEBHOOK_TIMEOUT_SECONDS,
         headers={
             "Content-Type": "application/json",
             "User-Agent": "IL2Ward-webhook/1",

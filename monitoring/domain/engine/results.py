@@ -21,9 +21,13 @@ _BLOCKING_LEVELS = frozenset({"discontinue", "stop", "hold"})
 BLOCKING_LEVELS = tuple(sorted(_BLOCKING_LEVELS))  # the levels that keep a dose from being given
 
 
-def blocking_rules(findings: Iterable[Mapping]) -> list[str]:
-    """The rule ids behind a hold, stop or discontinue, in finding order, once each (stored findings: dicts)."""
-    return list(dict.fromkeys(f["rule"] for f in findings if f["level"] in _BLOCKING_LEVELS))
+def blocking_rules(findings: Iterable[Mapping] | None, levels: Iterable[str] = _BLOCKING_LEVELS) -> list[str]:
+    """The rule ids behind a hold, stop or discontinue (or the findings of `levels`), in finding order, once each.
+
+    The one answer to "which rules hold this dose" for the board, the dose page, holds, overrides, refusals and
+    escalations. Stored findings are dicts; None (no evaluation yet) has no rules."""
+    wanted = frozenset(levels)
+    return list(dict.fromkeys(f["rule"] for f in findings or () if f["level"] in wanted))
 
 
 # Names that can appear in Evaluation.missing ("labs.<name>" for each required lab, see snapshot.LAB_NAMES).

@@ -217,3 +217,31 @@ def test_rule_sets_are_hashable_and_compare_by_content():
     site = CONSENSUS_2014.with_overrides({"CV-SBP.hold_below": 85}, version=2)
     assert len({CONSENSUS_2014, LABEL_ONLY, site}) == 3
     assert site != CONSENSUS_2014.with_overrides({"CV-SBP.hold_below": 80}, version=2)
+
+
+# --- display: where thresholds are drawn (the numbers stay the rule set's) ---------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "symbol"),
+    [
+        ("CV-SBP.hold_below", "<"),
+        ("RS-SPO2.hold_at_or_below", "≤"),
+        ("NE-RASS.hold_at_or_above", "≥"),
+        ("CV-HR.hold_above", ">"),
+        ("RS-O2.notify_above_lpm", ">"),
+        ("RN-CREAT.hold_from", "≥"),
+    ],
+)
+def test_a_thresholds_name_says_how_it_is_compared(key, symbol):
+    from monitoring.domain.rulesets import comparison
+
+    assert comparison(key) == symbol
+
+
+def test_every_displayed_threshold_key_is_a_built_in_rule_sets():
+    from monitoring.domain.rulesets import BOARD_MARKS, CONSENSUS_2014, LABEL_ONLY, PLOT_LINES
+
+    known = set(CONSENSUS_2014.thresholds) | set(LABEL_ONLY.thresholds)
+    shown = {key for _, key in BOARD_MARKS} | {key for lines in PLOT_LINES.values() for key, _ in lines}
+    assert shown <= known, shown - known

@@ -105,14 +105,6 @@ def test_the_slots_are_one_query(demo, patient, django_assert_num_queries):
 # --- the pure parts -----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("name", "expected"),
-    [("Maria Lopez", "ML"), ("Jean-Luc de la Tour", "JT"), ("Cher", "C"), ("  ", ""), ("o'Brien ann", "OA")],
-)
-def test_initials(name, expected):
-    assert ics.initials(name) == expected
-
-
 def test_sequence_grows_with_each_later_change():
     written = datetime(2027, 3, 1, tzinfo=UTC)
 

@@ -39,7 +39,7 @@ def test_cycle_stop_cancels_the_cycles_remaining_open_slots_and_is_signed(patien
     assert cycle1.filter(number__lt=dose.number, status__in=["given", "held"]).count() == dose.number - 1
     assert not Dose.objects.filter(course=course, cycle=2).exclude(status="scheduled").exists()  # cycle 2 untouched
     signature = decision.signature
-    assert signature.meaning == decisions.MEANING_CYCLE_STOP
+    assert signature.meaning == Signature.Meaning.CYCLE_STOP
     assert signature.printed_name == "Dr Olga Oncologist" and signature.signed_at == NOW
     assert signature.record_hash == record_hash(signed_records.record_cycle_decision(decision))
     event = AuditEvent.objects.get(action="cycle.decide")
@@ -112,7 +112,7 @@ def test_cycle2_moves_to_the_earliest_allowed_start_and_its_slots_follow(make_co
     assert moved.cycle2_first_at == earliest
     due = list(Dose.objects.filter(course=course, cycle=2).order_by("number").values_list("due_at", flat=True))
     assert due == [earliest + k * timedelta(hours=8) for k in range(14)]
-    sig = Signature.objects.get(meaning=decisions.MEANING_CYCLE2_MOVE)
+    sig = Signature.objects.get(meaning=Signature.Meaning.CYCLE2_MOVE)
     assert sig.record_hash == record_hash(signed_records.record_cycle2(moved))
     event = AuditEvent.objects.get(action="course.cycle2_move")
     assert (
@@ -132,7 +132,7 @@ def test_cycle2_one_minute_before_nine_rest_days_is_refused_naming_the_field(mak
         )
     assert "SCH-CYCLE2" in exc.value.errors["first_at"][0]
     assert list(Dose.objects.filter(course=course, cycle=2).values_list("due_at", flat=True)) == before
-    assert not Signature.objects.filter(meaning=decisions.MEANING_CYCLE2_MOVE).exists()
+    assert not Signature.objects.filter(meaning=Signature.Meaning.CYCLE2_MOVE).exists()
 
 
 def test_cycle2_cannot_move_once_it_has_started(make_course, patient_a, oncologist):
@@ -168,7 +168,7 @@ def test_discharge_date_is_signed_audited_and_checked(make_course, patient_a, on
     course.refresh_from_db()
     assert course.discharge_date == date(2027, 1, 30)
     assert AuditEvent.objects.get(action="course.discharge").new["discharge_date"] == "2027-01-30"
-    assert Signature.objects.get(meaning=decisions.MEANING_DISCHARGE).record_hash == record_hash(
+    assert Signature.objects.get(meaning=Signature.Meaning.DISCHARGE).record_hash == record_hash(
         signed_records.record_discharge(course)
     )
 
@@ -191,7 +191,7 @@ def test_response_assessment_waits_for_the_end_of_the_course(make_course, patien
         by=oncologist,
         now=later,
     )
-    assert assessment.signature.meaning == decisions.MEANING_RESPONSE
+    assert assessment.signature.meaning == Signature.Meaning.RESPONSE
     assert ResponseAssessment.objects.get().note == "CT: 40 % smaller"
     with pytest.raises(Invalid) as exc:
         decisions.response_assess(

@@ -1,5 +1,5 @@
 """The review's pure pieces: SVG plots, threshold labels from rule-set keys, interaction warnings, where a course
-stands, initials. No database."""
+stands. No database."""
 
 import re
 from datetime import UTC, datetime, timedelta
@@ -9,14 +9,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from monitoring.domain import rulesets
 from monitoring.domain.rulesets import CONSENSUS_2014, LABEL_ONLY
 from scheduling.domain.eligibility import ELIGIBILITY_ITEMS, ELIGIBILITY_LABELS
 from scheduling.domain.interactions import interaction_warnings
 from scheduling.review import plots
 from scheduling.selectors.review import (
-    PLOT_THRESHOLDS,
     course_position,
-    initials,
     threshold_label,
 )
 
@@ -115,7 +114,7 @@ def test_threshold_labels_read_the_comparison_from_the_key(key, value, label, le
 
 def test_every_plotted_threshold_key_exists_in_a_built_in_rule_set():
     known = set(CONSENSUS_2014.thresholds) | set(LABEL_ONLY.thresholds)
-    keys = {key for pairs in PLOT_THRESHOLDS.values() for key, _ in pairs}
+    keys = {key for pairs in rulesets.PLOT_LINES.values() for key, _ in pairs}
     assert keys <= known, keys - known
 
 
@@ -150,10 +149,3 @@ def test_course_position_counts_ward_local_days(now, expected):
         2: (datetime(2027, 3, 26, 21, 0, tzinfo=UTC), datetime(2027, 3, 31, 5, 0, tzinfo=UTC)),
     }
     assert course_position("active", cycles, zone=CHICAGO, now=now) == expected
-
-
-@pytest.mark.parametrize(
-    "name,short", [("Nadia Reyes RN", "NR"), ("Dr Olivia Hart", "OH"), ("Chris Walker RN (charge)", "CW"), ("x", "X")]
-)
-def test_initials(name, short):
-    assert initials(name) == short
