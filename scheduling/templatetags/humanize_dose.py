@@ -14,11 +14,15 @@ def iu(value) -> str:
 
 @register.filter
 def rule_title(rule_id) -> str:
-    """ "CV-SBP" → "Systolic blood pressure": the rule in words for the nurse (the id stays beside it)."""
+    """ "CV-SBP" → "Systolic blood pressure", "no_iv_access" → "No IV access": a rule or a nurse's hold reason in words
+    for the nurse (the id stays beside it)."""
     from monitoring.domain.rulesets import RULE_CATALOGUE
+    from scheduling.mar.forms import OTHER_HOLD_REASONS
 
     info = RULE_CATALOGUE.get(str(rule_id))
-    return info.title if info else str(rule_id).replace("_", " ")
+    if info:
+        return info.title
+    return dict(OTHER_HOLD_REASONS).get(str(rule_id)) or str(rule_id).replace("_", " ")
 
 
 @register.filter
@@ -28,3 +32,9 @@ def person(user) -> str:
         return ""
     profile = getattr(user, "profile", None)
     return (profile.printed_name if profile is not None else "") or user.get_username()
+
+
+@register.filter
+def row_key(row, viewer_id) -> str:
+    """A board row's fingerprint as the viewer sees it (RowView.key): the poll compares it to send changed rows only."""
+    return row.key(viewer_id)
