@@ -68,8 +68,9 @@ MAX_KNOWN_ROWS = 2000  # an X-IL2Ward-Rows header naming more rows is not a boar
 def board_etag(ward, user, minute) -> str:
     """The board's version as this user sees it: the ward's change counter (il2ward/board_version.py), the minute (the
     countdowns and the due soon → due now → overdue states move with it) and the viewer ("yours")."""
-    raw = f"{ward.board_version}:{minute:%Y%m%d%H%M}:{user.pk}:{BOARD_FORMAT}"
-    return f'W/"{hashlib.blake2b(raw.encode(), digest_size=9).hexdigest()}"'
+    stamp = f"{minute:%Y%m%d%H%M}"
+    raw = f"{ward.board_version}:{stamp}:{user.pk}:{BOARD_FORMAT}"
+    return f'W/"{hashlib.blake2b(raw.encode(), digest_size=9).hexdigest()}.{stamp}"'
 
 
 def _known_rows(header: str) -> dict[int, str] | None:
@@ -94,7 +95,8 @@ def ward_page(request, code: str):
     now = timezone.now()
     minute = now.replace(second=0, microsecond=0)  # the board as of the minute: a function of the ETag's parts
     etag = board_etag(ward, request.user, minute)
-    if request.htmx and etag in parse_etags(request.headers.get("If-None-Match", "")):
+    held = parse_etags(request.headers.get("If-None-Match", ""))
+    if request.htmx and etag in held:
         response = HttpResponseNotModified()
         response["ETag"] = etag
         return response
@@ -109,7 +111,9 @@ def ward_page(request, code: str):
             keys = {row.pk: row.key(request.user.pk) for row in views}
             context["changed"] = [r for r in views if r.pk in known and known[r.pk] != keys[r.pk]]
             context["added"] = [r for r in views if r.pk not in known]
-            context["kept"] = [r for r in views if known.get(r.pk) == keys[r.pk]]
+            # The countdowns and vitals ages of the rows not re-sent, unless the page got this minute's already.
+            same_minute = any(e.endswith(f'.{minute:%Y%m%d%H%M}"') for e in held)
+            context["kept"] = [] if same_minute else [r for r in views if known.get(r.pk) == keys[r.pk]]
             context["removed"] = [pk for pk in known if pk not in keys]
             context["order"] = " ".join(str(r.pk) for r in views)
         with timezone.override(ward.zone):
