@@ -42,6 +42,15 @@
     if (!isBoard(event.detail.elt) || (xhr.status !== 200 && xhr.status !== 304)) return;
     var etag = xhr.getResponseHeader("ETag");
     if (etag) event.detail.elt.setAttribute("data-etag", etag);
+    var time = document.querySelector("#board-summary time[data-tz]");
+    if (xhr.status === 304 && time && window.Intl) {
+      // Nothing changed: the board is as of now. The server's clock (Date), shown in ward time.
+      var now = new Date(xhr.getResponseHeader("Date") || Date.now());
+      time.setAttribute("datetime", now.toISOString());
+      time.textContent = new Intl.DateTimeFormat("en-GB", {
+        timeZone: time.getAttribute("data-tz"), hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"
+      }).format(now);
+    }
   });
   document.addEventListener("htmx:afterSettle", function (event) {
     var order = document.getElementById("board-order");

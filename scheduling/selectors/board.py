@@ -277,9 +277,10 @@ class RowView:
     age: str
     stale: bool
 
+    fingerprint: str = ""  # of every field above the ticking ones (row_view)
+
     def key(self, viewer_id: int | None) -> str:
-        static = dataclasses.astuple(self)[:-4]
-        return hashlib.blake2b(repr((static, self.nurse_id == viewer_id)).encode(), digest_size=6).hexdigest()
+        return f"{self.fingerprint}{'y' if self.nurse_id == viewer_id else 'n'}"  # "yours" is the viewer's
 
 
 def _day_text(value: datetime, zone) -> str:
@@ -322,7 +323,7 @@ def row_view(row: BoardRow, *, zone) -> RowView:
         last_text = f"C{last.cycle} #{last.number} · {when}"
     active = row.state in ("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
     evaluation = cur.latest_evaluation if cur is not None else None
-    return RowView(
+    view = RowView(
         pk=patient.pk,
         name=patient.name,
         mrn=patient.mrn,
@@ -347,6 +348,12 @@ def row_view(row: BoardRow, *, zone) -> RowView:
         age=row.vitals_age,
         stale=row.vitals_stale,
     )
+    static = tuple(getattr(view, name) for name in _STATIC_FIELDS)
+    return dataclasses.replace(view, fingerprint=hashlib.blake2b(repr(static).encode(), digest_size=6).hexdigest())
+
+
+# What a row's fingerprint covers: every field but the ticking ones (sent apart) and the fingerprint itself.
+_STATIC_FIELDS = tuple(f.name for f in dataclasses.fields(RowView))[:-5]
 
 
 @dataclass(frozen=True)

@@ -32,9 +32,3 @@ def person(user) -> str:
         return ""
     profile = getattr(user, "profile", None)
     return (profile.printed_name if profile is not None else "") or user.get_username()
-
-
-@register.filter
-def row_key(row, viewer_id) -> str:
-    """A board row's fingerprint as the viewer sees it (RowView.key): the poll compares it to send changed rows only."""
-    return row.key(viewer_id)
