@@ -30,9 +30,11 @@
     var etag = board.getAttribute("data-etag");
     if (etag) event.detail.headers["If-None-Match"] = etag;
     var rows = board.querySelectorAll("tr.board-row[data-v]");
-    event.detail.headers["X-IL2Ward-Rows"] = Array.prototype.map.call(rows, function (row) {
+    var known = Array.prototype.map.call(rows, function (row) {
       return row.getAttribute("data-patient") + ":" + row.getAttribute("data-v");
     }).join(" ");
+    // Past a server's header limit (gunicorn: 8190 bytes) the poll would fail; without it the answer has every row.
+    if (known.length < 7000) event.detail.headers["X-IL2Ward-Rows"] = known;
   });
   document.addEventListener("htmx:beforeSwap", function (event) {
     if (isBoard(event.detail.elt) && event.detail.xhr.status === 304) event.detail.shouldSwap = false;

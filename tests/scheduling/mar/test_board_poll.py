@@ -238,3 +238,12 @@ def test_every_missing_name_the_engine_gives_has_words_shown_on_the_board(client
     html = client.get("/wards/onc-a/").content.decode()
     # populate_ward: every fifth patient's open slot is incomplete for want of a creatinine.
     assert "Still needed:</strong> a creatinine result in the last 24 h" in html and "labs.creatinine" not in html
+
+
+def test_a_nurses_hold_reason_is_shown_in_words_with_the_code_beside_it():
+    from monitoring.domain.rulesets import RULE_CATALOGUE
+    from scheduling.templatetags.humanize_dose import rule_title
+
+    assert rule_title("no_iv_access") == "No IV access"
+    assert rule_title("CV-SBP") == RULE_CATALOGUE["CV-SBP"].title
+    assert rule_title("something_new") == "something new"  # never dropped
