@@ -33,6 +33,8 @@ class Ward(models.Model):
     webhook_url = models.URLField(blank=True, help_text="Paging webhook: notifications are POSTed here as JSON.")
     webhook_secret = models.CharField(max_length=128, blank=True, help_text="HMAC-SHA256 key for the webhook.")
     created_at = models.DateTimeField(auto_now_add=True)
+    # Bumped after each commit that changes what the ward's board shows (il2ward/board_version.py): its poll's ETag.
+    board_version = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["code"]

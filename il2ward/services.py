@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, transaction
 
+from il2ward import board_version
 from il2ward.audit import audit
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
@@ -188,6 +189,7 @@ def patient_admit(
         audit(actor=by, action="patient.admit", obj=patient, at=now, new={"ward": ward.code, "at": admitted_at})
         return patient
     old = {"ward": patient.ward.code, "discharged_at": patient.discharged_at}
+    board_version.changed(wards=[patient.ward_id])  # the ward it leaves (the audit marks the one it joins)
     patient.ward, patient.discharged_at = ward, None
     patient.save(update_fields=["ward", "discharged_at"])
     audit(actor=by, action="patient.admit", obj=patient, at=now, old=old, new={"ward": ward.code, "at": admitted_at})
@@ -201,6 +203,7 @@ def patient_transfer(*, patient: Patient, ward: Ward, transferred_at: datetime, 
     if patient.discharged_at is not None:
         raise Conflict("patient_discharged", "The patient is discharged; admit them first.")
     old = {"ward": patient.ward.code}
+    board_version.changed(wards=[patient.ward_id])  # the ward it leaves (the audit marks the one it joins)
     patient.ward = ward
     patient.save(update_fields=["ward"])
     audit(

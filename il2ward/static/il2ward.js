@@ -19,3 +19,53 @@
   document.addEventListener("DOMContentLoaded", function () { restoreAddress(); focusSummary(document); });
   document.addEventListener("htmx:afterSwap", function (event) { focusSummary(event.detail.target); });
 })();
+
+// The ward board's poll (scheduling/mar/views.py ward_page): it sends the ETag it holds and its rows' fingerprints,
+// keeps the page on a 304, and puts the rows back in the board's order after the server's out-of-band swaps.
+(function () {
+  function isBoard(el) { return el && el.id === "board"; }
+  document.addEventListener("htmx:configRequest", function (event) {
+    var board = event.detail.elt;
+    if (!isBoard(board)) return;
+    var etag = board.getAttribute("data-etag");
+    if (etag) event.detail.headers["If-None-Match"] = etag;
+    var rows = board.querySelectorAll("tr.board-row[data-v]");
+    var known = Array.prototype.map.call(rows, function (row) {
+      return row.getAttribute("data-patient") + ":" + row.getAttribute("data-v");
+    }).join(" ");
+    // Past a server's header limit (gunicorn: 8190 bytes) the poll would fail; without it the answer has every row.
+    if (known.length < 7000) event.detail.headers["X-IL2Ward-Rows"] = known;
+  });
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    if (isBoard(event.detail.elt) && event.detail.xhr.status === 304) event.detail.shouldSwap = false;
+  });
+  document.addEventListener("htmx:afterRequest", function (event) {
+    var xhr = event.detail.xhr;
+    if (!isBoard(event.detail.elt) || (xhr.status !== 200 && xhr.status !== 304)) return;
+    var etag = xhr.getResponseHeader("ETag");
+    if (etag) event.detail.elt.setAttribute("data-etag", etag);
+    var time = document.querySelector("#board-summary time[data-tz]");
+    if (xhr.status === 304 && time && window.Intl) {
+      // Nothing changed: the board is as of now. The server's clock (Date), shown in ward time.
+      var now = new Date(xhr.getResponseHeader("Date") || Date.now());
+      time.setAttribute("datetime", now.toISOString());
+      time.textContent = new Intl.DateTimeFormat("en-GB", {
+        timeZone: time.getAttribute("data-tz"), hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23"
+      }).format(now);
+    }
+  });
+  document.addEventListener("htmx:afterSettle", function (event) {
+    var order = document.getElementById("board-order");
+    var body = document.getElementById("board-rows");
+    if (!isBoard(event.detail.elt) || !order || !body || !order.getAttribute("data-order")) return;
+    var wanted = order.getAttribute("data-order").split(" ");
+    var current = Array.prototype.map.call(body.querySelectorAll("tr.board-row"), function (row) {
+      return row.getAttribute("data-patient");
+    });
+    if (current.join(" ") === wanted.join(" ")) return;
+    wanted.forEach(function (pk) {
+      var row = document.getElementById("board-row-" + pk);
+      if (row) body.appendChild(row);
+    });
+  });
+})();

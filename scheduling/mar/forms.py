@@ -14,6 +14,7 @@ from monitoring.domain.rulesets import RULE_CATALOGUE
 from monitoring.domain.snapshot import EVENT_KINDS
 from monitoring.models import LAB_FIELDS, BedsideExam, LabResult, NeuroAssessment, VitalSigns
 from scheduling.domain.calendar import to_local_aware
+from scheduling.domain.hold_reasons import OTHER_HOLD_REASONS
 from scheduling.models import TeachingRecord
 
 # Shown and typed as 24-hour ward time whatever the browser's locale (a datetime-local input shows 12-hour
@@ -299,16 +300,6 @@ class CheckRefuseForm(forms.Form):
     reason = forms.CharField(
         label="Why you refuse the check", max_length=2000, widget=forms.Textarea(attrs={"rows": 2})
     )
-
-
-OTHER_HOLD_REASONS = [
-    ("patient_declined", "Patient declined"),
-    ("no_iv_access", "No IV access"),
-    ("drug_unavailable", "Drug not available"),
-    ("off_ward", "Patient off the ward"),
-    ("oncologist_order", "Oncologist's order"),
-    ("other", "Other (say why in the note)"),
-]
 
 
 class HoldForm(forms.Form):

@@ -6,15 +6,17 @@ Thin: parse the form, authorise through il2ward.access (another ward's patient i
 what a service refuses (Invalid → the fields, Conflict → a message with its code) instead of failing.
 """
 
+import hashlib
 from datetime import timedelta
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest
+from django.http import HttpResponseBadRequest, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import parse_etags
 
 from il2ward import access, people, security
 from il2ward.errors import Conflict, Invalid
@@ -59,21 +61,72 @@ def home(request):
     return redirect("ward", code=ward.code)
 
 
+# Bump when the row markup changes: a board open across a deploy then gets its rows afresh.
+BOARD_FORMAT = "2"
+MAX_KNOWN_ROWS = 2000  # an X-IL2Ward-Rows header naming more rows is not a board's
+
+
+def board_etag(ward, user, minute) -> str:
+    """The board's version as this user sees it: the ward's change counter (il2ward/board_version.py), the minute (the
+    countdowns and the due soon → due now → overdue states move with it) and the viewer ("yours")."""
+    stamp = f"{minute:%Y%m%d%H%M}"
+    raw = f"{ward.board_version}:{stamp}:{user.pk}:{BOARD_FORMAT}"
+    return f'W/"{hashlib.blake2b(raw.encode(), digest_size=9).hexdigest()}.{stamp}"'
+
+
+def _known_rows(header: str) -> dict[int, str] | None:
+    """The rows the polling page holds, "pk:fingerprint pk:fingerprint ..."; None when it said nothing usable (then
+    it gets every row)."""
+    known = {}
+    for item in header.split()[:MAX_KNOWN_ROWS]:
+        pk, _, key = item.partition(":")
+        if not pk.isdigit() or not key.isalnum():
+            return None
+        known[int(pk)] = key
+    return known or None
+
+
 @login_required
 def ward_page(request, code: str):
-    """The ward board. htmx polls it every 30 s with X-IL2Ward-Poll (not user action: the session still expires)."""
+    """The ward board. htmx polls it every 30 s with X-IL2Ward-Poll (not user action: the session still expires),
+    sending the ETag it holds (If-None-Match) and its rows' fingerprints (X-IL2Ward-Rows): 304 when the ward and the
+    minute have not moved; otherwise the rows that changed, were added or went, as out-of-band swaps, the ticking
+    texts of the others, the summary and the rows' order."""
     ward = access.ward_for(request.user, code)
     now = timezone.now()
-    context = {"ward": ward, "board": board.ward_board(ward, now=now), "now": now}
+    minute = now.replace(second=0, microsecond=0)  # the board as of the minute: a function of the ETag's parts
+    etag = board_etag(ward, request.user, minute)
+    held = parse_etags(request.headers.get("If-None-Match", ""))
+    if request.htmx and etag in held:
+        response = HttpResponseNotModified()
+        response["ETag"] = etag
+        return response
+    context = {"ward": ward, "board": board.ward_board(ward, now=minute), "now": now, "etag": etag}
     # The double checks on this ward waiting for this nurse (not her own): refreshed with the board's poll.
     context["checks"] = [
         c for c in double_checks.checks_to_answer(request.user, now=now) if c.dose.course.patient.ward_id == ward.pk
     ]
     context["can_assign"] = access.has_role(request.user, Role.CHARGE_NURSE, Role.ADMIN)
-    if request.htmx:  # the poll: the board alone
+    if request.htmx:  # the poll: what changed
+        known = _known_rows(request.headers.get("X-IL2Ward-Rows", ""))
+        views = context["board"].views
+        if known is None or not views:
+            context["full"] = True
+        else:
+            keys = {row.pk: row.key(request.user.pk) for row in views}
+            context["changed"] = [r for r in views if r.pk in known and known[r.pk] != keys[r.pk]]
+            context["added"] = [r for r in views if r.pk not in known]
+            # The countdowns and vitals ages of the rows not re-sent, unless the page got this minute's already.
+            same_minute = any(e.endswith(f'.{minute:%Y%m%d%H%M}"') for e in held)
+            context["kept"] = [] if same_minute else [r for r in views if known.get(r.pk) == keys[r.pk]]
+            context["removed"] = [pk for pk in known if pk not in keys]
+            context["order"] = " ".join(str(r.pk) for r in views)
         with timezone.override(ward.zone):
-            return render(request, "scheduling/mar/board.html#board", context)
-    return _render(request, "scheduling/mar/board.html", context, zone=ward.zone)
+            response = render(request, "scheduling/mar/board_poll.html", context)
+    else:
+        response = _render(request, "scheduling/mar/board.html", context, zone=ward.zone)
+    response["ETag"] = etag
+    return response
 
 
 @login_required

@@ -4,6 +4,8 @@ Every function here costs a fixed number of queries whatever the number of patie
 pins them). Times stay aware UTC; templates show them in the ward's zone (the views activate it).
 """
 
+import dataclasses
+import hashlib
 import operator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -20,13 +22,15 @@ from monitoring.domain.rulesets import BOARD_MARKS, comparison
 from monitoring.models import RuleSetVersion, VitalSigns
 from monitoring.selectors import latest_vitals_for, observations, patient_snapshot
 from scheduling.domain import window as slot_window
+from scheduling.domain.hold_reasons import rule_title
 from scheduling.models import Administration, Course, Dose, Hold, Override, TeachingRecord
 from scheduling.selectors import preparation_for
 from scheduling.selectors.courses import HISTORY_BEFORE_FIRST_DOSE, course_version, parsed_rule_set
 
 CHARTED = (Dose.Status.GIVEN, Dose.Status.HELD, Dose.Status.MISSED)
 
-# An evaluation's `missing` names, in words (the rest are lab names: "creatinine" ...).
+# An evaluation's `missing` names (monitoring.domain.engine.MISSING_NAMES) in the nurse's words: the one home of these
+# words, read by the dose page and the board (a test keeps it covering every name the engine can give).
 MISSING_WORDS = {
     "vitals": "vitals in the last hour, with rhythm, O2 and vasopressors",
     "neuro": "a neuro check in the last hour, every question answered",
@@ -34,11 +38,26 @@ MISSING_WORDS = {
     "weight": "a weight in the last 24 h",
     "baseline_weight": "the course's baseline weight",
     "urine_8h": "urine output for the last 8 h",
+    **{
+        f"labs.{name}": f"{words} result in the last 24 h"
+        for name, words in (
+            ("creatinine", "a creatinine"),
+            ("platelets", "a platelet count"),
+            ("bilirubin", "a bilirubin"),
+            ("bicarbonate", "a bicarbonate"),
+            ("ast", "an AST"),
+            ("alt", "an ALT"),
+            ("potassium", "a potassium"),
+            ("troponin", "a troponin"),
+            ("ck_mb", "a CK-MB"),
+        )
+    },
 }
 
 
 def missing_in_words(missing) -> list[str]:
-    return [MISSING_WORDS.get(name, f"{name.replace('_', ' ')} result in the last 24 h") for name in missing]
+    """ "labs.ast" → "an AST result in the last 24 h"; a name without words is shown as it is, never dropped."""
+    return [MISSING_WORDS.get(name, name.replace("_", " ").replace(".", ": ")) for name in missing]
 
 
 # Board states: what the nurse must do next for the patient, most urgent first (the board sorts by it).
@@ -212,10 +231,122 @@ class BoardRow:
 
 
 @dataclass(frozen=True)
+class RowView:
+    """One board row as shown, every value formatted once here (the template only places the strings).
+
+    `key(viewer)` fingerprints what the row shows, so the poll sends a row only when its fingerprint moved
+    (scheduling/mar/views.py). The ticking texts — the countdown and the vitals' age, which move every minute — are
+    not in it: the poll sends them apart as small elements of their own, so a minute passing does not re-send rows.
+    """
+
+    pk: int  # the patient's: the row's id on the page
+    name: str
+    mrn: str
+    nurse_id: int | None
+    nurse_name: str
+    period: str  # "C1 · day 3", "Rest day 2 · course day 9", "Starts Wed 2 Dec"
+    dose_pk: int | None
+    dose_label: str  # "C1 #1 · Wed 06:20" (ward time)
+    state: str
+    state_label: str
+    rules: tuple[tuple[str, str], ...]  # (rule id or hold reason, in words)
+    overridden: bool
+    missing: tuple[str, ...]  # what the open slot's evaluation still needs, in words (MISSING_WORDS)
+    last: str  # "C1 #3 · given 06:12"
+    vitals: tuple[tuple[tuple[str, bool], ...], ...]  # groups kept on one line, of (text, out of range)
+    vitals_marked: bool
+    vitals_at: str  # ISO 8601, for <time datetime>
+    vitals_at_text: str  # "Wed 2 Dec 06:10"
+    counts: str  # "3 / 1" given / held
+    # Ticking: outside the fingerprint.
+    due_in: str
+    due_late: bool
+    age: str
+    stale: bool
+
+    fingerprint: str = ""  # of every field above the ticking ones (row_view)
+
+    def key(self, viewer_id: int | None) -> str:
+        return f"{self.fingerprint}{'y' if self.nurse_id == viewer_id else 'n'}"  # "yours" is the viewer's
+
+
+def _day_text(value: datetime, zone) -> str:
+    local = value.astimezone(zone)
+    return f"{local:%a} {local.day} {local:%b}"
+
+
+def _vitals_groups(v: VitalSigns, marks: frozenset[str]):
+    first = ((f"BP {v.sbp}/{v.dbp}", "sbp" in marks), (f"HR {v.heart_rate}", "heart_rate" in marks))
+    first += ((f"SpO2 {v.spo2}", "spo2" in marks),)
+    second = [(f"RR {v.resp_rate}", "resp_rate" in marks), (f"T {v.temp_c}", "temp_c" in marks)]
+    if v.phenylephrine_mcg_kg_min:
+        second.append((f"pressor {v.phenylephrine_mcg_kg_min}", True))
+    if v.o2_lpm:
+        second.append((f"O2 {v.o2_lpm} L/min", True))
+    if "rhythm" in marks:
+        second.append((v.get_rhythm_display(), True))
+    return (first, tuple(second))
+
+
+def row_view(row: BoardRow, *, zone) -> RowView:
+    """The row's display strings, in ward time (see RowView)."""
+    patient, cur, last, v = row.patient, row.current, row.last, row.vitals
+    nurse = patient.assigned_nurse
+    if row.state == "rest":
+        period = f"Rest day {row.rest_day or '—'} · course day {row.day}"
+    elif row.day < 1:
+        period = f"Starts {_day_text(row.course.first_dose_at, zone)}"
+    else:
+        period = f"C{row.cycle or 1} · day {row.day}"
+    last_text = ""
+    if last is not None and row.state in ("given", "held", "missed"):
+        when = (
+            f"given {last.given_at.astimezone(zone):%H:%M}"
+            if last.given_at
+            else f"due {last.due_at.astimezone(zone):%H:%M}"
+        )
+        last_text = f"C{last.cycle} #{last.number} · {when}"
+    active = row.state in ("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
+    evaluation = cur.latest_evaluation if cur is not None else None
+    view = RowView(
+        pk=patient.pk,
+        name=patient.name,
+        mrn=patient.mrn,
+        nurse_id=patient.assigned_nurse_id,
+        nurse_name=(nurse.profile.printed_name or nurse.username) if nurse is not None else "",
+        period=period,
+        dose_pk=cur.pk if cur else None,
+        dose_label=f"C{cur.cycle} #{cur.number} · {cur.due_at.astimezone(zone):%a %H:%M}" if cur else "",
+        state=row.state,
+        state_label=row.state_label,
+        rules=tuple((rule, rule_title(rule)) for rule in row.rules),
+        overridden=row.overridden,
+        missing=tuple(missing_in_words(evaluation.missing)) if active and evaluation is not None else (),
+        last=last_text,
+        vitals=_vitals_groups(v, row.marks) if v is not None else (),
+        vitals_marked=bool(row.marks),
+        vitals_at=v.recorded_at.isoformat() if v is not None else "",
+        vitals_at_text=f"{_day_text(v.recorded_at, zone)} {v.recorded_at.astimezone(zone):%H:%M}" if v else "",
+        counts=f"{row.given} / {row.held}",
+        due_in=row.due_in,
+        due_late="overdue" in row.due_in,
+        age=row.vitals_age,
+        stale=row.vitals_stale,
+    )
+    static = tuple(getattr(view, name) for name in _STATIC_FIELDS)
+    return dataclasses.replace(view, fingerprint=hashlib.blake2b(repr(static).encode(), digest_size=6).hexdigest())
+
+
+# What a row's fingerprint covers: every field but the ticking ones (sent apart) and the fingerprint itself.
+_STATIC_FIELDS = tuple(f.name for f in dataclasses.fields(RowView))[:-5]
+
+
+@dataclass(frozen=True)
 class Board:
     ward: Ward
     rows: list[BoardRow]
     now: datetime
+    views: list[RowView] = dataclasses.field(default_factory=list)  # the rows as shown, in the same order
 
     def count(self, state: str) -> int:
         return sum(1 for row in self.rows if row.state == state)
@@ -337,7 +468,7 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
     order = list(STATES)
     far = now + timedelta(days=3650)
     rows.sort(key=lambda r: (order.index(r.state), r.next_due_at or far, r.patient.name, r.patient.pk))
-    return Board(ward=ward, rows=rows, now=now)
+    return Board(ward=ward, rows=rows, now=now, views=[row_view(row, zone=zone) for row in rows])
 
 
 # --- Downtime sheet --------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@ from datetime import datetime, timedelta
 
 from django.db import transaction
 
+from il2ward import board_version
 from il2ward.audit import Entry, audit_many
 from il2ward.notifications import Outgoing, flag_topic, notifications_resolve, notify_many
 from il2ward.recipients import Directory
@@ -95,6 +96,7 @@ def evaluate_doses(
             Dose.objects.filter(pk=doses[0].pk).update(latest_evaluation=evaluations[0], flag=doses[0].flag)
         else:
             Dose.objects.bulk_update(doses, ["latest_evaluation", "flag"])
+        board_version.changed(doses=[dose.pk for dose in doses])  # a flag is derived, not audited
         _consequences(previous_flags, results, now=now)
         _discontinue_courses(results, evaluations, now=now)
         _lapse_overrides(results, evaluations, now=now)

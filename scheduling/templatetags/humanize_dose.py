@@ -1,6 +1,7 @@
 from django import template
 
 from il2ward import people
+from scheduling.domain.hold_reasons import rule_title
 
 register = template.Library()
 
@@ -14,13 +15,7 @@ def iu(value) -> str:
         return ""
 
 
-@register.filter
-def rule_title(rule_id) -> str:
-    """ "CV-SBP" → "Systolic blood pressure": the rule in words for the nurse (the id stays beside it)."""
-    from monitoring.domain.rulesets import RULE_CATALOGUE
-
-    info = RULE_CATALOGUE.get(str(rule_id))
-    return info.title if info else str(rule_id).replace("_", " ")
+register.filter("rule_title", rule_title)
 
 
 # A member of staff as people read her on the ward ("Sam Ortiz RN"): il2ward.people, the one home of names.

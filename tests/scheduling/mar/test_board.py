@@ -207,8 +207,9 @@ def test_the_poll_returns_the_board_alone(client, ward_with_states, nurse_a):
     response = client.get("/wards/onc-a/", HTTP_HX_REQUEST="true", HTTP_X_IL2WARD_POLL="1")
     html = response.content.decode()
     assert response.status_code == 200
-    assert html.lstrip().startswith('<section id="board"') and "<html" not in html
-    assert "CV-SBP" in html
+    # No ETag held: the summary and every row, as out-of-band swaps (test_board_poll.py: only what changed).
+    assert html.lstrip().startswith('<div id="board-summary"') and "<html" not in html
+    assert 'id="board-rows" hx-swap-oob="true"' in html and "CV-SBP" in html
 
 
 # --- Query counts: flat in the number of patients ------------------------------------------------------------------

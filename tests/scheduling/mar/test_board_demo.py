@@ -17,7 +17,7 @@ def test_the_demo_ward_shows_due_hold_incomplete_rest_and_given_counts(client):
     client.force_login(get_user_model().objects.get(username="nurse"))
     html = re.sub(r"\s+", " ", client.get("/wards/onc4/").content.decode())
     rows = {}
-    for row in html.split('<tr class="board-row')[1:]:
+    for row in html.split('<tr id="board-row-')[1:]:
         row = row.split("</tr>")[0]
         name = re.search(r'<a class="fw-semibold[^"]*" href="/patients/\d+/">([^<]+)</a>', row).group(1)
         rows[name] = (re.search(r'data-state="(\w+)"', row).group(1), row)

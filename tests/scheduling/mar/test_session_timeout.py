@@ -33,7 +33,7 @@ def test_polls_alone_do_not_keep_the_session_alive(client, nurse_a, traveller):
     for minute in (5, 10, 14):
         traveller.move_to(NOW + timedelta(minutes=minute))
         response = client.get("/wards/onc-a/", **POLL)
-        assert response.status_code == 200 and 'id="board"' in response.content.decode()
+        assert response.status_code == 200 and 'id="board-summary"' in response.content.decode()
     traveller.move_to(NOW + timedelta(minutes=15, seconds=1))
     assert logged_out_by_poll(client.get("/wards/onc-a/", **POLL))
     # and the session is really gone: a normal page now asks to sign in
