@@ -78,7 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "axes",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "crispy_forms",
@@ -277,7 +277,7 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "il2ward.credentials.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -289,6 +289,18 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["il2ward.parsers.BoundedJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# API tokens (django-rest-knox): hashed at rest, one per client, expiring IL2WARD_API_TOKEN_HOURS after issue (no
+# sliding renewal: a lost tablet's token dies on time). Sent as `Authorization: Token <token>`, as before.
+IL2WARD_API_TOKEN_HOURS = env_int("IL2WARD_API_TOKEN_HOURS", 12)
+if IL2WARD_API_TOKEN_HOURS < 1:
+    raise ImproperlyConfigured("IL2WARD_API_TOKEN_HOURS must be at least 1")
+KNOX_TOKEN_MODEL = "il2ward.ApiToken"
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=IL2WARD_API_TOKEN_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
 SPECTACULAR_SETTINGS = {
     # Operation ids are derived from the path after /api/ (the FHIR-in endpoints, under /fhir/, name their own).
     "SCHEMA_PATH_PREFIX": r"/api/",

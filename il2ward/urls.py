@@ -15,6 +15,8 @@ def favicon(request):
 
 api_v1 = [
     path("auth/token/", api.TokenView.as_view(), name="api-token"),
+    path("auth/logout/", api.LogoutView.as_view(), name="api-logout"),
+    path("auth/logout-all/", api.LogoutAllView.as_view(), name="api-logout-all"),
     path("patients/", api.PatientListCreate.as_view(), name="api-patients"),
     path("patients/<int:pk>/", api.PatientDetail.as_view(), name="api-patient"),
     path("", include("monitoring.api_urls")),
