@@ -6,6 +6,8 @@ a token or its digest); what an administrator does is also an audit event (il2wa
 
 from django.db import transaction
 from django.utils import timezone
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
+from drf_spectacular.plumbing import build_bearer_security_scheme_object
 from knox.auth import TokenAuthentication
 
 from il2ward import security
@@ -35,6 +37,16 @@ class ApiTokenAuthentication(TokenAuthentication):
             api_token_expire(token=auth_token)
             return True
         return False
+
+
+class ApiTokenScheme(OpenApiAuthenticationExtension):
+    """The schema's `tokenAuth` (the name it had with REST framework's tokens): `Authorization: Token <token>`."""
+
+    target_class = ApiTokenAuthentication
+    name = "tokenAuth"
+
+    def get_security_definition(self, auto_schema):
+        return build_bearer_security_scheme_object(header_name="Authorization", token_prefix="Token")
 
 
 def _clean_client(client) -> str:

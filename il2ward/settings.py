@@ -16,6 +16,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from il2ward.openapi import API_VERSION
@@ -77,6 +78,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    "csp",
     "rest_framework",
     "knox",
     "drf_spectacular",
@@ -102,6 +104,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "il2ward.middleware.SessionTimeoutMiddleware",
     "il2ward.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -209,6 +212,24 @@ SESSION_COOKIE_HTTPONLY = True
 # A browser-session cookie: closing the browser on a shared ward workstation ends the session (the server-side
 # idle and absolute limits, counted from sign-in, still apply while it is open).
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Content-Security-Policy (django-csp): scripts and styles from this origin only, no inline script, style attribute
+# or element, no eval (htmx's trigger filters and hx-on are not used). A page that must be self-contained (the
+# printed summary: WeasyPrint fetches nothing) gives its <style> elements the response's nonce; the API docs page
+# (Swagger UI sets style attributes) allows inline styles for itself (il2ward/urls.py), never inline script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # Bootstrap's form controls draw their icons as data: SVG
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 # Features the ward's pages never use, refused for every page (and anything injected into one).
 IL2WARD_PERMISSIONS_POLICY = (
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), midi=(), "
