@@ -2,13 +2,13 @@
 
     .venv/bin/python -m bench.board
 
-On a throwaway database (bench.common.setup_django) three wards are written in bulk (tests/nurse/builders.py): empty,
-30 and 120 patients on IL-2 spread over the board's states. A signed-in nurse's GET /wards/{code}/ is timed with
-Django's test client: warm-up, then interleaved repeats, median of each. The empty ward's page is the baseline: the
-same view, middleware, session and template with no row (a handful of queries).
+On a throwaway database (bench.common.setup_django) three wards are written in bulk
+(tests/scheduling/mar/builders.py): empty, 30 and 120 patients on IL-2 spread over the board's states. A signed-in
+nurse's GET /wards/{code}/ is timed with Django's test client: warm-up, then interleaved repeats, median of each. The
+empty ward's page is the baseline: the same view, middleware, session and template with no row (a handful of queries).
 
 Bars: the board for 30 patients costs at most 10 × the empty page; for 120 patients at most 4.5 × the board for 30
-(linear would be 4 ×; the query count is the same at every size, tests/nurse/test_board.py).
+(linear would be 4 ×; the query count is the same at every size, tests/scheduling/mar/test_board.py).
 """
 
 import statistics
@@ -25,7 +25,7 @@ def _build():
     from django.utils import timezone
 
     from il2ward.services import staff_upsert, ward_upsert
-    from tests.nurse.builders import populate_ward
+    from tests.scheduling.mar.builders import populate_ward
 
     now = timezone.now()
     wards = {code: ward_upsert(code=code, name=f"Board {code}", tz="America/Chicago", now=now) for code in SIZES}

@@ -3,12 +3,12 @@
     .venv/bin/python -m bench.course_page        (or .venv/bin/python -m bench course_page)
 
 On the harness's throwaway database (bench.common.setup_django) one course is charted through the services
-(tests/review/builders.py): cycle 1 and six slots of cycle 2 given or held, vitals every 30 min before each dose,
-an override and an adverse event. A signed-in oncologist's GET /courses/{id}/ and the trivial request
+(tests/scheduling/review/builders.py): cycle 1 and six slots of cycle 2 given or held, vitals every 30 min before
+each dose, an override and an adverse event. A signed-in oncologist's GET /courses/{id}/ and the trivial request
 (bench.common.TRIVIAL_GET, one small query) are timed with Django's test client, interleaved, median of each.
 
 Bar: the course page costs at most 10 × the trivial request. Its query count is the same at every size
-(tests/review/test_review_queries.py).
+(tests/scheduling/review/test_review_queries.py).
 """
 
 import statistics
@@ -27,10 +27,11 @@ def _build():
     from django.utils import timezone
 
     from il2ward.services import patient_create, staff_upsert, ward_upsert
-    from scheduling import decisions, services
+    from scheduling import services
     from scheduling.models import Dose
+    from scheduling.services import decisions
     from tests.conftest import PASSWORD
-    from tests.review.builders import Staff, build_course, flag_next
+    from tests.scheduling.review.builders import Staff, build_course, flag_next
 
     now = timezone.now()
     ward = ward_upsert(code="bench-review", name="Bench review", tz="America/Chicago", now=now)

@@ -36,7 +36,7 @@ def full_snapshot():
     from django.utils import timezone
 
     from monitoring.selectors import patient_snapshot
-    from scheduling.evaluation import course_version, parsed_rule_set
+    from scheduling.services.evaluation import course_version, parsed_rule_set
 
     w = world()
     course, now = w["course"], timezone.now()

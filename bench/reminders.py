@@ -233,7 +233,7 @@ def _sweep_costs(world) -> dict[str, float]:
     from django.utils import timezone
 
     from il2ward.models import Notification
-    from scheduling.reminders import reminders_sweep
+    from scheduling.services.reminders import reminders_sweep
     from scheduling.tasks import sweep_at
 
     now = timezone.now()

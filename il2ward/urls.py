@@ -22,8 +22,8 @@ api_v1 = [
     path("patients/", api.PatientListCreate.as_view(), name="api-patients"),
     path("patients/<int:pk>/", api.PatientDetail.as_view(), name="api-patient"),
     path("", include("monitoring.api_urls")),
-    path("", include("scheduling.api_urls")),
-    path("", include("scheduling.export_urls")),
+    path("", include("scheduling.api.urls")),
+    path("", include("scheduling.export.urls")),
 ]
 
 urlpatterns = [

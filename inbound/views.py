@@ -14,7 +14,7 @@ from il2ward.models import Role
 from il2ward.parsers import BoundedJSONParser
 from inbound import fhir_in
 from inbound.hl7v2 import Refusal
-from scheduling.export_views import FhirJSONRenderer
+from scheduling.export.views import FhirJSONRenderer
 
 WRITE_ROLES = (Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
 

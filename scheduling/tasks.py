@@ -8,7 +8,8 @@ from django.utils import timezone
 
 from il2ward.health import beat_beats
 from il2ward.lease import BEAT, standby_reason
-from scheduling import reminders, services
+from scheduling import services
+from scheduling.services import reminders
 
 log = logging.getLogger(__name__)
 

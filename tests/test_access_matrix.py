@@ -12,7 +12,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver
 
 from tests.conftest import NOW, make_staff
-from tests.holds.conftest import chart, first_dose, frozen, ready  # noqa: F401 - fixtures
+from tests.scheduling.doses.conftest import chart, first_dose, frozen, ready  # noqa: F401 - fixtures
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
 

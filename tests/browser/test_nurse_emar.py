@@ -11,11 +11,11 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
+from scheduling.mar.forms import EXAM_LABELS
 from scheduling.models import Administration
-from scheduling.nurse_forms import EXAM_LABELS
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import PASSWORD
-from tests.nurse.conftest import ready_course
+from tests.scheduling.mar.conftest import ready_course
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -12,8 +12,8 @@ from django.utils import timezone
 
 from tests.browser.conftest import ARTIFACTS, log_in
 from tests.conftest import PASSWORD
-from tests.review.builders import Staff, build_course, flag_next
-from tests.review.pdftext import pdf_text
+from tests.scheduling.review.builders import Staff, build_course, flag_next
+from tests.scheduling.review.pdftext import pdf_text
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -12,7 +12,7 @@ import pytest
 from django.utils import timezone
 
 from tests.browser.conftest import ARTIFACTS, SIZES, axe_violations, horizontal_overflow, log_in
-from tests.nurse.conftest import ready_course, record_assessment
+from tests.scheduling.mar.conftest import ready_course, record_assessment
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

@@ -7,7 +7,7 @@ import pytest
 from django.utils import timezone
 
 from il2ward.models import Delivery, Notification
-from scheduling import reminders
+from scheduling.services import reminders
 from tests.faults.conftest import FAST, all_delivered, sweep_until
 from tests.notifications.conftest import NORMAL_VITALS
 from tests.notifications.test_broker_down import broker_at

@@ -16,8 +16,8 @@ from monitoring import services as obs
 from scheduling.models import Course
 from scheduling.services import course_attest_eligibility, course_create
 from tests.conftest import PASSWORD
-from tests.holds.conftest import ELIGIBILITY, frozen, ready  # noqa: F401 - fixtures of the override test
 from tests.notifications.conftest import NORMAL_VITALS
+from tests.scheduling.doses.conftest import ELIGIBILITY, frozen, ready  # noqa: F401 - fixtures of the override test
 from tests.workers import require_postgres
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
@@ -112,7 +112,7 @@ def test_eight_concurrent_overrides_make_one(transactional_db, frozen, ready, pa
 
     from il2ward.models import ApiToken
     from scheduling.models import Override
-    from tests.holds.conftest import chart, first_dose
+    from tests.scheduling.doses.conftest import chart, first_dose
 
     require_postgres()
     dose = first_dose(ready())

@@ -19,8 +19,8 @@ from il2ward.models import Heartbeat
 from inbound.models import InboundMessage
 from monitoring.models import LabResult
 from scheduling.models import DoseEvaluation
-from tests.holds.conftest import attest, chart, first_dose
 from tests.inbound.messages import oru
+from tests.scheduling.doses.conftest import attest, chart, first_dose
 from tests.workers import ROOT, celery_worker, purge_redis, require_postgres, require_redis, test_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)

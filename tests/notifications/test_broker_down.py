@@ -11,7 +11,7 @@ import time_machine
 from il2ward.celery import app
 from il2ward.models import Delivery, Notification
 from il2ward.notifications import deliveries_resend
-from scheduling import reminders
+from scheduling.services import reminders
 from tests.notifications.conftest import NORMAL_VITALS, published_tasks
 
 pytestmark = pytest.mark.django_db

@@ -8,7 +8,7 @@ import pytest
 from il2ward.models import Notification
 from il2ward.notifications import notification_acknowledge
 from il2ward.recipients import chain_position_of, chain_text, parse_chain
-from scheduling import reminders
+from scheduling.services import reminders
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

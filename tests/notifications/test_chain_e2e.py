@@ -51,7 +51,7 @@ from tests.conftest import PASSWORD, make_staff
 from tests.faults.conftest import FAST, services, start_beat  # noqa: F401 - fixture
 from tests.notifications.conftest import vitals
 from tests.notifications.sinks import SmtpSink, WebhookSink
-from tests.nurse.conftest import ready_course, record_assessment
+from tests.scheduling.mar.conftest import ready_course, record_assessment
 from tests.workers import ROOT, celery_worker, wait_until
 
 MINUTE = timedelta(minutes=1)

@@ -9,8 +9,7 @@ import pytest
 from django.utils import timezone
 
 from il2ward.models import Delivery
-from scheduling import reminders
-from scheduling.services import dose_hold
+from scheduling.services import dose_hold, reminders
 from tests.faults.conftest import FAST, services, start_beat, webhook_on  # noqa: F401, F811 - fixtures
 from tests.workers import celery_worker, wait_until
 

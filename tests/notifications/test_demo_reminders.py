@@ -8,7 +8,7 @@ from django.core import mail
 from fixtures import demo
 from il2ward.models import Delivery, Notification
 from il2ward.notifications import deliver
-from scheduling.reminders import escalate_holds
+from scheduling.services.reminders import escalate_holds
 from scheduling.tasks import sweep_at
 from tests.conftest import NOW
 

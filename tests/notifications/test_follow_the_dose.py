@@ -7,11 +7,10 @@ import pytest
 
 from il2ward.models import Delivery, Notification
 from il2ward.notifications import bell_count, deliver, notification_acknowledge
-from scheduling import reminders
-from scheduling.services import dose_evaluate, dose_hold, dose_override
+from scheduling.services import dose_evaluate, dose_hold, dose_override, reminders
 from tests.conftest import NOW, PASSWORD
 from tests.notifications.conftest import vitals
-from tests.nurse.conftest import ready_course, record_assessment
+from tests.scheduling.mar.conftest import ready_course, record_assessment
 
 pytestmark = pytest.mark.django_db
 MIN = timedelta(minutes=1)

@@ -1,5 +1,5 @@
-"""Reminder sweeps (scheduling/reminders.py, HOLD-RULES §5 and SCH-WINDOW): each kind at its time, once, to the right
-people; escalation of unacknowledged holds every 15 min; a constant number of queries when nothing is due."""
+"""Reminder sweeps (scheduling/services/reminders.py, HOLD-RULES §5 and SCH-WINDOW): each kind at its time, once, to
+the right people; escalation of unacknowledged holds every 15 min; a constant number of queries when nothing is due."""
 
 from datetime import UTC, datetime, timedelta
 
@@ -10,9 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from il2ward.models import Notification
 from il2ward.notifications import notification_acknowledge
 from il2ward.recipients import ward_set_on_call
-from scheduling import reminders
 from scheduling.models import Dose
-from scheduling.services import courses_advance_status, dose_evaluate
+from scheduling.services import courses_advance_status, dose_evaluate, reminders
 from scheduling.tasks import sweep_at
 from tests.conftest import NOW, make_staff
 from tests.notifications.conftest import rows, vitals

@@ -8,7 +8,7 @@ from django.core.management import call_command
 from django.core.management.base import SystemCheckError
 
 from il2ward import checks
-from scheduling import reminders
+from scheduling.services import reminders
 from tests.conftest import NOW
 
 

@@ -1,0 +1,1 @@
+"""The JSON API for courses, doses and the course review (API.md), under /api/v1/."""

@@ -1,0 +1,970 @@
+"""Reads for the oncologist's course review: the course list, the course page and the printed summary.
+
+Query counts are flat: the list is one query whatever the number of courses, and the course page reads each table
+once whatever the number of doses and observations (tests/scheduling/review/test_review_queries.py pins both).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from functools import cached_property
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q
+from django.http import Http404
+from django.utils.safestring import SafeString, mark_safe
+
+from il2ward.audit import record_hash
+from il2ward.models import Medication, Signature
+from monitoring.domain import engine
+from monitoring.models import FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
+from scheduling import selectors
+from scheduling.domain import calendar
+from scheduling.models import (
+    Administration,
+    AdverseEvent,
+    Course,
+    CycleDecision,
+    Dose,
+    DoseEvaluation,
+    Hold,
+    Override,
+    ResponseAssessment,
+    RetreatmentBar,
+)
+from scheduling.review import plots
+from scheduling.services import ELIGIBILITY_CREATININE_HOURS, decisions
+
+# HOLD-RULES §2, as the oncologist reads it on the attestation form (keys: services.ELIGIBILITY_ITEMS, the API's).
+ELIGIBILITY_LABELS = {
+    "cardiac_stress_test_normal": "Normal cardiac stress test (thallium), with its date",
+    "pulmonary_function_normal": "Normal pulmonary function tests, with their date",
+    "no_active_infection": "No active bacterial infection (treated before start; central-line prophylaxis considered)",
+    "no_organ_allograft": "No organ allograft",
+    "no_hypersensitivity": "No hypersensitivity to aldesleukin",
+    "pregnancy_test_negative_or_na": "Pregnancy test negative, or not applicable",
+    "baseline_labs_done": "Baseline labs done (serum creatinine ≤ 1.5 mg/dL within 72 h: checked by the software)",
+    "antihypertensives_stopped": "Antihypertensives stopped",
+}
+
+
+@dataclass(frozen=True)
+class InteractionClass:
+    name: str
+    effect: str
+    words: tuple[str, ...]  # lower-case name fragments matched against the patient's medication list
+
+
+# HOLD-RULES §2 interaction list (seed monograph), as data. Matching is by name fragment: a warning to read, not proof.
+INTERACTIONS = (
+    InteractionClass(
+        "aminoglycosides",
+        "more toxicity (renal)",
+        tuple("aminoglycoside gentamicin tobramycin amikacin streptomycin neomycin plazomicin".split()),
+    ),
+    InteractionClass("asparaginase", "more toxicity", ("asparaginase", "pegaspargase", "crisantaspase")),
+    InteractionClass(
+        "cytotoxic chemotherapy",
+        "more toxicity",
+        tuple(
+            "chemotherapy cisplatin carboplatin cyclophosphamide dacarbazine vinblastine vincristine temozolomide "
+            "fluorouracil paclitaxel docetaxel gemcitabine etoposide".split()
+        ),
+    ),
+    InteractionClass("doxorubicin", "more toxicity (cardiac)", ("doxorubicin", "adriamycin")),
+    InteractionClass("indomethacin", "more toxicity (renal)", ("indomethacin", "indometacin")),
+    InteractionClass("methotrexate", "more toxicity (hepatic)", ("methotrexate",)),
+    InteractionClass(
+        "antihypertensives",
+        "more hypotension",
+        tuple(
+            "antihypertensive amlodipine nifedipine felodipine diltiazem verapamil lisinopril enalapril ramipril "
+            "captopril perindopril losartan valsartan candesartan irbesartan olmesartan telmisartan metoprolol "
+            "atenolol bisoprolol carvedilol propranolol labetalol nebivolol hydrochlorothiazide chlorthalidone "
+            "indapamide spironolactone clonidine hydralazine doxazosin prazosin minoxidil".split()
+        ),
+    ),
+    InteractionClass(
+        "glucocorticoids",
+        "less antitumour effect",
+        tuple(
+            "glucocorticoid prednisone prednisolone methylprednisolone dexamethasone hydrocortisone cortisone "
+            "budesonide triamcinolone betamethasone fludrocortisone".split()
+        ),
+    ),
+)
+
+
+@dataclass(frozen=True)
+class Interaction:
+    medication: str
+    drug_class: str
+    effect: str
+
+
+def interaction_warnings(medication_names: list[str]) -> list[Interaction]:
+    """The HOLD-RULES §2 interaction warnings for a medication list (pure)."""
+    out = []
+    for name in medication_names:
+        lowered = name.lower()
+        for cls in INTERACTIONS:
+            if any(word in lowered for word in cls.words):
+                out.append(Interaction(name, cls.name, cls.effect))
+    return out
+
+
+# --- Where a course stands --------------------------------------------------------------------------------------------
+
+
+def course_position(status: str, cycles: dict[int, tuple[datetime, datetime]], *, zone: ZoneInfo, now: datetime) -> str:
+    """ "Cycle 1 · day 3", "Rest day 4 · course day 9 · cycle 2 from Fri 26 Mar", "Planned · first dose …" (pure).
+
+    Days are ward-local calendar days: a cycle's day from its first slot, a rest day from the previous cycle's last
+    slot, the course day from the course's first dose (day 15 is cycle 2's default start).
+    """
+    if status == Course.Status.SCHEDULING:
+        return "Calendar being written"
+    if status in (Course.Status.COMPLETED, Course.Status.STOPPED) or not cycles:
+        return Course.Status(status).label
+    window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
+    start_day = cycles[min(cycles)][0].astimezone(zone).date()
+    course_day = (now.astimezone(zone).date() - start_day).days + 1
+    for cycle in sorted(cycles):
+        first, last = cycles[cycle]
+        if now < first - window:
+            if cycle == min(cycles):
+                return f"Planned · first dose {first.astimezone(zone):%a %d %b %H:%M}"
+            rest = (now.astimezone(zone).date() - cycles[cycle - 1][1].astimezone(zone).date()).days
+            return f"Rest day {rest} · course day {course_day} · cycle {cycle} from {first.astimezone(zone):%a %d %b}"
+        if now <= last + window:
+            cycle_day = (now.astimezone(zone).date() - first.astimezone(zone).date()).days + 1
+            return f"Cycle {cycle} · day {cycle_day}"
+    return f"After the last dose · day {course_day}"
+
+
+@dataclass(frozen=True)
+class Need:
+    """Something waiting for the oncologist, most urgent first: level danger, warning or info."""
+
+    level: str
+    text: str
+    anchor: str = ""
+
+
+LEVEL_ORDER = {"danger": 0, "warning": 1, "info": 2}
+
+
+# --- The course list --------------------------------------------------------------------------------------------------
+
+RECENT_DAYS = 180  # closed courses started within this many days stay on the list (response assessment, retreatment)
+
+
+@dataclass
+class CourseRow:
+    course: Course
+    position: str
+    needs: list[Need]
+
+    @property
+    def urgency(self) -> int:
+        return min((LEVEL_ORDER[n.level] for n in self.needs), default=3)
+
+
+def course_list_rows(user, *, now: datetime, limit: int = 200) -> list[CourseRow]:
+    """Open and recent courses visible to the user with counts and what needs a decision first. One query."""
+    decided = CycleDecision.objects.values("dose_id")
+    overridden = Override.objects.values("dose_id")
+    given, held, missed = Dose.Status.GIVEN, Dose.Status.HELD, Dose.Status.MISSED
+    courses = (
+        selectors.visible_courses(user)
+        .filter(Q(status__in=Course.OPEN_STATUSES) | Q(first_dose_at__gte=now - timedelta(days=RECENT_DAYS)))
+        .select_related("patient__ward")
+        .annotate(
+            given=Count("doses", filter=Q(doses__status=given)),
+            held=Count("doses", filter=Q(doses__status=held)),
+            missed=Count("doses", filter=Q(doses__status=missed)),
+            cancelled=Count("doses", filter=Q(doses__status=Dose.Status.CANCELLED)),
+            flagged=Count(
+                "doses", filter=Q(doses__status=Dose.Status.SCHEDULED, doses__flag__in=engine.BLOCKING_LEVELS)
+            ),
+            stop_pending=Count(
+                "doses",
+                filter=Q(doses__latest_evaluation__decision=DoseEvaluation.Decision.STOP) & ~Q(doses__pk__in=decided),
+            ),
+            holds_open=Count(
+                "doses",
+                filter=Q(doses__status=Dose.Status.SCHEDULED, doses__flag=Dose.Flag.HOLD)
+                & ~Q(doses__pk__in=overridden),
+            ),
+            c1_first=Min("doses__due_at", filter=Q(doses__cycle=1)),
+            c1_last=Max("doses__due_at", filter=Q(doses__cycle=1)),
+            c2_first=Min("doses__due_at", filter=Q(doses__cycle=2)),
+            c2_last=Max("doses__due_at", filter=Q(doses__cycle=2)),
+            last_done=Max("doses__due_at", filter=Q(doses__status__in=[given, held, missed])),
+            assessed=Exists(ResponseAssessment.objects.filter(course=OuterRef("pk"))),
+        )
+        .order_by("-first_dose_at", "pk")[:limit]
+    )
+    rows = []
+    for course in courses:
+        zone = course.patient.ward.zone
+        cycles = {}
+        if course.c1_first:
+            cycles[1] = (course.c1_first, course.c1_last)
+        if course.c2_first:
+            cycles[2] = (course.c2_first, course.c2_last)
+        rows.append(
+            CourseRow(course, course_position(course.status, cycles, zone=zone, now=now), _list_needs(course, now=now))
+        )
+    rows.sort(key=lambda r: (r.urgency, r.course.status not in Course.OPEN_STATUSES))  # stable: newest first within
+    return rows
+
+
+def _list_needs(course: Course, *, now: datetime) -> list[Need]:
+    zone = course.patient.ward.zone
+    needs = []
+    is_open = course.status in Course.OPEN_STATUSES
+    if course.stop_pending and is_open:
+        needs.append(Need("danger", f"Stop recommended: continue or stop the cycle ({course.stop_pending})", "stop"))
+    if is_open and course.eligibility_signature_id is None and course.status != Course.Status.SCHEDULING:
+        soon = course.first_dose_at - now < timedelta(hours=24)
+        needs.append(Need("danger" if soon else "warning", "Eligibility not attested", "eligibility"))
+    if course.holds_open and is_open:
+        needs.append(Need("warning", f"Hold flagged on an open dose: review ({course.holds_open})", "holds"))
+    if not is_open:
+        needs += _after_course_needs(course.last_done, course.assessed, course.discharge_date, zone=zone, now=now)
+    return needs
+
+
+def _after_course_needs(last_done, assessed: bool, discharge: date | None, *, zone, now) -> list[Need]:
+    needs = []
+    if last_done and not assessed:
+        due = decisions.response_due_on(last_done.astimezone(zone).date())
+        today = now.astimezone(zone).date()
+        level = "warning" if today >= due - timedelta(days=7) else "info"
+        needs.append(Need(level, f"Response assessment due {due:%a %d %b %Y}", "response"))
+    if discharge is None:
+        needs.append(Need("info", "Discharge date not recorded (SCH-RETREAT counts from it)", "discharge"))
+    return needs
+
+
+# --- The course page --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Counts:
+    given: int = 0
+    held: int = 0
+    missed: int = 0
+    scheduled: int = 0
+    cancelled: int = 0
+    early: int = 0
+    on_time: int = 0
+    late: int = 0
+    dose_iu: int = 0
+
+    def add(self, cell: Cell) -> None:
+        setattr(self, cell.dose.status, getattr(self, cell.dose.status) + 1)
+        if cell.administration is not None:
+            setattr(self, cell.administration.timing, getattr(self, cell.administration.timing) + 1)
+            self.dose_iu += cell.administration.dose_iu
+
+
+@dataclass
+class SignatureRow:
+    signature: Signature
+    signed_local: datetime
+    subject: str
+    state: str  # valid | changed | superseded | unchecked
+    anchor: str = ""
+
+    @property
+    def state_text(self) -> str:
+        return {
+            "valid": "Matches the record",
+            "changed": "Changed after signing",
+            "superseded": "Superseded by a later signature",
+            "unchecked": "Not checked here",
+        }[self.state]
+
+
+def printed(user) -> str:
+    """The name printed for a user (their e-signature name), never their username when a name is known."""
+    if user is None:
+        return ""
+    profile = getattr(user, "profile", None)
+    return (profile.printed_name if profile else "") or user.get_full_name() or user.get_username()
+
+
+def initials(name: str) -> str:
+    """ "Nadia Reyes RN" → "NR"; "Dr Olivia Hart" → "OH" (titles and credentials dropped)."""
+    words = [
+        w
+        for w in name.replace(".", "").split()
+        if w not in ("Dr", "Mr", "Ms", "Mrs", "Prof") and not (w[:1] == "(" or (w.isupper() and len(w) > 1))
+    ]
+    return "".join(w[0].upper() for w in words[:3]) or name[:3]
+
+
+@dataclass
+class Cell:
+    dose: Dose
+    local: datetime
+    administration: object | None = None
+    hold: Hold | None = None
+    overrides: list = field(default_factory=list)
+    decision: CycleDecision | None = None
+    adverse_events: list = field(default_factory=list)
+    signatures: list = field(default_factory=list)  # SignatureRow of its overrides and cycle decision
+    is_next: bool = False
+    form: object | None = None  # the page's signed form for an open hold or a stop recommendation
+
+    # Computed once per cell (the grid and the dose log both print them): cached, and plain strings, because the
+    # template engine's filters (date, join) on 28 cells × two tables cost more than the page's queries.
+
+    @cached_property
+    def status_short(self) -> str:
+        return {"scheduled": "Open", "cancelled": "Cancel'd"}.get(self.dose.status, self.dose.get_status_display())
+
+    @cached_property
+    def day(self) -> str:
+        return f"{self.local:%a} {self.local.day}"
+
+    @cached_property
+    def time(self) -> str:
+        return f"{self.local:%H:%M}"
+
+    @cached_property
+    def when(self) -> str:
+        """ "Wed 25 Nov 2026 10:40 CST": the ward-local due time with its zone."""
+        return local_text(self.local)
+
+    @cached_property
+    def css(self) -> str:
+        classes = [f"cell-{self.dose.status}"]
+        if self.dose.flag and self.dose.status == Dose.Status.SCHEDULED:
+            classes.append(f"cell-flag-{self.dose.flag}")
+        if self.is_next:
+            classes.append("cell-next")
+        return " ".join(classes)
+
+    @cached_property
+    def rules_text(self) -> str:
+        return " ".join(self.rules)
+
+    @cached_property
+    def given_text(self) -> str:
+        """ "10:36 · on time · 43,440,000 IU" for an administration."""
+        adm = self.administration
+        if adm is None:
+            return ""
+        started = adm.started_at.astimezone(self.local.tzinfo)
+        return f"{started:%H:%M} · {adm.get_timing_display().lower()}"
+
+    @cached_property
+    def charted_by(self) -> str:
+        adm = self.administration
+        if adm is not None:
+            return f"{printed(adm.given_by)} · checked by {printed(adm.verified_by)}"
+        if self.hold is not None:
+            held_at = f"{self.hold.at.astimezone(self.local.tzinfo):%a %H:%M}"
+            who = f"held by {printed(self.hold.by)}" if self.hold.by else "recorded held at due + W (automatic)"
+            return f"{who}, {held_at}"
+        return ""
+
+    @cached_property
+    def override_by(self) -> str:
+        """Initials of who signed this slot's override(s)."""
+        return " ".join(dict.fromkeys(initials(printed(o.by)) for o in self.overrides))
+
+    @cached_property
+    def charted_short(self) -> str:
+        adm = self.administration
+        if adm is not None:
+            short = f"{initials(printed(adm.given_by))}/{initials(printed(adm.verified_by))}"
+            return short if adm.timing == "on_time" else f"{short} · {adm.get_timing_display().lower()}"
+        if self.hold is not None:
+            return initials(printed(self.hold.by)) if self.hold.by else "auto"
+        return ""
+
+    @cached_property
+    def rules(self) -> list[str]:
+        """Rule ids behind this slot's hold, or behind its open hold/stop flag."""
+        if self.hold is not None:
+            return list(self.hold.rule_ids) or [self.hold.reason]
+        evaluation = self.dose.latest_evaluation
+        if self.dose.flag in engine.BLOCKING_LEVELS and evaluation is not None:
+            return engine.blocking_rules(evaluation.findings)
+        return []
+
+    @cached_property
+    def findings(self) -> list[dict]:
+        """The hold and stop findings that explain this slot (from the hold's evaluation, else the latest one)."""
+        evaluation = self.hold.evaluation if self.hold is not None and self.hold.evaluation else None
+        evaluation = evaluation or self.dose.latest_evaluation
+        if evaluation is None or (self.hold is None and not self.dose.flag):
+            return []
+        return [f for f in evaluation.findings if f["level"] in engine.BLOCKING_LEVELS]
+
+
+def local_text(moment: datetime) -> str:
+    """ "Wed 25 Nov 2026 10:40 CST" (the moment must already be in the ward's zone)."""
+    return f"{moment:%a} {moment.day} {moment:%b %Y %H:%M %Z}"
+
+
+@dataclass
+class Plot:
+    key: str
+    title: str
+    svg: SafeString
+
+
+@dataclass
+class Retreatment:
+    allowed: bool
+    earliest: date | None
+    reasons: list[str]
+    course_end: date | None
+    response_due: date | None
+
+
+@dataclass
+class CourseReview:
+    course: Course
+    zone: ZoneInfo
+    now: datetime
+    position: str
+    cycles: list[list[Cell]]
+    cycle_counts: dict[int, Counts]
+    total: Counts
+    holds: list[Cell]
+    open_holds: list[Cell]
+    stop_pending: list[Cell]
+    decisions: list[CycleDecision]
+    adverse_events: list[AdverseEvent]
+    responses: list[ResponseAssessment]
+    bars: list[RetreatmentBar]
+    signatures: list[SignatureRow]
+    plots: list[Plot]
+    medications: list[Medication]
+    interactions: list[Interaction]
+    retreatment: Retreatment
+    cycle2_earliest: datetime | None
+    cycle2_movable: bool
+    needs: list[Need]
+    rule_set: dict
+    eligibility_signature: SignatureRow | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.course.status in Course.OPEN_STATUSES
+
+    @property
+    def held_doses(self) -> list[Dose]:
+        return [c.dose for c in self.holds]
+
+    @property
+    def overrides(self) -> list[tuple[Cell, Override, SignatureRow | None]]:
+        rows = self.signature_of
+        return [(c, o, rows.get(o.signature_id)) for cycle in self.cycles for c in cycle for o in c.overrides]
+
+    @property
+    def signature_of(self) -> dict[int, SignatureRow]:
+        return {row.signature.pk: row for row in self.signatures}
+
+    @property
+    def eligibility_checklist(self) -> list[tuple[str, bool]]:
+        items = self.course.eligibility_items or {}
+        return [(label, items.get(key) is True) for key, label in ELIGIBILITY_LABELS.items()]
+
+    @property
+    def dose_numbers(self) -> range:
+        return range(1, max((len(c) for c in self.cycles), default=0) + 1)
+
+    @property
+    def cycle_count_rows(self) -> list[tuple[int, Counts]]:
+        return sorted(self.cycle_counts.items())
+
+    @property
+    def window_minutes(self) -> int:
+        return settings.IL2WARD_WINDOW_MINUTES
+
+    @property
+    def on_time_minutes(self) -> int:
+        return settings.IL2WARD_ON_TIME_MINUTES
+
+
+def course_for(user, course_id) -> Course:
+    """The course if the user may see it (else 404), with what every review page prints about it (one query)."""
+    try:
+        return (
+            selectors.visible_courses(user)
+            .select_related("patient__ward", "rule_set", "eligibility_signature", "oncologist__profile")
+            .get(pk=course_id)
+        )
+    except (Course.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such course") from exc
+
+
+def course_review(course: Course, *, now: datetime) -> CourseReview:
+    """Everything the course page and the summary show, for a course from `course_for`. A fixed number of queries:
+    each table is read once (doses, administrations, holds, overrides, decisions, adverse events and their doses,
+    responses, signatures, the eligibility creatinine, retreatment, bars, medications, five observation tables)."""
+    zone = course.patient.ward.zone
+    doses = list(
+        Dose.objects.filter(course=course)
+        .select_related("latest_evaluation")
+        .prefetch_related(
+            Prefetch(
+                "administrations",
+                queryset=Administration.objects.filter(entered_in_error_at__isnull=True).select_related(
+                    "given_by__profile", "verified_by__profile"
+                ),
+                to_attr="standing_administrations",
+            )
+        )
+        .order_by("cycle", "number")
+    )
+    cells = {d.pk: Cell(d, d.due_at.astimezone(zone), selectors.standing_administration(d)) for d in doses}
+    holds = list(
+        Hold.objects.filter(dose__course=course, entered_in_error_at__isnull=True)
+        .select_related("by__profile", "evaluation")
+        .order_by("at", "pk")
+    )
+    for hold in holds:
+        cells[hold.dose_id].hold = hold
+    overrides = list(
+        Override.objects.filter(dose__course=course).select_related("by__profile", "evaluation").order_by("at", "pk")
+    )
+    for override in overrides:
+        cells[override.dose_id].overrides.append(override)
+    cycle_decisions = list(
+        CycleDecision.objects.filter(course=course).select_related("by__profile", "dose").order_by("at", "pk")
+    )
+    for decision in cycle_decisions:
+        cells[decision.dose_id].decision = decision
+    adverse_events = list(
+        AdverseEvent.objects.filter(course=course)
+        .select_related("by__profile")
+        .prefetch_related("held_doses")
+        .order_by("onset_at", "pk")
+    )
+    for event in adverse_events:
+        if event.entered_in_error_at is None:
+            for dose in event.held_doses.all():
+                cells[dose.pk].adverse_events.append(event)
+    responses = list(ResponseAssessment.objects.filter(course=course).select_related("by__profile"))
+    signatures = _signatures(course, doses, overrides, cycle_decisions, responses, zone=zone)
+
+    cycles: dict[int, list[Cell]] = defaultdict(list)
+    counts: dict[int, Counts] = defaultdict(Counts)
+    total = Counts()
+    for dose in doses:
+        cell = cells[dose.pk]
+        cycles[dose.cycle].append(cell)
+        counts[dose.cycle].add(cell)
+        total.add(cell)
+    bounds = {n: (c[0].dose.due_at, c[-1].dose.due_at) for n, c in cycles.items()}
+    is_open = course.status in Course.OPEN_STATUSES
+    window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
+    upcoming = [c for c in cells.values() if c.dose.status == Dose.Status.SCHEDULED and c.dose.due_at >= now - window]
+    if upcoming and is_open:
+        min(upcoming, key=lambda c: c.dose.due_at).is_next = True
+    signature_of = {row.signature.pk: row for row in signatures}
+    for cell in cells.values():
+        cell.signatures = [signature_of[o.signature_id] for o in cell.overrides if o.signature_id in signature_of]
+        if cell.decision is not None and cell.decision.signature_id in signature_of:
+            cell.signatures.append(signature_of[cell.decision.signature_id])
+    for assessment in responses:
+        assessment.signature_row = signature_of.get(assessment.signature_id)
+    for decision in cycle_decisions:
+        decision.signature_row = signature_of.get(decision.signature_id)
+    decided = {d.dose_id for d in cycle_decisions}
+    open_holds = [c for c in cells.values() if c.dose.status == Dose.Status.SCHEDULED and c.dose.flag == Dose.Flag.HOLD]
+    stop_pending = [
+        c
+        for c in cells.values()
+        if c.dose.latest_evaluation is not None
+        and c.dose.latest_evaluation.decision == DoseEvaluation.Decision.STOP
+        and c.dose.pk not in decided
+        and is_open
+    ]
+    bars = list(RetreatmentBar.objects.filter(course=course).order_by("at", "pk"))
+    medications = list(Medication.objects.filter(patient_id=course.patient_id, active=True).order_by("name", "pk"))
+    retreatment = _retreatment(course, doses, responses, zone=zone, now=now)
+    cycle2_earliest, cycle2_movable = None, False
+    if 1 in bounds and 2 in bounds:
+        cycle2_earliest = calendar.earliest_cycle2_start(
+            bounds[1][1], zone=zone, min_rest_days=settings.IL2WARD_MIN_REST_DAYS
+        )
+        cycle2_movable = is_open and all(c.dose.status == Dose.Status.SCHEDULED for c in cycles[2])
+    review = CourseReview(
+        course=course,
+        zone=zone,
+        now=now,
+        position=course_position(course.status, bounds, zone=zone, now=now),
+        cycles=[cycles[n] for n in sorted(cycles)],
+        cycle_counts=dict(counts),
+        total=total,
+        holds=[cells[h.dose_id] for h in holds],
+        open_holds=[c for c in open_holds if not c.overrides] if is_open else [],
+        stop_pending=stop_pending,
+        decisions=cycle_decisions,
+        adverse_events=adverse_events,
+        responses=responses,
+        bars=bars,
+        signatures=signatures,
+        plots=[],
+        medications=medications,
+        interactions=interaction_warnings([m.name for m in medications]),
+        retreatment=retreatment,
+        cycle2_earliest=cycle2_earliest,
+        cycle2_movable=cycle2_movable,
+        needs=[],
+        rule_set=course.rule_set.definition,
+        eligibility_signature=signature_of.get(course.eligibility_signature_id),
+    )
+    review.plots = course_plots(course, doses, bounds, zone=zone, now=now, definition=course.rule_set.definition)
+    review.needs = _page_needs(review)
+    return review
+
+
+def _page_needs(review: CourseReview) -> list[Need]:
+    course = review.course
+    needs = [
+        Need("danger", f"Stop recommended at {c.dose.label}: continue or stop the cycle", "stop")
+        for c in review.stop_pending
+    ]
+    if review.is_open and not course.eligibility_attested and course.status != Course.Status.SCHEDULING:
+        needs.append(Need("danger", "Eligibility not attested: no dose can be given", "eligibility"))
+    needs += [
+        Need("warning", f"Hold flagged at {c.dose.label}: review, override if appropriate", "holds")
+        for c in review.open_holds
+    ]
+    if not review.is_open:
+        ret = review.retreatment
+        if ret.response_due and not review.responses:
+            level = (
+                "warning"
+                if review.now.astimezone(review.zone).date() >= ret.response_due - timedelta(days=7)
+                else "info"
+            )
+            needs.append(Need(level, f"Response assessment due {ret.response_due:%a %d %b %Y}", "response"))
+        if course.discharge_date is None:
+            needs.append(Need("info", "Discharge date not recorded (SCH-RETREAT counts from it)", "discharge"))
+    changed = [s for s in review.signatures if s.state == "changed"]
+    if changed:
+        needs.append(Need("danger", f"{len(changed)} signed record(s) changed after signing", "signatures"))
+    return sorted(needs, key=lambda n: LEVEL_ORDER[n.level])
+
+
+def _retreatment(course, doses, responses, *, zone, now) -> Retreatment:
+    done = [d.due_at for d in doses if d.status in (Dose.Status.GIVEN, Dose.Status.HELD, Dose.Status.MISSED)]
+    course_end = max(done).astimezone(zone).date() if done and course.status not in Course.OPEN_STATUSES else None
+    if course.status in Course.OPEN_STATUSES:  # SCH-RETREAT only counts once this course has ended
+        allowed, earliest, reasons = False, None, [f"SCH-RETREAT: course {course.pk} is still open."]
+    else:
+        allowed, earliest, reasons = decisions.course_retreatment_check(course.patient, now, now)
+    return Retreatment(
+        allowed=allowed,
+        earliest=earliest,
+        reasons=reasons,
+        course_end=course_end,
+        response_due=decisions.response_due_on(course_end) if course_end else None,
+    )
+
+
+# --- Signatures: what each signed, and whether the record still matches -----------------------------------------------
+
+MEANING_ELIGIBILITY = "Eligibility for high-dose IL-2 attested"  # services.course_attest_eligibility
+MEANING_STOP = "Course stopped"  # services.course_stop
+MEANING_OVERRIDE = "Hold overridden for one dose"  # services.dose_override
+
+
+def _signatures(course, doses, overrides, cycle_decisions, responses, *, zone) -> list[SignatureRow]:
+    """Every signature on the course or its doses, each compared with the hash of its record rebuilt now."""
+    dose_ids = [str(d.pk) for d in doses]
+    labels = {d.pk: d.label for d in doses}
+    rows = list(
+        Signature.objects.filter(
+            Q(object_type="scheduling.course", object_id=str(course.pk))
+            | Q(object_type="scheduling.dose", object_id__in=dose_ids)
+        ).order_by("signed_at", "pk")
+    )
+    by_override = {o.signature_id: o for o in overrides}
+    by_decision = {d.signature_id: d for d in cycle_decisions}
+    by_response = {r.signature_id: r for r in responses}
+    latest_course_sig = {}
+    for sig in rows:
+        if sig.object_type == "scheduling.course":
+            latest_course_sig[sig.meaning] = sig.pk
+    out = []
+    for sig in rows:
+        subject, record, anchor = sig.meaning, None, ""
+        if sig.pk == course.eligibility_signature_id:
+            subject, record, anchor = "Eligibility (HOLD-RULES §2)", _eligibility_record(course, sig), "eligibility"
+        elif sig.pk in by_override:
+            o = by_override[sig.pk]
+            record = decisions.record_override(
+                dose_id=o.dose_id, evaluation_id=o.evaluation_id, covers=o.covers, reason=o.reason
+            )
+            subject, anchor = f"Override · {labels.get(o.dose_id, '')}", f"dose-{o.dose_id}"
+        elif sig.pk in by_decision:
+            d = by_decision[sig.pk]
+            subject = f"Cycle {d.cycle} {d.get_choice_display().lower()} · after {labels.get(d.dose_id, '')}"
+            record, anchor = decisions.record_cycle_decision(d), f"dose-{d.dose_id}"
+        elif sig.pk in by_response:
+            record, subject, anchor = decisions.record_response(by_response[sig.pk]), "Response assessment", "response"
+        elif sig.object_type == "scheduling.course" and sig.meaning == MEANING_STOP:
+            record, subject = {"course": course.pk, "reason": course.stop_reason}, "Course stopped"
+        elif sig.object_type == "scheduling.course" and sig.meaning == decisions.MEANING_CYCLE2_MOVE:
+            record, subject, anchor = decisions.record_cycle2(course), "Cycle 2 start", "cycle2"
+        elif sig.object_type == "scheduling.course" and sig.meaning == decisions.MEANING_DISCHARGE:
+            record, subject, anchor = decisions.record_discharge(course), "Discharge date", "discharge"
+        if record is None:
+            state = "unchecked"
+        elif record_hash(record) == sig.record_hash:
+            state = "valid"
+        elif sig.object_type == "scheduling.course" and latest_course_sig.get(sig.meaning) != sig.pk:
+            state = "superseded"  # a later signature of the same decision replaced this one
+        else:
+            state = "changed"
+        out.append(SignatureRow(sig, sig.signed_at.astimezone(zone), subject, state, anchor))
+    return out
+
+
+def _eligibility_record(course: Course, signature: Signature) -> dict:
+    """services.course_attest_eligibility's record, rebuilt: the creatinine it read is the latest standing result of
+    the 72 h before signing that existed then (one query)."""
+    creatinine = (
+        LabResult.objects.filter(
+            patient_id=course.patient_id,
+            creatinine_mg_dl__isnull=False,
+            entered_in_error_at__isnull=True,
+            recorded_at__gte=signature.signed_at - timedelta(hours=ELIGIBILITY_CREATININE_HOURS),
+            recorded_at__lte=signature.signed_at,
+            created_at__lte=signature.signed_at,
+        )
+        .order_by("-recorded_at", "-pk")
+        .values_list("creatinine_mg_dl", flat=True)
+        .first()
+    )
+    return {
+        "course": course.pk,
+        "patient": course.patient_id,
+        "items": course.eligibility_items,
+        "creatinine_mg_dl": creatinine,
+    }
+
+
+# --- Trend plots ------------------------------------------------------------------------------------------------------
+
+# The threshold lines of each plot: rule-set keys, drawn only when the course's rule set defines them (never literals).
+PLOT_THRESHOLDS = {
+    "bp": (("CV-SBP.hold_below", "left"),),
+    "pressor": (
+        ("CV-PRESSOR.hold_above", "right"),
+        ("CV-PRESSOR.stop_above", "right"),
+        ("CV-PRESSOR.interval_stop_above", "right"),
+    ),
+    "hr": (("CV-HR.hold_above", "left"), ("CV-HR.stop_above", "left"), ("CV-HR.notify_above", "left")),
+    "weight": (("FL-WT.hold_above_pct", "left"),),
+    "urine": (("RN-UO.hold_at_or_below_ml", "left"), ("RN-UO.stop_below_ml", "left")),
+    "spo2": (
+        ("RS-SPO2.hold_at_or_below", "left"),
+        ("RS-O2.hold_from_lpm", "right"),
+        ("RS-O2.stop_above_lpm", "right"),
+    ),
+    "creatinine": (("RN-CREAT.hold_from", "left"), ("RN-CREAT.stop_from", "left"), ("LB-CREAT.hold_above", "left")),
+    "rass": (
+        ("NE-RASS.hold_at_or_below", "left"),
+        ("NE-RASS.notify_at_or_below", "left"),
+        ("NE-RASS.hold_at_or_above", "left"),
+    ),
+}
+MARGIN = timedelta(hours=8)  # shown before a cycle's first slot and after its last
+
+
+def threshold_label(key: str, value) -> tuple[str, str]:
+    """("CV-SBP hold < 90", "hold") from a rule-set key; the comparison is read from the key's name (rulesets.py)."""
+    rule, name = key.split(".", 1)
+    level = name.split("_", 1)[0]
+    if "at_or_below" in name:
+        op = "≤"
+    elif "at_or_above" in name:
+        op = "≥"
+    elif "_below" in name:
+        op = "<"
+    elif "_above" in name:
+        op = ">"
+    else:
+        op = "≥"
+    return f"{rule} {level} {op} {value}", level
+
+
+def _thresholds(plot_key: str, definition: dict, *, scale=None) -> list[plots.Threshold]:
+    values = definition.get("thresholds", {})
+    out = []
+    for key, side in PLOT_THRESHOLDS[plot_key]:
+        if key in values:
+            label, level = threshold_label(key, values[key])
+            number = float(Decimal(str(values[key])))
+            out.append(plots.Threshold(number * scale if scale else number, label, level, side))
+    return out
+
+
+def _oliguria_threshold(definition: dict, hours: int) -> list[plots.Threshold]:
+    """label-only's LB-OLIG is a rate (mL/h): drawn on the per-window axis as rate × window."""
+    rate = definition.get("thresholds", {}).get("LB-OLIG.below_ml_per_h")
+    if rate is None:
+        return []
+    return [plots.Threshold(float(Decimal(str(rate))) * hours, f"LB-OLIG hold < {rate} mL/h", "hold")]
+
+
+def course_plots(course, doses, bounds, *, zone, now, definition) -> list[Plot]:
+    """The trend plots, aligned on one time axis: cycle 1, and cycle 2 once it is near or has begun (5 queries)."""
+    if 1 not in bounds:
+        return []
+    segments = [(bounds[1][0] - MARGIN, bounds[1][1] + MARGIN)]
+    cycle2_doses = [d for d in doses if d.cycle == 2]
+    if 2 in bounds and (
+        now >= bounds[2][0] - timedelta(hours=24) or any(d.status != Dose.Status.SCHEDULED for d in cycle2_doses)
+    ):
+        segments.append((bounds[2][0] - MARGIN, bounds[2][1] + MARGIN))
+    axis = plots.TimeAxis(tuple(segments), zone)
+    low, high = segments[0][0], min(segments[-1][1], now)
+    marks = [plots.DoseMark(d.due_at, d.status, f"C{d.cycle} #{d.number}") for d in doses]
+    patient = course.patient_id
+
+    def rows(model, *fields, time_field="recorded_at", extra=None):
+        qs = model.objects.filter(
+            patient_id=patient,
+            entered_in_error_at__isnull=True,
+            **{f"{time_field}__gte": low, f"{time_field}__lte": high},
+        )
+        if extra:
+            qs = qs.filter(**extra)
+        return list(qs.order_by(time_field, "pk").values_list(time_field, *fields, named=True))  # no model objects
+
+    vitals = rows(VitalSigns, "sbp", "dbp", "heart_rate", "spo2", "o2_lpm", "phenylephrine_mcg_kg_min")
+    neuro = rows(NeuroAssessment, "rass")
+    weights = rows(WeightMeasurement, "weight_kg")
+    fluids = rows(FluidBalance, "period_start", "urine_ml", time_field="period_end")
+    labs = rows(LabResult, "creatinine_mg_dl", extra={"creatinine_mg_dl__isnull": False})
+
+    def plot(key, title, series, *, thresholds, unit="", right_unit="", fixed=None, right_fixed=None):
+        svg = plots.trend_plot(
+            title=title,
+            axis=axis,
+            series=series,
+            thresholds=thresholds,
+            doses=marks,
+            unit=unit,
+            right_unit=right_unit,
+            fixed=fixed,
+            right_fixed=right_fixed,
+            now=now,
+        )
+        return Plot(key, title, mark_safe(svg))  # noqa: S308 - plots.py escapes every text it writes
+
+    pressor = [(v.recorded_at, float(v.phenylephrine_mcg_kg_min or 0)) for v in vitals]
+    pressor_thresholds = _thresholds("pressor", definition)
+    pressor_top = max([p for _, p in pressor] + [t.value for t in pressor_thresholds] + [0.5]) * 1.15
+    o2 = [(v.recorded_at, float(v.o2_lpm or 0)) for v in vitals]
+    o2_thresholds = _thresholds("spo2", definition)
+    o2_top = max([p for _, p in o2] + [t.value for t in o2_thresholds if t.axis == "right"] + [2]) * 1.15
+    spo2_values = [v.spo2 for v in vitals] + [t.value for t in o2_thresholds if t.axis == "left"]
+    baseline = float(course.baseline_weight_kg)
+    uo_hours = int(definition.get("thresholds", {}).get("RN-UO.window_hours", 8))
+    per = timedelta(hours=uo_hours)
+
+    result = [
+        plot(
+            "bp",
+            "Blood pressure and pressor",
+            [
+                plots.Series("SBP", "#0d6efd", tuple((v.recorded_at, v.sbp) for v in vitals)),
+                plots.Series(
+                    "MAP", "#6610f2", tuple((v.recorded_at, (v.sbp + 2 * v.dbp) / 3) for v in vitals), dash="5 3"
+                ),
+                plots.Series("Phenylephrine", "#d63384", tuple(pressor), axis="right"),
+            ],
+            thresholds=_thresholds("bp", definition) + pressor_thresholds,
+            unit="mmHg",
+            right_unit="µg/kg/min",
+            right_fixed=(0, pressor_top),
+        ),
+        plot(
+            "hr",
+            "Heart rate",
+            [plots.Series("HR", "#b02a37", tuple((v.recorded_at, v.heart_rate) for v in vitals))],
+            thresholds=_thresholds("hr", definition),
+            unit="/min",
+        ),
+        plot(
+            "weight",
+            "Weight over baseline",
+            [
+                plots.Series(
+                    f"% over {course.baseline_weight_kg} kg",
+                    "#198754",
+                    tuple((w.recorded_at, (float(w.weight_kg) - baseline) / baseline * 100) for w in weights),
+                )
+            ],
+            thresholds=_thresholds("weight", definition),
+            unit="%",
+        ),
+        plot(
+            "urine",
+            f"Urine output per {uo_hours} h",
+            [
+                plots.Series(
+                    f"urine / {uo_hours} h",
+                    "#0dcaf0",
+                    bars=tuple(
+                        (f.period_start, f.period_end, f.urine_ml * per / (f.period_end - f.period_start))
+                        for f in fluids
+                    ),
+                )
+            ],
+            thresholds=_thresholds("urine", definition) + _oliguria_threshold(definition, uo_hours),
+            unit="mL",
+        ),
+        plot(
+            "spo2",
+            "SpO2 and oxygen",
+            [
+                plots.Series("SpO2", "#0d6efd", tuple((v.recorded_at, v.spo2) for v in vitals)),
+                plots.Series("O2 L/min", "#fd7e14", tuple(o2), axis="right"),
+            ],
+            thresholds=o2_thresholds,
+            unit="%",
+            right_unit="L/min",
+            fixed=(min(spo2_values + [88]) - 2, 100.5),
+            right_fixed=(0, o2_top),
+        ),
+        plot(
+            "creatinine",
+            "Creatinine",
+            [
+                plots.Series(
+                    "creatinine", "#6f42c1", tuple((lab.recorded_at, float(lab.creatinine_mg_dl)) for lab in labs)
+                )
+            ],
+            thresholds=_thresholds("creatinine", definition),
+            unit="mg/dL",
+        ),
+        plot(
+            "rass",
+            "Sedation (RASS)",
+            [plots.Series("RASS", "#495057", tuple((n.recorded_at, n.rass) for n in neuro))],
+            thresholds=_thresholds("rass", definition),
+            unit="RASS",
+            fixed=(-5.3, 4.3),
+        ),
+    ]
+    return result
