@@ -8,7 +8,7 @@ import pytest
 from django.utils import timezone
 
 from tests.browser.conftest import log_in
-from tests.nurse.conftest import ready_course
+from tests.scheduling.mar.conftest import ready_course
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 

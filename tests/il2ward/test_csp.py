@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 import pytest
 from django.test import Client
 
-from tests.holds.conftest import chart, first_dose, frozen, ready  # noqa: F401 - fixtures
+from tests.scheduling.doses.conftest import chart, first_dose, frozen, ready  # noqa: F401 - fixtures
 from tests.test_access_matrix import fill, routes, world  # noqa: F401 - the matrix's objects of ward A
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]
