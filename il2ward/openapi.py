@@ -189,7 +189,7 @@ LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
 
 ERROR_DESCRIPTIONS = {
     "400": "Bad input; nothing is stored. `errors` names each field.",
-    "401": "No or an invalid session or token.",
+    "401": "No session or token, or an invalid, expired or revoked token.",
     "403": "The caller's role may not do this.",
     "404": "Not found, or not visible to the caller (a nurse sees only patients on her wards).",
     "413": "The body is over the size limit (2.5 MB); nothing is stored. `errors.body` says so.",
