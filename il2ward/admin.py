@@ -180,6 +180,36 @@ def _register_lockouts() -> None:
 
     class LockoutAdmin(AccessAttemptAdmin):
         actions = ["unlock_usernames", "unlock_addresses", *AccessAttemptAdmin.actions]
+        list_display = ["attempt_time", "username", "ip_address", "path_info", "failures_since_start", "locked"]
+
+        def get_queryset(self, request):
+            """Each row with its username's and its address's failures inside the cool-off, as the lock-out counts
+            them (il2ward.security.LockoutHandler), in the list's one query."""
+            from django.conf import settings
+            from django.db.models import OuterRef, Subquery, Sum
+
+            recent = AccessAttempt.objects.filter(attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME)
+
+            def failures(field: str):
+                rows = recent.filter(**{field: OuterRef(field)}).order_by().values(field)
+                return Subquery(rows.annotate(n=Sum("failures_since_start")).values("n")[:1])
+
+            return (
+                super()
+                .get_queryset(request)
+                .annotate(username_failures=failures("username"), address_failures=failures("ip_address"))
+            )
+
+        @admin.display(description="locked now")
+        def locked(self, obj) -> str:
+            from django.conf import settings
+
+            what = []
+            if obj.username and (obj.username_failures or 0) >= settings.AXES_FAILURE_LIMIT:
+                what.append("username")
+            if obj.ip_address and (obj.address_failures or 0) >= settings.IL2WARD_LOCKOUT_ADDRESS_FAILURES:
+                what.append("address")
+            return " and ".join(what) or "no"
 
         def has_delete_permission(self, request, obj=None):
             return False  # an unlock is the way, and it is logged

@@ -106,3 +106,20 @@ def test_the_api_docs_page_allows_inline_styles_but_no_inline_script(client, nur
     assert "SwaggerUIBundle" in script.content.decode()
     # The ward's pages keep the strict policy.
     assert "'unsafe-inline'" not in client.get("/notifications/")["Content-Security-Policy"]
+
+
+def test_the_admin_lists_run_no_inline_script(world):  # noqa: F811
+    """Django's admin (5.2) has no inline script or handler; one of its lists may add a small <style> element (a
+    list without actions), which the policy drops: only a column width."""
+    from django.contrib import admin
+
+    users, _ = world
+    client = Client()
+    client.force_login(users["admin"])
+    urls = ["/admin/"] + [f"/admin/{m._meta.app_label}/{m._meta.model_name}/" for m in admin.site._registry]
+    for url in urls:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        found = [f for f in inline_in(response) if not f.startswith("<style>")]
+        assert found == [], (url, found)
+    assert len(urls) > 15

@@ -90,3 +90,24 @@ def test_the_service_refuses_neither_or_both(admin_client):
             lockout_unlock(by=admin, **kwargs)
     assert lockout_unlock(by=admin, username="nobody") == 0  # nothing to clear is still logged
     assert SecurityEvent.objects.filter(kind="unlock", username="nobody").count() == 1
+
+
+def test_the_list_says_what_is_locked_in_constant_queries(admin_client, nurse_b):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def listing_queries() -> int:
+        with CaptureQueriesContext(connection) as captured:
+            assert admin_client.get(LIST).status_code == 200
+        return len(captured)
+
+    sign_in("nurse_b", WRONG, STATION)
+    few = listing_queries()
+    for i in range(30):
+        sign_in(f"guess{i % 10}", WRONG, STATION)  # 31 failures from the station, none reaching a username's 5
+    html = admin_client.get(LIST).content.decode()
+    assert html.count('<td class="field-locked">address</td>') == AccessAttempt.objects.count() == 11
+    assert "username and address" not in html
+    assert listing_queries() == few  # 1 row or 11: the same queries
+    lock("nurse_b", "10.1.1.1")
+    assert '<td class="field-locked">username</td>' in admin_client.get(LIST).content.decode()
