@@ -1,4 +1,4 @@
-"""Issue 2 figures: the dose calendar.
+"""Benchmark: the dose calendar.
 
 - Generating one course's calendar (scheduling.domain.calendar.course_slots, pure) costs less than half of one trivial
   authenticated request.

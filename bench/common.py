@@ -27,6 +27,8 @@ from datetime import date, timedelta
 from decimal import Decimal
 from urllib.parse import urlsplit, urlunsplit
 
+from scheduling.domain.eligibility import ELIGIBILITY_ITEMS
+
 BENCH_DB = f"il2ward_bench_{os.getpid()}_{secrets.token_hex(3)}"  # one per run
 PASSWORD = "bench-password-1"
 TRIVIAL_GET = "/api/v1/patients/?ward=none"  # authenticated, one small query, an empty list
@@ -269,7 +271,7 @@ def ready_patient(ward, onc, nurse, *, mrn: str, now):
             patient=patient, period_start=end - timedelta(hours=8), period_end=end, urine_ml=900, diarrhea_ml=0,
             by=nurse, now=now,
         )  # fmt: skip
-    items = dict.fromkeys(sched.ELIGIBILITY_ITEMS, True)
+    items = dict.fromkeys(ELIGIBILITY_ITEMS, True)
     sched.course_attest_eligibility(course_id=course.pk, items=items, password=PASSWORD, by=onc, now=now)
     return patient, course
 

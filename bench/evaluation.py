@@ -1,4 +1,4 @@
-"""Issue 3 figures: the pre-dose evaluation.
+"""Benchmark: the pre-dose evaluation.
 
 - One pure evaluation (monitoring.domain.engine.evaluate on a full snapshot: every input present, a fluid period)
   costs under a tenth of one trivial database query as the application issues them: one row by primary key through
@@ -36,7 +36,7 @@ def full_snapshot():
     from django.utils import timezone
 
     from monitoring.selectors import patient_snapshot
-    from scheduling.services.evaluation import course_version, parsed_rule_set
+    from scheduling.selectors.courses import course_version, parsed_rule_set
 
     w = world()
     course, now = w["course"], timezone.now()

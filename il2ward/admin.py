@@ -5,7 +5,6 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from il2ward import credentials, recipients
-from il2ward.audit import audit
 from il2ward.channels import setting
 from il2ward.models import (
     NURSING_ROLES,
@@ -21,20 +20,6 @@ from il2ward.models import (
     StaffProfile,
     Ward,
 )
-
-
-def _audit_change(request, obj, form, action: str, field: str) -> None:
-    """Assignments and on-call changed in the admin are audited like the assignments page's."""
-    if field in form.changed_data:
-        old = form.initial.get(field)
-        audit(
-            actor=request.user,
-            action=action,
-            obj=obj,
-            at=timezone.now(),
-            old={field: old},
-            new={field: getattr(obj, f"{field}_id")},
-        )
 
 
 @admin.register(Ward)
@@ -60,10 +45,30 @@ class WardAdmin(admin.ModelAdmin):
             kwargs["queryset"] = recipients.oncologists()
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
+    def get_readonly_fields(self, request, obj=None):
+        return ["code"] if obj is not None else []  # the code is in page addresses: a new ward, not a rename
+
     def save_model(self, request, obj, form, change):
-        super().save_model(request, obj, form, change)
-        if change:
-            _audit_change(request, obj, form, "ward.on_call", "on_call_oncologist")
+        """Through the services, so every change is audited in one shape and validated as elsewhere (the on-call
+        oncologist must be one; a webhook needs a secret, which is never written to the audit trail)."""
+        from il2ward.errors import Invalid
+        from il2ward.recipients import ward_set_on_call
+        from il2ward.services import ward_set_webhook, ward_upsert
+
+        now, changed = timezone.now(), set(form.changed_data)
+        ward = obj
+        if not change or changed & {"name", "tz"}:
+            ward = ward_upsert(code=obj.code, name=obj.name, tz=obj.tz, by=request.user, now=now)
+        try:
+            if "on_call_oncologist" in changed:
+                ward_set_on_call(ward_id=ward.pk, oncologist=obj.on_call_oncologist, by=request.user, now=now)
+            if changed & {"webhook_url", "webhook_secret"}:
+                ward_set_webhook(ward_id=ward.pk, url=obj.webhook_url, secret=obj.webhook_secret, by=request.user,
+                                 now=now)  # fmt: skip
+        except Invalid as exc:
+            self.message_user(request, f"Not changed: {exc}", level=messages.ERROR)
+        obj.pk = ward.pk
+        obj.refresh_from_db()
 
 
 @admin.register(StaffProfile)
@@ -73,6 +78,20 @@ class StaffProfileAdmin(admin.ModelAdmin):
     list_filter = ["on_duty", "wards"]
     filter_horizontal = ["wards"]
     search_fields = ["user__username", "printed_name"]
+
+    def has_add_permission(self, request):
+        return False  # a profile comes with its user (manage.py create_staff)
+
+    def save_model(self, request, obj, form, change):
+        pass  # written by save_related, once the wards chosen are known: one service call, one audit row
+
+    def save_related(self, request, form, formsets, change):
+        from il2ward.services import staff_profile_update
+
+        changes = {field: form.cleaned_data[field] for field in form.changed_data}
+        if changes:
+            staff_profile_update(profile_id=form.instance.pk, changes=changes, by=request.user, now=timezone.now())
+        form.instance.refresh_from_db()
 
 
 @admin.register(Patient)
@@ -331,39 +350,18 @@ class DeliveryAdmin(ReadOnlyAdmin):
 
     @admin.action(description="Retry now (attempts start again)")
     def retry_now(self, request, queryset):
-        from il2ward.notifications import DELIVER_TASK, TASK_CHUNK
-        from il2ward.tasking import send_task_safely
+        from il2ward.notifications import deliveries_retry
 
-        ids = list(
-            queryset.filter(
-                status__in=[Delivery.Status.DEAD, Delivery.Status.DISMISSED, Delivery.Status.PENDING]
-            ).values_list("pk", flat=True)
-        )
-        Delivery.objects.filter(pk__in=ids).update(
-            status=Delivery.Status.PENDING, attempts=0, next_attempt_at=timezone.now(), last_error=""
-        )
-        for start in range(0, len(ids), TASK_CHUNK):
-            send_task_safely(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
-        audit(
-            actor=request.user,
-            action="delivery.retry",
-            obj=("il2ward.delivery", ",".join(map(str, ids))[:64]),
-            at=timezone.now(),
-            new={"deliveries": ids},
-        )
+        ids = deliveries_retry(delivery_ids=list(queryset.values_list("pk", flat=True)), by=request.user,
+                               now=timezone.now())  # fmt: skip
         self.message_user(request, f"{len(ids)} deliveries queued again.", messages.SUCCESS)
 
     @admin.action(description="Dismiss dead letters (no further attempts)")
     def dismiss(self, request, queryset):
-        ids = list(queryset.filter(status=Delivery.Status.DEAD).values_list("pk", flat=True))
-        Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.DISMISSED)
-        audit(
-            actor=request.user,
-            action="delivery.dismiss",
-            obj=("il2ward.delivery", ",".join(map(str, ids))[:64]),
-            at=timezone.now(),
-            new={"deliveries": ids},
-        )
+        from il2ward.notifications import deliveries_dismiss
+
+        ids = deliveries_dismiss(delivery_ids=list(queryset.values_list("pk", flat=True)), by=request.user,
+                                 now=timezone.now())  # fmt: skip
         self.message_user(request, f"{len(ids)} dead letters dismissed.", messages.SUCCESS)
 
 
@@ -381,14 +379,15 @@ class MedicationAdmin(admin.ModelAdmin):
         return False
 
     def save_model(self, request, obj, form, change):
-        now = timezone.now()
-        if not change:
-            obj.recorded_at, obj.recorded_by = now, request.user
-        super().save_model(request, obj, form, change)
-        audit(
-            actor=request.user,
-            action="medication.update" if change else "medication.create",
-            obj=obj,
-            at=now,
-            new={"patient": obj.patient_id, "name": obj.name, "active": obj.active},
-        )
+        """Through the services, so the change is audited with its old and new values."""
+        from il2ward.services import medication_record, medication_update
+
+        data, now = form.cleaned_data, timezone.now()
+        if change:
+            changes = {field: data[field] for field in ("name", "active") if field in form.changed_data}
+            medication = medication_update(medication_id=obj.pk, changes=changes, by=request.user, now=now)
+        else:
+            medication = medication_record(patient=data["patient"], name=data["name"], active=data["active"],
+                                           by=request.user, now=now)  # fmt: skip
+            obj.pk = medication.pk
+        obj.refresh_from_db()

@@ -114,7 +114,7 @@ def start_heartbeat_thread(name: str, *, also=None, failed=None) -> threading.Th
     from django.db import connection
     from django.utils import timezone
 
-    from il2ward.health import process_beats
+    from il2ward.heartbeats import process_beats
 
     def beat_once():
         try:

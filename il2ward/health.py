@@ -8,34 +8,12 @@ from django.db import connection
 from django.http import JsonResponse
 from django.utils import timezone
 
+from il2ward.heartbeats import BEAT, BEAT_PREFIX, LISTENER_PREFIX, STEP_PREFIX, WORKER_PREFIX, live
 from il2ward.models import Heartbeat
-
-BEAT = "beat"  # written by the sweep task the beat schedules: the sweeps are actually running
-WORKER_PREFIX = "worker:"  # one row per worker process (il2ward.celery), named by its Celery hostname
-BEAT_PREFIX = "beat:"  # one row per beat process, beat:<host>:<pid>, so a second beat shows up
-
-
-def beat_beats(*, now) -> None:
-    Heartbeat.objects.update_or_create(name=BEAT, defaults={"at": now})
-
-
-def process_beats(*, name: str, now) -> None:
-    Heartbeat.objects.update_or_create(name=name, defaults={"at": now})
-
-
-def _live(prefix: str, now) -> list[str]:
-    fresh_after = now - timedelta(seconds=3 * settings.IL2WARD_HEARTBEAT_SECONDS)
-    rows = Heartbeat.objects.filter(name__startswith=prefix, at__gte=fresh_after).order_by("name")
-    return [name.removeprefix(prefix) for name in rows.values_list("name", flat=True)]
-
-
-def worker_alive(hostname: str, *, now) -> bool:
-    """The worker named `hostname` (its Celery node name) wrote its heartbeat within three intervals."""
-    return hostname in _live(WORKER_PREFIX, now)
 
 
 def _check_worker(now) -> str | None:
-    if not _live(WORKER_PREFIX, now):
+    if not live(WORKER_PREFIX, now):
         return f"no worker heartbeat in the last {3 * settings.IL2WARD_HEARTBEAT_SECONDS} s"
     return None
 
@@ -54,18 +32,15 @@ def beat_lease(now) -> dict:
         "holder": holder,
         "expires_at": lease.expires_at.isoformat() if lease else None,
         "expired": bool(lease and lease.expires_at < now),
-        "standby": [name for name in _live(BEAT_PREFIX, now) if name != holder],
+        "standby": [name for name in live(BEAT_PREFIX, now) if name != holder],
     }
-
-
-LISTENER_PREFIX = "hl7-listener:"  # one row per MLLP listener (inbound.listener), hl7-listener:<host>:<port>
 
 
 def listener_problem(now, *, expected: bool | None = None) -> str | None:
     """Where a listener is expected (IL2WARD_HL7_LISTENER_EXPECTED), none with a fresh heartbeat is a problem."""
     if not (settings.IL2WARD_HL7_LISTENER_EXPECTED if expected is None else expected):
         return None
-    if _live(LISTENER_PREFIX, now):
+    if live(LISTENER_PREFIX, now):
         return None
     last = Heartbeat.objects.filter(name__startswith=LISTENER_PREFIX).order_by("-at").values_list("at", flat=True)
     seen = last.first()
@@ -107,6 +82,18 @@ def _check_beat(now) -> str | None:
     return None
 
 
+def _check_sweep_steps(now) -> str | None:
+    """A sweep step that has not succeeded for three intervals while the beat is alive: the sweep runs but that step
+    keeps failing (scheduling.tasks logs it by name)."""
+    stale_before = now - timedelta(seconds=3 * settings.SWEEP_INTERVAL_SECONDS + 30)
+    rows = Heartbeat.objects.filter(name__startswith=STEP_PREFIX, at__lt=stale_before).order_by("name")
+    failing = [
+        f"{name.removeprefix(STEP_PREFIX)} {int((now - at).total_seconds())} s ago"
+        for name, at in rows.values_list("name", "at")
+    ]
+    return f"sweep steps not succeeding (last success, or first failure): {', '.join(failing)}" if failing else None
+
+
 def _check_deliveries() -> str | None:
     """Dead-lettered deliveries need a person: retry or dismiss them in the admin."""
     from il2ward.notifications import dead_letters
@@ -133,6 +120,8 @@ def readiness_problems(now) -> dict[str, str]:
         beat = _check_beat(now)
         if beat:
             problems["beat"] = beat
+        elif steps := _check_sweep_steps(now):
+            problems["sweep"] = steps
         deliveries = _check_deliveries()
         if deliveries:
             problems["deliveries"] = deliveries

@@ -20,16 +20,14 @@ everyone. Their e-mail and webhook deliveries still pending are cancelled (nobod
 """
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
 from il2ward.audit import audit
 from il2ward.channels import ChannelError, message_for, setting, transports
@@ -345,11 +343,22 @@ def notifications_resolve(*, now: datetime, reason: str, kinds, dose_id: int | N
 # --- Delivering ---------------------------------------------------------------------------------------------------
 
 
+# Asked just before a delivery is sent whether its work was done meanwhile (then it is dropped, not sent late). The
+# apps that own the work register here at start-up (scheduling's AppConfig): the dependencies point towards il2ward.
+_WORK_DONE_CHECKS: list[Callable[[Notification], str]] = []
+
+
+def register_work_done(check: Callable[[Notification], str]) -> None:
+    if check not in _WORK_DONE_CHECKS:
+        _WORK_DONE_CHECKS.append(check)
+
+
 def work_done(notification) -> str:
-    """Why the notification's work is already done ("" if it is not), asked of the app that owns the work (the
-    NOTIFICATION_WORK_DONE setting names it: the dependencies point towards il2ward, never from it)."""
-    path = getattr(settings, "NOTIFICATION_WORK_DONE", "")
-    return import_string(path)(notification) if path else ""
+    """Why the notification's work is already done ("" if it is not), asked of the apps that own the work."""
+    for check in _WORK_DONE_CHECKS:
+        if reason := check(notification):
+            return reason
+    return ""
 
 
 def claim(delivery_id: int, *, now: datetime) -> bool:
@@ -441,6 +450,34 @@ def deliveries_resend(*, now: datetime, limit: int = 2000) -> dict[str, int]:
         for start in range(0, len(ids), TASK_CHUNK):
             send_task_safely(DELIVER_TASK, *ids[start : start + TASK_CHUNK])
     return {"reclaimed": reclaimed, "dead_lettered": dead, "resent": len(ids)}
+
+
+@transaction.atomic
+def deliveries_retry(*, delivery_ids: list[int], by, now: datetime) -> list[int]:
+    """An administrator sends dead, dismissed or waiting deliveries again, attempts from zero (audited); returns the
+    ids queued. A delivered one is never sent twice."""
+    retryable = [Delivery.Status.DEAD, Delivery.Status.DISMISSED, Delivery.Status.PENDING]
+    ids = list(Delivery.objects.filter(pk__in=delivery_ids, status__in=retryable).values_list("pk", flat=True))
+    if not ids:
+        return []
+    Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.PENDING, attempts=0, next_attempt_at=now,
+                                               last_error="")  # fmt: skip
+    audit(actor=by, action="delivery.retry", obj=("il2ward.delivery", ",".join(map(str, ids))[:64]), at=now,
+          new={"deliveries": ids})  # fmt: skip
+    publish_after_commit(ids)
+    return ids
+
+
+@transaction.atomic
+def deliveries_dismiss(*, delivery_ids: list[int], by, now: datetime) -> list[int]:
+    """An administrator gives up on dead letters (no further attempts; audited); returns the ids dismissed."""
+    ids = list(Delivery.objects.filter(pk__in=delivery_ids, status=Delivery.Status.DEAD).values_list("pk", flat=True))
+    if not ids:
+        return []
+    Delivery.objects.filter(pk__in=ids).update(status=Delivery.Status.DISMISSED)
+    audit(actor=by, action="delivery.dismiss", obj=("il2ward.delivery", ",".join(map(str, ids))[:64]), at=now,
+          new={"deliveries": ids})  # fmt: skip
+    return ids
 
 
 def dead_letters() -> dict[str, int]:

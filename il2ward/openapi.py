@@ -5,7 +5,7 @@ The hook reads one table (OPERATIONS) rather than decorating ~50 views one by on
 conflict codes can be read (and reviewed) in one place; a test fails when an operation is missing from it.
 """
 
-API_VERSION = "1.4.0"  # CHANGELOG.md: one entry per contract change
+API_VERSION = "1.5.0"  # CHANGELOG.md: one entry per contract change
 
 
 ERROR_COMPONENTS = {
@@ -158,21 +158,38 @@ for _kind, _what in OBSERVATIONS.items():
     OPERATIONS[f"v1_patients_{_kind}_create"] = (f"patient_{_kind}_record", f"Record {_what}", ())
 
 # OpenAPI links (what a response's ids feed into), for stateful clients and schemathesis' stateful phase:
-# (published id, status) → {link name: (target operation, {parameter: runtime expression})}.
+# (published id, status) → {link name: (target operation, {parameter: runtime expression}[, request body])}.
+# They chain a patient → a course → its doses → evaluate / administer / hold and back to the dose, so a stateful
+# client walks the ward's work as a nurse or oncologist does. A body in a link gives only the ids it carries; the
+# client fills in the rest.
 _ID = "$response.body#/id"
 _FIRST_ID = "$response.body#/0/id"
-LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
+_SAME = "$request.path.id"  # the operation's own {id}: an evaluation or a hold answers for the dose in the path
+_DOSE_WORK = {
+    "dose": ("dose_get", {"id": _SAME}),
+    "evaluate": ("dose_evaluate", {"id": _SAME}),
+    "administer": ("dose_administer", {"id": _SAME}),
+    "hold": ("dose_hold", {"id": _SAME}),
+}
+LINKS: dict[tuple[str, str], dict[str, tuple]] = {
     ("patients_create", "201"): {
         "patient": ("patient_get", {"id": _ID}),
         "vitals": ("patient_vitals_record", {"id": _ID}),
         "weights": ("patient_weights_record", {"id": _ID}),
         "retreatment": ("patient_retreatment_check", {"id": _ID}),
+        "course": ("courses_create", {}, {"patient": _ID}),
     },
+    ("patient_get", "200"): {"course": ("courses_create", {}, {"patient": _ID})},
     ("courses_create", "201"): {
         "course": ("course_get", {"id": _ID}),
         "doses": ("course_doses_list", {"id": _ID}),
         "fhir": ("course_fhir_export", {"id": _ID}),
         "calendar": ("course_calendar", {"id": _ID}),
+        "calendar_link": ("calendar_tokens_create", {}, {"course": _ID}),
+    },
+    ("course_get", "200"): {
+        "doses": ("course_doses_list", {"id": _ID}),
+        "signatures": ("course_signatures_list", {"id": _ID}),
     },
     ("course_doses_list", "200"): {
         "dose": ("dose_get", {"id": _FIRST_ID}),
@@ -180,8 +197,16 @@ LINKS: dict[tuple[str, str], dict[str, tuple[str, dict[str, str]]]] = {
         "administer": ("dose_administer", {"id": _FIRST_ID}),
         "hold": ("dose_hold", {"id": _FIRST_ID}),
     },
+    ("dose_get", "200"): {
+        "course": ("course_get", {"id": "$response.body#/course"}),
+        "course_doses": ("course_doses_list", {"id": "$response.body#/course"}),
+        **{name: link for name, link in _DOSE_WORK.items() if name != "dose"},
+    },
+    ("dose_evaluate", "200"): {name: link for name, link in _DOSE_WORK.items() if name != "evaluate"},
+    ("dose_hold", "200"): {"dose": _DOSE_WORK["dose"]},
     ("dose_administer", "201"): {
-        "correct": ("administration_enter_in_error", {"id": "$response.body#/administration/id"})
+        "correct": ("administration_enter_in_error", {"id": "$response.body#/administration/id"}),
+        "dose": _DOSE_WORK["dose"],
     },
     ("patient_vitals_record", "201"): {"correct": ("observation_enter_in_error", {"kind": "vitals", "id": _ID})},
     ("calendar_tokens_create", "201"): {"revoke": ("calendar_token_revoke", {"id": _ID})},
@@ -208,6 +233,13 @@ def _ref(name: str) -> dict:
 def _error(code: str) -> dict:
     content = {"application/json": {"schema": _ref(BODIES.get(code, "DetailBody"))}}
     return {"description": ERROR_DESCRIPTIONS[code], "content": content}
+
+
+def _link(target: str, parameters: dict, body: dict | None = None) -> dict:
+    link = {"operationId": target, "parameters": parameters}
+    if body is not None:
+        link["requestBody"] = body
+    return link
 
 
 def _request_fields(operation: dict, components: dict) -> set[str]:
@@ -255,10 +287,7 @@ def postprocess(result, generator, request, public):
                 }
             for (source, status), links in LINKS.items():
                 if source == new_id and status in responses:
-                    responses[status]["links"] = {
-                        name: {"operationId": target, "parameters": parameters}
-                        for name, (target, parameters) in links.items()
-                    }
+                    responses[status]["links"] = {name: _link(*link) for name, link in links.items()}
             if conflicts:
                 responses["409"] = {
                     "description": "The state forbids it. `code` is one of: "

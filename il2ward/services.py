@@ -11,7 +11,13 @@ from django.db import IntegrityError, transaction
 from il2ward.audit import audit
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
-from il2ward.models import Patient, Role, StaffProfile, Ward, validate_zone
+from il2ward.models import Medication, Patient, Role, StaffProfile, Ward, validate_zone
+
+
+def _max_length(model, name: str) -> int:
+    """A text column's length, as the model declares it (every column read here has one)."""
+    return getattr(model._meta.get_field(name), "max_length")  # noqa: B009 - a field or a relation to mypy
+
 
 User = get_user_model()
 
@@ -23,10 +29,10 @@ def ward_upsert(*, code: str, name: str, tz: str, by=None, now: datetime) -> War
         validate_slug(code)  # the code is in page addresses (/wards/{code}/)
     except ValidationError:
         errors["code"] = ["Use letters, digits, hyphens and underscores only."]
-    if len(code) > Ward._meta.get_field("code").max_length:
-        errors["code"] = [f"At most {Ward._meta.get_field('code').max_length} characters."]
-    if not name.strip() or len(name) > Ward._meta.get_field("name").max_length:
-        errors["name"] = [f"A ward needs a name of 1 to {Ward._meta.get_field('name').max_length} characters."]
+    if len(code) > _max_length(Ward, "code"):
+        errors["code"] = [f"At most {_max_length(Ward, 'code')} characters."]
+    if not name.strip() or len(name) > _max_length(Ward, "name"):
+        errors["name"] = [f"A ward needs a name of 1 to {_max_length(Ward, 'name')} characters."]
     try:
         validate_zone(tz)
     except ValidationError:
@@ -57,7 +63,7 @@ def staff_upsert(
     by=None,
     now: datetime,
 ):
-    username_field = User._meta.get_field(User.USERNAME_FIELD)
+    username_field = getattr(User, User.USERNAME_FIELD).field
     try:
         username_field.run_validators(username)
         if not username:
@@ -124,8 +130,8 @@ PATIENT_DEMOGRAPHICS = ("name", "birth_date", "sex")
 
 def _validate_demographics(*, name: str | None, birth_date: date | None, sex: str | None, now: datetime) -> None:
     errors = {}
-    if name is not None and (not name.strip() or len(name) > Patient._meta.get_field("name").max_length):
-        errors["name"] = [f"A name of 1 to {Patient._meta.get_field('name').max_length} characters."]
+    if name is not None and (not name.strip() or len(name) > _max_length(Patient, "name")):
+        errors["name"] = [f"A name of 1 to {_max_length(Patient, 'name')} characters."]
     if birth_date is not None and birth_date > now.date():
         errors["birth_date"] = ["In the future."]
     if sex is not None and sex not in Patient.Sex.values:
@@ -228,3 +234,94 @@ def patient_update_demographics(
     return patient_update(
         patient_id=patient.pk, changes={k: v for k, v in given.items() if v is not None}, by=by, now=now
     )
+
+
+@retry_transaction
+@transaction.atomic
+def medication_record(*, patient: Patient, name: str, active: bool = True, by, now: datetime) -> Medication:
+    """A medication on the patient's list (read by the HOLD-RULES §2 interaction warnings); audited."""
+    name = (name or "").strip()
+    if not name or len(name) > _max_length(Medication, "name"):
+        raise Invalid({"name": [f"A medication name of 1 to {_max_length(Medication, 'name')} characters."]})
+    medication = Medication.objects.create(patient=patient, name=name, active=active, recorded_at=now, recorded_by=by)
+    audit(actor=by, action="medication.create", obj=medication, at=now,
+          new={"patient": patient.pk, "name": name, "active": active})  # fmt: skip
+    return medication
+
+
+@retry_transaction
+@transaction.atomic
+def medication_update(*, medication_id: int, changes: dict, by, now: datetime) -> Medication:
+    """Rename or (in)activate a medication list entry, with its old and new values audited. An entry is made
+    inactive, never deleted."""
+    unknown = sorted(set(changes) - {"name", "active"})
+    if unknown:
+        raise Invalid({field: ["Not a field a medication entry changes."] for field in unknown})
+    medication = Medication.objects.select_for_update().get(pk=medication_id)
+    if "name" in changes:
+        name = (changes["name"] or "").strip()
+        if not name or len(name) > _max_length(Medication, "name"):
+            raise Invalid({"name": [f"A medication name of 1 to {_max_length(Medication, 'name')} characters."]})
+        changes = {**changes, "name": name}
+    changed = {field: value for field, value in changes.items() if getattr(medication, field) != value}
+    if not changed:
+        return medication
+    old = {field: getattr(medication, field) for field in changed}
+    for field, value in changed.items():
+        setattr(medication, field, value)
+    medication.save(update_fields=list(changed))
+    audit(actor=by, action="medication.update", obj=medication, at=now, old=old,
+          new={"patient": medication.patient_id, **changed})  # fmt: skip
+    return medication
+
+
+@retry_transaction
+@transaction.atomic
+def ward_set_webhook(*, ward_id: int, url: str, secret: str, by, now: datetime) -> Ward:
+    """Set or clear the ward's paging webhook. Audited with the address before and after; of the secret only whether
+    it was set, changed or cleared (a key in the audit trail would be readable by every auditor)."""
+    if url and not secret:
+        raise Invalid({"webhook_secret": ["A webhook needs a secret: nothing is sent unsigned."]})
+    ward = Ward.objects.select_for_update(no_key=True).get(pk=ward_id)  # a parent row (il2ward.db)
+    if (ward.webhook_url, ward.webhook_secret) == (url, secret):
+        return ward
+    if secret == ward.webhook_secret:
+        secret_change = "unchanged"
+    else:
+        secret_change = "cleared" if not secret else ("changed" if ward.webhook_secret else "set")
+    old = {"webhook_url": ward.webhook_url}
+    ward.webhook_url, ward.webhook_secret = url, secret
+    ward.save(update_fields=["webhook_url", "webhook_secret"])
+    audit(actor=by, action="ward.webhook", obj=ward, at=now, old=old,
+          new={"webhook_url": url, "webhook_secret": secret_change})  # fmt: skip
+    return ward
+
+
+@retry_transaction
+@transaction.atomic
+def staff_profile_update(*, profile_id: int, changes: dict, by, now: datetime) -> StaffProfile:
+    """An administrator changes a person's printed name, duty, notification choices or wards (which decide whose
+    patients she sees). Audited with the old and new values, wards by code."""
+    simple = [f.name for f in StaffProfile._meta.concrete_fields if f.name not in ("id", "user")]
+    unknown = sorted(set(changes) - {*simple, "wards"})
+    if unknown:
+        raise Invalid({field: ["Not a field changed here."] for field in unknown})
+    profile = StaffProfile.objects.select_for_update().select_related("user").get(pk=profile_id)
+    if len(changes.get("printed_name", "")) > _max_length(StaffProfile, "printed_name"):
+        raise Invalid({"printed_name": [f"At most {_max_length(StaffProfile, 'printed_name')} characters."]})
+    old, new = {}, {}
+    for field in simple:
+        if field in changes and changes[field] != getattr(profile, field):
+            old[field], new[field] = getattr(profile, field), changes[field]
+            setattr(profile, field, changes[field])
+    if new:
+        profile.save(update_fields=list(new))
+    if "wards" in changes:
+        wanted = sorted(ward.code for ward in changes["wards"])
+        current = sorted(profile.wards.values_list("code", flat=True))
+        if wanted != current:
+            profile.wards.set(list(changes["wards"]))
+            old["wards"], new["wards"] = current, wanted
+    if new:
+        audit(actor=by, action="staff.update", obj=profile.user, at=now, old=old, new=new)
+    return profile

@@ -91,6 +91,7 @@ INSTALLED_APPS = [
     "monitoring",
     "scheduling",
     "inbound",
+    "fixtures",  # the demo (load_demo); above every app, imported by none
 ]
 
 MIDDLEWARE = [
@@ -428,8 +429,6 @@ IL2WARD_DELIVERY_BACKOFF_MAX_SECONDS = env_int("IL2WARD_DELIVERY_BACKOFF_MAX_SEC
 IL2WARD_RESEND_AFTER_SECONDS = env_int("IL2WARD_RESEND_AFTER_SECONDS", 60)
 IL2WARD_DELIVERY_LEASE_SECONDS = env_int("IL2WARD_DELIVERY_LEASE_SECONDS", 120)
 IL2WARD_WEBHOOK_TIMEOUT_SECONDS = env_int("IL2WARD_WEBHOOK_TIMEOUT_SECONDS", 5)
-# Asked just before a delivery is sent whether its work was done meanwhile (then it is dropped, not sent late).
-NOTIFICATION_WORK_DONE = "scheduling.services.reminders.work_done"
 IL2WARD_EMAIL_TIMEOUT_SECONDS = env_int("IL2WARD_EMAIL_TIMEOUT_SECONDS", 10)
 IL2WARD_BELL_POLL_SECONDS = env_int("IL2WARD_BELL_POLL_SECONDS", 30)
 IL2WARD_BASE_URL = env_str("IL2WARD_BASE_URL", "http://127.0.0.1:8000")  # links in e-mails and webhooks

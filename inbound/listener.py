@@ -19,7 +19,7 @@ from django.utils import timezone
 from hl7.mllp import start_hl7_server
 from hl7.mllp.exceptions import InvalidBlockError
 
-from il2ward.health import process_beats
+from il2ward.heartbeats import process_beats
 from inbound import hl7v2
 from inbound.services import message_receive
 

@@ -12,9 +12,9 @@ from rest_framework.views import APIView
 from il2ward import access
 from il2ward.models import Role
 from il2ward.parsers import BoundedJSONParser
+from il2ward.renderers import FhirJSONRenderer
 from inbound import fhir_in
 from inbound.hl7v2 import Refusal
-from scheduling.export.views import FhirJSONRenderer
 
 WRITE_ROLES = (Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
 

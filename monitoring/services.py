@@ -16,7 +16,6 @@ from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient
 from il2ward.notifications import notifications_resolve
-from il2ward.tasking import enqueue_on_commit
 from monitoring import plausibility
 from monitoring.domain.rulesets import RULE_SETS
 from monitoring.domain.snapshot import EVENT_KINDS, EXAM_FLAGS
@@ -32,6 +31,7 @@ from monitoring.models import (
     VitalSigns,
     WeightMeasurement,
 )
+from monitoring.signals import patient_observations_changed
 
 
 def rule_set_current(name: str, *, now: datetime) -> RuleSetVersion:
@@ -105,7 +105,7 @@ def rule_set_override(*, name: str, overrides: dict, reason: str = "", by, now: 
 # One service per state change (vitals_record, neuro_record, weight_record, fluids_record, labs_record, event_record,
 # event_resolve, observation_enter_in_error). Each validates everything first (Invalid names every bad field, nothing
 # is written), writes the row and its audit event in one transaction, and after commit asks the scheduling app to
-# re-evaluate the patient's open doses (task "scheduling.evaluate_patient", patient id only).
+# re-evaluate the patient's open doses (monitoring.signals.patient_observations_changed, patient id only).
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,6 @@ LAB_BOUNDS = {
 }
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks differ a little; more than this in the future is a typing error
-EVALUATE_TASK = "scheduling.evaluate_patient"
 
 
 class _Checker:
@@ -294,7 +293,7 @@ def _record(model, *, patient: Patient, recorded_at: datetime, values: dict, by,
         at=now,
         new={"patient": patient.pk, "recorded_at": recorded_at, **values, **source},
     )
-    enqueue_on_commit(EVALUATE_TASK, patient.pk)
+    patient_observations_changed.send(sender=None, patient_id=patient.pk)
     return row
 
 
@@ -600,7 +599,7 @@ def event_resolve(
         old={"resolved_at": None},
         new={"kind": event.kind, "resolved_at": at, "note": event.resolution_note},
     )
-    enqueue_on_commit(EVALUATE_TASK, event.patient_id)
+    patient_observations_changed.send(sender=None, patient_id=event.patient_id)
     return event
 
 
@@ -643,5 +642,5 @@ def _enter_in_error(observation: Observation, *, reason: str, by, now: datetime)
         new={"patient": row.patient_id, "entered_in_error_at": now},
         reason=reason,
     )
-    enqueue_on_commit(EVALUATE_TASK, row.patient_id)
+    patient_observations_changed.send(sender=None, patient_id=row.patient_id)
     return row

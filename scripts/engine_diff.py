@@ -71,7 +71,7 @@ CONFUSION = ("none", "mild", "moderate", "severe")
 def load_engine(revision: str, into: Path):
     """Import ``monitoring/domain`` of `revision` as the package ``engine_at_revision``."""
     listing = subprocess.run(
-        ["git", "-C", str(ROOT), "ls-tree", "--name-only", f"{revision}:monitoring/domain"],
+        ["git", "-C", str(ROOT), "ls-tree", "-r", "--name-only", f"{revision}:monitoring/domain"],
         capture_output=True,
         text=True,
         check=True,
@@ -86,6 +86,7 @@ def load_engine(revision: str, into: Path):
                 text=True,
                 check=True,
             ).stdout
+            (package / name).parent.mkdir(parents=True, exist_ok=True)  # the engine became a package later
             (package / name).write_text(source)
     for loaded in [name for name in sys.modules if name.split(".")[0] == package.name]:
         del sys.modules[loaded]  # a second comparison in one process reads its own revision

@@ -10,8 +10,16 @@ from __future__ import annotations
 from decimal import Decimal
 from fractions import Fraction
 from functools import lru_cache
+from typing import Any, Protocol
 
 Num = int | Decimal | Fraction
+
+
+class Comparable(Protocol):
+    """Any number that compares with ints and Decimals: the engine's exact ratios as well as Num."""
+
+    def __ge__(self, other: Any, /) -> bool: ...
+
 
 # Weight gain (Investigations): G1 5–<10 %, G2 10–<20 %, G3 ≥ 20 % from baseline.
 _WEIGHT_GAIN_PCT = ((20, 3), (10, 2), (5, 1))
@@ -36,7 +44,7 @@ def _times(factor: int | Decimal, limit: Num) -> Num:
     return Fraction(factor) * limit if isinstance(limit, Fraction) else factor * limit
 
 
-def weight_gain_grade(gain_pct: Num | None) -> int | None:
+def weight_gain_grade(gain_pct: Num | Comparable | None) -> int | None:
     """Grade of a weight gain given in % over baseline (a loss is grade 0)."""
     if gain_pct is None:
         return None

@@ -95,7 +95,7 @@ def capillary_leak_panel(snapshot: PatientSnapshot, evaluation: Evaluation) -> l
             "Oxygen",
             ("RS-O2",),
             ", ".join(oxygen) or None,
-            (lpm or fio2).at if (lpm or fio2) else None,
+            o2_reading.at if (o2_reading := lpm or fio2) else None,
             worst_level(evaluation, ("RS-O2",)),
         ),
         PanelItem(

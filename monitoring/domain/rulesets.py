@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from types import MappingProxyType
+from typing import Any
 
 from .snapshot import EXAM_FIELDS
 
@@ -335,7 +336,7 @@ _DISCONTINUATION_EVENTS = (
     "gi_bleed_surgery",
 )
 
-_COMMON_OPTIONS: dict[str, object] = {
+_COMMON_OPTIONS: dict[str, Any] = {
     # Which freshness groups must be present and recent for `give` (missing names: engine.MISSING_NAMES).
     "freshness.required": ("vitals", "neuro", "exam", "weight", "urine_8h", "labs"),
     # INV-EXPLICIT: rhythm, O2 and pressors in every vitals set; RASS, confusion, the neuro check and
@@ -363,7 +364,7 @@ _COMMON_OPTIONS: dict[str, object] = {
 LEVELS = ("notify", "hold", "stop", "discontinue")
 
 
-def json_ready(value: object) -> object:
+def json_ready(value: Any) -> Any:
     """JSON-ready copy: Decimal → exact string, tuple → list, mapping → dict."""
     if isinstance(value, Decimal):
         return str(value)
@@ -374,7 +375,7 @@ def json_ready(value: object) -> object:
     return value
 
 
-def _freeze(value: object) -> object:
+def _freeze(value: Any) -> Any:
     """Immutable copy of an option value: list → tuple, dict → read-only mapping."""
     if isinstance(value, tuple | list):
         return tuple(_freeze(v) for v in value)
@@ -383,7 +384,7 @@ def _freeze(value: object) -> object:
     return value
 
 
-def to_number(value: object, *, key: str = "value") -> Number:
+def to_number(value: Any, *, key: str = "value") -> Number:
     """A threshold as int or Decimal. Floats (from JSON) go through their shortest repr: 0.6 → Decimal('0.6')."""
     if isinstance(value, bool):
         raise ValueError(f"{key}: a number is required, not {value!r}")
@@ -410,7 +411,7 @@ class RuleSet:
     version: int
     rules: tuple[str, ...]
     thresholds: Mapping[str, Number] = field(default_factory=dict)
-    options: Mapping[str, object] = field(default_factory=dict)
+    options: Mapping[str, Any] = field(default_factory=dict)
     spec: int = 2  # the HOLD-RULES.md version its rules follow (SPEC_VERSION for the built-in sets)
 
     def __post_init__(self) -> None:
@@ -436,7 +437,7 @@ class RuleSet:
         # The mappings are not hashable; name, version and rules identify a rule set well enough for a cache key.
         return hash((self.name, self.version, self.rules))
 
-    def with_overrides(self, overrides: Mapping[str, object], *, version: int) -> RuleSet:
+    def with_overrides(self, overrides: Mapping[str, Any], *, version: int) -> RuleSet:
         """A new version with some thresholds or options replaced. An unknown key or a bad value → ValueError."""
         thresholds = dict(self.thresholds)
         options = dict(self.options)
@@ -449,7 +450,7 @@ class RuleSet:
                 raise ValueError(f"unknown threshold or option for rule set {self.name!r}: {key!r}")
         return RuleSet(self.name, version, self.rules, thresholds, options, self.spec)
 
-    def to_dict(self) -> dict[str, object]:
+    def to_dict(self) -> dict[str, Any]:
         """JSON-ready: Decimals as strings (exact), tuples as lists."""
         return {
             "name": self.name,
@@ -461,7 +462,7 @@ class RuleSet:
         }
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, object]) -> RuleSet:
+    def from_dict(cls, data: Mapping[str, Any]) -> RuleSet:
         """Inverse of :meth:`to_dict` (also validates, so a corrupt stored definition fails loudly)."""
         return cls(
             name=str(data["name"]),
@@ -473,7 +474,7 @@ class RuleSet:
         )
 
 
-def _check_invariants(options: Mapping[str, object]) -> None:
+def _check_invariants(options: Mapping[str, Any]) -> None:
     """HOLD-RULES §3a: a site may change every number, never switch an invariant off (INV-EXPLICIT)."""
     if "freshness.required" not in options:
         return  # a partial definition (tests of one rule): the engine reads no freshness
@@ -488,7 +489,7 @@ def _check_invariants(options: Mapping[str, object]) -> None:
         raise ValueError("freshness.vitals_one_of must be o2_lpm, fio2_pct (INV-EXPLICIT)")
 
 
-def _checked_option(key: str, current: object, value: object) -> object:
+def _checked_option(key: str, current: Any, value: Any) -> Any:
     """An option override must keep the option's shape (a flag stays a flag, a list stays a list)."""
     if isinstance(current, bool):
         ok = isinstance(value, bool)

@@ -233,7 +233,7 @@ class Retreatment(APIView):
                 first = field.to_internal_value(request.query_params["first_dose_at"])
             except serializers.ValidationError as exc:
                 raise Invalid({"first_dose_at": list(exc.detail)}) from exc
-        allowed, earliest, reasons = decisions.course_retreatment_check(patient, first, now)
+        allowed, earliest, reasons = selectors.course_retreatment_check(patient, first, now)
         return Response(
             {"allowed": allowed, "earliest_date": earliest.isoformat() if earliest else None, "reasons": reasons}
         )

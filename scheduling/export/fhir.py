@@ -11,12 +11,17 @@ dict; no Django, no queries, no clock (``now`` comes in). What goes in:
   FHIR R4 MedicationAdministration has no verifier element: the blind double check is a second ``performer`` whose
   ``function`` is ``verifier`` from http://terminology.hl7.org/CodeSystem/med-admin-perform-function (the giver has
   function ``performer``).
-- Each hold's (and each override's) hold/stop findings as DetectedIssues implicating that MedicationAdministration,
-  with the observations the rule read as evidence and the hold / override as the mitigation.
+- Each hold's (and each override's) blocking findings as DetectedIssues implicating that MedicationAdministration,
+  one per rule, with the observations the rule read as evidence and the hold / override as the mitigation. The code
+  is the rule id (its coding's version: the rule set and version that fired it), HL7 v3 ActCode's detected-issue
+  code for what the rule reads (LAB, COND, OBSA) and SNOMED CT's medical contraindication (as in the hold's
+  statusReason: rule_codings is the one mapping); severity from the finding's level.
 - Vitals, neuro checks, weights and fluids as Observations (LOINC + UCUM; category ``vital-signs`` for the §6 codes;
   RASS and the other findings without a LOINC code under a local code system), labs as ``laboratory`` Observations.
   Rows marked entered-in-error are exported with status ``entered-in-error`` (nothing clinical disappears).
-- Each e-signature on the course or its doses as a Provenance (author, time, meaning, and the signed record's hash).
+- Each e-signature on the course or its doses as a Provenance (author, time, meaning, and the signed record's hash),
+  and each correction (an administration, a hold or an observation marked entered in error) as a Provenance
+  (activity NULLIFY) with the hash of the audit row that recorded it; signed only where the password was re-entered.
 
 Every reference is a ``urn:uuid:`` fullUrl derived with uuid5 from the row's kind and id, so it resolves inside the
 bundle and the same row gets the same id on every export.
@@ -29,6 +34,8 @@ from decimal import Decimal
 from typing import Any
 
 from il2ward.fhir_base import FHIR_VERSION, MEDIA_TYPE, narrative, operation_outcome
+from monitoring.domain.engine import BLOCKING_LEVELS
+from monitoring.domain.rulesets import LEVELS, RULE_CATALOGUE  # LEVELS: mildest first
 from monitoring.domain.snapshot import EXAM_FLAGS
 
 __all__ = ["FHIR_VERSION", "MEDIA_TYPE", "build_bundle", "narrative", "operation_outcome"]
@@ -56,12 +63,24 @@ RULE_SYSTEM = f"{LOCAL}:rule"
 LOCAL_OBS = f"{LOCAL}:observation"
 NOT_DONE_SYSTEM = f"{LOCAL}:not-done-reason"
 RECORD_HASH_URL = f"{LOCAL}:extension:record-hash"
+AUDIT_HASH_URL = f"{LOCAL}:extension:audit-hash"  # the audit trail row that records a correction (il2ward/audit.py)
 MRN_SYSTEM = f"{LOCAL}:mrn"  # the default; a site sets its own (IL2WARD_FHIR_MRN_SYSTEM)
 CORRECTION_SYSTEM = "http://terminology.hl7.org/CodeSystem/v3-DataOperation"  # NULLIFY: marked entered in error
 DOSE_RATE_TYPE = "http://terminology.hl7.org/CodeSystem/dose-rate-type"
 EVENT_SYSTEM = f"{LOCAL}:dose-event"  # one identifier per charted event of a slot (given, held, missed)
 # SNOMED CT beside the local rule codes: a hold for rule findings is a medical contraindication to this dose.
 HOLD_SNOMED = {"system": SNOMED, "code": "397745006", "display": "Medical contraindication"}
+# HL7 v3 ActCode, the system of DetectedIssue.code's preferred value set (detectedissue-category): what kind of data
+# made the therapy inappropriate. Lab rules are Lab Alerts, rules on recorded clinical events (conditions) Condition
+# Alerts, and the rest (vitals, neuro checks, the bedside exam, fluids, weight) Observation Alerts.
+V3_ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+ISSUE_LAB = {"system": V3_ACT_CODE, "code": "LAB", "display": "Lab Alert"}
+ISSUE_CONDITION = {"system": V3_ACT_CODE, "code": "COND", "display": "Condition Alert"}
+ISSUE_OBSERVATION = {"system": V3_ACT_CODE, "code": "OBSA", "display": "Observation Alert"}
+LAB_RULES = frozenset({"RN-CREAT", "RN-HCO3", "HM-PLT", "HP-BILI", "HP-TRANS", "LB-CREAT"})
+CONDITION_RULES = frozenset({"CV-ISCHEMIA", "GI-HEME", "HP-FAIL", "SK-BULLOUS", "IN-INFECT", "LB-SEPSIS", "LB-DISCONT"})
+# An oncologist's override: ActDetectedIssueManagementCode 2, "Assessed patient, therapy is appropriate".
+OVERRIDE_ACTION = {"system": V3_ACT_CODE, "code": "2", "display": "Assessed Patient"}
 PER_KG_IU = 600_000  # SCH-DOSE
 USER_SYSTEM = f"{LOCAL}:username"
 COURSE_SYSTEM = f"{LOCAL}:course"
@@ -126,7 +145,8 @@ RULE_EVIDENCE = {
     "NE-CONF": ("neuro", ("confusion",)),
     "NE-CHECK": ("neuro", ("check", "hallucinations")),
 }
-SEVERITY = {"stop": "high", "hold": "moderate"}
+# A finding's level → DetectedIssue.severity (http://hl7.org/fhir/detectedissue-severity).
+SEVERITY = {"discontinue": "high", "stop": "high", "hold": "moderate", "notify": "low"}
 
 
 @dataclass
@@ -214,6 +234,24 @@ def concept(system: str, code: str, display: str | None = None, text: str | None
     if text:
         result["text"] = text
     return result
+
+
+def rule_codings(rule: str, rule_set=None) -> list[dict]:
+    """The one home of a rule finding's codes, for a hold's statusReason and a DetectedIssue alike: the local rule id
+    (its `version` the rule set and version that fired it), then SNOMED CT's medical contraindication."""
+    local = {"system": RULE_SYSTEM, "code": rule}
+    if rule_set is not None:
+        local["version"] = str(rule_set)
+    if rule in RULE_CATALOGUE:
+        local["display"] = RULE_CATALOGUE[rule].title
+    return [local, HOLD_SNOMED]
+
+
+def issue_category(rule: str) -> dict:
+    """The HL7 v3 ActCode detected-issue code of a rule (see LAB_RULES / CONDITION_RULES)."""
+    if rule in LAB_RULES:
+        return ISSUE_LAB
+    return ISSUE_CONDITION if rule in CONDITION_RULES else ISSUE_OBSERVATION
 
 
 def category(code: str) -> list[dict]:
@@ -456,9 +494,9 @@ class _Builder:
         in_error = hold.entered_in_error_at is not None
         resource = self._dose_base(dose, "entered-in-error" if in_error else "not-done", f"hold-{hold.pk}")
         # The rule ids that met hold criteria; a hold with none (a nurse's own coded reason) gives that code.
+        rule_set = hold.evaluation.rule_set if hold.evaluation is not None else None
         resource["statusReason"] = [
-            {"coding": [{"system": RULE_SYSTEM, "code": rule}, HOLD_SNOMED], "text": f"Held: {rule}"}
-            for rule in hold.rule_ids
+            {"coding": rule_codings(rule, rule_set), "text": f"Held: {rule}"} for rule in hold.rule_ids
         ] or [concept(NOT_DONE_SYSTEM, hold.reason, text=f"Held: {hold.reason}")]
         resource["effectiveDateTime"] = instant(dose.due_at)  # the slot that was not given
         if hold.by is not None:
@@ -468,6 +506,10 @@ class _Builder:
         how = "recorded held by the sweep at due + W" if hold.automatic else "held"
         note = f"{dose_label(dose)}, {how} {instant(hold.at)} (reason {hold.reason}). {hold.note}".strip()
         resource["note"] = [{"text": note}]
+        if in_error:
+            resource["note"].append(
+                {"text": f"Entered in error {instant(hold.entered_in_error_at)}: {hold.entered_in_error_reason}"}
+            )
         reference = self._remember(dose, self.add("MedicationAdministration", f"hold-{hold.pk}", resource))
         if hold.evaluation is not None:
             mitigation = {
@@ -476,7 +518,7 @@ class _Builder:
             }
             if hold.by is not None:
                 mitigation["author"] = self.practitioner(hold.by)
-            findings = [f for f in hold.evaluation.findings if f["level"] in ("hold", "stop")]
+            findings = [f for f in hold.evaluation.findings if f["level"] in BLOCKING_LEVELS]
             self.issues(f"hold-{hold.pk}", findings, hold.evaluation, reference, mitigation, in_error=in_error)
 
     def missed(self, dose) -> None:
@@ -494,7 +536,10 @@ class _Builder:
         if not targets:
             return  # nothing charted for the slot yet: the override stays visible through its Provenance
         mitigation = {
-            "action": {"text": f"Hold overridden for this dose by an oncologist (e-signed): {ov.reason}"},
+            "action": {
+                "coding": [OVERRIDE_ACTION],
+                "text": f"Hold overridden for this dose by an oncologist (e-signed): {ov.reason}",
+            },
             "date": instant(ov.at),
             "author": self.practitioner(ov.by),
         }
@@ -502,24 +547,35 @@ class _Builder:
         self.issues(f"override-{ov.pk}", findings, ov.evaluation, targets[-1], mitigation, in_error=False)
 
     def issues(self, key: str, findings, evaluation, implicated: dict, mitigation: dict, *, in_error: bool) -> None:
+        """One DetectedIssue per rule (its id stays `<key>-<rule>`): a rule with findings at two levels (a stop and a
+        hold threshold both crossed) is one issue at the most severe level, with every finding's message."""
+        by_rule: dict[str, list[dict]] = {}
         for finding in findings:
-            rule = finding["rule"]
-            evidence = {"code": [concept(RULE_SYSTEM, rule)]}
+            by_rule.setdefault(finding["rule"], []).append(finding)
+        for rule, found in by_rule.items():
+            level = max((f["level"] for f in found), key=LEVELS.index)
+            local, snomed = rule_codings(rule, evaluation.rule_set)
+            evidence = {"code": [{"coding": [local]}]}
             detail = self.evidence_of(evaluation, rule)
             if detail:
                 evidence["detail"] = detail
+            messages = " ".join(f["message"] for f in found)
             self.add(
                 "DetectedIssue",
                 f"{key}-{rule}",
                 {
                     "status": "entered-in-error" if in_error else "final",
-                    "code": concept(RULE_SYSTEM, rule, text=rule),
-                    "severity": SEVERITY.get(finding["level"], "low"),
+                    # The rule id first (a receiver that reads one coding gets ours), then the standard codes.
+                    "code": {
+                        "coding": [local, issue_category(rule), snomed],
+                        "text": f"{rule} {local['display']}" if "display" in local else rule,
+                    },
+                    "severity": SEVERITY[level],
                     "patient": self.subject,
                     "identifiedDateTime": instant(evaluation.evaluated_at),
                     "implicated": [implicated],
                     "evidence": [evidence],
-                    "detail": f"{finding['message']} Rule set {evaluation.rule_set}.",
+                    "detail": f"{messages} Rule set {evaluation.rule_set}.",
                     "mitigation": [mitigation],
                 },
             )
@@ -580,12 +636,16 @@ class _Builder:
             )
 
     def add_corrections(self) -> None:
-        """A Provenance for each correction confirmed with the user's password (an administration or an observation
-        marked entered in error): who, when, why, targeting the corrected resource."""
+        """A Provenance for each correction (an administration, a hold or an observation marked entered in error):
+        who, when, why, targeting the corrected resource, with the hash of the audit row that recorded it."""
         for adm in self.r.administrations:
             if adm.entered_in_error_at is not None:
                 target = self.ref("MedicationAdministration", f"administration-{adm.pk}")
-                self.correction(f"administration-{adm.pk}", [target], adm)
+                self.correction(f"administration-{adm.pk}", [target], adm, signed=True)
+        for hold in self.r.holds:
+            if hold.entered_in_error_at is not None:
+                target = self.ref("MedicationAdministration", f"hold-{hold.pk}")
+                self.correction(f"hold-{hold.pk}", [target], hold, signed=False)  # undone at the bedside, no password
         for kind, rows in self.r.observations.items():
             for row in rows:
                 if row.entered_in_error_at is None:
@@ -593,9 +653,11 @@ class _Builder:
                 targets = [self.ref("Observation", f"{kind}-{row.pk}-{part}") for part in OBSERVATION_PARTS[kind]]
                 targets = [t for t in targets if self.has(t)]
                 if targets:
-                    self.correction(f"{kind}-{row.pk}", targets, row)
+                    self.correction(f"{kind}-{row.pk}", targets, row, signed=True)
 
-    def correction(self, key: str, targets: list[dict], row) -> None:
+    def correction(self, key: str, targets: list[dict], row, *, signed: bool) -> None:
+        """`signed`: the service asked for the user's password again. An interface's account (a hospital system
+        superseding a result it sent) has no usable password, so its corrections are never shown as signed."""
         by = getattr(row, "entered_in_error_by", None)
         resource = {
             "target": targets,
@@ -604,19 +666,29 @@ class _Builder:
             "reason": [{"text": row.entered_in_error_reason or "Entered in error"}],
             "agent": [],
         }
+        audit_hash = getattr(row, "correction_hash", None)
+        if audit_hash:
+            # The audit row's HMAC-SHA256 (il2ward/audit.py): `verify_audit_chain` proves it unaltered in the chain.
+            resource["extension"] = [{"url": AUDIT_HASH_URL, "valueString": audit_hash}]
         if by is not None:
             who = self.practitioner(by)
             resource["agent"] = [{"type": concept(PARTICIPANT_TYPE, "author", "Author"), "who": who}]
-            # Confirmed by the user's password re-entered (an e-signature without a record hash).
-            resource["signature"] = [
-                {
-                    "type": [
-                        {"system": SIGNATURE_TYPE, "code": "1.2.840.10065.1.12.1.1", "display": "Author's Signature"}
-                    ],
-                    "when": instant(row.entered_in_error_at),
-                    "who": who,
-                }
-            ]
+            if signed and by.has_usable_password():
+                # Confirmed by the user's password re-entered: an e-signature over the audited correction.
+                resource["signature"] = [
+                    {
+                        "type": [
+                            {
+                                "system": SIGNATURE_TYPE,
+                                "code": "1.2.840.10065.1.12.1.1",
+                                "display": "Author's Signature",
+                            }
+                        ],
+                        "when": instant(row.entered_in_error_at),
+                        "who": who,
+                        **({"extension": [{"url": AUDIT_HASH_URL, "valueString": audit_hash}]} if audit_hash else {}),
+                    }
+                ]
         else:
             resource["agent"] = [{"type": concept(PARTICIPANT_TYPE, "author", "Author"), "who": {"display": "unknown"}}]
         self.add("Provenance", f"correction-{key}", resource)

@@ -2,7 +2,7 @@
 secret feed links a calendar client subscribes to without a session.
 
 Thin: authorise (the course through the caller's — or the link owner's — visible patients: 404 otherwise), load
-(scheduling/selectors/records.py), build (scheduling/export/fhir.py, ics.py). The token endpoints answer JSON to API
+(scheduling/export/records.py), build (scheduling/export/fhir.py, ics.py). The token endpoints answer JSON to API
 clients and an HTML fragment to htmx (the course page's "Export and calendar" card).
 """
 
@@ -28,8 +28,8 @@ from il2ward.api import iso_z
 from il2ward.errors import Invalid
 from il2ward.models import Role
 from il2ward.parsers import BoundedJSONParser
-from scheduling.export import fhir, ics
-from scheduling.selectors import records
+from il2ward.renderers import FhirJSONRenderer
+from scheduling.export import fhir, ics, records
 
 NOT_FOUND = OpenApiResponse(description="No such course, or its patient is not on the caller's wards.")
 
@@ -62,11 +62,6 @@ FHIR_ERRORS = {
     404: "No such course, or its patient is not on the caller's wards (code `not-found`).",
     406: "The Accept header asks for neither FHIR JSON nor JSON (code `not-supported`).",
 }
-
-
-class FhirJSONRenderer(JSONRenderer):
-    media_type = "application/fhir+json"
-    format = "fhir"
 
 
 class ICalendarRenderer(BaseRenderer):
@@ -113,10 +108,13 @@ class CourseFhir(APIView):
             "`not-done` for a held dose (statusReason: SNOMED CT 397745006 beside the rule ids) or a missed one "
             "(reason `missed`), each event with its own identifier (`<dose id>/hold-<id>`, `/administration-<id>`); "
             "dosage ordered per kg and calculated in IU with the SCH-PREP rate in mL/h; "
-            "`entered-in-error` once corrected; each hold's findings as DetectedIssues implicating the dose; vitals, "
+            "`entered-in-error` once corrected; each hold's findings as DetectedIssues implicating the dose (one per "
+            "rule: the rule id with its rule set and version, HL7 v3 ActCode LAB / COND / OBSA and SNOMED CT "
+            "397745006; severity high for stop and discontinue, moderate for hold); vitals, "
             "neuro checks, weights and fluids as Observations (category `vital-signs`, LOINC + UCUM; RASS under a "
             "local code system) and labs as `laboratory` Observations, from 72 h before the course to a day after "
-            "its last slot; e-signatures and password-confirmed corrections as Provenance; a narrative on every "
+            "its last slot; e-signatures and corrections as Provenance (a correction's with the hash of its audit "
+            "row, extension `urn:il2ward:fhir:extension:audit-hash`); a narrative on every "
             "resource. Every reference is a `urn:uuid:` fullUrl inside the bundle, "
             "stable across exports. Served as `application/fhir+json; fhirVersion=4.0` (or `application/json` if "
             "asked); every error is an OperationOutcome."

@@ -14,9 +14,9 @@ from django.utils import timezone
 from il2ward.forms import ConfirmImplausible
 from il2ward.models import Patient
 from scheduling.domain.calendar import to_local_aware
+from scheduling.domain.eligibility import ELIGIBILITY_ITEMS, ELIGIBILITY_LABELS
 from scheduling.models import AdverseEvent, Course, CycleDecision, ResponseAssessment
-from scheduling.selectors.review import ELIGIBILITY_LABELS
-from scheduling.services import ELIGIBILITY_ITEMS, decisions
+from scheduling.services import decisions
 
 # Common CTCAE v5 terms under IL-2, offered as suggestions (any term may be typed).
 CTCAE_TERMS = {

@@ -119,6 +119,24 @@ def _fmt(value: float) -> str:
     return f"{value:g}" if abs(value) >= 0.01 or value == 0 else f"{value:.3f}"
 
 
+@dataclass(frozen=True)
+class _Frame:
+    """Where one plot draws: its segments' x layout, the plot area, and a y function per axis (None: no such axis)."""
+
+    layout: list
+    width: float
+    height: int  # the plot area's
+    svg_height: int
+    y_of: dict
+
+    @property
+    def bottom(self) -> int:
+        return TOP + self.height
+
+    def inside(self, y: float) -> bool:
+        return TOP <= y <= self.bottom
+
+
 def trend_plot(
     *,
     title: str,
@@ -135,32 +153,13 @@ def trend_plot(
 ) -> str:
     """One plot as an <svg> element: series, dashed threshold lines labelled with their rule ids, and a vertical
     mark at every dose (green given, orange dashed held, red dotted missed, grey scheduled)."""
+    series = list(series)
     has_right = any(s.axis == "right" for s in series) or any(t.axis == "right" for t in thresholds)
     plot_w = WIDTH - LEFT - RIGHT  # the same for every plot, with or without a right axis: the dose marks line up
     plot_h = height - TOP - BOTTOM
-    layout = axis.layout(LEFT, plot_w)
-    in_axis = list(series)
-
-    def values(side: str) -> list[float]:
-        out = [v for s in in_axis if s.axis == side for _, v in s.points]
-        out += [v for s in in_axis if s.axis == side for _, _, v in s.bars]
-        return out
-
-    def scale(side: str, fixed_range):
-        if fixed_range:
-            low, high = fixed_range
-        else:
-            side_thresholds = [t.value for t in thresholds if t.axis == side]
-            low, high = value_range(
-                values(side) + side_thresholds,
-                floor=0 if side == "right" or any(s.bars for s in in_axis if s.axis == side) else None,
-            )
-        return low, high, (lambda v: TOP + plot_h - (v - low) / (high - low) * plot_h)
-
-    left_low, left_high, y_left = scale("left", fixed)
-    right_low, right_high, y_right = scale("right", right_fixed) if has_right else (0, 1, None)
-    y_of = {"left": y_left, "right": y_right}
-
+    left = _scale("left", fixed, series, thresholds, plot_h)
+    right = _scale("right", right_fixed, series, thresholds, plot_h) if has_right else (0, 1, None)
+    frame = _Frame(axis.layout(LEFT, plot_w), plot_w, plot_h, height, {"left": left[2], "right": right[2]})
     out = [
         f'<svg class="trend" viewBox="0 0 {WIDTH} {height}" width="100%" role="img" '
         f'aria-label="{escape(title)}" xmlns="http://www.w3.org/2000/svg" '
@@ -168,10 +167,46 @@ def trend_plot(
         f"<title>{escape(title)}</title>",
         f'<rect x="{LEFT}" y="{TOP}" width="{plot_w:.1f}" height="{plot_h}" fill="#fff" stroke="#dee2e6"/>',
     ]
-    # Title and legend on the top line.
-    out.append(f'<text x="{LEFT}" y="14" font-size="13" font-weight="bold" fill="#212529">{escape(title)}</text>')
+    out += _legend(title, series)
+    out += _y_ticks(frame, left, right if has_right else None, unit, right_unit)
+    out += _day_ticks(frame, axis.zone)
+    out += _dose_marks(frame, doses)
+    out += _threshold_lines(frame, thresholds)
+    for s in series:
+        out += _series(frame, s)
+    if now is not None and (pos := _x(frame.layout, now)) is not None:
+        x = pos[1]
+        out.append(
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{frame.bottom}" stroke="#0d6efd" stroke-width="1.2"/>'
+            f'<text x="{x + 3:.1f}" y="{frame.bottom - 4}" font-size="10" fill="#0d6efd">now</text>'
+        )
+    if not any(s.points or s.bars for s in series):
+        out.append(
+            f'<text x="{LEFT + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" font-size="12" text-anchor="middle" '
+            f'fill="#6c757d">No values recorded in this period</text>'
+        )
+    out.append("</svg>")
+    return "".join(out)
+
+
+def _scale(side: str, fixed_range, series: list[Series], thresholds, plot_h: int):
+    """(low, high, y of a value) for one axis: the fixed range, or the values and thresholds on that side."""
+    if fixed_range:
+        low, high = fixed_range
+    else:
+        values = [v for s in series if s.axis == side for _, v in s.points]
+        values += [v for s in series if s.axis == side for _, _, v in s.bars]
+        values += [t.value for t in thresholds if t.axis == side]
+        bars_on_side = any(s.bars for s in series if s.axis == side)
+        low, high = value_range(values, floor=0 if side == "right" or bars_on_side else None)
+    return low, high, (lambda v: TOP + plot_h - (v - low) / (high - low) * plot_h)
+
+
+def _legend(title: str, series: list[Series]) -> list[str]:
+    """Title and legend on the top line."""
+    out = [f'<text x="{LEFT}" y="14" font-size="13" font-weight="bold" fill="#212529">{escape(title)}</text>']
     legend_x = LEFT + 12 + 8.4 * len(title)  # rough text widths: no font metrics here
-    for s in in_axis:
+    for s in series:
         dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
         out.append(
             f'<line x1="{legend_x:.0f}" y1="10" x2="{legend_x + 18:.0f}" y2="10" stroke="{s.colour}" '
@@ -179,53 +214,71 @@ def trend_plot(
             f"{escape(s.label)}</text>"
         )
         legend_x += 34 + 7.0 * len(s.label)
-    # Y ticks and grid.
-    for tick in nice_ticks(left_low, left_high):
+    return out
+
+
+def _y_ticks(frame: _Frame, left, right, unit: str, right_unit: str) -> list[str]:
+    """Y ticks and grid on the left axis; ticks only on the right one (its grid would cross the left's)."""
+    out = []
+    low, high, y_left = left
+    for tick in nice_ticks(low, high):
         y = y_left(tick)
-        if TOP <= y <= TOP + plot_h:
+        if frame.inside(y):
             out.append(
-                f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + plot_w:.1f}" y2="{y:.1f}" stroke="#f1f3f5"/>'
+                f'<line x1="{LEFT}" y1="{y:.1f}" x2="{LEFT + frame.width:.1f}" y2="{y:.1f}" stroke="#f1f3f5"/>'
                 f'<text x="{LEFT - 4}" y="{y + 4:.1f}" font-size="10" text-anchor="end" fill="#495057">'
                 f"{_fmt(tick)}</text>"
             )
     if unit:
         out.append(f'<text x="4" y="{TOP - 4}" font-size="10" fill="#495057">{escape(unit)}</text>')
-    if has_right:
-        for tick in nice_ticks(right_low, right_high):
-            y = y_right(tick)
-            if TOP <= y <= TOP + plot_h:
-                out.append(
-                    f'<text x="{LEFT + plot_w + 4:.1f}" y="{y + 4:.1f}" font-size="10" fill="#495057">'
-                    f"{_fmt(tick)}</text>"
-                )
-        if right_unit:
+    if right is None:
+        return out
+    low, high, y_right = right
+    for tick in nice_ticks(low, high):
+        y = y_right(tick)
+        if frame.inside(y):
             out.append(
-                f'<text x="{WIDTH - 4}" y="{TOP - 4}" font-size="10" text-anchor="end" fill="#495057">'
-                f"{escape(right_unit)}</text>"
+                f'<text x="{LEFT + frame.width + 4:.1f}" y="{y + 4:.1f}" font-size="10" fill="#495057">'
+                f"{_fmt(tick)}</text>"
             )
-    # Day ticks (ward-local midnights) and segment breaks.
-    for index, (start, end, x0, x1) in enumerate(layout):
-        day = start.astimezone(axis.zone).replace(hour=0, minute=0, second=0, microsecond=0)
+    if right_unit:
+        out.append(
+            f'<text x="{WIDTH - 4}" y="{TOP - 4}" font-size="10" text-anchor="end" fill="#495057">'
+            f"{escape(right_unit)}</text>"
+        )
+    return out
+
+
+def _day_ticks(frame: _Frame, zone) -> list[str]:
+    """Day ticks (ward-local midnights) and the breaks between time segments."""
+    out = []
+    for index, (start, end, x0, x1) in enumerate(frame.layout):
+        day = start.astimezone(zone).replace(hour=0, minute=0, second=0, microsecond=0)
         while day.astimezone(start.tzinfo) <= end:
             moment = day.astimezone(start.tzinfo)
             if moment >= start:
                 x = x0 + (x1 - x0) * (moment - start).total_seconds() / ((end - start).total_seconds() or 1)
-                out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#e9ecef"/>')
+                out.append(f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{frame.bottom}" stroke="#e9ecef"/>')
                 if x + 64 <= x1:  # a label that would run past the segment is left out
                     out.append(
-                        f'<text x="{x + 2:.1f}" y="{height - 8}" font-size="10" fill="#495057">{day:%a %d %b}</text>'
+                        f'<text x="{x + 2:.1f}" y="{frame.svg_height - 8}" font-size="10" fill="#495057">'
+                        f"{day:%a %d %b}</text>"
                     )
             day = day + timedelta(days=1)  # wall-clock arithmetic in the zone: the next local midnight
         if index:
-            gap_x = x0 - GAP / 2
+            gap_x, middle = x0 - GAP / 2, TOP + frame.height / 2
             out.append(
-                f'<rect x="{gap_x - GAP / 2 + 1:.1f}" y="{TOP}" width="{GAP - 2}" height="{plot_h}" fill="#f6f7f9"/>'
-                f'<text x="{gap_x:.1f}" y="{TOP + plot_h / 2:.1f}" font-size="9" text-anchor="middle" fill="#6c757d" '
-                f'transform="rotate(-90 {gap_x:.1f} {TOP + plot_h / 2:.1f})">rest days</text>'
+                f'<rect x="{gap_x - GAP / 2 + 1:.1f}" y="{TOP}" width="{GAP - 2}" height="{frame.height}" '
+                f'fill="#f6f7f9"/><text x="{gap_x:.1f}" y="{middle:.1f}" font-size="9" text-anchor="middle" '
+                f'fill="#6c757d" transform="rotate(-90 {gap_x:.1f} {middle:.1f})">rest days</text>'
             )
-    # Dose marks.
+    return out
+
+
+def _dose_marks(frame: _Frame, doses: list[DoseMark]) -> list[str]:
+    out = []
     for mark in doses:
-        pos = _x(layout, mark.at)
+        pos = _x(frame.layout, mark.at)
         if pos is None:
             continue
         _, x = pos
@@ -234,7 +287,7 @@ def trend_plot(
         dash_attr = f' stroke-dasharray="{dash}"' if dash else ""
         width = 1.6 if mark.status in ("held", "missed") else 1
         out.append(
-            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="{colour}" '
+            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{frame.bottom}" stroke="{colour}" '
             f'stroke-width="{width}"{dash_attr} opacity="0.8"><title>{escape(mark.label)} {mark.status}</title></line>'
             f'<path d="M{x - 4:.1f},{TOP - 7} L{x + 4:.1f},{TOP - 7} L{x:.1f},{TOP - 1} Z" fill="{colour}"/>'
         )
@@ -243,68 +296,64 @@ def trend_plot(
                 f'<text x="{x:.1f}" y="{TOP + 10}" font-size="9" font-weight="bold" text-anchor="middle" '
                 f'fill="{colour}">H</text>'
             )
-    # Thresholds.
+    return out
+
+
+def _threshold_lines(frame: _Frame, thresholds: list[Threshold]) -> list[str]:
+    out = []
     for threshold in thresholds:
-        y_fn = y_of.get(threshold.axis)
+        y_fn = frame.y_of.get(threshold.axis)
         if y_fn is None:
             continue
         y = y_fn(threshold.value)
-        if not TOP <= y <= TOP + plot_h:
+        if not frame.inside(y):
             continue
         colour = LEVEL_COLOURS.get(threshold.level, "#6c757d")
         # A left-axis threshold spans the plot, labelled at its left end. A right-axis one (pressor, O2 flow) is
         # drawn only beside the right axis it belongs to, so it is never read against the left axis's values.
         if threshold.axis == "left":
-            x1, x2, label_x, anchor, label = LEFT, LEFT + plot_w, LEFT + 4, "start", threshold.label
+            x1, x2, label_x, anchor, label = LEFT, LEFT + frame.width, LEFT + 4, "start", threshold.label
         else:
-            x1, x2 = LEFT + plot_w * 0.75, LEFT + plot_w
-            label_x, anchor, label = LEFT + plot_w - 4, "end", f"{threshold.label} →"
+            x1, x2 = LEFT + frame.width * 0.75, LEFT + frame.width
+            label_x, anchor, label = LEFT + frame.width - 4, "end", f"{threshold.label} →"
         out.append(
             f'<line x1="{x1:.1f}" y1="{y:.1f}" x2="{x2:.1f}" y2="{y:.1f}" stroke="{colour}" '
             f'stroke-width="1.2" stroke-dasharray="6 4"/>'
             f'<text x="{label_x:.1f}" y="{y - 3:.1f}" font-size="10" text-anchor="{anchor}" fill="{colour}">'
             f"{escape(label)}</text>"
         )
-    # Series.
-    for s in in_axis:
-        y_fn = y_of[s.axis]
-        for start, end, value in s.bars:
-            a, b = _x(layout, start), _x(layout, end)
-            if a is None or b is None or a[0] != b[0]:
-                continue
-            y = y_fn(value)
-            out.append(
-                f'<rect x="{a[1]:.1f}" y="{y:.1f}" width="{max(b[1] - a[1] - 1, 1):.1f}" '
-                f'height="{max(TOP + plot_h - y, 0):.1f}" fill="{s.colour}" fill-opacity="0.35" stroke="{s.colour}">'
-                f"<title>{escape(s.label)} {_fmt(value)}</title></rect>"
-            )
-        runs: list[list[tuple[float, float]]] = []
-        last_segment = None
-        for moment, value in s.points:
-            pos = _x(layout, moment)
-            if pos is None:
-                last_segment = None
-                continue
-            if pos[0] != last_segment:
-                runs.append([])
-                last_segment = pos[0]
-            runs[-1].append((pos[1], y_fn(value)))
-        dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
-        for run in runs:
-            if len(run) > 1:
-                path = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
-                out.append(f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>')
-            out.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{s.colour}"/>' for x, y in run)
-    if now is not None and (pos := _x(layout, now)) is not None:
-        x = pos[1]
+    return out
+
+
+def _series(frame: _Frame, s: Series) -> list[str]:
+    """A series' bars (fluid periods), then its points joined within each time segment."""
+    out = []
+    y_fn = frame.y_of[s.axis]
+    for start, end, value in s.bars:
+        a, b = _x(frame.layout, start), _x(frame.layout, end)
+        if a is None or b is None or a[0] != b[0]:
+            continue
+        y = y_fn(value)
         out.append(
-            f'<line x1="{x:.1f}" y1="{TOP}" x2="{x:.1f}" y2="{TOP + plot_h}" stroke="#0d6efd" stroke-width="1.2"/>'
-            f'<text x="{x + 3:.1f}" y="{TOP + plot_h - 4}" font-size="10" fill="#0d6efd">now</text>'
+            f'<rect x="{a[1]:.1f}" y="{y:.1f}" width="{max(b[1] - a[1] - 1, 1):.1f}" '
+            f'height="{max(frame.bottom - y, 0):.1f}" fill="{s.colour}" fill-opacity="0.35" stroke="{s.colour}">'
+            f"<title>{escape(s.label)} {_fmt(value)}</title></rect>"
         )
-    if not any(s.points or s.bars for s in in_axis):
-        out.append(
-            f'<text x="{LEFT + plot_w / 2:.1f}" y="{TOP + plot_h / 2:.1f}" font-size="12" text-anchor="middle" '
-            f'fill="#6c757d">No values recorded in this period</text>'
-        )
-    out.append("</svg>")
-    return "".join(out)
+    runs: list[list[tuple[float, float]]] = []
+    last_segment = None
+    for moment, value in s.points:
+        pos = _x(frame.layout, moment)
+        if pos is None:
+            last_segment = None
+            continue
+        if pos[0] != last_segment:
+            runs.append([])
+            last_segment = pos[0]
+        runs[-1].append((pos[1], y_fn(value)))
+    dash = f' stroke-dasharray="{s.dash}"' if s.dash else ""
+    for run in runs:
+        if len(run) > 1:
+            path = " ".join(f"{x:.1f},{y:.1f}" for x, y in run)
+            out.append(f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>')
+        out.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{s.colour}"/>' for x, y in run)
+    return out

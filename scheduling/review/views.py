@@ -21,12 +21,13 @@ from il2ward.forms import apply_errors, error_summary
 from il2ward.models import NURSING_ROLES, Role
 from scheduling import selectors, services
 from scheduling.domain import calendar, dosing
+from scheduling.domain.eligibility import ELIGIBILITY_ITEMS
 from scheduling.models import Course, Dose
 from scheduling.review import forms as review_forms
 from scheduling.review.forms import CourseForm
 from scheduling.selectors import review
+from scheduling.selectors.courses import course_retreatment_check
 from scheduling.services import decisions
-from scheduling.services.decisions import course_retreatment_check
 
 
 @login_required
@@ -167,7 +168,7 @@ def _signed(signature, zone) -> str:
 @require_POST
 def eligibility(request, pk: int):
     def act(course, data, now):
-        form_items = {key: data[key] is True for key in services.ELIGIBILITY_ITEMS}
+        form_items = {key: data[key] is True for key in ELIGIBILITY_ITEMS}
         course = services.course_attest_eligibility(
             course_id=course.pk, items=form_items, password=data["password"], by=request.user, now=now
         )

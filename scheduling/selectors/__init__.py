@@ -1,5 +1,5 @@
-"""Reads, with query counts the tests pin: courses and doses (here), the ward board and the nurse's pages (board),
-the course review (review) and the exports' records (records).
+"""Reads, with query counts the tests pin: courses and doses (courses), the ward board and the nurse's pages (board),
+and the course review (review). The exports read through export/records.py, beside the documents they build.
 
 The course and dose reads every page uses are named here; the page-specific reads are imported from their module.
 """
@@ -10,6 +10,7 @@ from scheduling.selectors.courses import (
     administration_for,
     course_doses,
     course_for,
+    course_retreatment_check,
     course_summary,
     dose_for,
     dose_overrides,
@@ -28,6 +29,7 @@ __all__ = [
     "administration_for",
     "course_doses",
     "course_for",
+    "course_retreatment_check",
     "course_summary",
     "dose_for",
     "dose_overrides",

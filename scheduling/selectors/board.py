@@ -21,7 +21,7 @@ from monitoring.selectors import latest_vitals_for, observations, patient_snapsh
 from scheduling.domain import window as slot_window
 from scheduling.models import Administration, Course, Dose, Hold, Override, TeachingRecord
 from scheduling.selectors import preparation_for
-from scheduling.services.evaluation import HISTORY_BEFORE_FIRST_DOSE, course_version, parsed_rule_set
+from scheduling.selectors.courses import HISTORY_BEFORE_FIRST_DOSE, course_version, parsed_rule_set
 
 CHARTED = (Dose.Status.GIVEN, Dose.Status.HELD, Dose.Status.MISSED)
 

@@ -1,15 +1,47 @@
 """Reads for courses and doses, with their queries pinned (tests assert the counts)."""
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import Count, Max, Min, Prefetch, Q
 from django.http import Http404
 
 from il2ward import access
+from monitoring.domain.rulesets import RULE_SETS, RuleSet
+from monitoring.models import RuleSetVersion
 from scheduling.domain import dosing
+from scheduling.domain.aware import as_utc
+from scheduling.domain.signed_records import local_date
 from scheduling.models import Administration, Course, Dose, Hold, Override
+
+# History read for a slot starts 48 h before the course's first dose (HOLD-RULES §3: observations charted before the
+# course row was created count like any other). SCH-RETREAT keeps a new course at least 7 weeks after the previous
+# one, so this bound is always later than the previous course's end.
+HISTORY_BEFORE_FIRST_DOSE = timedelta(hours=48)
+
+# Parsing a definition costs more than comparing it, so the parsed rule set is kept per row. The definition is
+# compared on every use: an id can come back with other content (a rolled-back row on SQLite, a test database).
+_PARSED: dict[int, tuple[dict, RuleSet]] = {}
+
+
+def parsed_rule_set(version: RuleSetVersion) -> RuleSet:
+    cached = _PARSED.get(version.pk)
+    if cached is None or cached[0] != version.definition:
+        cached = _PARSED[version.pk] = (version.definition, RuleSet.from_dict(version.definition))
+    return cached[1]
+
+
+def course_version(course: Course) -> RuleSetVersion:
+    """The rule-set version a course is evaluated under: the one it started with, unless that one predates the
+    HOLD-RULES.md version the software follows (then the current version of the same rule set)."""
+    version = course.rule_set
+    builtin = RULE_SETS.get(version.base)
+    if builtin is not None and version.definition.get("spec", 1) < builtin.spec:
+        from monitoring.services import rule_set_current
+
+        return rule_set_current(version.name, now=course.created_at)
+    return version
 
 
 @dataclass(frozen=True)
@@ -137,3 +169,45 @@ def administration_for(user, administration_id) -> Administration:
         )
     except (Administration.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such administration") from exc
+
+
+# SCH-RETREAT
+
+
+def course_retreatment_check(patient, first_dose_at: datetime | None, now: datetime) -> tuple[bool, date | None, list]:
+    """May a new course for `patient` start at `first_dose_at` (default: now)? The one place SCH-RETREAT is decided.
+
+    Returns (allowed, earliest_date, reasons). Every earlier course must be closed with its discharge date recorded;
+    the first dose's ward-local date must be at least discharge + 49 days (IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS) after
+    each; a retreatment-bar event (HOLD-RULES §4) on any earlier course blocks for good (earliest_date None).
+    Two queries, whatever the number of earlier courses.
+    """
+    from scheduling.models import RetreatmentBar
+
+    first = as_utc(first_dose_at or now, "first_dose_at")
+    zone = patient.ward.zone
+    wait = timedelta(days=settings.IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS)
+    reasons: list[str] = []
+    earliest: date | None = None
+    latest_discharge: Course | None = None
+    courses = list(Course.objects.filter(patient=patient, first_dose_at__lt=first).order_by("first_dose_at", "pk"))
+    for course in courses:
+        if course.status in Course.OPEN_STATUSES:
+            reasons.append(f"SCH-RETREAT: course {course.pk} is still open.")
+        elif course.discharge_date is None:
+            reasons.append(f"SCH-RETREAT: course {course.pk} has no discharge date recorded (the wait counts from it).")
+        elif earliest is None or course.discharge_date + wait > earliest:
+            earliest, latest_discharge = course.discharge_date + wait, course
+    if earliest is not None and local_date(first, zone) < earliest:
+        reasons.append(
+            f"SCH-RETREAT: not before {earliest.isoformat()} (discharge {latest_discharge.discharge_date.isoformat()} "
+            f"+ {wait.days} days, course {latest_discharge.pk})."
+        )
+    bars = list(
+        RetreatmentBar.objects.filter(course__patient=patient, course__first_dose_at__lt=first).order_by("at", "pk")
+    )
+    for bar in bars:
+        reasons.append(f"SCH-RETREAT: course {bar.course_id} recorded a retreatment-bar event ({bar.kind}).")
+    if bars:
+        earliest = None
+    return (not reasons, earliest, reasons)

@@ -23,7 +23,9 @@ from il2ward.models import Medication, Signature
 from monitoring.domain import engine
 from monitoring.models import FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling import selectors
-from scheduling.domain import calendar
+from scheduling.domain import calendar, signed_records
+from scheduling.domain.eligibility import ELIGIBILITY_CREATININE_HOURS, ELIGIBILITY_LABELS
+from scheduling.domain.interactions import Interaction, interaction_warnings
 from scheduling.models import (
     Administration,
     AdverseEvent,
@@ -37,85 +39,8 @@ from scheduling.models import (
     RetreatmentBar,
 )
 from scheduling.review import plots
-from scheduling.services import ELIGIBILITY_CREATININE_HOURS, decisions
-
-# HOLD-RULES §2, as the oncologist reads it on the attestation form (keys: services.ELIGIBILITY_ITEMS, the API's).
-ELIGIBILITY_LABELS = {
-    "cardiac_stress_test_normal": "Normal cardiac stress test (thallium), with its date",
-    "pulmonary_function_normal": "Normal pulmonary function tests, with their date",
-    "no_active_infection": "No active bacterial infection (treated before start; central-line prophylaxis considered)",
-    "no_organ_allograft": "No organ allograft",
-    "no_hypersensitivity": "No hypersensitivity to aldesleukin",
-    "pregnancy_test_negative_or_na": "Pregnancy test negative, or not applicable",
-    "baseline_labs_done": "Baseline labs done (serum creatinine ≤ 1.5 mg/dL within 72 h: checked by the software)",
-    "antihypertensives_stopped": "Antihypertensives stopped",
-}
-
-
-@dataclass(frozen=True)
-class InteractionClass:
-    name: str
-    effect: str
-    words: tuple[str, ...]  # lower-case name fragments matched against the patient's medication list
-
-
-# HOLD-RULES §2 interaction list (seed monograph), as data. Matching is by name fragment: a warning to read, not proof.
-INTERACTIONS = (
-    InteractionClass(
-        "aminoglycosides",
-        "more toxicity (renal)",
-        tuple("aminoglycoside gentamicin tobramycin amikacin streptomycin neomycin plazomicin".split()),
-    ),
-    InteractionClass("asparaginase", "more toxicity", ("asparaginase", "pegaspargase", "crisantaspase")),
-    InteractionClass(
-        "cytotoxic chemotherapy",
-        "more toxicity",
-        tuple(
-            "chemotherapy cisplatin carboplatin cyclophosphamide dacarbazine vinblastine vincristine temozolomide "
-            "fluorouracil paclitaxel docetaxel gemcitabine etoposide".split()
-        ),
-    ),
-    InteractionClass("doxorubicin", "more toxicity (cardiac)", ("doxorubicin", "adriamycin")),
-    InteractionClass("indomethacin", "more toxicity (renal)", ("indomethacin", "indometacin")),
-    InteractionClass("methotrexate", "more toxicity (hepatic)", ("methotrexate",)),
-    InteractionClass(
-        "antihypertensives",
-        "more hypotension",
-        tuple(
-            "antihypertensive amlodipine nifedipine felodipine diltiazem verapamil lisinopril enalapril ramipril "
-            "captopril perindopril losartan valsartan candesartan irbesartan olmesartan telmisartan metoprolol "
-            "atenolol bisoprolol carvedilol propranolol labetalol nebivolol hydrochlorothiazide chlorthalidone "
-            "indapamide spironolactone clonidine hydralazine doxazosin prazosin minoxidil".split()
-        ),
-    ),
-    InteractionClass(
-        "glucocorticoids",
-        "less antitumour effect",
-        tuple(
-            "glucocorticoid prednisone prednisolone methylprednisolone dexamethasone hydrocortisone cortisone "
-            "budesonide triamcinolone betamethasone fludrocortisone".split()
-        ),
-    ),
-)
-
-
-@dataclass(frozen=True)
-class Interaction:
-    medication: str
-    drug_class: str
-    effect: str
-
-
-def interaction_warnings(medication_names: list[str]) -> list[Interaction]:
-    """The HOLD-RULES §2 interaction warnings for a medication list (pure)."""
-    out = []
-    for name in medication_names:
-        lowered = name.lower()
-        for cls in INTERACTIONS:
-            if any(word in lowered for word in cls.words):
-                out.append(Interaction(name, cls.name, cls.effect))
-    return out
-
+from scheduling.selectors.courses import course_retreatment_check
+from scheduling.services import decisions
 
 # --- Where a course stands --------------------------------------------------------------------------------------------
 
@@ -243,7 +168,7 @@ def _list_needs(course: Course, *, now: datetime) -> list[Need]:
 def _after_course_needs(last_done, assessed: bool, discharge: date | None, *, zone, now) -> list[Need]:
     needs = []
     if last_done and not assessed:
-        due = decisions.response_due_on(last_done.astimezone(zone).date())
+        due = signed_records.response_due_on(last_done.astimezone(zone).date())
         today = now.astimezone(zone).date()
         level = "warning" if today >= due - timedelta(days=7) else "info"
         needs.append(Need(level, f"Response assessment due {due:%a %d %b %Y}", "response"))
@@ -668,13 +593,13 @@ def _retreatment(course, doses, responses, *, zone, now) -> Retreatment:
     if course.status in Course.OPEN_STATUSES:  # SCH-RETREAT only counts once this course has ended
         allowed, earliest, reasons = False, None, [f"SCH-RETREAT: course {course.pk} is still open."]
     else:
-        allowed, earliest, reasons = decisions.course_retreatment_check(course.patient, now, now)
+        allowed, earliest, reasons = course_retreatment_check(course.patient, now, now)
     return Retreatment(
         allowed=allowed,
         earliest=earliest,
         reasons=reasons,
         course_end=course_end,
-        response_due=decisions.response_due_on(course_end) if course_end else None,
+        response_due=signed_records.response_due_on(course_end) if course_end else None,
     )
 
 
@@ -709,22 +634,26 @@ def _signatures(course, doses, overrides, cycle_decisions, responses, *, zone) -
             subject, record, anchor = "Eligibility (HOLD-RULES §2)", _eligibility_record(course, sig), "eligibility"
         elif sig.pk in by_override:
             o = by_override[sig.pk]
-            record = decisions.record_override(
+            record = signed_records.record_override(
                 dose_id=o.dose_id, evaluation_id=o.evaluation_id, covers=o.covers, reason=o.reason
             )
             subject, anchor = f"Override · {labels.get(o.dose_id, '')}", f"dose-{o.dose_id}"
         elif sig.pk in by_decision:
             d = by_decision[sig.pk]
             subject = f"Cycle {d.cycle} {d.get_choice_display().lower()} · after {labels.get(d.dose_id, '')}"
-            record, anchor = decisions.record_cycle_decision(d), f"dose-{d.dose_id}"
+            record, anchor = signed_records.record_cycle_decision(d), f"dose-{d.dose_id}"
         elif sig.pk in by_response:
-            record, subject, anchor = decisions.record_response(by_response[sig.pk]), "Response assessment", "response"
+            record, subject, anchor = (
+                signed_records.record_response(by_response[sig.pk]),
+                "Response assessment",
+                "response",
+            )
         elif sig.object_type == "scheduling.course" and sig.meaning == MEANING_STOP:
             record, subject = {"course": course.pk, "reason": course.stop_reason}, "Course stopped"
         elif sig.object_type == "scheduling.course" and sig.meaning == decisions.MEANING_CYCLE2_MOVE:
-            record, subject, anchor = decisions.record_cycle2(course), "Cycle 2 start", "cycle2"
+            record, subject, anchor = signed_records.record_cycle2(course), "Cycle 2 start", "cycle2"
         elif sig.object_type == "scheduling.course" and sig.meaning == decisions.MEANING_DISCHARGE:
-            record, subject, anchor = decisions.record_discharge(course), "Discharge date", "discharge"
+            record, subject, anchor = signed_records.record_discharge(course), "Discharge date", "discharge"
         if record is None:
             state = "unchecked"
         elif record_hash(record) == sig.record_hash:

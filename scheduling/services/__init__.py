@@ -5,9 +5,6 @@ outside this package use are named here, so a view or task imports ``scheduling.
 """
 
 from scheduling.services.courses import (
-    ELIGIBILITY_CREATININE_HOURS,
-    ELIGIBILITY_CREATININE_MAX,
-    ELIGIBILITY_ITEMS,
     course_attest_eligibility,
     course_create,
     course_materialise_calendar,
@@ -29,9 +26,6 @@ from scheduling.services.doses import (
 )
 
 __all__ = [
-    "ELIGIBILITY_CREATININE_HOURS",
-    "ELIGIBILITY_CREATININE_MAX",
-    "ELIGIBILITY_ITEMS",
     "REFUSAL_DETAILS",
     "administration_enter_in_error",
     "course_attest_eligibility",

@@ -17,9 +17,11 @@ from monitoring import plausibility
 from monitoring.models import LabResult, WeightMeasurement
 from monitoring.services import rule_set_current
 from scheduling.domain import calendar, dosing, progress
+from scheduling.domain.eligibility import ELIGIBILITY_CREATININE_HOURS, ELIGIBILITY_CREATININE_MAX, ELIGIBILITY_ITEMS
 from scheduling.models import Course, Dose, RetreatmentBar
-from scheduling.services.decisions import course_retreatment_check
+from scheduling.selectors.courses import course_retreatment_check
 from scheduling.services.reminders import DOSE_WORK
+from scheduling.task_names import GENERATE_CALENDAR
 
 WEIGHT_RANGE_KG = (Decimal(20), Decimal(350))
 COURSE_START_PAST = timedelta(days=1)
@@ -105,7 +107,7 @@ def course_create(
             "weight_confirmed_reason": confirmed_reason,
         },
     )
-    enqueue_on_commit("scheduling.generate_calendar", course.pk)
+    enqueue_on_commit(GENERATE_CALENDAR, course.pk)
     return course
 
 
@@ -179,7 +181,7 @@ def courses_pickup_unscheduled(*, now: datetime, limit: int = 200) -> list[int]:
         ]
     )
     for course_id in ids:
-        send_task_safely("scheduling.generate_calendar", course_id)
+        send_task_safely(GENERATE_CALENDAR, course_id)
     return ids
 
 
@@ -226,19 +228,6 @@ def courses_advance_status(*, now: datetime) -> int:
 
 
 # --- Eligibility, stop ---------------------------------------------------------------------------------------------
-
-ELIGIBILITY_ITEMS = (
-    "cardiac_stress_test_normal",
-    "pulmonary_function_normal",
-    "no_active_infection",
-    "no_organ_allograft",
-    "no_hypersensitivity",
-    "pregnancy_test_negative_or_na",
-    "baseline_labs_done",
-    "antihypertensives_stopped",
-)
-ELIGIBILITY_CREATININE_MAX = Decimal("1.5")  # HOLD-RULES §2 (label §5)
-ELIGIBILITY_CREATININE_HOURS = 72
 
 
 @retry_transaction
@@ -328,4 +317,7 @@ def course_stop(*, course_id: int, reason: str, password: str, by, now: datetime
 
 
 def _barred(patient_id: int, *, exclude_course: int | None = None) -> bool:
-    return RetreatmentBar.objects.filter(course__patient_id=patient_id).exclude(course_id=exclude_course).exists()
+    bars = RetreatmentBar.objects.filter(course__patient_id=patient_id)
+    if exclude_course is not None:
+        bars = bars.exclude(course_id=exclude_course)
+    return bars.exists()

@@ -1,16 +1,14 @@
-"""The oncologist's decisions on a course that services.py does not already make, and SCH-RETREAT.
+"""The oncologist's decisions on a course: cycle decisions, cycle 2, discharge, response, adverse events.
 
 Each decision is one service: `@transaction.atomic`, keyword-only, validate → e-sign (password re-entered,
 `il2ward.audit.sign`) → write → `audit()`. What is signed is a small record; the `record_*` functions below build it,
 both when signing and when the course page rebuilds it later to show a record "changed after signing".
 
-Eligibility attestation, hold override and stopping the course are services.py's (`course_attest_eligibility`,
-`dose_override`, `course_stop`); this module does not import services.py, so services.py may import
-`course_retreatment_check` from here.
+Eligibility attestation, hold override and stopping the course are in courses.py and doses.py; SCH-RETREAT's check is
+a read (selectors/courses.py); the signed records are pure (domain/signed_records.py).
 """
 
-from datetime import date, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import date, datetime
 
 from django.conf import settings
 from django.db import transaction
@@ -20,6 +18,14 @@ from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
 from scheduling.domain import calendar
 from scheduling.domain.aware import as_utc
+from scheduling.domain.signed_records import (
+    iso_utc,
+    local_date,
+    record_cycle2,
+    record_cycle_decision,
+    record_discharge,
+    record_response,
+)
 from scheduling.models import AdverseEvent, Course, CycleDecision, Dose, DoseEvaluation, ResponseAssessment
 
 # Signature meanings: shown on screen and in print, and how the review page tells what a signature signed.
@@ -28,98 +34,6 @@ MEANING_CYCLE_STOP = "Cycle stopped after a stop recommendation"
 MEANING_CYCLE2_MOVE = "Cycle 2 start moved"
 MEANING_DISCHARGE = "Discharge date recorded"
 MEANING_RESPONSE = "Response assessment recorded"
-
-RESPONSE_DUE_DAYS = 28  # SCH-RETREAT: response assessment due ~28 days after the course ends
-
-
-def iso_utc(value: datetime) -> str:
-    return as_utc(value).isoformat().replace("+00:00", "Z")
-
-
-def local_date(value: datetime, zone: ZoneInfo) -> date:
-    return as_utc(value).astimezone(zone).date()
-
-
-# --- SCH-RETREAT ------------------------------------------------------------------------------------------------------
-
-
-def course_retreatment_check(patient, first_dose_at: datetime | None, now: datetime) -> tuple[bool, date | None, list]:
-    """May a new course for `patient` start at `first_dose_at` (default: now)? The one place SCH-RETREAT is decided.
-
-    Returns (allowed, earliest_date, reasons). Every earlier course must be closed with its discharge date recorded;
-    the first dose's ward-local date must be at least discharge + 49 days (IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS) after
-    each; a retreatment-bar event (HOLD-RULES §4) on any earlier course blocks for good (earliest_date None).
-    Two queries, whatever the number of earlier courses.
-    """
-    from scheduling.models import RetreatmentBar
-
-    first = as_utc(first_dose_at or now, "first_dose_at")
-    zone = patient.ward.zone
-    wait = timedelta(days=settings.IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS)
-    reasons: list[str] = []
-    earliest: date | None = None
-    latest_discharge: Course | None = None
-    courses = list(Course.objects.filter(patient=patient, first_dose_at__lt=first).order_by("first_dose_at", "pk"))
-    for course in courses:
-        if course.status in Course.OPEN_STATUSES:
-            reasons.append(f"SCH-RETREAT: course {course.pk} is still open.")
-        elif course.discharge_date is None:
-            reasons.append(f"SCH-RETREAT: course {course.pk} has no discharge date recorded (the wait counts from it).")
-        elif earliest is None or course.discharge_date + wait > earliest:
-            earliest, latest_discharge = course.discharge_date + wait, course
-    if earliest is not None and local_date(first, zone) < earliest:
-        reasons.append(
-            f"SCH-RETREAT: not before {earliest.isoformat()} (discharge {latest_discharge.discharge_date.isoformat()} "
-            f"+ {wait.days} days, course {latest_discharge.pk})."
-        )
-    bars = list(
-        RetreatmentBar.objects.filter(course__patient=patient, course__first_dose_at__lt=first).order_by("at", "pk")
-    )
-    for bar in bars:
-        reasons.append(f"SCH-RETREAT: course {bar.course_id} recorded a retreatment-bar event ({bar.kind}).")
-    if bars:
-        earliest = None
-    return (not reasons, earliest, reasons)
-
-
-def response_due_on(course_end: date) -> date:
-    return course_end + timedelta(days=RESPONSE_DUE_DAYS)
-
-
-# --- Records that are signed (rebuilt by the review page to detect a change after signing) ----------------------------
-
-
-def record_cycle_decision(decision: CycleDecision) -> dict:
-    return {
-        "course": decision.course_id,
-        "cycle": decision.cycle,
-        "dose": decision.dose_id,
-        "evaluation": decision.evaluation_id,
-        "choice": decision.choice,
-        "reason": decision.reason,
-    }
-
-
-def record_override(*, dose_id: int, evaluation_id: int, covers: list, reason: str) -> dict:
-    """What an oncologist signs when she overrides a hold: the findings it covers (INV-OVR) and why."""
-    return {"dose": dose_id, "evaluation": evaluation_id, "covers": covers, "reason": reason}
-
-
-def record_cycle2(course: Course) -> dict:
-    return {"course": course.pk, "cycle2_first_at": iso_utc(course.cycle2_first_at)}
-
-
-def record_discharge(course: Course) -> dict:
-    return {"course": course.pk, "discharge_date": course.discharge_date.isoformat() if course.discharge_date else None}
-
-
-def record_response(assessment: ResponseAssessment) -> dict:
-    return {
-        "course": assessment.course_id,
-        "assessed_on": assessment.assessed_on.isoformat(),
-        "response": assessment.response,
-        "note": assessment.note,
-    }
 
 
 # --- Services ---------------------------------------------------------------------------------------------------------

@@ -13,8 +13,8 @@ from il2ward.notifications import Outgoing, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
 from scheduling.domain import charting, window
+from scheduling.domain.signed_records import record_override
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override
-from scheduling.services.decisions import record_override
 from scheduling.services.evaluation import DOSE_RELATED, evaluate_doses, override_covers, record_bars_after_course
 from scheduling.services.reminders import DOSE_WORK, HOLD_KINDS
 
@@ -47,10 +47,12 @@ def _rules(evaluation: DoseEvaluation | None, levels=engine.BLOCKING_LEVELS) -> 
     return list(dict.fromkeys(f["rule"] for f in evaluation.findings if f["level"] in levels))
 
 
-def _hold_overridden(dose: Dose, evaluation: DoseEvaluation, *, now: datetime) -> bool:
+def _hold_overridden(dose: Dose, evaluation: DoseEvaluation | None, *, now: datetime) -> bool:
     """INV-OVR: a standing override of this slot covers the evaluation's hold findings (same rules, same or less
     severe values). One it no longer covers lapses here and never applies again: the oncologist signed for what she
     saw, and a new hold rule or a worse value needs a new override."""
+    if evaluation is None:
+        return False  # nothing evaluated, nothing held: there is no hold to cover
     for override in Override.objects.filter(dose=dose, lapsed_at__isnull=True):
         if override_covers(override.covers, evaluation.findings):
             return True
@@ -557,7 +559,7 @@ def doses_evaluate_entering_window(*, now: datetime) -> int:
     """Evaluate every open slot inside its pre-dose window (due − 2 h … due + W) not yet evaluated in that window.
 
     The rule: the sweep evaluates a slot once, when it enters the window. After that, new data re-evaluates it (the
-    scheduling.evaluate_patient task monitoring enqueues on every observation), and so does charting; a second sweep
+    evaluate_patient task enqueued after every observation), and so does charting; a second sweep
     adds nothing. A constant number of queries whatever the number of slots: 10 when nothing is newly flagged
     (candidates, rule-set versions, 6 snapshot reads, insert, update) and the transaction's own statements; newly
     flagged slots add one read (their wards' nursing staff) and their notification rows' writes.

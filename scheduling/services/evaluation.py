@@ -8,25 +8,24 @@ created after it) and stores that version, so an old evaluation keeps naming the
 whose version follows an older HOLD-RULES.md is evaluated under the current version of its rule set instead: the
 §3a invariants are not switches, and a version that predates them cannot honour them.
 
-History read for a slot starts 48 h before the course's first dose (observations charted before the course row was
-created count like any other, HOLD-RULES §3). The spec bounds it by the end of the patient's previous course too;
-SCH-RETREAT keeps a new course at least 7 weeks after that, so the 48 h bound is always the later one.
+How far back the history goes and which version a course is evaluated under are reads: selectors/courses.py.
 """
 
 from datetime import datetime, timedelta
 
 from django.db import transaction
 
+from il2ward.audit import Entry, audit_many
 from il2ward.notifications import Outgoing, flag_topic, notifications_resolve, notify_many
 from il2ward.recipients import Directory
 from monitoring.domain import engine
-from monitoring.domain.rulesets import RULE_SETS, RuleSet, json_ready
+from monitoring.domain.rulesets import json_ready
 from monitoring.domain.snapshot import RETREATMENT_BAR_EVENTS
 from monitoring.models import ClinicalEvent, RuleSetVersion
 from monitoring.selectors import SnapshotRequest, snapshots_for
 from scheduling.models import Course, Dose, DoseEvaluation, Override, RetreatmentBar
+from scheduling.selectors.courses import HISTORY_BEFORE_FIRST_DOSE, course_version, parsed_rule_set
 
-HISTORY_BEFORE_FIRST_DOSE = timedelta(hours=48)
 SLOT_INTERVAL = timedelta(hours=8)  # SCH-SLOTS: "since the previous slot" for CV-PRESSOR
 BLOCKING = ("hold", "stop", "discontinue")
 
@@ -40,29 +39,6 @@ DOSE_RELATED = (
     "course__rule_set",
     "latest_evaluation",
 )
-
-# Parsing a definition costs more than comparing it, so the parsed rule set is kept per row. The definition is
-# compared on every use: an id can come back with other content (a rolled-back row on SQLite, a test database).
-_PARSED: dict[int, tuple[dict, RuleSet]] = {}
-
-
-def parsed_rule_set(version: RuleSetVersion) -> RuleSet:
-    cached = _PARSED.get(version.pk)
-    if cached is None or cached[0] != version.definition:
-        cached = _PARSED[version.pk] = (version.definition, RuleSet.from_dict(version.definition))
-    return cached[1]
-
-
-def course_version(course: Course) -> RuleSetVersion:
-    """The rule-set version a course is evaluated under: the one it started with, unless that one predates the
-    HOLD-RULES.md version the software follows (then the current version of the same rule set)."""
-    version = course.rule_set
-    builtin = RULE_SETS.get(version.base)
-    if builtin is not None and version.definition.get("spec", 1) < builtin.spec:
-        from monitoring.services import rule_set_current
-
-        return rule_set_current(version.name, now=course.created_at)
-    return version
 
 
 def evaluate_doses(
@@ -164,7 +140,7 @@ def override_covers(covers: list[dict], findings: list[dict]) -> bool:
     rule it covered, at the same or a less severe value; any stop or discontinue finding lapses it."""
     if any(f["level"] in ("stop", "discontinue") for f in findings):
         return False
-    signed = {}
+    signed: dict[str, list[dict]] = {}
     for cover in covers:
         signed.setdefault(cover["rule"], []).append(cover)
     for finding in findings:
@@ -273,8 +249,34 @@ def _consequences(previous_flags, results, *, now) -> None:
         if never_given:  # INV-STOP: the slot is never given; "give it" reminders still waiting are answered
             notifications_resolve(dose_ids=never_given, kinds=["dose_due", "dose_overdue"], reason="stop recommended",
                                   now=now)  # fmt: skip
-    if bars:
-        RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)  # unique(course, kind, source): once each
+    _record_bars(bars, now=now)
+
+
+def _record_bars(bars: list[RetreatmentBar], *, now: datetime) -> None:
+    """Store the bar events not already on their course, each with an audit row (the system records them: a
+    clinical record written without a person). Nothing is read or written when there is none."""
+    if not bars:
+        return
+    known = set(
+        RetreatmentBar.objects.filter(course_id__in={bar.course_id for bar in bars}).values_list(
+            "course_id", "kind", "source"
+        )
+    )
+    unique = {(bar.course_id, bar.kind, bar.source): bar for bar in bars}
+    new = [bar for key, bar in unique.items() if key not in known]
+    if not new:
+        return
+    RetreatmentBar.objects.bulk_create(new, ignore_conflicts=True)  # unique(course, kind, source): a racing twin
+    audit_many(
+        Entry(
+            None,
+            "retreatment_bar.record",
+            ("scheduling.course", bar.course_id),
+            now,
+            new={"kind": bar.kind, "source": bar.source},
+        )  # fmt: skip
+        for bar in new
+    )
 
 
 def bar_events(result, snapshot, *, since: datetime | None = None) -> list[tuple[str, str]]:
@@ -318,6 +320,5 @@ def record_bars_after_course(*, patient_id: int, now: datetime) -> int:
         recorded_at__lte=now,
     )
     bars = [RetreatmentBar(course=course, kind=e.kind, source=e.source_id, at=now) for e in events]
-    if bars:
-        RetreatmentBar.objects.bulk_create(bars, ignore_conflicts=True)
+    _record_bars(bars, now=now)
     return len(bars)

@@ -372,7 +372,10 @@ def escalate_holds(*, now: datetime) -> int:
     items = []
     for dose in doses:
         course = dose.course
-        number, offset, roles = chain_position(chain, now - dose.flagged_at)
+        position = chain_position(chain, now - dose.flagged_at)
+        if position is None:
+            continue  # not reached: the query keeps only flags older than the first step's delay
+        number, offset, roles = position
         evaluation = dose.latest_evaluation
         rules = [f["rule"] for f in evaluation.findings if f["level"] in ("hold", "stop")] if evaluation else []
         items.append(

@@ -3,7 +3,7 @@ error responses; login public; the version the CHANGELOG names."""
 
 import pytest
 
-from il2ward.openapi import API_VERSION, OPERATIONS
+from il2ward.openapi import API_VERSION, LINKS, OPERATIONS
 
 pytestmark = pytest.mark.django_db
 
@@ -100,9 +100,48 @@ def test_every_link_points_at_a_published_operation(schema):
         for response in op["responses"].values()
         for link in response.get("links", {}).values()
     ]
-    assert len(links) >= 15
+    assert len(links) == sum(len(declared) for declared in LINKS.values())  # each declared link is published
     for source, link in links:
         assert link["operationId"] in ids, (source, link)
+
+
+def test_each_link_fills_parameters_and_body_fields_its_target_has(schema):
+    """A link naming a parameter or body field the target does not take would be silently ignored by clients."""
+    by_id = {op["operationId"]: op for _, _, op in operations(schema)}
+    components = schema["components"]["schemas"]
+    checked = 0
+    for _, _, op in operations(schema):
+        for response in op["responses"].values():
+            for name, link in response.get("links", {}).items():
+                target = by_id[link["operationId"]]
+                assert set(link["parameters"]) <= {p["name"] for p in target.get("parameters", [])}, (name, link)
+                if "requestBody" in link:
+                    body = target["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+                    assert set(link["requestBody"]) <= set(components[body]["properties"]), (name, link)
+                checked += 1
+    assert checked > 25
+
+
+def test_the_links_chain_a_patient_to_its_courses_doses_and_their_charting(schema):
+    """From a new patient, following links alone reaches a course, its doses, and evaluate / administer / hold, and
+    from each of those back to the dose (the stateful phase's walk)."""
+    edges: dict[str, set[str]] = {}
+    for _, _, op in operations(schema):
+        for response in op["responses"].values():
+            for link in response.get("links", {}).values():
+                edges.setdefault(op["operationId"], set()).add(link["operationId"])
+    reached, frontier = {"patients_create"}, ["patients_create"]
+    while frontier:
+        for target in edges.get(frontier.pop(), ()):
+            if target not in reached:
+                reached.add(target)
+                frontier.append(target)
+    wanted = {"courses_create", "course_get", "course_doses_list", "dose_get", "dose_evaluate", "dose_administer",
+              "dose_hold", "administration_enter_in_error"}  # fmt: skip
+    assert wanted <= reached, wanted - reached
+    for step in ("dose_evaluate", "dose_hold", "dose_administer"):
+        assert "dose_get" in edges[step], step
+    assert "course_get" not in edges.get("dose_hold", set())  # the walk above can fail: not every edge exists
 
 
 def test_oversized_bodies_and_database_outages_are_documented(schema):

@@ -13,7 +13,8 @@ import pytest
 from django.db.models import Count
 from django.utils import timezone
 
-from il2ward.health import BEAT, beat_lease, readiness_problems
+from il2ward.health import beat_lease, readiness_problems
+from il2ward.heartbeats import BEAT
 from il2ward.lease import lease_current
 from il2ward.models import Heartbeat, Notification
 from il2ward.services import patient_create

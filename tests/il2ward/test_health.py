@@ -10,7 +10,8 @@ import pytest
 from django.contrib.staticfiles import finders
 from django.utils import timezone
 
-from il2ward.health import BEAT, process_beats, readiness_problems
+from il2ward.health import readiness_problems
+from il2ward.heartbeats import BEAT, process_beats
 from il2ward.models import Heartbeat
 
 pytestmark = pytest.mark.django_db
@@ -79,7 +80,7 @@ def test_readyz_names_the_worker_without_a_fresh_worker_heartbeat(admin_client, 
 
 
 def test_worker_alive_is_per_worker_and_needs_a_fresh_heartbeat(settings):
-    from il2ward.health import worker_alive
+    from il2ward.heartbeats import worker_alive
 
     now = timezone.now()
     process_beats(name="worker:celery@one", now=now)

@@ -5,7 +5,8 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from il2ward.health import listener_problem, process_beats
+from il2ward.health import listener_problem
+from il2ward.heartbeats import process_beats
 
 pytestmark = pytest.mark.django_db
 

@@ -92,7 +92,7 @@ def sweeps_pass(n: int = 2) -> None:
     """Wait until n whole sweeps have run since now, before asserting that nothing happened: each sweep writes the
     beat's heartbeat as it starts, and the worker (one process, --pool=solo) runs one task at a time, so a sweep that
     started after another one's start means that one has finished."""
-    from il2ward.health import BEAT
+    from il2ward.heartbeats import BEAT
     from il2ward.models import Heartbeat
 
     since = timezone.now()

@@ -118,7 +118,7 @@ def test_failures_back_off_exponentially_and_the_eighth_is_dead_lettered(patient
 def test_readyz_names_dead_lettered_deliveries_until_an_administrator_retries_or_dismisses_them(
     patient_a, nurse_a, webhook, client, admin_client, settings
 ):
-    from il2ward.health import beat_beats, process_beats
+    from il2ward.heartbeats import beat_beats, process_beats
 
     beat_beats(now=timezone.now())
     process_beats(name="worker:celery@ward", now=timezone.now())
@@ -144,7 +144,7 @@ def test_readyz_names_dead_lettered_deliveries_until_an_administrator_retries_or
 
 
 def test_dismissing_a_dead_letter_clears_readyz(patient_a, nurse_a, webhook, client, admin_client, settings):
-    from il2ward.health import beat_beats, process_beats
+    from il2ward.heartbeats import beat_beats, process_beats
 
     beat_beats(now=timezone.now())
     process_beats(name="worker:celery@ward", now=timezone.now())

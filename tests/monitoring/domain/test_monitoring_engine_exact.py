@@ -16,6 +16,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from monitoring.domain import engine
+from monitoring.domain.engine import context as engine_context
+from monitoring.domain.engine import numbers, plan
 from monitoring.domain.rulesets import CONSENSUS_2014
 from monitoring.domain.snapshot import FluidPeriod, PatientSnapshot
 
@@ -41,9 +43,9 @@ def charts(draw):
     return draw(st.permutations(periods))
 
 
-def context(periods) -> engine._Context:
-    return engine._Context(
-        PatientSnapshot(urine_periods=tuple(periods)), CONSENSUS_2014, engine._plan(CONSENSUS_2014), NOW
+def context(periods) -> engine_context._Context:
+    return engine_context._Context(
+        PatientSnapshot(urine_periods=tuple(periods)), CONSENSUS_2014, plan._plan(CONSENSUS_2014), NOW
     )
 
 
@@ -59,8 +61,8 @@ def test_window_totals_equal_the_pro_rata_computation(periods):
             continue
         start, end = ctx.fluid_end - timedelta(hours=hours_from), ctx.fluid_end - timedelta(hours=hours_to)
         inside = [p for p in ctx.periods if p.start < end and p.end > start]
-        assert urine == engine._pro_rata(inside, start, end, urine=True)
-        assert diarrhoea == engine._pro_rata(inside, start, end, urine=False)
+        assert urine == engine_context._pro_rata(inside, start, end, urine=True)
+        assert diarrhoea == engine_context._pro_rata(inside, start, end, urine=False)
 
 
 def test_a_gap_in_the_urine_chart_leaves_the_window_unknown_but_diarrhoea_counts():
@@ -86,7 +88,7 @@ THRESHOLDS = st.one_of(
 @settings(max_examples=1000, deadline=None)
 @given(num=st.integers(-(10**6), 10**6), den=st.integers(1, 10**5), other=THRESHOLDS)
 def test_ratio_compares_like_the_fraction(num, den, other):
-    ratio, exact = engine._Ratio(num, den), Fraction(num, den)
+    ratio, exact = numbers._Ratio(num, den), Fraction(num, den)
     assert (ratio < other) == (exact < other)
     assert (ratio <= other) == (exact <= other)
     assert (ratio > other) == (exact > other)
@@ -98,8 +100,8 @@ def test_ratio_compares_like_the_fraction(num, den, other):
 @given(num=st.integers(-(10**7), 10**7), den=st.integers(1, 10**5))
 def test_a_quotient_is_shown_exactly_when_short_else_to_one_decimal_half_even(num, den):
     exact = Fraction(num, den)
-    shown = engine.fmt(engine._Ratio(num, den))
-    assert shown == engine.fmt(exact)
+    shown = numbers.fmt(numbers._Ratio(num, den))
+    assert shown == numbers.fmt(exact)
     if (exact * 1000).denominator == 1:
         assert Fraction(Decimal(shown)) == exact
     else:
@@ -114,7 +116,7 @@ def test_a_quotient_is_shown_exactly_when_short_else_to_one_decimal_half_even(nu
      (Decimal("1.50"), "1.50")],
 )  # fmt: skip
 def test_fmt_examples(value, shown):
-    assert engine.fmt(value) == shown
+    assert numbers.fmt(value) == shown
 
 
 def test_weight_gain_is_exact_at_the_fl_wt_boundary(snapshot):

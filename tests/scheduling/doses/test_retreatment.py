@@ -7,6 +7,7 @@ import pytest
 import time_machine
 
 from il2ward.errors import Conflict
+from il2ward.models import AuditEvent
 from monitoring.services import event_record
 from scheduling import tasks
 from scheduling.models import Course, RetreatmentBar
@@ -39,9 +40,14 @@ def test_a_sustained_vt_event_bars_retreatment_after_evaluation(api, ready, pati
     dose = first_dose(course)
     dose.refresh_from_db()
     assert dose.flag == "discontinue"  # CV-RHYTHM: sustained VT discontinues (INV-DISC)
-    # Evaluating again records nothing twice.
+    # Recorded by the system, audited like any clinical record: the course, the kind and the source.
+    (row,) = AuditEvent.objects.filter(action="retreatment_bar.record")
+    assert (row.actor_id, row.object_type, row.object_id) == (None, "scheduling.course", str(course.pk))
+    assert row.new == {"kind": "sustained_vt", "source": event.source_id}
+    # Evaluating again records nothing twice, and audits nothing twice.
     dose_evaluate(dose_id=dose.pk, now=NOW + timedelta(minutes=1))
     assert RetreatmentBar.objects.count() == 1
+    assert AuditEvent.objects.filter(action="retreatment_bar.record").count() == 1
 
     course_stop(course_id=course.pk, reason="Sustained VT", password=PASSWORD, by=oncologist, now=NOW)
     before = (Course.objects.count(), stored())

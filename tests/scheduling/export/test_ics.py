@@ -7,7 +7,7 @@ import pytest
 from icalendar import Calendar
 
 from scheduling.export import ics
-from scheduling.selectors.records import calendar_slots
+from scheduling.export.records import calendar_slots
 from tests.conftest import NOW
 
 pytestmark = pytest.mark.django_db

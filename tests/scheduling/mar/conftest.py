@@ -20,7 +20,8 @@ def clock():
 def ready_course(patient, *, oncologist, nurse, make_course, first_dose_at, now):
     """A course whose eligibility is attested, with baseline labs and weight recorded (what charting needs)."""
     from monitoring import services as obs
-    from scheduling.services import ELIGIBILITY_ITEMS, course_attest_eligibility
+    from scheduling.domain.eligibility import ELIGIBILITY_ITEMS
+    from scheduling.services import course_attest_eligibility
 
     setup = now - timedelta(hours=2)
     obs.labs_record(

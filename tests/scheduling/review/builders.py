@@ -11,11 +11,12 @@ from decimal import Decimal
 
 from monitoring import services as obs
 from scheduling import services as sched
+from scheduling.domain.eligibility import ELIGIBILITY_ITEMS
 from scheduling.models import Course, Dose
 from tests.charting import EXPLICIT_NEURO, EXPLICIT_VITALS, normal_exam
 from tests.conftest import NOW, PASSWORD
 
-ELIGIBLE = dict.fromkeys(sched.ELIGIBILITY_ITEMS, True)
+ELIGIBLE = dict.fromkeys(ELIGIBILITY_ITEMS, True)
 
 
 @dataclass

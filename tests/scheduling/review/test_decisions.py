@@ -11,8 +11,9 @@ from il2ward.audit import record_hash
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import AuditEvent, Signature
 from scheduling import services
-from scheduling.domain import calendar
+from scheduling.domain import calendar, signed_records
 from scheduling.models import AdverseEvent, Course, CycleDecision, Dose, ResponseAssessment, RetreatmentBar
+from scheduling.selectors import course_retreatment_check
 from scheduling.services import decisions
 from tests.conftest import NOW, PASSWORD
 from tests.scheduling.review.builders import build_course, flag_next
@@ -40,7 +41,7 @@ def test_cycle_stop_cancels_the_cycles_remaining_open_slots_and_is_signed(patien
     signature = decision.signature
     assert signature.meaning == decisions.MEANING_CYCLE_STOP
     assert signature.printed_name == "Dr Olga Oncologist" and signature.signed_at == NOW
-    assert signature.record_hash == record_hash(decisions.record_cycle_decision(decision))
+    assert signature.record_hash == record_hash(signed_records.record_cycle_decision(decision))
     event = AuditEvent.objects.get(action="cycle.decide")
     assert event.new["cancelled"] == 14 - dose.number + 1 and event.reason == "HR 135 despite fluids"
 
@@ -112,7 +113,7 @@ def test_cycle2_moves_to_the_earliest_allowed_start_and_its_slots_follow(make_co
     due = list(Dose.objects.filter(course=course, cycle=2).order_by("number").values_list("due_at", flat=True))
     assert due == [earliest + k * timedelta(hours=8) for k in range(14)]
     sig = Signature.objects.get(meaning=decisions.MEANING_CYCLE2_MOVE)
-    assert sig.record_hash == record_hash(decisions.record_cycle2(moved))
+    assert sig.record_hash == record_hash(signed_records.record_cycle2(moved))
     event = AuditEvent.objects.get(action="course.cycle2_move")
     assert (
         event.old == {"cycle2_first_at": "2027-03-26T21:00:00Z"}
@@ -168,7 +169,7 @@ def test_discharge_date_is_signed_audited_and_checked(make_course, patient_a, on
     assert course.discharge_date == date(2027, 1, 30)
     assert AuditEvent.objects.get(action="course.discharge").new["discharge_date"] == "2027-01-30"
     assert Signature.objects.get(meaning=decisions.MEANING_DISCHARGE).record_hash == record_hash(
-        decisions.record_discharge(course)
+        signed_records.record_discharge(course)
     )
 
 
@@ -262,17 +263,15 @@ def local(y, m, d, hh, mm, zone):
 
 
 def test_retreatment_without_an_earlier_course_is_allowed(patient_a):
-    assert decisions.course_retreatment_check(patient_a, NOW, NOW) == (True, None, [])
+    assert course_retreatment_check(patient_a, NOW, NOW) == (True, None, [])
 
 
 def test_retreatment_counts_49_days_from_discharge_in_ward_local_dates(finished, patient_a):
     earliest = date(2027, 3, 20)  # 30 Jan + 49 days
     # 23:30 on 19 Mar in Chicago is already 20 Mar in UTC: still a day too early on the ward's calendar.
-    allowed, when, reasons = decisions.course_retreatment_check(
-        patient_a, local(2027, 3, 19, 23, 30, "America/Chicago"), NOW
-    )
+    allowed, when, reasons = course_retreatment_check(patient_a, local(2027, 3, 19, 23, 30, "America/Chicago"), NOW)
     assert (allowed, when) == (False, earliest) and "SCH-RETREAT" in reasons[0]
-    assert decisions.course_retreatment_check(patient_a, local(2027, 3, 20, 0, 30, "America/Chicago"), NOW) == (
+    assert course_retreatment_check(patient_a, local(2027, 3, 20, 0, 30, "America/Chicago"), NOW) == (
         True,
         earliest,
         [],
@@ -281,16 +280,16 @@ def test_retreatment_counts_49_days_from_discharge_in_ward_local_dates(finished,
 
 def test_retreatment_needs_the_earlier_course_closed_and_discharged(make_course, patient_a, oncologist):
     course = make_course(patient_a)
-    allowed, _, reasons = decisions.course_retreatment_check(patient_a, NOW + timedelta(days=200), NOW)
+    allowed, _, reasons = course_retreatment_check(patient_a, NOW + timedelta(days=200), NOW)
     assert not allowed and "still open" in reasons[0]
     services.course_stop(course_id=course.pk, reason="Done", password=PASSWORD, by=oncologist, now=NOW)
-    allowed, earliest, reasons = decisions.course_retreatment_check(patient_a, NOW + timedelta(days=200), NOW)
+    allowed, earliest, reasons = course_retreatment_check(patient_a, NOW + timedelta(days=200), NOW)
     assert (allowed, earliest) == (False, None) and "no discharge date" in reasons[0]
 
 
 def test_a_retreatment_bar_blocks_every_later_course_for_good(finished, patient_a):
     RetreatmentBar.objects.create(course=finished, kind="sustained_vt", source="vitals:1", at=NOW)
-    allowed, earliest, reasons = decisions.course_retreatment_check(patient_a, NOW + timedelta(days=400), NOW)
+    allowed, earliest, reasons = course_retreatment_check(patient_a, NOW + timedelta(days=400), NOW)
     assert (allowed, earliest) == (False, None)
     assert any("sustained_vt" in r for r in reasons)
 
@@ -311,7 +310,7 @@ def test_course_create_refuses_a_barred_retreatment(finished, patient_a, oncolog
 def test_course_create_refuses_a_retreatment_too_soon_after_discharge(finished, patient_a, oncologist):
     """services.course_create enforces SCH-RETREAT (409 retreatment_blocked); course_retreatment_check agrees."""
     first = local(2027, 3, 19, 16, 0, "America/Chicago")
-    assert decisions.course_retreatment_check(patient_a, first, NOW)[0] is False
+    assert course_retreatment_check(patient_a, first, NOW)[0] is False
     with pytest.raises(Conflict) as exc:
         services.course_create(
             patient=patient_a, first_dose_at=first, dosing_weight_kg=finished.dosing_weight_kg, by=oncologist, now=NOW

@@ -10,16 +10,15 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from monitoring.domain.rulesets import CONSENSUS_2014, LABEL_ONLY
+from scheduling.domain.eligibility import ELIGIBILITY_ITEMS, ELIGIBILITY_LABELS
+from scheduling.domain.interactions import interaction_warnings
 from scheduling.review import plots
 from scheduling.selectors.review import (
-    ELIGIBILITY_LABELS,
     PLOT_THRESHOLDS,
     course_position,
     initials,
-    interaction_warnings,
     threshold_label,
 )
-from scheduling.services import ELIGIBILITY_ITEMS
 
 CHICAGO = ZoneInfo("America/Chicago")
 T0 = datetime(2027, 3, 12, 22, 0, tzinfo=UTC)

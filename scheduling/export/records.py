@@ -2,10 +2,11 @@
 
 from datetime import timedelta
 
-from django.db.models import Q
+from django.db.models import Case, CharField, OuterRef, Q, Subquery, When
+from django.db.models.functions import Cast
 from django.http import Http404
 
-from il2ward.models import Signature
+from il2ward.models import AuditEvent, Signature
 from monitoring.models import BedsideExam, FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling import selectors
 from scheduling.export.fhir import CourseRecord
@@ -38,17 +39,37 @@ def export_course_for(user, course_id) -> Course:
         raise Http404("No such course") from exc
 
 
+def correction_hash(model, action: str) -> Case:
+    """An annotation: the hash of the audit row that marked a row entered in error (il2ward/audit.py's chain), for
+    its Provenance; null on rows never corrected. The CASE keeps the lookup (by the audit table's object index) to
+    the corrected rows, inside the query that loads them: no query more."""
+    row = AuditEvent.objects.filter(
+        object_type=model._meta.label_lower,
+        object_id=Cast(OuterRef("pk"), output_field=CharField()),
+        action=action,
+    ).order_by("-pk")
+    return Case(
+        When(entered_in_error_at__isnull=False, then=Subquery(row.values("hash")[:1])),
+        default=None,
+        output_field=CharField(),
+    )
+
+
 def course_record(course: Course) -> CourseRecord:
     """Everything fhir.build_bundle reads, in 11 queries: doses, administrations, holds, overrides, signatures and
     the six observation tables."""
     doses = list(Dose.objects.filter(course=course).order_by("cycle", "number"))
     staff = ("given_by__profile", "verified_by__profile", "entered_in_error_by__profile", "evaluation__rule_set")
     administrations = list(
-        Administration.objects.filter(dose__course=course).select_related(*staff).order_by("started_at", "pk")
+        Administration.objects.filter(dose__course=course)
+        .select_related(*staff)
+        .annotate(correction_hash=correction_hash(Administration, "administration.entered_in_error"))
+        .order_by("started_at", "pk")
     )
     holds = list(
         Hold.objects.filter(dose__course=course)
-        .select_related("by__profile", "evaluation__rule_set")
+        .select_related("by__profile", "evaluation__rule_set", "entered_in_error_by__profile")
+        .annotate(correction_hash=correction_hash(Hold, "hold.entered_in_error"))
         .order_by("at", "pk")
     )
     overrides = list(
@@ -71,6 +92,7 @@ def course_record(course: Course) -> CourseRecord:
         kind: list(
             model.objects.filter(window, patient_id=course.patient_id)
             .select_related("recorded_by__profile", "entered_in_error_by__profile")
+            .annotate(correction_hash=correction_hash(model, f"{model.KIND}.entered_in_error"))
             .order_by("recorded_at", "pk")
         )
         for kind, model in OBSERVATION_MODELS.items()
