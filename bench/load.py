@@ -47,9 +47,8 @@ def _free_port() -> int:
 def _build() -> dict:
     """4 wards, 4 nurses and 3 ready patients each (a course due in 30 min), 2 oncologists; API tokens for all."""
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
-    from il2ward.models import Ward
+    from il2ward.models import ApiToken, Ward
     from il2ward.services import staff_upsert, ward_upsert
     from scheduling.models import Dose
 
@@ -77,8 +76,8 @@ def _build() -> dict:
             patient, course = ready_patient(ward, onc_users[0], ward_nurses[0], mrn=f"LOAD-{w}-{p}", now=now)
             dose = Dose.objects.get(course=course, cycle=1, number=1)
             patients[code].append({"patient": patient.pk, "course": course.pk, "dose": dose.pk})
-    tokens = {u.username: Token.objects.get_or_create(user=u)[0].key for u, _ in nurses}
-    tokens.update({u.username: Token.objects.get_or_create(user=u)[0].key for u in onc_users})
+    tokens = {u.username: ApiToken.objects.create(user=u)[1] for u, _ in nurses}
+    tokens.update({u.username: ApiToken.objects.create(user=u)[1] for u in onc_users})
     return {
         "nurses": [(n.username, code) for n, code in nurses],
         "oncologists": [u.username for u in onc_users],

@@ -6,10 +6,11 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from il2ward import channels as notification_channels
-from il2ward import recipients
+from il2ward import credentials, recipients
 from il2ward.channels import REGISTRY
 from il2ward.models import (
     NURSING_ROLES,
+    ApiToken,
     AuditEvent,
     Delivery,
     Heartbeat,
@@ -169,6 +170,98 @@ class SecurityEventAdmin(ReadOnlyAdmin):
     list_filter = ["kind"]
     search_fields = ["username", "ip"]
     date_hierarchy = "at"
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(ReadOnlyAdmin):
+    """Live API tokens (no secret is shown: only its hash is stored). Revoking goes through the service, so it is in
+    the security log and the audit trail; revoked and expired tokens are in the security log."""
+
+    list_display = ["pk", "user", "client", "created", "expiry"]
+    list_filter = ["client"]
+    search_fields = ["user__username", "client"]
+    fields = ["user", "client", "created", "expiry"]
+    readonly_fields = fields
+    actions = ["revoke"]
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoke instead: the service logs it
+
+    def has_change_permission(self, request, obj=None):
+        # Revoking needs the change permission (every field stays read-only).
+        return admin.ModelAdmin.has_change_permission(self, request, obj)
+
+    @admin.action(description="Revoke the selected API tokens", permissions=["change"])
+    def revoke(self, request, queryset):
+        revoked = sum(
+            credentials.api_token_revoke(token=token, by=request.user, reason=credentials.ADMIN, request=request)
+            for token in queryset.select_related("user")
+        )
+        self.message_user(request, f"{revoked} API token(s) revoked.", messages.SUCCESS)
+
+
+def _register_lockouts() -> None:
+    """django-axes' failed-attempt list, with unlock actions through the service (logged and audited) instead of
+    deleting rows by hand."""
+    from axes.admin import AccessAttemptAdmin
+    from axes.models import AccessAttempt
+
+    class LockoutAdmin(AccessAttemptAdmin):
+        actions = ["unlock_usernames", "unlock_addresses", *AccessAttemptAdmin.actions]
+        list_display = ["attempt_time", "username", "ip_address", "path_info", "failures_since_start", "locked"]
+
+        def get_queryset(self, request):
+            """Each row with its username's and its address's failures inside the cool-off, as the lock-out counts
+            them (il2ward.security.LockoutHandler), in the list's one query."""
+            from django.conf import settings
+            from django.db.models import OuterRef, Subquery, Sum
+
+            recent = AccessAttempt.objects.filter(attempt_time__gte=timezone.now() - settings.AXES_COOLOFF_TIME)
+
+            def failures(field: str):
+                rows = recent.filter(**{field: OuterRef(field)}).order_by().values(field)
+                return Subquery(rows.annotate(n=Sum("failures_since_start")).values("n")[:1])
+
+            return (
+                super()
+                .get_queryset(request)
+                .annotate(username_failures=failures("username"), address_failures=failures("ip_address"))
+            )
+
+        @admin.display(description="locked now")
+        def locked(self, obj) -> str:
+            from django.conf import settings
+
+            what = []
+            if obj.username and (obj.username_failures or 0) >= settings.AXES_FAILURE_LIMIT:
+                what.append("username")
+            if obj.ip_address and (obj.address_failures or 0) >= settings.IL2WARD_LOCKOUT_ADDRESS_FAILURES:
+                what.append("address")
+            return " and ".join(what) or "no"
+
+        def has_delete_permission(self, request, obj=None):
+            return False  # an unlock is the way, and it is logged
+
+        def _unlock(self, request, queryset, field: str, what: str) -> None:
+            values = sorted({v for v in queryset.values_list(field, flat=True) if v})
+            for value in values:
+                credentials.lockout_unlock(by=request.user, request=request, **{what: value})
+            self.message_user(request, f"Unlocked ({what}): {', '.join(values) or 'none'}.", messages.SUCCESS)
+
+        @admin.action(description="Unlock the selected usernames (their failed attempts are cleared)")
+        def unlock_usernames(self, request, queryset):
+            self._unlock(request, queryset, "username", "username")
+
+        @admin.action(description="Unlock the selected client addresses (every attempt from them is cleared)")
+        def unlock_addresses(self, request, queryset):
+            self._unlock(request, queryset, "ip_address", "address")
+
+    if admin.site.is_registered(AccessAttempt):
+        admin.site.unregister(AccessAttempt)
+    admin.site.register(AccessAttempt, LockoutAdmin)
+
+
+_register_lockouts()
 
 
 @admin.register(Signature)

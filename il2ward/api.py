@@ -3,6 +3,7 @@
 from datetime import UTC
 
 from axes import helpers as axes_helpers
+from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied
 from django.http import Http404, HttpResponse, JsonResponse
 from django.utils import timezone
@@ -11,12 +12,11 @@ from django.views.defaults import page_not_found
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import exceptions, generics, serializers, status
-from rest_framework.authtoken.models import Token
-from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.response import Response
+from rest_framework.views import APIView
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from il2ward import access, security
+from il2ward import access, credentials, security
 from il2ward.errors import Conflict, Forbidden, Invalid
 from il2ward.fhir_base import MEDIA_TYPE, operation_outcome
 from il2ward.models import Patient, Role, Ward
@@ -92,26 +92,74 @@ class AwareDateTimeField(serializers.Field):
 class Login(serializers.Serializer):
     username = serializers.CharField()
     password = serializers.CharField(trim_whitespace=False, style={"input_type": "password"})
+    client = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=64,
+        help_text="The device or system the token is for (e.g. `ward-a-tablet-3`, `lab-interface`). A new login "
+        "from the same client replaces that client's token; without it each login gets a token of its own.",
+    )
+
+    def validate(self, attrs):
+        # django-axes counts this attempt like a login-page attempt (the Django request is in the context).
+        user = authenticate(request=self.context["request"], username=attrs["username"], password=attrs["password"])
+        if not user:  # also an inactive user (ModelBackend)
+            raise serializers.ValidationError("Unable to log in with provided credentials.", code="authorization")
+        attrs["user"] = user
+        return attrs
 
 
 class TokenOut(serializers.Serializer):
-    token = serializers.CharField(help_text="Send it as `Authorization: Token <token>`.")
+    token = serializers.CharField(
+        help_text="Send it as `Authorization: Token <token>`. Shown once; only a hash is kept."
+    )
+    expiry = AwareDateTimeField(help_text="When the token stops working (IL2WARD_API_TOKEN_HOURS after issue, UTC).")
+    client = serializers.CharField(help_text="The client named at login (empty when none was).")
 
 
-class TokenView(ObtainAuthToken):
-    """POST {"username", "password"} → {"token"}; then send `Authorization: Token <token>`."""
+class TokenView(APIView):
+    """POST {"username", "password", "client"?} → {"token", "expiry", "client"}; then `Authorization: Token <token>`.
 
+    A new token each time (django-rest-knox: stored hashed, expiring); revoked by POST auth/logout/ with it."""
+
+    authentication_classes = ()
     permission_classes = ()
 
     @extend_schema(request=Login, responses={200: TokenOut}, auth=[])
     def post(self, request, *args, **kwargs):
-        # The Django request, so the lock-out (django-axes) counts this attempt like a login-page attempt.
-        serializer = self.serializer_class(data=request.data, context={"request": request._request})
+        serializer = Login(data=request.data, context={"request": request._request})
         serializer.is_valid(raise_exception=True)
-        user = serializer.validated_data["user"]
-        token, _ = Token.objects.get_or_create(user=user)
-        security.record("token_issued", request=request._request, user=user)  # never the token itself
-        return Response({"token": token.key})
+        data = serializer.validated_data
+        row, token = credentials.api_token_issue(
+            user=data["user"], client=data.get("client", ""), request=request._request
+        )
+        return Response({"token": token, "expiry": iso_z(row.expiry), "client": row.client})
+
+
+class LogoutView(APIView):
+    """Revoke the token this request is sent with (the owner's logout)."""
+
+    authentication_classes = (credentials.ApiTokenAuthentication,)
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, *args, **kwargs):
+        credentials.api_token_revoke(
+            token=request.auth, by=request.user, reason=credentials.LOGOUT, request=request._request
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class LogoutAllView(APIView):
+    """Revoke every API token of the caller (a lost tablet: log out everywhere from another client)."""
+
+    authentication_classes = (credentials.ApiTokenAuthentication,)
+
+    @extend_schema(request=None, responses={204: None})
+    def post(self, request, *args, **kwargs):
+        credentials.api_tokens_revoke_for_user(
+            user=request.user, by=request.user, reason=credentials.LOGOUT_ALL, request=request._request
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 class PatientSerializer(serializers.ModelSerializer):

@@ -21,3 +21,13 @@ class Il2wardConfig(AppConfig):
         user_logged_out.connect(security.on_logged_out, dispatch_uid="il2ward.security.logout")
         user_login_failed.connect(security.on_login_failed, dispatch_uid="il2ward.security.login_failed")
         user_locked_out.connect(security.on_locked_out, dispatch_uid="il2ward.security.lockout")
+
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_save, pre_save
+
+        from il2ward import credentials
+
+        # A password change or a deactivation revokes the user's API tokens.
+        user_model = get_user_model()
+        pre_save.connect(credentials.on_user_saving, sender=user_model, dispatch_uid="il2ward.tokens.saving")
+        post_save.connect(credentials.on_user_saved, sender=user_model, dispatch_uid="il2ward.tokens.saved")

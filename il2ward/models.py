@@ -5,6 +5,7 @@ import zoneinfo
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models
+from knox.models import AbstractAuthToken
 
 
 def validate_zone(value: str) -> None:
@@ -331,6 +332,9 @@ class SecurityEvent(models.Model):
         LOCKOUT = "lockout", "locked out"
         PASSWORD_RECHECK_FAILED = "password_recheck_failed", "re-entered password failed"
         TOKEN_ISSUED = "token_issued", "API token issued"
+        TOKEN_REVOKED = "token_revoked", "API token revoked"
+        TOKEN_EXPIRED = "token_expired", "API token expired"
+        UNLOCK = "unlock", "lock-out lifted"
         EXPORT = "export", "export"
         MRN_CONFLICT = "mrn_conflict", "MRN of a patient not visible to the user"
 
@@ -348,3 +352,22 @@ class SecurityEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.kind} {self.username}"
+
+
+class ApiToken(AbstractAuthToken):
+    """An API token (django-rest-knox, KNOX_TOKEN_MODEL): only its SHA-512 digest and its first 15 characters (the
+    look-up key) are stored, never the token. It expires (IL2WARD_API_TOKEN_HOURS) and is revoked by deleting the row
+    (the owner's logout, an admin, a password change, a deactivation); the security log keeps its issue and revocation.
+    `client` names the device or system it was issued to: a new login from the same client replaces that client's
+    token, so a tablet and a lab interface of one user hold separate tokens."""
+
+    id = models.BigAutoField(primary_key=True)  # a short id for the admin and the security log (not the digest)
+    digest = models.CharField(max_length=128, unique=True)
+    client = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        ordering = ["-created", "-pk"]
+        indexes = [models.Index(fields=["user", "client"])]
+
+    def __str__(self) -> str:
+        return f"API token {self.pk} of {self.user_id} ({self.client or 'unnamed client'})"

@@ -5,7 +5,7 @@ The hook reads one table (OPERATIONS) rather than decorating ~50 views one by on
 conflict codes can be read (and reviewed) in one place; a test fails when an operation is missing from it.
 """
 
-API_VERSION = "1.4.0"  # CHANGELOG.md: one entry per contract change
+API_VERSION = "1.5.0"  # CHANGELOG.md: one entry per contract change
 
 
 ERROR_COMPONENTS = {
@@ -72,6 +72,8 @@ OPERATIONS: dict[str, tuple[str, str, tuple[str, ...]]] = {
     "fhir_observation_create": ("fhir_observation_create", "Receive one FHIR Observation (vital signs or lab)", ()),
     "fhir_transaction": ("fhir_transaction", "Receive a transaction Bundle of Observations: all or none", ()),
     "v1_auth_token_create": ("auth_token_obtain", "Log in: exchange a username and password for an API token", ()),
+    "v1_auth_logout_create": ("auth_logout", "Log out: revoke the API token this request is sent with", ()),
+    "v1_auth_logout_all_create": ("auth_logout_all", "Log out everywhere: revoke every API token of the caller", ()),
     "v1_patients_list": ("patients_list", "List the patients on the caller's wards", ()),
     "v1_patients_create": ("patients_create", "Register a patient", ("duplicate_mrn",)),
     "v1_patients_retrieve": ("patient_get", "Read one patient", ()),
@@ -245,7 +247,7 @@ LINKS: dict[tuple[str, str], dict[str, tuple]] = {
 
 ERROR_DESCRIPTIONS = {
     "400": "Bad input; nothing is stored. `errors` names each field.",
-    "401": "No or an invalid session or token.",
+    "401": "No session or token, or an invalid, expired or revoked token.",
     "403": "The caller's role may not do this.",
     "404": "Not found, or not visible to the caller (a nurse sees only patients on her wards).",
     "413": "The body is over the size limit (2.5 MB); nothing is stored. `errors.body` says so.",

@@ -17,6 +17,7 @@ from decimal import Decimal
 from pathlib import Path
 
 import dj_database_url
+from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
 from il2ward.openapi import API_VERSION
@@ -78,8 +79,9 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "axes",
+    "csp",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "crispy_forms",
@@ -104,6 +106,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "il2ward.middleware.SessionTimeoutMiddleware",
     "il2ward.middleware.SecurityHeadersMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
@@ -214,6 +217,24 @@ SESSION_COOKIE_HTTPONLY = True
 # A browser-session cookie: closing the browser on a shared ward workstation ends the session (the server-side
 # idle and absolute limits, counted from sign-in, still apply while it is open).
 SESSION_EXPIRE_AT_BROWSER_CLOSE = True
+# Content-Security-Policy (django-csp): scripts and styles from this origin only, no inline script, style attribute
+# or element, no eval (htmx's trigger filters and hx-on are not used). A page that must be self-contained (the
+# printed summary: WeasyPrint fetches nothing) gives its <style> elements the response's nonce; the API docs page
+# (Swagger UI sets style attributes) allows inline styles for itself (il2ward/urls.py), never inline script.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": [SELF],
+        "script-src": [SELF],
+        "style-src": [SELF, NONCE],
+        "img-src": [SELF, "data:"],  # Bootstrap's form controls draw their icons as data: SVG
+        "font-src": [SELF],
+        "connect-src": [SELF],
+        "object-src": [NONE],
+        "base-uri": [NONE],
+        "form-action": [SELF],
+        "frame-ancestors": [NONE],
+    }
+}
 # Features the ward's pages never use, refused for every page (and anything injected into one).
 IL2WARD_PERMISSIONS_POLICY = (
     "camera=(), microphone=(), geolocation=(), payment=(), usb=(), serial=(), bluetooth=(), midi=(), "
@@ -282,7 +303,7 @@ CRISPY_TEMPLATE_PACK = "bootstrap5"
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "il2ward.credentials.ApiTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
@@ -294,6 +315,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["il2ward.parsers.BoundedJSONParser"],
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+# API tokens (django-rest-knox): hashed at rest, one per client, expiring IL2WARD_API_TOKEN_HOURS after issue (no
+# sliding renewal: a lost tablet's token dies on time). Sent as `Authorization: Token <token>`, as before.
+IL2WARD_API_TOKEN_HOURS = env_int("IL2WARD_API_TOKEN_HOURS", 12)
+if IL2WARD_API_TOKEN_HOURS < 1:
+    raise ImproperlyConfigured("IL2WARD_API_TOKEN_HOURS must be at least 1")
+KNOX_TOKEN_MODEL = "il2ward.ApiToken"
+# knox's own model is swapped out for il2ward.ApiToken, but knox's migrations would still create its table (with a
+# foreign key to the users, which then cannot be truncated on its own): knox is treated as an app without migrations.
+MIGRATION_MODULES = {"knox": None}
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=IL2WARD_API_TOKEN_HOURS),
+    "AUTH_HEADER_PREFIX": "Token",
+    "AUTO_REFRESH": False,
+}
+
 SPECTACULAR_SETTINGS = {
     # Operation ids are derived from the path after /api/ (the FHIR-in endpoints, under /fhir/, name their own).
     "SCHEMA_PATH_PREFIX": r"/api/",

@@ -218,6 +218,11 @@ EXPECTED = {
     "POST api/v1/notifications/<int:pk>/acknowledge/": "401 404 404 404 404 404 404",
     "GET api/v1/auth/token/": "405 405 405 405 405 405 405",
     "POST api/v1/auth/token/": "400 400 400 400 400 400 400",
+    # Logout revokes the API token it is sent with: a session (as here) is no token, so 401 for everyone.
+    "GET api/v1/auth/logout/": "401 401 401 401 401 401 401",
+    "POST api/v1/auth/logout/": "401 401 401 401 401 401 401",
+    "GET api/v1/auth/logout-all/": "401 401 401 401 401 401 401",
+    "POST api/v1/auth/logout-all/": "401 401 401 401 401 401 401",
     "GET api/v1/patients/": "401 200 200 200 200 200 200",
     "POST api/v1/patients/": "401 400 400 400 400 403 400",
     "GET api/v1/patients/<int:pk>/": "401 200 404 200 200 200 200",

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import pytest
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
+from il2ward.models import ApiToken
 from tests.conftest import PASSWORD, make_staff
 
 
@@ -38,7 +38,7 @@ def contract_ward(transactional_db, ward_a):
         onc=onc,
         patient=patient,
         course=course,
-        tokens={u.username: Token.objects.get_or_create(user=u)[0].key for u in (nurse, onc)},
+        tokens={u.username: ApiToken.objects.create(user=u, client="contract")[1] for u in (nurse, onc)},
         password=PASSWORD,
     )
 

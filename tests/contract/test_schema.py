@@ -68,8 +68,17 @@ def test_login_is_public_and_split_into_request_and_response(schema):
     components = schema["components"]["schemas"]
     request = login["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
     response = login["responses"]["200"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[-1]
-    assert set(components[request]["properties"]) == {"username", "password"}
-    assert set(components[response]["properties"]) == {"token"}
+    assert set(components[request]["properties"]) == {"username", "password", "client"}
+    assert set(components[request]["required"]) == {"username", "password"}  # older clients send the same body
+    assert set(components[response]["properties"]) == {"token", "expiry", "client"}
+    assert components[response]["properties"]["expiry"]["format"] == "date-time"
+
+
+def test_logout_needs_the_token_and_takes_no_body(schema):
+    for path in ("/api/v1/auth/logout/", "/api/v1/auth/logout-all/"):
+        logout = schema["paths"][path]["post"]
+        assert "requestBody" not in logout and "204" in logout["responses"], path
+        assert logout["security"] != [] and {"401", "403"} <= set(logout["responses"]), path
 
 
 def test_nullability_lists_and_filters_are_as_served(schema):

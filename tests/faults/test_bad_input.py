@@ -139,10 +139,11 @@ def test_a_body_over_the_limit_is_a_json_413(api, nurse_a, patient_a, settings):
 def test_the_database_going_away_is_a_503_with_retry_after(transactional_db, api, nurse_a, patient_a):
     """The database is made unreachable for this process (its connection closed and pointed at a closed port)."""
     require_postgres()
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    token = Token.objects.create(user=nurse_a).key
+    from il2ward.models import ApiToken
+
+    token = ApiToken.objects.create(user=nurse_a)[1]
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token}")
     url = f"/api/v1/patients/{patient_a.pk}/vitals/"

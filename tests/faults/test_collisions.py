@@ -108,16 +108,16 @@ def test_patient_creates_during_course_creation_never_fail(transactional_db, war
 def test_eight_concurrent_overrides_make_one(transactional_db, frozen, ready, patient_a, nurse_a, oncologist):  # noqa: F811
     """Eight oncologist sessions override the same held slot at once, through the API: one 201, seven 409
     already_overridden, one e-signed override stored."""
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
+    from il2ward.models import ApiToken
     from scheduling.models import Override
     from tests.scheduling.doses.conftest import chart, first_dose
 
     require_postgres()
     dose = first_dose(ready())
     chart(patient_a, nurse_a, vitals={"sbp": 85, "dbp": 50})  # a hold finding: CV-SBP
-    token = Token.objects.create(user=oncologist).key
+    token = ApiToken.objects.create(user=oncologist)[1]
     answers: list[tuple[int, str]] = []
 
     def override():

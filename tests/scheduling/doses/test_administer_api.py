@@ -292,10 +292,11 @@ def test_two_concurrent_administrations_give_one_201_and_one_409(transactional_d
     """Both requests really overlap: each thread has its own connection, released at the same moment. The dose row
     lock serialises them; the second sees the dose given."""
     require_postgres()
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    token = Token.objects.get_or_create(user=nurse_a)[0].key
+    from il2ward.models import ApiToken
+
+    token = ApiToken.objects.create(user=nurse_a)[1]
     dose = first_dose(charted)
     barrier = threading.Barrier(2)
     results: list = []

@@ -89,10 +89,11 @@ def check(outcomes, *, success: int, refusal: int, refusal_text: str):
 
 
 def test_concurrent_api_administer(forty_doses, nurse_a, charge_nurse):
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
 
-    tokens = [Token.objects.get_or_create(user=user)[0].key for user in (nurse_a, charge_nurse)]
+    from il2ward.models import ApiToken
+
+    tokens = [ApiToken.objects.create(user=user)[1] for user in (nurse_a, charge_nurse)]
 
     def attempt(dose, i, barrier):
         client = APIClient()
