@@ -502,19 +502,25 @@ def administration_enter_in_error(*, administration_id: int, reason: str, passwo
     adm = Administration.objects.select_for_update(no_key=True).get(pk=administration_id)
     if adm.entered_in_error_at is not None:
         raise Conflict("already_entered_in_error", "This administration is already marked entered-in-error.")
-    adm.entered_in_error_at, adm.entered_in_error_by, adm.entered_in_error_reason = now, by, reason
-    adm.save(update_fields=["entered_in_error_at", "entered_in_error_by", "entered_in_error_reason"])
+    _mark_in_error_and_reopen(adm, dose, action="administration.entered_in_error", reason=reason, by=by, now=now)
+    return adm
+
+
+def _mark_in_error_and_reopen(row, dose: Dose, *, action: str, reason: str, by, now: datetime) -> None:
+    """A charted give or hold marked entered-in-error (kept, never deleted), its slot open again, and one audit row
+    with the slot's status before and after. The caller holds the dose's lock and has checked the row may go."""
+    row.entered_in_error_at, row.entered_in_error_by, row.entered_in_error_reason = now, by, reason
+    row.save(update_fields=["entered_in_error_at", "entered_in_error_by", "entered_in_error_reason"])
     Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.SCHEDULED, status_changed_at=now)
     audit(
         actor=by,
-        action="administration.entered_in_error",
-        obj=adm,
+        action=action,
+        obj=row,
         at=now,
         old={"dose": dose.pk, "dose_status": dose.status},
         new={"dose": dose.pk, "dose_status": Dose.Status.SCHEDULED},
         reason=reason,
     )
-    return adm
 
 
 @transaction.atomic
@@ -537,18 +543,7 @@ def hold_enter_in_error(*, hold_id: int, reason: str, by, now: datetime) -> Hold
         raise Conflict("outside_window", "The dose's window has closed: the hold stands (a dose is never made up).")
     if dose.course.status not in Course.OPEN_STATUSES:
         raise Conflict("course_not_active", REFUSAL_DETAILS["course_not_active"])
-    hold.entered_in_error_at, hold.entered_in_error_by, hold.entered_in_error_reason = now, by, reason
-    hold.save(update_fields=["entered_in_error_at", "entered_in_error_by", "entered_in_error_reason"])
-    Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.SCHEDULED, status_changed_at=now)
-    audit(
-        actor=by,
-        action="hold.entered_in_error",
-        obj=hold,
-        at=now,
-        old={"dose": dose.pk, "dose_status": dose.status},
-        new={"dose": dose.pk, "dose_status": Dose.Status.SCHEDULED},
-        reason=reason,
-    )
+    _mark_in_error_and_reopen(hold, dose, action="hold.entered_in_error", reason=reason, by=by, now=now)
     dose.status = Dose.Status.SCHEDULED
     evaluate_doses([dose], now=now, trigger="hold_undone")
     return hold
