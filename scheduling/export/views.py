@@ -159,8 +159,8 @@ def calendar_response(request, course, *, by, via: str) -> HttpResponse:
         course_id=course.pk,
         patient_initials=people.initials(course.patient.name),
         written_at=course.created_at,
-        # /doses/{id}/ is a stable page address (API.md): an id, no patient data.
-        url_for=lambda slot: request.build_absolute_uri(f"/doses/{slot.dose_id}/"),
+        # The dose page's stable address (API.md), by its URL name: an id, no patient data.
+        url_for=lambda slot: request.build_absolute_uri(reverse("dose", args=[slot.dose_id])),
     )
     # The output is byte-identical while nothing changes (ics.py), so its digest is a strong validator: a calendar
     # app that sends If-None-Match gets a 304 and no body. Last-Modified (the latest slot change) is information
