@@ -12,8 +12,13 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from decimal import Decimal
 from html import escape
 from zoneinfo import ZoneInfo
+
+from django.utils.safestring import SafeString, mark_safe
+
+from monitoring.domain import rulesets
 
 LEVEL_COLOURS = {"stop": "#b02a37", "hold": "#d96a00", "notify": "#6f42c1"}
 STATUS_COLOURS = {
@@ -357,3 +362,158 @@ def _series(frame: _Frame, s: Series) -> list[str]:
             out.append(f'<polyline points="{path}" fill="none" stroke="{s.colour}" stroke-width="2"{dash}/>')
         out.extend(f'<circle cx="{x:.1f}" cy="{y:.1f}" r="2.6" fill="{s.colour}"/>' for x, y in run)
     return out
+
+
+# --- The course review's plots --------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plot:
+    key: str
+    title: str
+    svg: SafeString
+
+
+def threshold_label(key: str, value) -> tuple[str, str]:
+    """("CV-SBP hold < 90", "hold") from a rule-set key; the comparison is read from the key's name (rulesets.py)."""
+    rule, name = key.split(".", 1)
+    level = name.split("_", 1)[0]
+    return f"{rule} {level} {rulesets.comparison(key)} {value}", level
+
+
+def _thresholds(plot_key: str, definition: dict, *, scale=None) -> list[Threshold]:
+    values = definition.get("thresholds", {})
+    out = []
+    for key, side in rulesets.PLOT_LINES[plot_key]:
+        if key in values:
+            label, level = threshold_label(key, values[key])
+            number = float(Decimal(str(values[key])))
+            out.append(Threshold(number * scale if scale else number, label, level, side))
+    return out
+
+
+def _oliguria_threshold(definition: dict, hours: int) -> list[Threshold]:
+    """label-only's LB-OLIG is a rate (mL/h): drawn on the per-window axis as rate × window."""
+    rate = definition.get("thresholds", {}).get("LB-OLIG.below_ml_per_h")
+    if rate is None:
+        return []
+    return [Threshold(float(Decimal(str(rate))) * hours, f"LB-OLIG hold < {rate} mL/h", "hold")]
+
+
+def course_plots(review, *, now) -> list[Plot]:
+    """The course review's trend plots from its TrendData (selectors/review.py), aligned on one time axis, each
+    threshold from the course's rule-set version (rulesets.PLOT_LINES says where)."""
+    trends = review.trends
+    if trends is None:
+        return []
+    course, definition = review.course, review.rule_set
+    axis = TimeAxis(trends.segments, review.zone)
+    marks = [DoseMark(at, status, label) for at, status, label in trends.marks]
+    vitals, neuro, weights, fluids, labs = trends.vitals, trends.neuro, trends.weights, trends.fluids, trends.labs
+
+    def plot(key, title, series, *, thresholds, unit="", right_unit="", fixed=None, right_fixed=None):
+        svg = trend_plot(
+            title=title,
+            axis=axis,
+            series=series,
+            thresholds=thresholds,
+            doses=marks,
+            unit=unit,
+            right_unit=right_unit,
+            fixed=fixed,
+            right_fixed=right_fixed,
+            now=now,
+        )
+        return Plot(key, title, mark_safe(svg))  # noqa: S308 - trend_plot escapes every text it writes
+
+    pressor = [(v.recorded_at, float(v.phenylephrine_mcg_kg_min or 0)) for v in vitals]
+    pressor_thresholds = _thresholds("pressor", definition)
+    pressor_top = max([p for _, p in pressor] + [t.value for t in pressor_thresholds] + [0.5]) * 1.15
+    o2 = [(v.recorded_at, float(v.o2_lpm or 0)) for v in vitals]
+    o2_thresholds = _thresholds("spo2", definition)
+    o2_top = max([p for _, p in o2] + [t.value for t in o2_thresholds if t.axis == "right"] + [2]) * 1.15
+    spo2_values = [v.spo2 for v in vitals] + [t.value for t in o2_thresholds if t.axis == "left"]
+    baseline = float(course.baseline_weight_kg)
+    uo_hours = int(definition.get("thresholds", {}).get("RN-UO.window_hours", 8))
+    per = timedelta(hours=uo_hours)
+
+    result = [
+        plot(
+            "bp",
+            "Blood pressure and pressor",
+            [
+                Series("SBP", "#0d6efd", tuple((v.recorded_at, v.sbp) for v in vitals)),
+                Series("MAP", "#6610f2", tuple((v.recorded_at, (v.sbp + 2 * v.dbp) / 3) for v in vitals), dash="5 3"),
+                Series("Phenylephrine", "#d63384", tuple(pressor), axis="right"),
+            ],
+            thresholds=_thresholds("bp", definition) + pressor_thresholds,
+            unit="mmHg",
+            right_unit="µg/kg/min",
+            right_fixed=(0, pressor_top),
+        ),
+        plot(
+            "hr",
+            "Heart rate",
+            [Series("HR", "#b02a37", tuple((v.recorded_at, v.heart_rate) for v in vitals))],
+            thresholds=_thresholds("hr", definition),
+            unit="/min",
+        ),
+        plot(
+            "weight",
+            "Weight over baseline",
+            [
+                Series(
+                    f"% over {course.baseline_weight_kg} kg",
+                    "#198754",
+                    tuple((w.recorded_at, (float(w.weight_kg) - baseline) / baseline * 100) for w in weights),
+                )
+            ],
+            thresholds=_thresholds("weight", definition),
+            unit="%",
+        ),
+        plot(
+            "urine",
+            f"Urine output per {uo_hours} h",
+            [
+                Series(
+                    f"urine / {uo_hours} h",
+                    "#0dcaf0",
+                    bars=tuple(
+                        (f.period_start, f.period_end, f.urine_ml * per / (f.period_end - f.period_start))
+                        for f in fluids
+                    ),
+                )
+            ],
+            thresholds=_thresholds("urine", definition) + _oliguria_threshold(definition, uo_hours),
+            unit="mL",
+        ),
+        plot(
+            "spo2",
+            "SpO2 and oxygen",
+            [
+                Series("SpO2", "#0d6efd", tuple((v.recorded_at, v.spo2) for v in vitals)),
+                Series("O2 L/min", "#fd7e14", tuple(o2), axis="right"),
+            ],
+            thresholds=o2_thresholds,
+            unit="%",
+            right_unit="L/min",
+            fixed=(min(spo2_values + [88]) - 2, 100.5),
+            right_fixed=(0, o2_top),
+        ),
+        plot(
+            "creatinine",
+            "Creatinine",
+            [Series("creatinine", "#6f42c1", tuple((lab.recorded_at, float(lab.creatinine_mg_dl)) for lab in labs))],
+            thresholds=_thresholds("creatinine", definition),
+            unit="mg/dL",
+        ),
+        plot(
+            "rass",
+            "Sedation (RASS)",
+            [Series("RASS", "#495057", tuple((n.recorded_at, n.rass) for n in neuro))],
+            thresholds=_thresholds("rass", definition),
+            unit="RASS",
+            fixed=(-5.3, 4.3),
+        ),
+    ]
+    return result

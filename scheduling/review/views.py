@@ -24,6 +24,7 @@ from scheduling.domain import calendar, dosing
 from scheduling.domain.eligibility import ELIGIBILITY_ITEMS
 from scheduling.models import Course, Dose
 from scheduling.review import forms as review_forms
+from scheduling.review import plots
 from scheduling.review.forms import CourseForm
 from scheduling.selectors import review
 from scheduling.selectors.courses import course_retreatment_check
@@ -48,6 +49,8 @@ def course_page(request, pk: int):
 def _page(request, course: Course, *, bound: dict | None = None, status: int = 200, canonical_url: str = ""):
     now = timezone.now()
     rv = review.course_review(course, now=now) if course.status != Course.Status.SCHEDULING else None
+    if rv is not None:
+        rv.plots = plots.course_plots(rv, now=now)
     context = {
         "course": course,
         "review": rv,
@@ -345,6 +348,7 @@ def adverse_event_error(request, pk: int, event_pk: int):
 def _summary_html(request, course: Course) -> str:
     now = timezone.now()
     rv = review.course_review(course, now=now)
+    rv.plots = plots.course_plots(rv, now=now)
     context = {"course": course, "review": rv, "zone": rv.zone, "now": now, "printed_by": request.user}
     with timezone.override(course.patient.ward.zone):
         return render_to_string("scheduling/review/summary.html", context, request=request)

@@ -9,20 +9,18 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db.models import Count, Exists, Max, Min, OuterRef, Prefetch, Q
 from django.http import Http404
-from django.utils.safestring import SafeString, mark_safe
 
 from il2ward import timefmt
 from il2ward.audit import record_hash
 from il2ward.models import Medication, Signature
 from il2ward.people import initials, printed_name
-from monitoring.domain import engine, rulesets
+from monitoring.domain import engine
 from monitoring.models import FluidBalance, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
 from scheduling import selectors
 from scheduling.domain import calendar, signed_records
@@ -40,7 +38,6 @@ from scheduling.models import (
     ResponseAssessment,
     RetreatmentBar,
 )
-from scheduling.review import plots
 from scheduling.selectors.courses import course_retreatment_check
 
 # --- Where a course stands --------------------------------------------------------------------------------------------
@@ -320,13 +317,6 @@ class Cell:
 
 
 @dataclass
-class Plot:
-    key: str
-    title: str
-    svg: SafeString
-
-
-@dataclass
 class Retreatment:
     allowed: bool
     earliest: date | None
@@ -352,7 +342,7 @@ class CourseReview:
     responses: list[ResponseAssessment]
     bars: list[RetreatmentBar]
     signatures: list[SignatureRow]
-    plots: list[Plot]
+    trends: TrendData | None
     medications: list[Medication]
     interactions: list[Interaction]
     retreatment: Retreatment
@@ -361,6 +351,7 @@ class CourseReview:
     needs: list[Need]
     rule_set: dict
     eligibility_signature: SignatureRow | None = None
+    plots: list = field(default_factory=list)  # drawn from `trends` by the page (review/plots.py course_plots)
 
     @property
     def is_open(self) -> bool:
@@ -521,7 +512,7 @@ def course_review(course: Course, *, now: datetime) -> CourseReview:
         responses=responses,
         bars=bars,
         signatures=signatures,
-        plots=[],
+        trends=None,
         medications=medications,
         interactions=interaction_warnings([m.name for m in medications]),
         retreatment=retreatment,
@@ -531,7 +522,7 @@ def course_review(course: Course, *, now: datetime) -> CourseReview:
         rule_set=course.rule_set.definition,
         eligibility_signature=signature_of.get(course.eligibility_signature_id),
     )
-    review.plots = course_plots(course, doses, bounds, zone=zone, now=now, definition=course.rule_set.definition)
+    review.trends = trend_data(course, doses, bounds, now=now)
     review.needs = _page_needs(review)
     return review
 
@@ -664,50 +655,36 @@ def _eligibility_record(course: Course, signature: Signature) -> dict:
     }
 
 
-# --- Trend plots ------------------------------------------------------------------------------------------------------
+# --- Trend data ---------------------------------------------------------------------------------------------------
 
 MARGIN = timedelta(hours=8)  # shown before a cycle's first slot and after its last
 
 
-def threshold_label(key: str, value) -> tuple[str, str]:
-    """("CV-SBP hold < 90", "hold") from a rule-set key; the comparison is read from the key's name (rulesets.py)."""
-    rule, name = key.split(".", 1)
-    level = name.split("_", 1)[0]
-    return f"{rule} {level} {rulesets.comparison(key)} {value}", level
+@dataclass(frozen=True)
+class TrendData:
+    """What the trend plots show (review/plots.py draws them): the time segments, the dose marks and the charted rows
+    inside them, read as named tuples (no model objects)."""
+
+    segments: tuple[tuple[datetime, datetime], ...]
+    marks: tuple[tuple[datetime, str, str], ...]  # (due at, status, "C1 #4")
+    vitals: list
+    neuro: list
+    weights: list
+    fluids: list
+    labs: list
 
 
-def _thresholds(plot_key: str, definition: dict, *, scale=None) -> list[plots.Threshold]:
-    values = definition.get("thresholds", {})
-    out = []
-    for key, side in rulesets.PLOT_LINES[plot_key]:
-        if key in values:
-            label, level = threshold_label(key, values[key])
-            number = float(Decimal(str(values[key])))
-            out.append(plots.Threshold(number * scale if scale else number, label, level, side))
-    return out
-
-
-def _oliguria_threshold(definition: dict, hours: int) -> list[plots.Threshold]:
-    """label-only's LB-OLIG is a rate (mL/h): drawn on the per-window axis as rate × window."""
-    rate = definition.get("thresholds", {}).get("LB-OLIG.below_ml_per_h")
-    if rate is None:
-        return []
-    return [plots.Threshold(float(Decimal(str(rate))) * hours, f"LB-OLIG hold < {rate} mL/h", "hold")]
-
-
-def course_plots(course, doses, bounds, *, zone, now, definition) -> list[Plot]:
-    """The trend plots, aligned on one time axis: cycle 1, and cycle 2 once it is near or has begun (5 queries)."""
+def trend_data(course, doses, bounds, *, now) -> TrendData | None:
+    """Cycle 1, and cycle 2 once it is near or has begun, on one time axis; 5 queries."""
     if 1 not in bounds:
-        return []
+        return None
     segments = [(bounds[1][0] - MARGIN, bounds[1][1] + MARGIN)]
     cycle2_doses = [d for d in doses if d.cycle == 2]
     if 2 in bounds and (
         now >= bounds[2][0] - timedelta(hours=24) or any(d.status != Dose.Status.SCHEDULED for d in cycle2_doses)
     ):
         segments.append((bounds[2][0] - MARGIN, bounds[2][1] + MARGIN))
-    axis = plots.TimeAxis(tuple(segments), zone)
     low, high = segments[0][0], min(segments[-1][1], now)
-    marks = [plots.DoseMark(d.due_at, d.status, f"C{d.cycle} #{d.number}") for d in doses]
     patient = course.patient_id
 
     def rows(model, *fields, time_field="recorded_at", extra=None):
@@ -720,121 +697,12 @@ def course_plots(course, doses, bounds, *, zone, now, definition) -> list[Plot]:
             qs = qs.filter(**extra)
         return list(qs.order_by(time_field, "pk").values_list(time_field, *fields, named=True))  # no model objects
 
-    vitals = rows(VitalSigns, "sbp", "dbp", "heart_rate", "spo2", "o2_lpm", "phenylephrine_mcg_kg_min")
-    neuro = rows(NeuroAssessment, "rass")
-    weights = rows(WeightMeasurement, "weight_kg")
-    fluids = rows(FluidBalance, "period_start", "urine_ml", time_field="period_end")
-    labs = rows(LabResult, "creatinine_mg_dl", extra={"creatinine_mg_dl__isnull": False})
-
-    def plot(key, title, series, *, thresholds, unit="", right_unit="", fixed=None, right_fixed=None):
-        svg = plots.trend_plot(
-            title=title,
-            axis=axis,
-            series=series,
-            thresholds=thresholds,
-            doses=marks,
-            unit=unit,
-            right_unit=right_unit,
-            fixed=fixed,
-            right_fixed=right_fixed,
-            now=now,
-        )
-        return Plot(key, title, mark_safe(svg))  # noqa: S308 - plots.py escapes every text it writes
-
-    pressor = [(v.recorded_at, float(v.phenylephrine_mcg_kg_min or 0)) for v in vitals]
-    pressor_thresholds = _thresholds("pressor", definition)
-    pressor_top = max([p for _, p in pressor] + [t.value for t in pressor_thresholds] + [0.5]) * 1.15
-    o2 = [(v.recorded_at, float(v.o2_lpm or 0)) for v in vitals]
-    o2_thresholds = _thresholds("spo2", definition)
-    o2_top = max([p for _, p in o2] + [t.value for t in o2_thresholds if t.axis == "right"] + [2]) * 1.15
-    spo2_values = [v.spo2 for v in vitals] + [t.value for t in o2_thresholds if t.axis == "left"]
-    baseline = float(course.baseline_weight_kg)
-    uo_hours = int(definition.get("thresholds", {}).get("RN-UO.window_hours", 8))
-    per = timedelta(hours=uo_hours)
-
-    result = [
-        plot(
-            "bp",
-            "Blood pressure and pressor",
-            [
-                plots.Series("SBP", "#0d6efd", tuple((v.recorded_at, v.sbp) for v in vitals)),
-                plots.Series(
-                    "MAP", "#6610f2", tuple((v.recorded_at, (v.sbp + 2 * v.dbp) / 3) for v in vitals), dash="5 3"
-                ),
-                plots.Series("Phenylephrine", "#d63384", tuple(pressor), axis="right"),
-            ],
-            thresholds=_thresholds("bp", definition) + pressor_thresholds,
-            unit="mmHg",
-            right_unit="µg/kg/min",
-            right_fixed=(0, pressor_top),
-        ),
-        plot(
-            "hr",
-            "Heart rate",
-            [plots.Series("HR", "#b02a37", tuple((v.recorded_at, v.heart_rate) for v in vitals))],
-            thresholds=_thresholds("hr", definition),
-            unit="/min",
-        ),
-        plot(
-            "weight",
-            "Weight over baseline",
-            [
-                plots.Series(
-                    f"% over {course.baseline_weight_kg} kg",
-                    "#198754",
-                    tuple((w.recorded_at, (float(w.weight_kg) - baseline) / baseline * 100) for w in weights),
-                )
-            ],
-            thresholds=_thresholds("weight", definition),
-            unit="%",
-        ),
-        plot(
-            "urine",
-            f"Urine output per {uo_hours} h",
-            [
-                plots.Series(
-                    f"urine / {uo_hours} h",
-                    "#0dcaf0",
-                    bars=tuple(
-                        (f.period_start, f.period_end, f.urine_ml * per / (f.period_end - f.period_start))
-                        for f in fluids
-                    ),
-                )
-            ],
-            thresholds=_thresholds("urine", definition) + _oliguria_threshold(definition, uo_hours),
-            unit="mL",
-        ),
-        plot(
-            "spo2",
-            "SpO2 and oxygen",
-            [
-                plots.Series("SpO2", "#0d6efd", tuple((v.recorded_at, v.spo2) for v in vitals)),
-                plots.Series("O2 L/min", "#fd7e14", tuple(o2), axis="right"),
-            ],
-            thresholds=o2_thresholds,
-            unit="%",
-            right_unit="L/min",
-            fixed=(min(spo2_values + [88]) - 2, 100.5),
-            right_fixed=(0, o2_top),
-        ),
-        plot(
-            "creatinine",
-            "Creatinine",
-            [
-                plots.Series(
-                    "creatinine", "#6f42c1", tuple((lab.recorded_at, float(lab.creatinine_mg_dl)) for lab in labs)
-                )
-            ],
-            thresholds=_thresholds("creatinine", definition),
-            unit="mg/dL",
-        ),
-        plot(
-            "rass",
-            "Sedation (RASS)",
-            [plots.Series("RASS", "#495057", tuple((n.recorded_at, n.rass) for n in neuro))],
-            thresholds=_thresholds("rass", definition),
-            unit="RASS",
-            fixed=(-5.3, 4.3),
-        ),
-    ]
-    return result
+    return TrendData(
+        segments=tuple(segments),
+        marks=tuple((d.due_at, d.status, f"C{d.cycle} #{d.number}") for d in doses),
+        vitals=rows(VitalSigns, "sbp", "dbp", "heart_rate", "spo2", "o2_lpm", "phenylephrine_mcg_kg_min"),
+        neuro=rows(NeuroAssessment, "rass"),
+        weights=rows(WeightMeasurement, "weight_kg"),
+        fluids=rows(FluidBalance, "period_start", "urine_ml", time_field="period_end"),
+        labs=rows(LabResult, "creatinine_mg_dl", extra={"creatinine_mg_dl__isnull": False}),
+    )

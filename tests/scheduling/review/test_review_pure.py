@@ -14,10 +14,8 @@ from monitoring.domain.rulesets import CONSENSUS_2014, LABEL_ONLY
 from scheduling.domain.eligibility import ELIGIBILITY_ITEMS, ELIGIBILITY_LABELS
 from scheduling.domain.interactions import interaction_warnings
 from scheduling.review import plots
-from scheduling.selectors.review import (
-    course_position,
-    threshold_label,
-)
+from scheduling.review.plots import threshold_label
+from scheduling.selectors.review import course_position
 
 CHICAGO = ZoneInfo("America/Chicago")
 T0 = datetime(2027, 3, 12, 22, 0, tzinfo=UTC)
