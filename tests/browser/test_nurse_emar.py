@@ -1,8 +1,9 @@
 """The nurse's eMAR in Chromium: sign in, an assessment with SBP 85 holds the dose by CV-SBP and the give is
 refused; normal values, then the dose is given with a second nurse's blind check; the board shows it given.
 
-Screenshots of the board and the charting page at 1024 px (tablet) and 1600 px (nurse station) go to
-test-artifacts/. Skips saying why without /usr/bin/chromium; fails instead under IL2WARD_REQUIRE_SERVICES=1.
+Charting runs at both ward sizes (tests/browser/conftest.py SIZES): a tablet in portrait (820 px, touch) and the nurse
+station (1366 px); screenshots go to test-artifacts/. Skips saying why without /usr/bin/chromium; fails instead under
+IL2WARD_REQUIRE_SERVICES=1.
 """
 
 import re
@@ -13,21 +14,17 @@ from django.utils import timezone
 
 from scheduling.mar.forms import EXAM_LABELS
 from scheduling.models import Administration
-from tests.browser.conftest import ARTIFACTS
+from tests.browser.conftest import ARTIFACTS, SIZES
 from tests.conftest import PASSWORD
 from tests.scheduling.mar.conftest import ready_course
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-WIDTHS = (1024, 1600)
-
 
 def shoot(page, name: str) -> None:
-    """Screenshot the page at both widths (the file tool shows them; they are kept as test artefacts)."""
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1600, "height": 900})
+    """Screenshot the page at the size it is shown at (the file tool shows them; they are kept as test artefacts)."""
+    width = page.viewport_size["width"]
+    page.screenshot(path=str(ARTIFACTS / f"{name}-{width}.png"), full_page=True)
 
 
 def local(moment, zone) -> str:
@@ -65,9 +62,11 @@ def fill_give(page, *, dose_iu: int, zone) -> None:
     page.get_by_label("Second nurse: dose she calculated (IU)").fill(f"{dose_iu:,}")
 
 
+@pytest.mark.parametrize("size", SIZES)
 def test_nurse_charts_a_dose_in_the_browser(
-    browser, live_server, transactional_db, ward_a, patient_a, oncologist, nurse_a, nurse_a2, make_course
+    size, browser, live_server, transactional_db, ward_a, patient_a, oncologist, nurse_a, nurse_a2, make_course
 ):
+    """The whole first dose, as a nurse charts it on a tablet in portrait (touch) and at the nurse station."""
     now = timezone.now()
     course = ready_course(
         patient_a,
@@ -79,7 +78,7 @@ def test_nurse_charts_a_dose_in_the_browser(
     )
     dose = course.doses.get(cycle=1, number=1)
     zone = ward_a.zone
-    page = browser.new_page(viewport={"width": 1600, "height": 900})
+    page = browser.new_page(**SIZES[size])
     try:
         # Sign in: the nurse lands on her ward board.
         page.goto(f"{live_server.url}/")
@@ -140,7 +139,7 @@ def test_nurse_charts_a_dose_in_the_browser(
         )
         assert unlabelled == []
     except Exception:
-        page.screenshot(path=str(ARTIFACTS / "nurse-failure.png"), full_page=True)  # what the nurse saw
+        page.screenshot(path=str(ARTIFACTS / f"nurse-failure-{size}.png"), full_page=True)  # what the nurse saw
         raise
     finally:
         page.close()
