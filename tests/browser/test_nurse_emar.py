@@ -187,3 +187,62 @@ def test_board_and_pages_have_labels_and_keyboard_focus(browser, live_server, tr
             assert width <= 1024, f"{path} scrolls sideways at 1024 px ({width} px)"
     finally:
         page.close()
+
+
+def test_a_nurse_holds_a_dose_with_the_keyboard_alone(
+    browser, live_server, transactional_db, ward_a, patient_a, oncologist, nurse_a, make_course
+):
+    """Forms are usable by keyboard alone: with the dose on hold (SBP 85, CV-SBP), the hold is recorded with Tab,
+    arrow keys, typing, Space and Enter only, and lands as a Hold row naming its rule."""
+    from scheduling.models import Hold
+
+    now = timezone.now()
+    course = ready_course(
+        patient_a, oncologist=oncologist, nurse=nurse_a, make_course=make_course,
+        first_dose_at=now + timedelta(minutes=20), now=now,
+    )  # fmt: skip
+    dose = course.doses.get(cycle=1, number=1)
+    page = browser.new_page(**SIZES["station-1366"])
+    try:
+        page.goto(f"{live_server.url}/accounts/login/")
+        page.get_by_label("Username").fill("nurse_a")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.keyboard.press("Enter")
+        page.wait_for_url(re.compile(r"/wards/onc-a/$"))
+        page.goto(f"{live_server.url}/doses/{dose.pk}/")
+        fill_assessment(page, sbp="85", at=local(timezone.now() - timedelta(minutes=2), ward_a.zone))
+        page.wait_for_selector("#decision:text('HOLD')")
+
+        def focused(attribute: str) -> str | None:
+            return page.evaluate(f"document.activeElement && document.activeElement.getAttribute('{attribute}')")
+
+        seen = []
+        for _ in range(60):  # Tab forward to the hold form's reason: action first, so it comes before the assessment
+            page.keyboard.press("Tab")
+            seen.append(page.evaluate("(e => e && (e.name || e.id || e.tagName))(document.activeElement)"))
+            if focused("name") == "hold-reason":
+                break
+        else:
+            raise AssertionError(f"the hold reason is not reachable with the keyboard: {seen}")
+        for _ in range(40):  # arrow keys choose the rule the evaluation named
+            if page.evaluate("document.activeElement.value") == "CV-SBP":
+                break
+            page.keyboard.press("ArrowDown")
+        assert page.evaluate("document.activeElement.value") == "CV-SBP"
+        page.keyboard.press("Tab")
+        assert focused("name") == "hold-note"
+        page.keyboard.type("SBP 85 on the pre-dose check; reassess at the next slot")
+        page.keyboard.press("Tab")
+        assert focused("name") == "hold-confirm_hold"
+        page.keyboard.press("Space")
+        page.keyboard.press("Tab")
+        assert focused("id") == "hold-button"
+        page.keyboard.press("Enter")
+        page.wait_for_selector("text=C1 #1 held (CV-SBP)")
+        hold = Hold.objects.get(dose=dose)
+        assert (hold.reason, hold.by) == ("CV-SBP", nurse_a) and "reassess" in hold.note
+    except Exception:
+        page.screenshot(path=str(ARTIFACTS / "nurse-keyboard-failure.png"), full_page=True)
+        raise
+    finally:
+        page.close()
