@@ -37,8 +37,8 @@ DOSE_IU = 48_000_000
 
 def _build(count: int) -> dict:
     from django.contrib.auth.hashers import Argon2PasswordHasher
-    from rest_framework.authtoken.models import Token
 
+    from il2ward.models import ApiToken
     from scheduling.models import Dose
 
     w = world()
@@ -55,7 +55,7 @@ def _build(count: int) -> dict:
     return {
         "doses": doses,
         "patient": w["patient"].pk,
-        "tokens": {u: Token.objects.get_or_create(user=staff[u])[0].key for u in ("nurse", "nurse2")},
+        "tokens": {u: ApiToken.objects.create(user=staff[u], client="bench")[1] for u in ("nurse", "nurse2")},
     }
 
 

@@ -94,8 +94,8 @@ def _build(args) -> dict:
     from django.db import connection
     from django.test import Client
     from django.utils import timezone
-    from rest_framework.authtoken.models import Token
 
+    from il2ward.models import ApiToken
     from il2ward.services import staff_upsert, ward_upsert
     from scheduling.models import Dose
     from tests.scheduling.mar.builders import populate_ward
@@ -134,7 +134,7 @@ def _build(args) -> dict:
     return {
         "nurses": [(user.username, code) for user, code in nurses],
         "patients": patients,
-        "tokens": {user.username: Token.objects.get_or_create(user=user)[0].key for user, _ in nurses},
+        "tokens": {user.username: ApiToken.objects.create(user=user, client="bench")[1] for user, _ in nurses},
         "sessions": sessions,
         "cookie": settings.SESSION_COOKIE_NAME,
     }

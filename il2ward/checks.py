@@ -60,7 +60,7 @@ def problems() -> list[tuple[str, str]]:
     gateway = str(settings.IL2WARD_SMS_GATEWAY_URL)
     if gateway:
         parts = urlsplit(gateway)
-        secure = parts.scheme == "https" or getattr(settings, "IL2WARD_ENV", "development") != "production"
+        secure = parts.scheme == "https" or settings.IL2WARD_ENV != "production"
         if parts.scheme not in ("http", "https") or not parts.netloc or not secure:
             # The token and the recipients' numbers travel in that request: never in clear text in production.
             found.append(("IL2WARD_SMS_GATEWAY_URL", "IL2WARD_SMS_GATEWAY_URL must be an https:// URL (http:// is "

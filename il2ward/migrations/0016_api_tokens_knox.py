@@ -23,7 +23,7 @@ def migrate_drf_tokens(apps, schema_editor):
     from django.utils import timezone
 
     ApiToken = apps.get_model("il2ward", "ApiToken")
-    expiry = timezone.now() + timedelta(hours=getattr(settings, "IL2WARD_API_TOKEN_HOURS", 12))
+    expiry = timezone.now() + timedelta(hours=settings.IL2WARD_API_TOKEN_HOURS)
     with connection.cursor() as cursor:
         cursor.execute(f"SELECT key, user_id FROM {DRF_TABLE}")  # noqa: S608 - a constant table name
         rows = cursor.fetchall()

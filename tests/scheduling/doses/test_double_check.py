@@ -277,18 +277,20 @@ def test_two_nurses_accepting_at_once_chart_one_administration(transactional_db,
     """Both accepts really overlap (a thread and a connection each); the dose row lock serialises them: one 201, the
     other finds the check closed."""
     require_postgres()
-    from rest_framework.authtoken.models import Token
     from rest_framework.test import APIClient
+
+    from il2ward.models import ApiToken
 
     charge = make_staff("charge_x", "charge_nurse", list(nurse_a.profile.wards.all()))
     dose = first_dose(charted)
     check_id = ask(api, nurse_a, dose).json()["id"]
     barrier = threading.Barrier(2)
     results: list = []
+    tokens = {user.pk: ApiToken.objects.create(user=user, client="test")[1] for user in (nurse_a2, charge)}
 
     def post(user):
         client = APIClient()
-        client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+        client.credentials(HTTP_AUTHORIZATION=f"Token {tokens[user.pk]}")
         try:
             barrier.wait(timeout=10)
             response = client.post(
