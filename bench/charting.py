@@ -1,5 +1,5 @@
 """Charting a dose through gunicorn on PostgreSQL, at 1 and 8 concurrent nurses, against a trivial authenticated
-POST in the same run (issue 18: ≤ 6×), for both ways the second nurse checks the give:
+POST in the same run (bar ≤ 6×: charting must not hold a worker long), for both ways the second nurse checks the give:
 
 - own session: the first nurse's `POST /doses/{id}/double-checks/` and the second nurse's
   `POST /double-checks/{id}/accept/` from her own signed-in session: no password is hashed on either request;

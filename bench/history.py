@@ -9,7 +9,7 @@ month of busy charting, 96,000 rows). Two ready patients (bench.common.ready_pat
 evaluated, one with its assessment only and one with 800 older vitals and neuro sets, 100 exams, 34 weights and 34 lab
 panels. The tables are ANALYZEd, as autovacuum would after such growth. Each pair is timed interleaved (medians).
 
-Bars (issue 18): each "800" figure ≤ 1.2 × its "1" figure. Judged on PostgreSQL; on SQLite (the demo, window
+Bars: each "800" figure ≤ 1.2 × its "1" figure. Judged on PostgreSQL; on SQLite (the demo, window
 functions over all history) the ratios are printed as information. Also shown: each figure against the trivial
 authenticated GET of the same run.
 """

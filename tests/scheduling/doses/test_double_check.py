@@ -84,7 +84,7 @@ def test_the_second_nurse_accepts_from_her_own_session_and_the_dose_is_charted(a
 
 
 def test_the_own_session_path_hashes_no_password(api, charted, nurse_a, nurse_a2, monkeypatch):
-    """Issue 18: the charting request itself checks no password (her session proved her identity at sign-in)."""
+    """The charting request itself checks no password (her session proved her identity at sign-in)."""
     from django.contrib.auth import hashers
 
     dose = first_dose(charted)
