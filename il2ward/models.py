@@ -202,6 +202,7 @@ class Notification(models.Model):
         LABS_DUE = "labs_due", "Daily labs due"
         ESCALATION = "escalation", "Escalation: hold not acknowledged"
         THIRD_HOLD = "third_hold", "Third held dose in a cycle"
+        DOUBLE_CHECK_REQUESTED = "double_check_requested", "Double check waiting for a second nurse"
 
     # Acknowledging one of these for a dose acknowledges them all and stops the escalation (il2ward.notifications).
     HOLD_FAMILY = (Kind.HOLD_FLAGGED, Kind.STOP_RECOMMENDED, Kind.ESCALATION)
@@ -337,6 +338,8 @@ class SecurityEvent(models.Model):
         UNLOCK = "unlock", "lock-out lifted"
         EXPORT = "export", "export"
         MRN_CONFLICT = "mrn_conflict", "MRN of a patient not visible to the user"
+        DOUBLE_CHECK_CLOSED = "double_check_closed", "double check closed after wrong doses"
+        TOKENS_PURGED = "tokens_purged", "expired API tokens purged"
 
     at = models.DateTimeField()
     kind = models.CharField(max_length=32, choices=Kind.choices)

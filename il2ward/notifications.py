@@ -165,10 +165,18 @@ def publish_after_commit(delivery_ids: list[int]) -> None:
         enqueue_on_commit(DELIVER_TASK, *delivery_ids[start : start + TASK_CHUNK])
 
 
-def _channels_for(user, stored: dict, *, patient) -> list:
+# Kinds shown in the bell only: a pending double check concerns the nurses at work on the ward right now, so it is
+# never e-mailed, texted or paged (and its row carries ids and codes only, like every notification).
+IN_APP_ONLY_KINDS = frozenset({"double_check_requested"})
+
+
+def _channels_for(user, stored: dict, *, patient, kind: str = "") -> list:
     """The registry's channels this recipient gets about this patient (no profile: every channel's default)."""
     choice = stored.get(user.pk)
-    return [channel for channel in REGISTRY.values() if channel.wanted(user, choice, patient)]
+    channels = [channel for channel in REGISTRY.values() if channel.wanted(user, choice, patient)]
+    if kind in IN_APP_ONLY_KINDS:
+        return [channel for channel in channels if channel.name == IN_APP]
+    return channels
 
 
 def _create_deliveries(rows: list[Notification], *, now: datetime) -> list[int]:
@@ -179,7 +187,7 @@ def _create_deliveries(rows: list[Notification], *, now: datetime) -> list[int]:
     deliveries = []
     endpoints = set()  # (channel, topic, endpoint): one delivery per event per endpoint, its recipients listed inside
     for row in rows:
-        for channel in _channels_for(row.recipient, stored, patient=row.patient):
+        for channel in _channels_for(row.recipient, stored, patient=row.patient, kind=row.kind):
             if channel.endpoint is not None:
                 endpoint = (channel.name, row.topic or row.dedupe_key, channel.endpoint(row.patient))
                 if endpoint in endpoints:

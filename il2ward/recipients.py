@@ -71,6 +71,16 @@ class Directory:
         on_call = patient.ward.on_call_oncologist
         return [*users, on_call if on_call is not None and on_call.is_active else oncologist]
 
+    def second_nurses(self, patient: Patient, *, asked_by) -> list:
+        """Who may answer a pending double check: the ward's other nurses and charge nurses on duty, else all of
+        them (the one who asked never checks her own give)."""
+        others = [
+            u
+            for u in (*self.nurses[patient.ward_id].values(), *self.charge[patient.ward_id].values())
+            if u.pk != asked_by.pk
+        ]
+        return _unique(self._on_duty(others) or others)
+
     def for_kind(self, kind: str, *, patient: Patient, oncologist=None) -> list:
         if kind == "escalation":
             users = self.escalation(patient, oncologist=oncologist)

@@ -428,6 +428,9 @@ IL2WARD_RECONSTITUTION_MAX_HOURS = env_int("IL2WARD_RECONSTITUTION_MAX_HOURS", 4
 IL2WARD_DOUBLE_CHECK = env_str("IL2WARD_DOUBLE_CHECK", "both")
 if IL2WARD_DOUBLE_CHECK not in ("both", "session", "password"):
     raise ImproperlyConfigured(f"IL2WARD_DOUBLE_CHECK must be both, session or password, got {IL2WARD_DOUBLE_CHECK!r}")
+# A pending check is closed (refused) after this many doses typed by checkers that do not match the prescribed one:
+# the figures are not guessed at until one fits; the first nurse asks again.
+IL2WARD_DOUBLE_CHECK_MAX_MISMATCHES = env_int("IL2WARD_DOUBLE_CHECK_MAX_MISMATCHES", 3)
 IL2WARD_MIN_REST_DAYS = env_int("IL2WARD_MIN_REST_DAYS", 9)
 IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS = env_int("IL2WARD_RETREAT_AFTER_DISCHARGE_DAYS", 49)
 IL2WARD_SCHEDULING_PICKUP_SECONDS = env_int("IL2WARD_SCHEDULING_PICKUP_SECONDS", 60)

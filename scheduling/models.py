@@ -187,14 +187,16 @@ class DoubleCheck(models.Model):
     signed-in session (her dose, calculated from the order) or refuses it with a reason. Never deleted.
 
     It is open until the dose's window closes (`expires_at` = due + W, SCH-WINDOW): after that the slot cannot be
-    given anyway, and the sweep closes it. Accepting charts the administration through the same locked, as-of-start
-    path as a co-signed give (HOLD-RULES §3a INV-START)."""
+    given anyway, and the sweep marks it expired (scheduling.services.double_checks.double_checks_expire). After
+    IL2WARD_DOUBLE_CHECK_MAX_MISMATCHES doses typed that do not match, it is closed as refused. Accepting charts the
+    administration through the same locked, as-of-start path as a co-signed give (HOLD-RULES §3a INV-START)."""
 
     class Status(models.TextChoices):
         PENDING = "pending", "Waiting for the second nurse"
         ACCEPTED = "accepted", "Checked and given"
         REFUSED = "refused", "Refused by the second nurse"
         CANCELLED = "cancelled", "Cancelled"
+        EXPIRED = "expired", "Expired (the dose's window closed)"
 
     dose = models.ForeignKey(Dose, on_delete=models.PROTECT, related_name="double_checks")
     status = models.CharField(max_length=16, choices=Status.choices, default=Status.PENDING)

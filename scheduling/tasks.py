@@ -37,6 +37,7 @@ SWEEP_STEPS = (
     ("status", lambda now: {"status_changes": services.courses_advance_status(now=now)}),
     ("evaluate", lambda now: {"evaluated": services.doses_evaluate_entering_window(now=now)}),
     ("close", lambda now: services.doses_close_expired(now=now)),
+    ("double_checks", lambda now: services.double_checks_expire(now=now)),
     ("reminders", lambda now: reminders.reminders_sweep(now=now)),
 )
 

@@ -29,6 +29,7 @@ from scheduling.services.double_checks import (
     double_check_cancel,
     double_check_refuse,
     double_check_request,
+    double_checks_expire,
 )
 
 __all__ = [
@@ -45,6 +46,7 @@ __all__ = [
     "double_check_cancel",
     "double_check_refuse",
     "double_check_request",
+    "double_checks_expire",
     "dose_evaluate",
     "dose_hold",
     "dose_override",

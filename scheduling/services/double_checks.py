@@ -7,8 +7,13 @@ dose, types the dose she calculated and accepts (`double_check_accept`: the dose
 same start and charted only when her dose matches the prescribed one), or refuses with a reason. Her identity is her
 own session (a password sign-in, throttled by axes): no password is hashed on this charting request.
 
+Asking puts the check in the bell of the ward's other nurses (in-app only, ids and codes like every notification);
+whatever closes the check clears it there.
+
 A pending check lives until the dose's window closes (due + W, SCH-WINDOW); after that nothing can be given for the
-slot and the check is shown as expired. The first nurse may withdraw it; giving or holding the dose by another path
+slot and the sweep marks it `expired` (`double_checks_expire`). After IL2WARD_DOUBLE_CHECK_MAX_MISMATCHES doses typed
+that do not match the prescribed one it is closed as refused (a security event: figures are not guessed until one
+fits), and the first nurse asks again. The first nurse may withdraw it; giving or holding the dose by another path
 cancels it. Every change is audited; nothing is deleted.
 """
 
@@ -16,12 +21,14 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F
+from django.db.models import F, Q
 
-from il2ward import access
-from il2ward.audit import audit
+from il2ward import access, security
+from il2ward.audit import Entry, audit, audit_many
 from il2ward.db import retry_transaction
 from il2ward.errors import Conflict, Invalid
+from il2ward.notifications import notifications_resolve, notify
+from il2ward.recipients import Directory
 from scheduling.models import Administration, Dose, DoubleCheck
 from scheduling.services.doses import (
     _locked_dose,
@@ -38,7 +45,21 @@ CHECK_DETAILS = {
     "double_check_pending": "A double check is already waiting for this dose.",
     "double_check_closed": "This double check is no longer waiting: it was accepted, refused or withdrawn.",
     "double_check_expired": "The dose's window has closed: this double check expired (a dose is never made up).",
+    "double_check_closed_mismatches": "Too many doses typed did not match the prescribed dose: this double check is "
+    "closed. The first nurse asks for a new check.",
 }
+BELL = "double_check_requested"  # the notification kind of a pending check (in-app only)
+SWEEP_BATCH = 500
+
+
+def _bell_topic(check_id: int) -> str:
+    return f"{BELL}:check{check_id}"
+
+
+def _clear_bell(check: DoubleCheck, *, reason: str, by, now: datetime) -> None:
+    notifications_resolve(
+        dose_id=check.dose_id, kinds=[BELL], reason=reason, by=by, now=now, where=Q(topic=_bell_topic(check.pk))
+    )
 
 
 def _expires_at(dose: Dose) -> datetime:
@@ -96,6 +117,17 @@ def double_check_request(
                     "evaluation": evaluation.pk if evaluation else None,
                 },
             )
+            patient = dose.course.patient
+            notify(
+                kind=BELL,
+                recipients=Directory({patient.ward_id}).second_nurses(patient, asked_by=by),
+                dedupe=_bell_topic(check.pk),
+                now=now,
+                patient=patient,
+                course_id=dose.course_id,
+                dose_id=dose.pk,
+                details={"cycle": dose.cycle, "number": dose.number, "double_check": check.pk},
+            )
             return check
     raise Conflict(refusal, _refusal_detail(refusal, evaluation))
 
@@ -137,7 +169,9 @@ def double_check_accept(*, check_id: int, by, verified_dose_iu: int | None, now:
     """The second nurse's own check: her dose, typed from the order. It charts the administration (given by the first
     nurse, verified by her) only when it matches the prescribed dose and the rules allow the dose as of its start
     (INV-START, the same refusals as a co-signed give). A dose that does not match is 409 `double_check_mismatch`:
-    nothing is charted, the check keeps waiting, and the mismatch is counted and audited."""
+    nothing is charted and the mismatch is counted and audited; the check keeps waiting until the
+    IL2WARD_DOUBLE_CHECK_MAX_MISMATCHES-th, which closes it as refused (409 `double_check_closed`, a security event):
+    the first nurse must ask again."""
     if not verified_dose_iu or verified_dose_iu < 1:
         raise Invalid({"verified_dose_iu": ["Type the dose you calculated, in whole IU."]})
     with transaction.atomic():
@@ -165,16 +199,34 @@ def double_check_accept(*, check_id: int, by, verified_dose_iu: int | None, now:
                 status=DoubleCheck.Status.ACCEPTED, decided_by=by, decided_at=now, administration=adm
             )
             return adm
-        if refusal == "double_check_mismatch":
-            DoubleCheck.objects.filter(pk=check.pk).update(mismatches=F("mismatches") + 1)
-            audit(
-                actor=by,
-                action="double_check.mismatch",
-                obj=check,
-                at=now,
-                new={"dose": dose.pk, "mismatches": check.mismatches + 1},
-            )
+        closed = refusal == "double_check_mismatch" and _count_mismatch(check, dose=dose, by=by, now=now)
+    if closed:  # after the commit: the count and the closing stand with the refusal
+        raise Conflict("double_check_closed", CHECK_DETAILS["double_check_closed_mismatches"])
     raise Conflict(refusal, _refusal_detail(refusal, evaluation))
+
+
+def _count_mismatch(check: DoubleCheck, *, dose: Dose, by, now: datetime) -> bool:
+    """One more dose typed that does not match (the check is locked). True when it closed the check."""
+    mismatches = check.mismatches + 1
+    closed = mismatches >= settings.IL2WARD_DOUBLE_CHECK_MAX_MISMATCHES
+    changes: dict = {"mismatches": F("mismatches") + 1}
+    if closed:
+        reason = f"{mismatches} doses typed did not match the prescribed dose"
+        changes.update(status=DoubleCheck.Status.REFUSED, decided_by=by, decided_at=now, refused_reason=reason)
+    DoubleCheck.objects.filter(pk=check.pk).update(**changes)
+    new: dict[str, object] = {"dose": dose.pk, "mismatches": mismatches}
+    if closed:
+        new["status"] = DoubleCheck.Status.REFUSED
+    audit(actor=by, action="double_check.mismatch", obj=check, at=now, new=new)
+    if closed:
+        _clear_bell(check, reason="double check closed", by=by, now=now)
+        security.record(
+            "double_check_closed",
+            request=None,
+            user=by,
+            detail={"double_check": check.pk, "dose": dose.pk, "mismatches": mismatches},
+        )
+    return closed
 
 
 @retry_transaction
@@ -202,6 +254,7 @@ def double_check_refuse(*, check_id: int, by, reason: str, now: datetime) -> Dou
         new={"status": DoubleCheck.Status.REFUSED, "dose": dose.pk},
         reason=reason,
     )
+    _clear_bell(check, reason="double check refused", by=by, now=now)
     check.refresh_from_db()
     return check
 
@@ -224,5 +277,41 @@ def double_check_cancel(*, check_id: int, by, now: datetime) -> DoubleCheck:
         old={"status": DoubleCheck.Status.PENDING},
         new={"status": DoubleCheck.Status.CANCELLED, "dose": dose.pk},
     )
+    _clear_bell(check, reason="double check withdrawn", by=by, now=now)
     check.refresh_from_db()
     return check
+
+
+def double_checks_expire(*, now: datetime) -> dict[str, int]:
+    """The sweep's step: pending checks past their dose's window (due + W) are marked `expired`, so the database says
+    what the pages say; audited, and their bell cleared. One transaction, a constant number of queries however many
+    (at most SWEEP_BATCH a pass; a check being answered right now is skipped and expires at the next pass)."""
+    with transaction.atomic():
+        due = list(
+            DoubleCheck.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
+            .filter(status=DoubleCheck.Status.PENDING, expires_at__lt=now)
+            .only("pk", "dose_id")
+            .order_by("expires_at", "pk")[:SWEEP_BATCH]
+        )
+        if not due:
+            return {"double_checks_expired": 0}
+        DoubleCheck.objects.filter(pk__in=[c.pk for c in due]).update(status=DoubleCheck.Status.EXPIRED, decided_at=now)
+        audit_many(
+            Entry(
+                None,
+                "double_check.expire",
+                check,
+                now,
+                old={"status": DoubleCheck.Status.PENDING},
+                new={"status": DoubleCheck.Status.EXPIRED, "dose": check.dose_id},
+            )
+            for check in due
+        )
+        notifications_resolve(
+            dose_ids=[c.dose_id for c in due],
+            kinds=[BELL],
+            reason="double check expired",
+            now=now,
+            where=Q(topic__in=[_bell_topic(c.pk) for c in due]),
+        )
+    return {"double_checks_expired": len(due)}

@@ -401,7 +401,17 @@ def escalate_holds(*, now: datetime) -> int:
     return _notify_each(items, now=now)
 
 
-DOSE_WORK = {"assessment_due", "dose_due", "dose_overdue", "hold_flagged", "stop_recommended", "escalation"}
+# A dose given or held (or its course stopped) answers these; a pending check's bell goes with them (its check is
+# cancelled by the same give or hold).
+DOSE_WORK = {
+    "assessment_due",
+    "dose_due",
+    "dose_overdue",
+    "hold_flagged",
+    "stop_recommended",
+    "escalation",
+    "double_check_requested",
+}
 HOLD_KINDS = {"hold_flagged", "stop_recommended", "escalation"}
 
 
