@@ -3,7 +3,16 @@
 from django.contrib import admin
 
 from il2ward.admin import ReadOnlyAdmin
-from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, RetreatmentBar
+from scheduling.models import (
+    Administration,
+    Course,
+    Dose,
+    DoseEvaluation,
+    DoubleCheck,
+    Hold,
+    Override,
+    RetreatmentBar,
+)
 
 
 @admin.register(Course)
@@ -27,6 +36,15 @@ class DoseEvaluationAdmin(ReadOnlyAdmin):
 @admin.register(Administration)
 class AdministrationAdmin(ReadOnlyAdmin):
     list_display = ["pk", "dose", "started_at", "given_by", "verified_by", "timing", "entered_in_error_at"]
+
+
+@admin.register(DoubleCheck)
+class DoubleCheckAdmin(ReadOnlyAdmin):
+    """Seen, never changed here: a check is asked, accepted, refused, withdrawn or expired through its services."""
+
+    list_display = ["pk", "dose", "status", "requested_by", "requested_at", "expires_at", "decided_by", "mismatches"]
+    list_filter = ["status"]
+    list_select_related = ["dose", "requested_by", "decided_by"]
 
 
 @admin.register(Hold)

@@ -188,3 +188,24 @@ def test_expiring_checks_takes_a_constant_number_of_queries(ready, nurse_a):
     many = _expire_queries(_pending_checks(course, nurse_a, 6))
     assert DoubleCheck.objects.filter(status="expired").count() == 1 + 6
     assert one == many
+
+
+# --- The admin -------------------------------------------------------------------------------------------------
+
+
+def test_the_admin_shows_a_check_but_never_adds_changes_or_deletes_one(api, charted, nurse_a, client):
+    from tests.conftest import make_staff
+
+    check_id = ask(api, nurse_a, first_dose(charted)).json()["id"]
+    client.force_login(make_staff("site_admin", "admin"))
+    base = "/admin/scheduling/doublecheck/"
+    listing = client.get(base)
+    assert listing.status_code == 200 and f"{base}{check_id}/change/" in listing.content.decode()
+    shown = client.get(f"{base}{check_id}/change/")
+    assert shown.status_code == 200 and 'name="_save"' not in shown.content.decode()  # read-only view
+    assert client.get(f"{base}add/").status_code == 403
+    assert client.post(f"{base}{check_id}/change/", {"status": "accepted"}).status_code == 403
+    assert client.post(f"{base}{check_id}/delete/", {"post": "yes"}).status_code == 403
+    actions = client.post(base, {"action": "delete_selected", "_selected_action": [check_id], "post": "yes"})
+    assert actions.status_code in (200, 302)
+    assert DoubleCheck.objects.get(pk=check_id).status == "pending"
