@@ -38,6 +38,8 @@ def declare_beat_schedule(sender, **kwargs):
         "notifications-resend": {"task": "il2ward.deliveries_sweep", "schedule": every},
         # A signed checkpoint of the audit chain's head to the sink outside the database (il2ward.audit).
         "audit-checkpoint": {"task": "il2ward.audit_checkpoint", "schedule": settings.IL2WARD_AUDIT_CHECKPOINT_SECONDS},
+        # Expired API tokens that were never presented again (il2ward.credentials).
+        "api-tokens-purge": {"task": "il2ward.api_tokens_purge", "schedule": settings.IL2WARD_API_TOKEN_PURGE_SECONDS},
     }
 
 

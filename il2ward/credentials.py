@@ -4,6 +4,7 @@ One function per state change. Each is written to the security log (il2ward.secu
 a token or its digest); what an administrator does is also an audit event (il2ward.audit).
 """
 
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
@@ -69,10 +70,14 @@ def _record(kind: str, token: ApiToken, *, request=None, **detail) -> None:
 def api_token_issue(*, user, client: str = "", request=None) -> tuple[ApiToken, str]:
     """A new token for `user`, named after its client; returns (row, token). The token is shown this once: only its
     digest is stored. A login from a named client replaces that client's previous token; an unnamed login (older
-    clients) replaces nothing. The user's expired tokens are removed."""
+    clients) replaces nothing. The user's expired tokens are removed.
+
+    The user's row is locked (FOR NO KEY UPDATE: nothing referencing it is blocked) for the read-replace-create, so
+    simultaneous logins of one user serialise and at most one live token per named client remains."""
     client = _clean_client(client)
     now = timezone.now()
     with transaction.atomic():
+        get_user_model().objects.select_for_update(no_key=True).filter(pk=user.pk).values_list("pk").first()
         mine = ApiToken.objects.select_related("user").filter(user=user)
         expired = list(mine.filter(expiry__lt=now))
         replaced = list(mine.filter(client=client).exclude(expiry__lt=now)) if client else []
@@ -90,6 +95,16 @@ def api_token_expire(*, token: ApiToken) -> None:
     """An expired token presented: removed, and logged once (a concurrent request may have removed it already)."""
     if ApiToken.objects.filter(pk=token.pk).delete()[0]:
         _record("token_expired", token)
+
+
+def api_tokens_purge_expired(*, now=None) -> dict[str, int]:
+    """The sweep's step: expired tokens not presented since (a tablet put away, a retired interface) are deleted, in
+    one statement, with one security event carrying the count (no token, digest or key). Constant queries."""
+    now = now or timezone.now()
+    purged = ApiToken.objects.filter(expiry__lt=now).delete()[1].get(ApiToken._meta.label, 0)
+    if purged:
+        security.record("tokens_purged", detail={"tokens": purged})
+    return {"tokens_purged": purged}
 
 
 def api_token_revoke(*, token: ApiToken, by, reason: str, request=None) -> bool:

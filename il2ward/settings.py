@@ -320,6 +320,8 @@ REST_FRAMEWORK = {
 IL2WARD_API_TOKEN_HOURS = env_int("IL2WARD_API_TOKEN_HOURS", 12)
 if IL2WARD_API_TOKEN_HOURS < 1:
     raise ImproperlyConfigured("IL2WARD_API_TOKEN_HOURS must be at least 1")
+# Expired tokens never presented again are deleted by a beat task this often (il2ward.tasks.api_tokens_purge).
+IL2WARD_API_TOKEN_PURGE_SECONDS = env_int("IL2WARD_API_TOKEN_PURGE_SECONDS", 3600)
 KNOX_TOKEN_MODEL = "il2ward.ApiToken"
 # knox's own model is swapped out for il2ward.ApiToken, but knox's migrations would still create its table (with a
 # foreign key to the users, which then cannot be truncated on its own): knox is treated as an app without migrations.

@@ -37,3 +37,12 @@ def audit_checkpoint() -> int:
     from il2ward.audit import checkpoint_write
 
     return checkpoint_write(now=timezone.now())["count"]
+
+
+@shared_task(name="il2ward.api_tokens_purge", acks_late=True)
+def api_tokens_purge() -> int:
+    """Beat, every IL2WARD_API_TOKEN_PURGE_SECONDS: expired API tokens deleted (one security event with the count).
+    Returns how many."""
+    from il2ward.credentials import api_tokens_purge_expired
+
+    return api_tokens_purge_expired(now=timezone.now())["tokens_purged"]

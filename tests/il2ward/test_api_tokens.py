@@ -260,3 +260,104 @@ def test_plaintext_tokens_of_rest_frameworks_authtoken_are_carried_over_hashed_a
     assert (row.user, row.client, row.digest) == (nurse_a, "migrated", hashlib.sha512(old_key.encode()).hexdigest())
     assert timedelta(hours=11) < row.expiry - timezone.now() <= timedelta(hours=12)
     assert status_with(old_key) == 200  # the old client keeps working until it expires
+
+
+# --- Expired tokens purged on a schedule; simultaneous logins of one client -------------------------------------
+
+
+def test_the_purge_deletes_expired_tokens_only_with_one_event_holding_the_count(nurse_a, nurse_b):
+    from il2ward.credentials import api_tokens_purge_expired
+
+    with time_machine.travel(NOW, tick=False) as clock:
+        old = [ApiToken.objects.create(user=user, client=c)[1] for user in (nurse_a, nurse_b) for c in ("t1", "t2")]
+        clock.shift(timedelta(hours=11))
+        ApiToken.objects.create(user=nurse_a, client="fresh")
+        clock.shift(timedelta(hours=1, seconds=1))  # the first four are 12 h 0 min 1 s old, the fresh one 1 h
+        assert api_tokens_purge_expired() == {"tokens_purged": 4}
+        assert list(ApiToken.objects.values_list("client", flat=True)) == ["fresh"]
+        event = SecurityEvent.objects.get(kind="tokens_purged")
+        assert event.detail == {"tokens": 4} and event.user is None
+        assert not any(token[:8] in json.dumps(event.detail) for token in old)
+        assert api_tokens_purge_expired() == {"tokens_purged": 0}  # nothing left: no event either
+        assert SecurityEvent.objects.filter(kind="tokens_purged").count() == 1
+
+
+def test_a_token_in_its_last_second_is_not_purged(nurse_a):
+    from il2ward.credentials import api_tokens_purge_expired
+
+    with time_machine.travel(NOW, tick=False) as clock:
+        ApiToken.objects.create(user=nurse_a, client="tablet")
+        clock.shift(timedelta(hours=12) - timedelta(seconds=1))
+        assert api_tokens_purge_expired() == {"tokens_purged": 0}
+        assert ApiToken.objects.count() == 1
+
+
+def test_the_purge_takes_a_constant_number_of_queries(nurse_a, nurse_b):
+    from django.test.utils import CaptureQueriesContext
+
+    from il2ward.credentials import api_tokens_purge_expired
+
+    def queries(count: int) -> int:
+        with time_machine.travel(NOW, tick=False) as clock:
+            for n in range(count):
+                ApiToken.objects.create(user=nurse_a if n % 2 else nurse_b, client=f"c{n}")
+            clock.shift(timedelta(hours=13))
+            with CaptureQueriesContext(connection) as captured:
+                assert api_tokens_purge_expired()["tokens_purged"] == count
+        return len(captured)
+
+    assert queries(1) == queries(9)
+
+
+def test_beat_schedules_the_purge(settings):
+    from il2ward.celery import app
+    from il2ward.tasks import api_tokens_purge
+
+    app.finalize()
+    schedule = {entry["task"]: entry["schedule"] for entry in app.conf.beat_schedule.values()}
+    assert schedule["il2ward.api_tokens_purge"] == settings.IL2WARD_API_TOKEN_PURGE_SECONDS
+    with time_machine.travel(NOW, tick=False):
+        assert api_tokens_purge() == 0
+
+
+def _logins_at_once(clients: list[str]) -> list[int]:
+    import threading
+
+    from rest_framework.test import APIClient
+
+    barrier = threading.Barrier(len(clients))
+    codes: list[int] = []
+
+    def post(client_name: str) -> None:
+        try:
+            barrier.wait(timeout=10)
+            codes.append(login(APIClient(), client=client_name).status_code)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=post, args=(name,)) for name in clients]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return codes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_eight_simultaneous_logins_from_one_client_leave_one_live_token(transactional_db, nurse_a):
+    from tests.workers import require_postgres
+
+    require_postgres()
+    assert _logins_at_once(["tablet"] * 8) == [200] * 8
+    assert ApiToken.objects.filter(user=nurse_a, client="tablet", expiry__gt=timezone.now()).count() == 1
+    assert SecurityEvent.objects.filter(kind="token_issued").count() == 8
+    assert SecurityEvent.objects.filter(kind="token_revoked", detail__reason="replaced").count() == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_simultaneous_logins_from_two_clients_keep_two_tokens(transactional_db, nurse_a):
+    from tests.workers import require_postgres
+
+    require_postgres()
+    assert _logins_at_once(["tablet", "lab"] * 4) == [200] * 8
+    assert sorted(ApiToken.objects.filter(user=nurse_a).values_list("client", flat=True)) == ["lab", "tablet"]
