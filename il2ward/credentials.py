@@ -134,21 +134,31 @@ def api_tokens_revoke_for_user(*, user, by, reason: str, request=None) -> int:
     return count
 
 
-def lockout_unlock(*, by, username: str = "", address: str = "", request=None) -> int:
-    """Lift the lock-out of a username or of a client address (django-axes' failed attempts are cleared, so the
-    count starts again); returns how many attempt rows were cleared. Logged and audited even when none were."""
+def lockout_unlock(
+    *, by, username: str = "", address: str = "", everything: bool = False, via: str = "", request=None
+) -> int:
+    """Lift the lock-out of a username, of a client address, or (`everything`, axes_reset) every lock-out
+    (django-axes' failed attempts are cleared, so the count starts again); returns how many attempt rows were cleared.
+    Logged and audited even when none were. `by` is the administrator (None from a management command, then `via`
+    names the command)."""
     from axes.utils import reset
 
     username, address = (username or "").strip(), (address or "").strip()
-    if bool(username) == bool(address):
+    if everything and (username or address):
+        raise Invalid({"username": ["Unlock everything, or a username or an address."]})
+    if not everything and bool(username) == bool(address):
         raise Invalid({"username": ["Give a username or an address, not both."]})
     with transaction.atomic():
-        cleared = reset(username=username) if username else reset(ip=address)
-        target = {"username": username} if username else {"address": address}
-        audit(actor=by, action="lockout.unlock", obj=("axes.accessattempt", (username or address)[:64]),
-              at=timezone.now(), new={**target, "attempts_cleared": cleared})  # fmt: skip
-    security.record("unlock", request=request, username=username,
-                    detail={**target, "attempts_cleared": cleared, "by": by.pk})  # fmt: skip
+        if everything:
+            cleared, target = reset(), {"everything": True}
+        elif username:
+            cleared, target = reset(username=username), {"username": username}
+        else:
+            cleared, target = reset(ip=address), {"address": address}
+        audit(actor=by, action="lockout.unlock", obj=("axes.accessattempt", (username or address or "*")[:64]),
+              at=timezone.now(), new={**target, "attempts_cleared": cleared}, reason=via)  # fmt: skip
+    detail = {**target, "attempts_cleared": cleared, "by": getattr(by, "pk", None), **({"via": via} if via else {})}
+    security.record("unlock", request=request, username=username, detail=detail)
     return cleared
 
 

@@ -78,6 +78,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    "il2ward.lockouts",  # before axes: its reset commands replace axes' own (every unlock logged)
     "axes",
     "csp",
     "rest_framework",

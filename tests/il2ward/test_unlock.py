@@ -111,3 +111,63 @@ def test_the_list_says_what_is_locked_in_constant_queries(admin_client, nurse_b)
     assert listing_queries() == few  # 1 row or 11: the same queries
     lock("nurse_b", "10.1.1.1")
     assert '<td class="field-locked">username</td>' in admin_client.get(LIST).content.decode()
+
+
+# --- manage.py axes_reset*: the same service --------------------------------------------------------------------
+
+
+def _command(name: str, *args) -> str:
+    from io import StringIO
+
+    from django.core.management import call_command
+
+    out = StringIO()
+    call_command(name, *args, stdout=out)
+    return out.getvalue()
+
+
+def test_axes_reset_username_unlocks_through_the_service_and_leaves_the_other_locked(nurse_a, nurse_b):
+    lock("nurse_a")
+    lock("nurse_b", address="10.8.8.8")
+    assert "attempts removed" in _command("axes_reset_username", "nurse_a")
+    assert sign_in("nurse_a", PASSWORD) == 302
+    assert sign_in("nurse_b", PASSWORD, "10.8.8.8") == 429  # not named: still locked
+    event = SecurityEvent.objects.get(kind="unlock")
+    assert event.username == "nurse_a" and event.detail["via"] == "manage.py axes_reset_username"
+    assert event.detail["by"] is None and event.detail["attempts_cleared"] >= 1
+    audit = AuditEvent.objects.get(action="lockout.unlock")
+    assert audit.actor is None and audit.reason == "manage.py axes_reset_username"
+    assert audit.new["username"] == "nurse_a"
+
+
+def test_axes_reset_ip_unlocks_an_address_logged_and_audited(nurse_a):
+    from django.conf import settings
+
+    for n in range(settings.IL2WARD_LOCKOUT_ADDRESS_FAILURES):
+        sign_in(f"guess{n}", WRONG, STATION)
+    assert sign_in("nurse_a", PASSWORD, STATION) == 429
+    _command("axes_reset_ip", STATION)
+    assert sign_in("nurse_a", PASSWORD, STATION) == 302
+    assert SecurityEvent.objects.get(kind="unlock").detail["address"] == STATION
+    assert AuditEvent.objects.get(action="lockout.unlock").new["address"] == STATION
+
+
+def test_axes_reset_unlocks_everyone_logged_once_and_nothing_to_clear_is_logged_too(nurse_a, nurse_b):
+    lock("nurse_a")
+    lock("nurse_b", address="10.8.8.8")
+    _command("axes_reset")
+    assert sign_in("nurse_a", PASSWORD) == 302 and sign_in("nurse_b", PASSWORD, "10.8.8.8") == 302
+    assert SecurityEvent.objects.get(kind="unlock").detail["everything"] is True
+    assert "No attempts found." in _command("axes_reset_username", "nobody")
+    assert SecurityEvent.objects.filter(kind="unlock").count() == 2
+    assert AuditEvent.objects.filter(action="lockout.unlock").count() == 2
+
+
+def test_axes_reset_ip_username_clears_nothing_unlogged(nurse_a):
+    from django.core.management.base import CommandError
+
+    lock("nurse_a")
+    with pytest.raises(CommandError, match="axes_reset_username or axes_reset_ip"):
+        _command("axes_reset_ip_username", "10.9.9.9", "nurse_a")
+    assert sign_in("nurse_a", PASSWORD) == 429
+    assert not SecurityEvent.objects.filter(kind="unlock").exists()

@@ -1,0 +1,11 @@
+from il2ward.lockouts.management.commands._unlock import UnlockCommand
+
+
+class Command(UnlockCommand):
+    help = "Reset all access attempts and lock-outs of the given usernames (each logged and audited)"
+
+    def add_arguments(self, parser):
+        parser.add_argument("username", nargs="+", type=str)
+
+    def handle(self, *args, **options):
+        self.report(sum(self.unlock(username=username) for username in options["username"]))
