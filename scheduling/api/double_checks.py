@@ -50,14 +50,7 @@ def check_representation(check, *, now) -> dict:
         "refused_reason": check.refused_reason,
         "mismatches": check.mismatches,
         "administration": check.administration_id,
-        "order": {
-            "dosing_weight_kg": str(order.dosing_weight_kg),
-            "dosing_weight_source": order.dosing_weight_source,
-            "iu_per_kg": order.iu_per_kg,
-            "vial_iu": order.vial_iu,
-            "reconstitution_ml": str(order.reconstitution_ml),
-            "concentration_iu_per_ml": order.concentration_iu_per_ml,
-        },
+        "order": checks.order_representation(order),
     }
 
 

@@ -196,7 +196,11 @@ class CourseOut(S.Serializer):
     ward = S.CharField()
     regimen = S.CharField()
     status = S.ChoiceField(choices=Course.Status.choices)
-    dose_iu = S.IntegerField()
+    dose_iu = S.IntegerField(
+        allow_null=True,
+        help_text="The computed dose per slot (SCH-DOSE); null for a nurse or charge nurse, who may be a dose's second "
+        "checker (blind double check: she gets `order` and calculates it herself).",
+    )
     dosing_weight_kg = S.CharField(help_text="Decimal, as a string.")
     dosing_weight_source = S.ChoiceField(choices=Course.WeightSource.choices)
     baseline_weight_kg = S.CharField(help_text="Decimal, as a string.")
@@ -209,7 +213,8 @@ class CourseOut(S.Serializer):
     eligibility = EligibilityOut()
     cycles = CycleOut(many=True)
     counts = CountsOut()
-    preparation = PreparationOut()
+    preparation = PreparationOut(allow_null=True, help_text="Null for a nurse or charge nurse (blind double check).")
+    order = OrderOut(help_text="The order the dose is calculated from (weight, IU/kg, SCH-PREP's rules).")
 
 
 class CycleDecisionOut(S.Serializer):

@@ -15,6 +15,7 @@ from monitoring.domain.bounds import WEIGHT_KG
 from scheduling import selectors, services
 from scheduling.api import serializers as out
 from scheduling.models import Course, Dose
+from scheduling.selectors import double_checks as checks
 
 
 class CourseCreateSerializer(serializers.Serializer):
@@ -114,16 +115,20 @@ def administration_representation(adm) -> dict | None:
     }
 
 
-def course_representation(course: Course, summary: selectors.CourseSummary) -> dict:
+def course_representation(course: Course, summary: selectors.CourseSummary, *, user) -> dict:
+    """A nurse (any of whom may be a dose's second checker) gets the order and never the computed dose: `dose_iu`
+    and `preparation` are null for her (scheduling.selectors.double_checks.sees_computed_dose)."""
     zone = course.patient.ward.zone
     prep = summary.preparation
+    sees_dose = checks.sees_computed_dose(user)
+    order = checks.order_of(course)
     return {
         "id": course.pk,
         "patient": course.patient_id,
         "ward": course.patient.ward.code,
         "regimen": course.regimen,
         "status": course.status,
-        "dose_iu": course.dose_iu,
+        "dose_iu": course.dose_iu if sees_dose else None,
         "dosing_weight_kg": str(course.dosing_weight_kg),
         "dosing_weight_source": course.dosing_weight_source,
         "baseline_weight_kg": str(course.baseline_weight_kg),
@@ -152,7 +157,10 @@ def course_representation(course: Course, summary: selectors.CourseSummary) -> d
             "rate_ml_h": str(prep.rate_ml_h),
             "infusion_minutes": prep.infusion_minutes,
             "in_line_filter": prep.in_line_filter,
-        },
+        }
+        if sees_dose
+        else None,
+        "order": checks.order_representation(order),
     }
 
 
@@ -180,7 +188,8 @@ class CourseCreate(APIView):
             now=timezone.now(),
         )
         course = selectors.course_for(request.user, course.pk)
-        return Response(course_representation(course, selectors.course_summary(course)), status=status.HTTP_201_CREATED)
+        body = course_representation(course, selectors.course_summary(course), user=request.user)
+        return Response(body, status=status.HTTP_201_CREATED)
 
 
 class CourseDetail(APIView):
@@ -190,7 +199,7 @@ class CourseDetail(APIView):
     )
     def get(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
-        return Response(course_representation(course, selectors.course_summary(course)))
+        return Response(course_representation(course, selectors.course_summary(course), user=request.user))
 
 
 class CourseDoses(APIView):
@@ -364,7 +373,7 @@ class CourseEligibility(APIView):
             course_id=course.pk, by=request.user, now=timezone.now(), **serializer.validated_data
         )
         course = selectors.course_for(request.user, pk)
-        return Response(course_representation(course, selectors.course_summary(course)))
+        return Response(course_representation(course, selectors.course_summary(course), user=request.user))
 
 
 class CourseStop(APIView):
@@ -376,4 +385,4 @@ class CourseStop(APIView):
         serializer.is_valid(raise_exception=True)
         services.course_stop(course_id=course.pk, by=request.user, now=timezone.now(), **serializer.validated_data)
         course = selectors.course_for(request.user, pk)
-        return Response(course_representation(course, selectors.course_summary(course)))
+        return Response(course_representation(course, selectors.course_summary(course), user=request.user))

@@ -320,8 +320,10 @@ def _dose_response(request, dose, *, now, status=200, refusal=None, saved=False,
         "accept_form": forms.get("accept_form") or nurse_forms.CheckAcceptForm(prefix="check"),
         "refuse_form": forms.get("refuse_form") or nurse_forms.CheckRefuseForm(prefix="refuse"),
     }
-    if checker:
-        context["preparation"] = None  # its dose, vials and volume are the first nurse's figures
+    if checker or (can_give and not _chartable(dose)):
+        # Its dose, vials and volume are the charting nurse's figures: hidden from the second nurse, and from every
+        # nurse once the slot is closed (a given dose's recorded amount stays in its history).
+        context["preparation"] = None
     return _render(request, "scheduling/mar/dose.html", context, zone=patient.ward.zone, status=status)
 
 

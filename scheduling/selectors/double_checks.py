@@ -77,6 +77,15 @@ class Order:
     concentration_iu_per_ml: int
 
 
+def sees_computed_dose(user) -> bool:
+    """The blind double check made coherent (ISMP independent double check): a nurse or charge nurse, any of whom
+    may be a dose's second checker, is shown the order (weight, IU/kg, the preparation's rules) and never the
+    computed dose of a course, anywhere (patient, course and summary pages, the downtime sheet, the API), except the
+    nurse charting a dose on its dose page (scheduling.mar.views, `preparation`). Doses already given show their
+    recorded amounts to everyone (the history). Oncologists, pharmacists and administrators see everything."""
+    return not access.is_nursing(user)
+
+
 def order_of(course) -> Order:
     return Order(
         dosing_weight_kg=course.dosing_weight_kg,
@@ -86,6 +95,18 @@ def order_of(course) -> Order:
         reconstitution_ml=_PREP_DEFAULTS["reconstitution_ml"].default,
         concentration_iu_per_ml=_PREP_DEFAULTS["concentration_iu_per_ml"].default,
     )
+
+
+def order_representation(order: Order) -> dict:
+    """The order as the API carries it (a double check's `order`, a course's `order`)."""
+    return {
+        "dosing_weight_kg": str(order.dosing_weight_kg),
+        "dosing_weight_source": order.dosing_weight_source,
+        "iu_per_kg": order.iu_per_kg,
+        "vial_iu": order.vial_iu,
+        "reconstitution_ml": str(order.reconstitution_ml),
+        "concentration_iu_per_ml": order.concentration_iu_per_ml,
+    }
 
 
 # SCH-PREP's constants as the preparation function declares them (one home for the numbers).

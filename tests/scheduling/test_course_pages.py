@@ -34,7 +34,9 @@ def test_course_page_lists_the_28_slots(client, nurse_a, make_course, patient_a)
     assert response.status_code == 200
     html = text(response)
     assert len(re.findall(r'<tr class="status-scheduled', html)) == 28
-    assert "48,000,000 IU" in html and patient_a.name in html
+    # A nurse may be a dose's second checker: the order, never the computed dose (blind double check).
+    assert "600,000 IU/kg</strong> × 80.0 kg" in html and patient_a.name in html
+    assert "48,000,000" not in html
 
 
 def test_course_page_shows_the_slots_in_ward_local_time(client, nurse_a, make_course, patient_a):

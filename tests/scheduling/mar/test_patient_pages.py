@@ -186,7 +186,10 @@ def test_assessment_from_the_patient_page_goes_to_the_next_dose(client, dose_now
     assert response.status_code == 302 and response["Location"] == f"/doses/{dose_now.pk}/"
 
 
-def test_downtime_sheet_lists_the_next_24h(client, charted, nurse_a):
+def test_downtime_sheet_lists_the_next_24h(client, charted, nurse_a, oncologist):
+    client.force_login(oncologist)
+    html = text(client.get("/wards/onc-a/downtime/"))
+    assert "48,000,000 IU" in html and "draw 2.67 mL into 50 mL D5W" in html  # the oncologist's sheet: the dose
     client.force_login(nurse_a)
     response = client.get("/wards/onc-a/downtime/")
     html = text(response)
@@ -194,7 +197,9 @@ def test_downtime_sheet_lists_the_next_24h(client, charted, nurse_a):
     # Dose 1 (12:20 UTC) is given, dose 2 (20:20) held; #3 is due 04:20 tomorrow, #4 at 12:20 — after NOW + 24 h.
     slots = re.findall(r"<td class=\"text-nowrap\">C1 #(\d+)</td>", html)
     assert slots == ["3"]
-    assert "48,000,000 IU" in html and "draw 2.67 mL into 50 mL D5W" in html
+    # A nurse's sheet (she may be the second checker): the order, never the computed dose (blind double check).
+    assert "600,000 IU/kg</strong> × 80.0 kg" in html and "calculates the dose" in html
+    assert "48,000,000" not in html and "2.67 mL" not in html
     assert '<span class="out-of-range">BP 85/62</span>' in html
     assert html.count("<td>&nbsp;</td>") == 12  # blank rows to chart vitals every 2 h by hand
     assert "data-print" in html  # il2ward.js prints (no inline handler under the CSP)
