@@ -78,19 +78,33 @@ class RefuseSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
 
 
+def _nursing_action(request, pk: int, *, find, act, serializer=None, status_code=status.HTTP_200_OK) -> Response:
+    """What every write here shares: a nurse or charge nurse; the dose or check she may see (404 otherwise); the
+    body validated (400 naming the field); one service call at one `now`; the check as the answer."""
+    access.require_role(request.user, *NURSING)
+    target = find(request.user, pk)
+    data: dict = {}
+    if serializer is not None:
+        body = serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        data = body.validated_data
+    now = timezone.now()
+    return Response(check_representation(act(target, data, now), now=now), status=status_code)
+
+
 class DoseDoubleChecks(APIView):
     """The first nurse charts the give; it waits for another nurse's check from her own session."""
 
     @extend_schema(request=RequestSerializer, responses={201: out.DoubleCheckOut})
     def post(self, request, pk: int):
-        access.require_role(request.user, *NURSING)
-        dose_id = selectors.visible_dose_id(request.user, pk)
-        serializer = RequestSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        now = timezone.now()
-        check = services.double_check_request(dose_id=dose_id, by=request.user, now=now, **serializer.validated_data)
-        check = checks.check_for(request.user, check.pk)
-        return Response(check_representation(check, now=now), status=status.HTTP_201_CREATED)
+        def act(dose_id, data, now):
+            check = services.double_check_request(dose_id=dose_id, by=request.user, now=now, **data)
+            return checks.check_for(request.user, check.pk)
+
+        return _nursing_action(
+            request, pk, find=selectors.visible_dose_id, act=act, serializer=RequestSerializer,
+            status_code=status.HTTP_201_CREATED,
+        )  # fmt: skip
 
 
 class DoubleCheckList(APIView):
@@ -112,39 +126,38 @@ class DoubleCheckAccept(APIView):
 
     @extend_schema(request=AcceptSerializer, responses={201: out.DoubleCheckOut})
     def post(self, request, pk: int):
-        access.require_role(request.user, *NURSING)
-        check = checks.check_for(request.user, pk)
-        serializer = AcceptSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        now = timezone.now()
-        adm = services.double_check_accept(check_id=check.pk, by=request.user, now=now, **serializer.validated_data)
-        # The check as the service left it, without reading it again (charting is the hot path).
-        check.status, check.decided_by, check.decided_at, check.administration_id = (
-            "accepted",
-            request.user,
-            now,
-            adm.pk,
-        )
-        return Response(check_representation(check, now=now), status=status.HTTP_201_CREATED)
+        def act(check, data, now):
+            adm = services.double_check_accept(check_id=check.pk, by=request.user, now=now, **data)
+            # The check as the service left it, without reading it again (charting is the hot path).
+            check.status, check.decided_by, check.decided_at, check.administration_id = (
+                "accepted",
+                request.user,
+                now,
+                adm.pk,
+            )
+            return check
+
+        return _nursing_action(
+            request, pk, find=checks.check_for, act=act, serializer=AcceptSerializer,
+            status_code=status.HTTP_201_CREATED,
+        )  # fmt: skip
 
 
 class DoubleCheckRefuse(APIView):
     @extend_schema(request=RefuseSerializer, responses={200: out.DoubleCheckOut})
     def post(self, request, pk: int):
-        access.require_role(request.user, *NURSING)
-        check = checks.check_for(request.user, pk)
-        serializer = RefuseSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        now = timezone.now()
-        services.double_check_refuse(check_id=check.pk, by=request.user, now=now, **serializer.validated_data)
-        return Response(check_representation(checks.check_for(request.user, pk), now=now))
+        def act(check, data, now):
+            services.double_check_refuse(check_id=check.pk, by=request.user, now=now, **data)
+            return checks.check_for(request.user, pk)
+
+        return _nursing_action(request, pk, find=checks.check_for, act=act, serializer=RefuseSerializer)
 
 
 class DoubleCheckCancel(APIView):
     @extend_schema(request=None, responses={200: out.DoubleCheckOut})
     def post(self, request, pk: int):
-        access.require_role(request.user, *NURSING)
-        check = checks.check_for(request.user, pk)
-        now = timezone.now()
-        services.double_check_cancel(check_id=check.pk, by=request.user, now=now)
-        return Response(check_representation(checks.check_for(request.user, pk), now=now))
+        def act(check, data, now):
+            services.double_check_cancel(check_id=check.pk, by=request.user, now=now)
+            return checks.check_for(request.user, pk)
+
+        return _nursing_action(request, pk, find=checks.check_for, act=act)

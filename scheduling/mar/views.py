@@ -371,69 +371,71 @@ def _post_assess(request, dose, *, now):
     return _dose_response(request, dose, now=now, status=200 if request.htmx else 400, assess_form=form)
 
 
-def _post_give(request, dose, *, now):
+def _chart_give(request, dose, form, *, now, chart, done):
+    """What both ways of charting a give share (co-signed here, or waiting for a check from the second nurse's own
+    session): a nurse or charge nurse; the form checked (400 with its errors); one service call with the first
+    nurse's give, its refusal shown (409) or its Invalid put on the form's fields (400); then the dose page."""
     _require(request.user, Role.NURSE, Role.CHARGE_NURSE)
-    form = _give_form(dose, now=now, data=request.POST)
     if not form.is_valid():
         return _dose_response(request, dose, now=now, status=400, give_form=form)
     data = form.cleaned_data
+    give = {
+        "dose_id": dose.pk,
+        "by": request.user,
+        "started_at": data["started_at"],
+        "ended_at": data.get("ended_at"),
+        "vial_lot": data["vial_lot"],
+        "reconstituted_at": data["reconstituted_at"],
+        "early_reason": data.get("early_reason", ""),
+        "now": now,
+    }
     try:
-        adm = services.dose_administer(
-            dose_id=dose.pk,
-            by=request.user,
-            started_at=data["started_at"],
-            ended_at=data.get("ended_at"),
-            verifier_username=data["verifier"],
-            verifier_password=data["verifier_password"],
-            verified_dose_iu=data["verified_dose_iu"],
-            vial_lot=data["vial_lot"],
-            reconstituted_at=data["reconstituted_at"],
-            early_reason=data.get("early_reason", ""),
-            now=now,
-        )
+        result = chart(data, give)
     except Conflict as exc:
         return _refused(request, dose, exc, now=now, give_form=form)
     except Invalid as exc:
         nurse_forms.apply_errors(form, exc)
         return _dose_response(request, dose, now=now, status=400, give_form=form)
-    messages.success(
-        request,
-        f"C{dose.cycle} #{dose.number} charted as given ({adm.get_timing_display().lower()}), checked by "
-        f"{people.printed_name(adm.verified_by)}.",
-    )
+    messages.success(request, done(result))
     return redirect("dose", pk=dose.pk)
+
+
+def _post_give(request, dose, *, now):
+    def chart(data, give):
+        return services.dose_administer(
+            **give,
+            verifier_username=data["verifier"],
+            verifier_password=data["verifier_password"],
+            verified_dose_iu=data["verified_dose_iu"],
+        )
+
+    return _chart_give(
+        request,
+        dose,
+        _give_form(dose, now=now, data=request.POST),
+        now=now,
+        chart=chart,
+        done=lambda adm: (
+            f"C{dose.cycle} #{dose.number} charted as given ({adm.get_timing_display().lower()}), "
+            f"checked by {people.printed_name(adm.verified_by)}."
+        ),
+    )
 
 
 def _post_request_check(request, dose, *, now):
     """The give, checked by the second nurse from her own session: a pending check she accepts there."""
-    _require(request.user, Role.NURSE, Role.CHARGE_NURSE)
     zone = dose.course.patient.ward.zone
-    form = nurse_forms.CheckRequestForm(request.POST, zone=zone, prefix="give")
-    if not form.is_valid():
-        return _dose_response(request, dose, now=now, status=400, give_form=form)
-    data = form.cleaned_data
-    try:
-        check = services.double_check_request(
-            dose_id=dose.pk,
-            by=request.user,
-            started_at=data["started_at"],
-            ended_at=data.get("ended_at"),
-            vial_lot=data["vial_lot"],
-            reconstituted_at=data["reconstituted_at"],
-            early_reason=data.get("early_reason", ""),
-            now=now,
-        )
-    except Conflict as exc:
-        return _refused(request, dose, exc, now=now, give_form=form)
-    except Invalid as exc:
-        nurse_forms.apply_errors(form, exc)
-        return _dose_response(request, dose, now=now, status=400, give_form=form)
-    messages.success(
+    return _chart_give(
         request,
-        f"C{dose.cycle} #{dose.number}: waiting for a second nurse's check from her own session "
-        f"(open until {timezone.localtime(check.expires_at, zone):%H:%M}).",
+        dose,
+        nurse_forms.CheckRequestForm(request.POST, zone=zone, prefix="give"),
+        now=now,
+        chart=lambda data, give: services.double_check_request(**give),
+        done=lambda check: (
+            f"C{dose.cycle} #{dose.number}: waiting for a second nurse's check from her own session "
+            f"(open until {timezone.localtime(check.expires_at, zone):%H:%M})."
+        ),
     )
-    return redirect("dose", pk=dose.pk)
 
 
 def _check_id(request) -> int | None:
