@@ -5,7 +5,7 @@ The hook reads one table (OPERATIONS) rather than decorating ~50 views one by on
 conflict codes can be read (and reviewed) in one place; a test fails when an operation is missing from it.
 """
 
-API_VERSION = "1.5.0"  # CHANGELOG.md: one entry per contract change
+API_VERSION = "1.6.0"  # CHANGELOG.md: one entry per contract change
 
 
 ERROR_COMPONENTS = {
