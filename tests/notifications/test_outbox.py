@@ -208,6 +208,7 @@ def test_one_beat_runs_the_sweep_and_the_resend_sweep_every_interval(settings):
         "scheduling.sweep": settings.SWEEP_INTERVAL_SECONDS,
         "il2ward.deliveries_sweep": settings.SWEEP_INTERVAL_SECONDS,
         "il2ward.audit_checkpoint": settings.IL2WARD_AUDIT_CHECKPOINT_SECONDS,
+        "il2ward.api_tokens_purge": settings.IL2WARD_API_TOKEN_PURGE_SECONDS,
     }
 
 
