@@ -18,6 +18,7 @@ RUN pip install -r requirements.txt
 
 # Only the application: never .venv, var/ (a demo database may hold patient data), .git, tests or demo fixtures.
 COPY manage.py ./
+COPY common common
 COPY il2ward il2ward
 COPY monitoring monitoring
 COPY scheduling scheduling

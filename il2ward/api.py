@@ -60,6 +60,13 @@ def lockout_response(request, original_response=None, credentials=None):
     return HttpResponse(message, status=429)
 
 
+def validated(serializer_class: type[serializers.Serializer], request) -> dict:
+    """The request's body as `serializer_class` validates it; a ValidationError (400 naming each field) otherwise."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 @extend_schema_field(OpenApiTypes.DATETIME)
 class AwareDateTimeField(serializers.Field):
     """ISO 8601 with an offset in, UTC `Z` out. A naive time is a 400, never silently read as server time."""

@@ -83,13 +83,14 @@ def _check_beat(now) -> str | None:
 
 
 def _check_sweep_steps(now) -> str | None:
-    """A sweep step that has not succeeded for three intervals while the beat is alive: the sweep runs but that step
-    keeps failing (scheduling.tasks logs it by name)."""
+    """A sweep step that has not run clean for three intervals while the beat is alive: the sweep runs but that step
+    keeps failing, or keeps pushing items back (scheduling.tasks logs them by step, kind and id), which are named."""
     stale_before = now - timedelta(seconds=3 * settings.SWEEP_INTERVAL_SECONDS + 30)
     rows = Heartbeat.objects.filter(name__startswith=STEP_PREFIX, at__lt=stale_before).order_by("name")
     failing = [
         f"{name.removeprefix(STEP_PREFIX)} {int((now - at).total_seconds())} s ago"
-        for name, at in rows.values_list("name", "at")
+        + (f" (done with {len(items)} failed items: {', '.join(items)})" if items else "")
+        for name, at, items in rows.values_list("name", "at", "failed_items")
     ]
     return f"sweep steps not succeeding (last success, or first failure): {', '.join(failing)}" if failing else None
 

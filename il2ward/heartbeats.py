@@ -35,15 +35,30 @@ LISTENER_PREFIX = "hl7-listener:"  # one row per MLLP listener (inbound.listener
 STEP_PREFIX = "sweep-step:"  # one row per step of the sweep (scheduling.tasks), stamped when the step last succeeded
 
 
-def steps_beat(*, succeeded: list[str], failed: list[str], now) -> None:
-    """One query for all the steps of a sweep: each succeeded step stamped `now`; a failed step keeps its last
-    success, and one that never succeeded gets its row at its first failure, so /readyz can count from there."""
+def steps_beat(
+    *, succeeded: list[str], failed: list[str], now, pushed_back: dict[str, list[str]] | None = None
+) -> None:
+    """One query for all the steps of a clean sweep: each succeeded step stamped `now` (its pushed-back items
+    cleared); a failed step keeps its last success, and one that never succeeded gets its row at its first failure,
+    so /readyz can count from there.
+
+    A step done with items pushed back (scheduling.services.isolation) records them and, like a failed step, keeps
+    its last clean run: /readyz names it, with those items, once it has not run clean for three intervals, and one
+    item that succeeds at the next sweep (a lock, a race) raises nothing.
+    """
     if succeeded:
         Heartbeat.objects.bulk_create(
-            [Heartbeat(name=f"{STEP_PREFIX}{step}", at=now) for step in succeeded],
+            [Heartbeat(name=f"{STEP_PREFIX}{step}", at=now, failed_items=[]) for step in succeeded],
             update_conflicts=True,
             unique_fields=["name"],
-            update_fields=["at"],
+            update_fields=["at", "failed_items"],
+        )
+    if pushed_back:
+        Heartbeat.objects.bulk_create(
+            [Heartbeat(name=f"{STEP_PREFIX}{step}", at=now, failed_items=items) for step, items in pushed_back.items()],
+            update_conflicts=True,
+            unique_fields=["name"],
+            update_fields=["failed_items"],
         )
     if failed:
         Heartbeat.objects.bulk_create(

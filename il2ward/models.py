@@ -162,6 +162,8 @@ class Heartbeat(models.Model):
 
     name = models.CharField(max_length=64, unique=True)
     at = models.DateTimeField()
+    # A sweep step's items pushed back by its last run ("dose 42": kind and id, never patient data); empty otherwise.
+    failed_items = models.JSONField(default=list, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} @ {self.at:%Y-%m-%d %H:%M:%S}Z"

@@ -1,11 +1,27 @@
 """Times as IL2Ward writes them: UTC instants with `Z` for machines, ward-local text for people.
 
 One home for the formats, so the API, FHIR, iCal, the channels and the pages write the same instant the same way.
-Pure (standard library only). The domain packages import nothing outside the domain packages, so they share
-monitoring/domain/engine.py's `iso_z` (the same form) rather than this one.
+Pure (standard library only). The machines' form, `iso_z`, lives in common.timefmt, where the domain packages can
+import it too; it is named here as well so a caller imports its time formats from one module.
 """
 
 from datetime import UTC, datetime, tzinfo
+
+from common.timefmt import aware as _aware
+from common.timefmt import iso_z
+
+__all__ = [
+    "INPUT_FORMATS",
+    "LONG",
+    "PICKER",
+    "PRINTED",
+    "SHORT",
+    "TYPED",
+    "iso_z",
+    "local_iso",
+    "local_text",
+    "readable",
+]
 
 # Ward times are typed and shown 24-hour whatever the browser's locale; the ISO "T" form (datetime-local) is read too.
 TYPED = "%Y-%m-%d %H:%M"
@@ -14,19 +30,6 @@ INPUT_FORMATS = (PICKER, TYPED)
 LONG = "%a %d %b %Y %H:%M %Z"  # "Fri 12 Mar 2027 16:00 CST": signatures, moves and refusals in words
 SHORT = "%a %d %b %H:%M"  # "Fri 12 Mar 16:00": a slot in a list
 PRINTED = "%a %-d %b %Y %H:%M %Z"  # "Wed 25 Nov 2026 10:40 CST": the course review's cells and prints
-
-
-def _aware(value: datetime) -> datetime:
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"naive datetime: {value!r}")  # a bug, never guessed
-    return value
-
-
-def iso_z(value: datetime | None) -> str | None:
-    """An instant in UTC with `Z` (2027-03-12T22:00:00Z), microseconds kept when there are any; None stays None."""
-    if value is None:
-        return None
-    return _aware(value).astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
 def local_iso(value: datetime | None, zone: tzinfo | None) -> str | None:

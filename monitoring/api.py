@@ -12,7 +12,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access
-from il2ward.api import AwareDateTimeField
+from il2ward.api import AwareDateTimeField, validated
 from il2ward.errors import Invalid
 from il2ward.models import Role
 from il2ward.timefmt import local_iso
@@ -338,9 +338,8 @@ class _PatientObservations(APIView):
     def post(self, request, pk: int):
         access.require_role(request.user, *WRITE_ROLES)
         patient = access.patient_for(request.user, pk)
-        serializer = self.input_serializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        row = type(self).record(patient=patient, **serializer.validated_data, by=request.user, now=timezone.now())
+        data = validated(self.input_serializer, request)
+        row = type(self).record(patient=patient, **data, by=request.user, now=timezone.now())
         return Response(_out(row, patient.ward.zone), status=status.HTTP_201_CREATED)
 
 
@@ -394,9 +393,8 @@ class EventResolve(APIView):
         access.require_role(request.user, *WRITE_ROLES)
         patient = access.patient_for(request.user, pk)
         event = selectors.event_for(patient, event_id)
-        serializer = EventResolveIn(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        event = services.event_resolve(event=event, **serializer.validated_data, by=request.user, now=timezone.now())
+        data = validated(EventResolveIn, request)
+        event = services.event_resolve(event=event, **data, by=request.user, now=timezone.now())
         return Response(_out(event, patient.ward.zone))
 
 
@@ -419,9 +417,6 @@ class ObservationEnteredInError(APIView):
     def post(self, request, kind: str, pk: int):
         access.require_role(request.user, *WRITE_ROLES)
         observation = selectors.observation_for(request.user, kind, pk)
-        serializer = EnteredInErrorIn(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        row = services.observation_enter_in_error(
-            observation=observation, **serializer.validated_data, by=request.user, now=timezone.now()
-        )
+        data = validated(EnteredInErrorIn, request)
+        row = services.observation_enter_in_error(observation=observation, **data, by=request.user, now=timezone.now())
         return Response(_out(row, observation.patient.ward.zone))

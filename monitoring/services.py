@@ -3,6 +3,7 @@
 from datetime import UTC, datetime, timedelta
 from datetime import time as dt_time
 from decimal import Decimal, InvalidOperation
+from typing import TypeVar
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
@@ -70,7 +71,7 @@ def rule_set_current(name: str, *, now: datetime) -> RuleSetVersion:
             )
             return version
     except IntegrityError:  # created concurrently
-        return RuleSetVersion.objects.filter(name=name).order_by("-version").first()
+        return RuleSetVersion.objects.filter(name=name).latest("version")  # the one the other request wrote
 
 
 @transaction.atomic
@@ -108,6 +109,9 @@ def rule_set_override(*, name: str, overrides: dict, reason: str = "", by, now: 
 
 
 FUTURE_TOLERANCE = timedelta(minutes=5)  # clocks differ a little; more than this in the future is a typing error
+
+
+_T = TypeVar("_T")
 
 
 class _Checker:
@@ -223,6 +227,14 @@ class _Checker:
         if self.errors:
             raise Invalid(self.errors, confirmable=self.confirmable)
 
+    def valid(self, value: _T | None) -> _T:
+        """A required value once every check passed (Invalid names the errors otherwise). A required value is None
+        only when it was refused, and then its error is named, so a None past the checks is a slip of the code."""
+        self.raise_if_any()
+        if value is None:
+            raise TypeError("a required value was refused without naming an error")
+        return value
+
 
 SOURCE_FIELDS = ("source_system", "source_message_id", "source_order")
 
@@ -307,7 +319,9 @@ def vitals_record(
     elif not values["other_pressor"] and rate_given and "other_pressor" not in check.errors:
         check.add("other_pressor", "Say which vasopressor the rate is for.")
     check.raise_if_any()
-    row = _record(VitalSigns, patient=patient, recorded_at=at, values=values, by=by, now=now, source=source)
+    row = _record(
+        VitalSigns, patient=patient, recorded_at=check.valid(at), values=values, by=by, now=now, source=source
+    )
     _vitals_answered(row, by=by, now=now)
     return row
 
@@ -345,7 +359,7 @@ def neuro_record(
     values["vivid_dreams_or_anxiety"] = check.flag("vivid_dreams_or_anxiety", vivid_dreams_or_anxiety)
     values["persistent_crying"] = check.flag("persistent_crying", persistent_crying)
     check.raise_if_any()
-    return _record(NeuroAssessment, patient=patient, recorded_at=at, values=values, by=by, now=now)
+    return _record(NeuroAssessment, patient=patient, recorded_at=check.valid(at), values=values, by=by, now=now)
 
 
 @retry_transaction
@@ -357,10 +371,12 @@ def exam_record(*, patient: Patient, recorded_at: datetime, by, now: datetime, *
     unknown = set(answers) - {*EXAM_FLAGS, "rales"}
     for name in sorted(unknown):
         check.add(name, "Not a bedside exam finding.")
-    values = {name: check.flag(name, answers.get(name), required=True) for name in EXAM_FLAGS}
+    values: dict[str, bool | str | None] = {
+        name: check.flag(name, answers.get(name), required=True) for name in EXAM_FLAGS
+    }
     values["rales"] = check.choice("rales", answers.get("rales"), BedsideExam.Rales.values)
     check.raise_if_any()
-    return _record(BedsideExam, patient=patient, recorded_at=at, values=values, by=by, now=now)
+    return _record(BedsideExam, patient=patient, recorded_at=check.valid(at), values=values, by=by, now=now)
 
 
 @retry_transaction
@@ -386,7 +402,7 @@ def weight_record(
             "weight_kg", message, confirm=confirm, reason=(confirm_reason or "").strip()
         )
     check.raise_if_any()
-    return _record(WeightMeasurement, patient=patient, recorded_at=at, values=values, by=by, now=now)
+    return _record(WeightMeasurement, patient=patient, recorded_at=check.valid(at), values=values, by=by, now=now)
 
 
 @retry_transaction
@@ -437,7 +453,7 @@ def fluids_record(
             reasons.append(check.plausible("urine_ml", message, confirm=confirm, reason=reason))
     check.raise_if_any()
     values = {"period_start": start, "period_end": end, **values, "confirmed_reason": next(filter(None, reasons), "")}
-    return _record(FluidBalance, patient=patient, recorded_at=at, values=values, by=by, now=now)
+    return _record(FluidBalance, patient=patient, recorded_at=check.valid(at), values=values, by=by, now=now)
 
 
 @retry_transaction
@@ -491,7 +507,9 @@ def labs_record(
     if all(v is None or v == "" for v in given.values()):
         check.add("non_field_errors", f"Give at least one result ({', '.join(LAB_FIELDS)}).")
     check.raise_if_any()
-    return _record(LabResult, patient=patient, recorded_at=at, values=values, by=by, now=now, source=source)
+    return _record(
+        LabResult, patient=patient, recorded_at=check.valid(at), values=values, by=by, now=now, source=source
+    )
 
 
 @retry_transaction
@@ -505,7 +523,12 @@ def event_record(
     kind = check.choice("kind", kind, EVENT_KINDS)
     check.raise_if_any()
     return _record(
-        ClinicalEvent, patient=patient, recorded_at=at, values={"kind": kind, "note": note or ""}, by=by, now=now
+        ClinicalEvent,
+        patient=patient,
+        recorded_at=check.valid(at),
+        values={"kind": kind, "note": note or ""},
+        by=by,
+        now=now,
     )
 
 
@@ -516,8 +539,9 @@ def event_resolve(
 ) -> ClinicalEvent:
     """Mark an active event resolved (default: now). 409 when already resolved or entered in error."""
     check = _Checker(now)
-    at = check.time("resolved_at", now if resolved_at is None else resolved_at, since_birth_of=event.patient)
-    check.raise_if_any()
+    at = check.valid(
+        check.time("resolved_at", now if resolved_at is None else resolved_at, since_birth_of=event.patient)
+    )
     event = ClinicalEvent.objects.select_for_update(no_key=True).get(pk=event.pk)  # NO KEY: il2ward.db
     if event.entered_in_error_at is not None:
         raise Conflict("entered_in_error", "This event was entered in error.")
@@ -564,7 +588,7 @@ def observation_supersede(*, observation: Observation, reason: str, by, now: dat
 
 def _enter_in_error(observation: Observation, *, reason: str, by, now: datetime):
     model = type(observation)
-    row = model.objects.select_for_update(no_key=True).get(pk=observation.pk)  # NO KEY: il2ward.db
+    row = model._default_manager.select_for_update(no_key=True).get(pk=observation.pk)  # NO KEY: il2ward.db
     if row.entered_in_error_at is not None:
         raise Conflict("already_entered_in_error", "This entry is already marked entered in error.")
     row.entered_in_error_at, row.entered_in_error_by, row.entered_in_error_reason = now, by, reason

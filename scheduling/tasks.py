@@ -9,7 +9,7 @@ from django.utils import timezone
 from il2ward.heartbeats import beat_beats, steps_beat
 from il2ward.lease import BEAT, standby_reason
 from scheduling import services
-from scheduling.services import reminders
+from scheduling.services import isolation, reminders
 from scheduling.task_names import EVALUATE_PATIENT, GENERATE_CALENDAR, SWEEP
 
 log = logging.getLogger(__name__)
@@ -46,22 +46,30 @@ def sweep_at(*, now) -> dict:
     """Everything the sweep does at `now` (the bench and the query-count tests call it with a chosen time).
 
     Each step runs in its own transaction (the services' own) and is isolated: a step that fails is logged by name
-    (the exception type only, never its text, which may quote a row) and the later steps still run. A step's
-    heartbeat is stamped only when it succeeds, so /readyz names a step that keeps failing.
+    (the exception type only, never its text, which may quote a row) and the later steps still run. Within a step
+    each item is isolated too (scheduling.services.isolation): one that fails is pushed back, logged by kind and id,
+    and the step completes with the others. A step's heartbeat is stamped only when it runs clean, and records the
+    items it pushed back, so /readyz names a step that keeps failing and the items that keep failing in it.
     """
     result: dict = {}
-    succeeded, failed = [], []
+    succeeded, failed, pushed_back = [], [], {}
     for step, run in SWEEP_STEPS:
-        try:
-            result.update(run(now))
-        except Exception as exc:  # noqa: BLE001 - one failing step must not stop the others every interval
-            log.error("sweep step %s failed: %s", step, type(exc).__name__)
-            failed.append(step)
+        with isolation.collecting(step) as pushed:
+            try:
+                result.update(run(now))
+            except Exception as exc:  # noqa: BLE001 - one failing step must not stop the others every interval
+                log.error("sweep step %s failed: %s", step, type(exc).__name__)
+                failed.append(step)
+                continue
+        if pushed.items:
+            pushed_back[step] = pushed.items
         else:
             succeeded.append(step)
-    steps_beat(succeeded=succeeded, failed=failed, now=now)
+    steps_beat(succeeded=succeeded, failed=failed, pushed_back=pushed_back, now=now)
     if failed:
         result["failed"] = failed
+    if pushed_back:
+        result["pushed_back"] = {step: len(items) for step, items in pushed_back.items()}
     return result
 
 

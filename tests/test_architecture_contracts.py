@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-PACKAGES = ("il2ward", "monitoring", "scheduling", "inbound", "fixtures")
+PACKAGES = ("common", "il2ward", "monitoring", "scheduling", "inbound", "fixtures")
 LINT = Path(sys.executable).with_name("lint-imports")
 
 pytestmark = pytest.mark.slow
@@ -44,6 +44,8 @@ def test_the_code_keeps_every_contract(copy):
     ("module", "line", "contract"),
     [
         ("scheduling/domain/window.py", "import django  # noqa", "Domain packages are pure"),
+        ("common/timefmt.py", "import django.utils.timezone  # noqa", "Domain packages are pure"),
+        ("common/timefmt.py", "import il2ward.timefmt  # noqa", "Apps in layers"),
         ("monitoring/services.py", "import scheduling.models  # noqa", "Apps in layers"),
         ("il2ward/access.py", "import fixtures.demo  # noqa", "Apps in layers"),
         ("scheduling/selectors/board.py", "import scheduling.mar.views  # noqa", "Within an app, the layers"),

@@ -116,7 +116,7 @@ def test_dockerfile_builds_the_app_image():
     assert re.search(r"pip install (-r|--requirement) requirements\.txt", DOCKERFILE)
     assert re.search(r"manage\.py collectstatic --noinput", DOCKERFILE)
     copied = {line.split()[1] for line in DOCKERFILE.splitlines() if line.startswith("COPY ")}
-    local_apps = {"il2ward", "monitoring", "scheduling"}
+    local_apps = {"common", "il2ward", "monitoring", "scheduling"}
     assert local_apps | {"manage.py", "requirements.txt"} <= copied
     assert "." not in copied, "COPY . . would put .venv, var/ (demo data) and .git into the image"
     assert re.search(r"^USER (?!root)\S+", DOCKERFILE, re.M), "the app must not run as root"

@@ -9,18 +9,21 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Bound:
     """The physiologically possible range of one input (inclusive) and the decimal places it may carry."""
 
-    low: Decimal | int | str
-    high: Decimal | int | str
+    low: Decimal
+    high: Decimal
     places: int = 0
     unit: str = ""
 
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "low", Decimal(str(self.low)))
-        object.__setattr__(self, "high", Decimal(str(self.high)))
+    def __init__(self, low: Decimal | int | str, high: Decimal | int | str, places: int = 0, unit: str = "") -> None:
+        # Written as the table reads (40, "0.5"), kept as Decimals so every reader compares numbers with numbers.
+        object.__setattr__(self, "low", Decimal(str(low)))
+        object.__setattr__(self, "high", Decimal(str(high)))
+        object.__setattr__(self, "places", places)
+        object.__setattr__(self, "unit", unit)
 
 
 VITALS_BOUNDS = {

@@ -12,18 +12,16 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access
-from il2ward.api import AwareDateTimeField
+from il2ward.api import AwareDateTimeField, validated
 from il2ward.errors import Invalid
 from il2ward.models import NURSING_ROLES, Role
 from il2ward.timefmt import iso_z, local_iso
 from scheduling import selectors
 from scheduling.api import serializers as out
-from scheduling.api.views import signature_representation
+from scheduling.api.views import PASSWORD, signature_representation
 from scheduling.models import AdverseEvent, CycleDecision, ResponseAssessment
 from scheduling.selectors import review
 from scheduling.services import decisions
-
-PASSWORD = {"max_length": 200, "trim_whitespace": False}
 
 
 class CycleDecisionSerializer(serializers.Serializer):
@@ -40,7 +38,7 @@ class CycleDecisions(APIView):
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST)
-        data = _valid(CycleDecisionSerializer, request)
+        data = validated(CycleDecisionSerializer, request)
         if not course.doses.filter(pk=data["dose"]).exists():
             raise Invalid({"dose": ["No such dose in this course."]})
         decision = decisions.cycle_decide(
@@ -76,7 +74,7 @@ class Cycle2(APIView):
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST)
-        data = _valid(Cycle2Serializer, request)
+        data = validated(Cycle2Serializer, request)
         course = decisions.cycle2_move(course_id=course.pk, by=request.user, now=timezone.now(), **data)
         zone = course.patient.ward.zone
         return Response(
@@ -100,7 +98,7 @@ class Discharge(APIView):
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST)
-        data = _valid(DischargeSerializer, request)
+        data = validated(DischargeSerializer, request)
         course = decisions.course_discharge(course_id=course.pk, by=request.user, now=timezone.now(), **data)
         return Response({"id": course.pk, "discharge_date": course.discharge_date.isoformat()})
 
@@ -136,7 +134,7 @@ class ResponseAssessments(APIView):
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST)
-        data = _valid(ResponseSerializer, request)
+        data = validated(ResponseSerializer, request)
         assessment = decisions.response_assess(course_id=course.pk, by=request.user, now=timezone.now(), **data)
         return Response(response_representation(assessment), status=status.HTTP_201_CREATED)
 
@@ -181,7 +179,7 @@ class AdverseEvents(APIView):
     def post(self, request, pk: int):
         course = selectors.course_for(request.user, pk)
         access.require_role(request.user, Role.ONCOLOGIST, *NURSING_ROLES)
-        data = _valid(AdverseEventSerializer, request)
+        data = validated(AdverseEventSerializer, request)
         event = decisions.adverse_event_record(
             course_id=course.pk,
             category=data["category"],
@@ -238,9 +236,3 @@ class Retreatment(APIView):
         return Response(
             {"allowed": allowed, "earliest_date": earliest.isoformat() if earliest else None, "reasons": reasons}
         )
-
-
-def _valid(serializer_class, request) -> dict:
-    serializer = serializer_class(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    return serializer.validated_data

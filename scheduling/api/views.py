@@ -8,7 +8,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from il2ward import access
-from il2ward.api import AwareDateTimeField
+from il2ward.api import AwareDateTimeField, validated
 from il2ward.models import Role
 from il2ward.timefmt import iso_z, local_iso
 from monitoring.domain.bounds import WEIGHT_KG
@@ -16,6 +16,9 @@ from scheduling import selectors, services
 from scheduling.api import serializers as out
 from scheduling.models import Course, Dose
 from scheduling.selectors import double_checks as checks
+
+# An e-signature's password as typed (never trimmed), in every signed request of this API.
+PASSWORD = {"max_length": 200, "trim_whitespace": False}
 
 
 class CourseCreateSerializer(serializers.Serializer):
@@ -168,9 +171,7 @@ class CourseCreate(APIView):
     @extend_schema(request=CourseCreateSerializer, responses={201: out.CourseOut})
     def post(self, request):
         access.require_role(request.user, Role.ONCOLOGIST)
-        serializer = CourseCreateSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(CourseCreateSerializer, request)
         try:
             patient = access.patient_for(request.user, data["patient"])
         except Http404:
@@ -242,7 +243,7 @@ class AdministerSerializer(serializers.Serializer):
     started_at = AwareDateTimeField()
     ended_at = AwareDateTimeField(required=False, allow_null=True)
     verifier = serializers.CharField(max_length=150)
-    verifier_password = serializers.CharField(max_length=200, trim_whitespace=False)
+    verifier_password = serializers.CharField(**PASSWORD)
     verified_dose_iu = serializers.IntegerField(min_value=1)
     vial_lot = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
     reconstituted_at = AwareDateTimeField(required=False, allow_null=True)
@@ -262,9 +263,7 @@ class AdministerDose(APIView):
     def post(self, request, pk: int):
         access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE)
         dose = selectors.dose_for(request.user, pk)
-        serializer = AdministerSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+        data = validated(AdministerSerializer, request)
         adm = services.dose_administer(
             dose_id=dose.pk,
             by=request.user,
@@ -294,9 +293,8 @@ class HoldDose(APIView):
     def post(self, request, pk: int):
         access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
         dose = selectors.dose_for(request.user, pk)
-        serializer = HoldSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.dose_hold(dose_id=dose.pk, by=request.user, now=timezone.now(), **serializer.validated_data)
+        data = validated(HoldSerializer, request)
+        services.dose_hold(dose_id=dose.pk, by=request.user, now=timezone.now(), **data)
         dose = selectors.dose_for(request.user, pk)
         return Response(
             {**dose_representation(dose, dose.course.patient.ward.zone), **consequences_representation(dose)}
@@ -305,7 +303,7 @@ class HoldDose(APIView):
 
 class SignedReasonSerializer(serializers.Serializer):
     reason = serializers.CharField(max_length=2000)
-    password = serializers.CharField(max_length=200, trim_whitespace=False)
+    password = serializers.CharField(**PASSWORD)
 
 
 class OverrideDose(APIView):
@@ -315,11 +313,8 @@ class OverrideDose(APIView):
     def post(self, request, pk: int):
         access.require_role(request.user, Role.ONCOLOGIST)
         dose = selectors.dose_for(request.user, pk)
-        serializer = SignedReasonSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        override = services.dose_override(
-            dose_id=dose.pk, by=request.user, now=timezone.now(), **serializer.validated_data
-        )
+        data = validated(SignedReasonSerializer, request)
+        override = services.dose_override(dose_id=dose.pk, by=request.user, now=timezone.now(), **data)
         return Response(
             {
                 "id": override.pk,
@@ -347,17 +342,16 @@ class EnteredInError(APIView):
     def post(self, request, pk: int):
         access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE, Role.ONCOLOGIST)
         adm = selectors.administration_for(request.user, pk)
-        serializer = SignedReasonSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
+        data = validated(SignedReasonSerializer, request)
         adm = services.administration_enter_in_error(
-            administration_id=adm.pk, by=request.user, now=timezone.now(), **serializer.validated_data
+            administration_id=adm.pk, by=request.user, now=timezone.now(), **data
         )
         return Response({"id": adm.pk, "dose": adm.dose_id, "entered_in_error_at": iso_z(adm.entered_in_error_at)})
 
 
 class EligibilitySerializer(serializers.Serializer):
     items = serializers.DictField(child=serializers.BooleanField())
-    password = serializers.CharField(max_length=200, trim_whitespace=False)
+    password = serializers.CharField(**PASSWORD)
 
 
 class CourseEligibility(APIView):
@@ -367,11 +361,8 @@ class CourseEligibility(APIView):
     def post(self, request, pk: int):
         access.require_role(request.user, Role.ONCOLOGIST)
         course = selectors.course_for(request.user, pk)
-        serializer = EligibilitySerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.course_attest_eligibility(
-            course_id=course.pk, by=request.user, now=timezone.now(), **serializer.validated_data
-        )
+        data = validated(EligibilitySerializer, request)
+        services.course_attest_eligibility(course_id=course.pk, by=request.user, now=timezone.now(), **data)
         course = selectors.course_for(request.user, pk)
         return Response(course_representation(course, selectors.course_summary(course), user=request.user))
 
@@ -381,8 +372,7 @@ class CourseStop(APIView):
     def post(self, request, pk: int):
         access.require_role(request.user, Role.ONCOLOGIST)
         course = selectors.course_for(request.user, pk)
-        serializer = SignedReasonSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        services.course_stop(course_id=course.pk, by=request.user, now=timezone.now(), **serializer.validated_data)
+        data = validated(SignedReasonSerializer, request)
+        services.course_stop(course_id=course.pk, by=request.user, now=timezone.now(), **data)
         course = selectors.course_for(request.user, pk)
         return Response(course_representation(course, selectors.course_summary(course), user=request.user))

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitoring.domain.engine import iso_z
+from common.timefmt import iso_z
 from scheduling.domain.aware import UTC, as_utc
 
 __all__ = [

@@ -4,7 +4,7 @@
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from monitoring.domain.engine import iso_z
+from common.timefmt import iso_z
 from scheduling.domain.aware import as_utc
 
 RESPONSE_DUE_DAYS = 28  # SCH-RETREAT: response assessment due ~28 days after the course ends

@@ -406,114 +406,159 @@ def course_plots(review, *, now) -> list[Plot]:
     trends = review.trends
     if trends is None:
         return []
-    course, definition = review.course, review.rule_set
     axis = TimeAxis(trends.segments, review.zone)
     marks = [DoseMark(at, status, label) for at, status, label in trends.marks]
-    vitals, neuro, weights, fluids, labs = trends.vitals, trends.neuro, trends.weights, trends.fluids, trends.labs
 
-    def plot(key, title, series, *, thresholds, unit="", right_unit="", fixed=None, right_fixed=None):
+    def draw(spec: _PlotSpec) -> Plot:
         svg = trend_plot(
-            title=title,
+            title=spec.title,
             axis=axis,
-            series=series,
-            thresholds=thresholds,
+            series=spec.series,
+            thresholds=spec.thresholds,
             doses=marks,
-            unit=unit,
-            right_unit=right_unit,
-            fixed=fixed,
-            right_fixed=right_fixed,
+            unit=spec.unit,
+            right_unit=spec.right_unit,
+            fixed=spec.fixed,
+            right_fixed=spec.right_fixed,
             now=now,
         )
-        return Plot(key, title, mark_safe(svg))  # noqa: S308 - trend_plot escapes every text it writes
+        return Plot(spec.key, spec.title, mark_safe(svg))  # noqa: S308 - trend_plot escapes every text it writes
 
+    definition = review.rule_set
+    return [
+        draw(spec)
+        for spec in (
+            _blood_pressure(trends.vitals, definition),
+            _heart_rate(trends.vitals, definition),
+            _weight(trends.weights, definition, baseline_kg=review.course.baseline_weight_kg),
+            _urine(trends.fluids, definition),
+            _oxygen(trends.vitals, definition),
+            _creatinine(trends.labs, definition),
+            _sedation(trends.neuro, definition),
+        )
+    ]
+
+
+@dataclass(frozen=True)
+class _PlotSpec:
+    """One plot of the course review before it is drawn: what trend_plot takes besides the shared axis and marks."""
+
+    key: str
+    title: str
+    series: list[Series]
+    thresholds: list[Threshold]
+    unit: str = ""
+    right_unit: str = ""
+    fixed: tuple[float, float] | None = None  # the left axis's range when it is not the data's
+    right_fixed: tuple[float, float] | None = None
+
+
+def _blood_pressure(vitals, definition: dict) -> _PlotSpec:
+    """SBP and MAP on the left, phenylephrine on the right from 0 to above its highest dose or threshold."""
     pressor = [(v.recorded_at, float(v.phenylephrine_mcg_kg_min or 0)) for v in vitals]
     pressor_thresholds = _thresholds("pressor", definition)
     pressor_top = max([p for _, p in pressor] + [t.value for t in pressor_thresholds] + [0.5]) * 1.15
+    return _PlotSpec(
+        "bp",
+        "Blood pressure and pressor",
+        [
+            Series("SBP", "#0d6efd", tuple((v.recorded_at, v.sbp) for v in vitals)),
+            Series("MAP", "#6610f2", tuple((v.recorded_at, (v.sbp + 2 * v.dbp) / 3) for v in vitals), dash="5 3"),
+            Series("Phenylephrine", "#d63384", tuple(pressor), axis="right"),
+        ],
+        thresholds=_thresholds("bp", definition) + pressor_thresholds,
+        unit="mmHg",
+        right_unit="µg/kg/min",
+        right_fixed=(0, pressor_top),
+    )
+
+
+def _heart_rate(vitals, definition: dict) -> _PlotSpec:
+    return _PlotSpec(
+        "hr",
+        "Heart rate",
+        [Series("HR", "#b02a37", tuple((v.recorded_at, v.heart_rate) for v in vitals))],
+        thresholds=_thresholds("hr", definition),
+        unit="/min",
+    )
+
+
+def _weight(weights, definition: dict, *, baseline_kg: Decimal) -> _PlotSpec:
+    """Weight as % over the course's baseline, the measure the weight-gain rules read."""
+    baseline = float(baseline_kg)
+    return _PlotSpec(
+        "weight",
+        "Weight over baseline",
+        [
+            Series(
+                f"% over {baseline_kg} kg",
+                "#198754",
+                tuple((w.recorded_at, (float(w.weight_kg) - baseline) / baseline * 100) for w in weights),
+            )
+        ],
+        thresholds=_thresholds("weight", definition),
+        unit="%",
+    )
+
+
+def _urine(fluids, definition: dict) -> _PlotSpec:
+    """Urine output per the rule set's window (RN-UO.window_hours), each charted period scaled to that window."""
+    uo_hours = int(definition.get("thresholds", {}).get("RN-UO.window_hours", 8))
+    per = timedelta(hours=uo_hours)
+    return _PlotSpec(
+        "urine",
+        f"Urine output per {uo_hours} h",
+        [
+            Series(
+                f"urine / {uo_hours} h",
+                "#0dcaf0",
+                bars=tuple(
+                    (f.period_start, f.period_end, f.urine_ml * per / (f.period_end - f.period_start)) for f in fluids
+                ),
+            )
+        ],
+        thresholds=_thresholds("urine", definition) + _oliguria_threshold(definition, uo_hours),
+        unit="mL",
+    )
+
+
+def _oxygen(vitals, definition: dict) -> _PlotSpec:
+    """SpO2 on the left down to below its lowest value (88 % at least shown), O2 flow on the right from 0."""
     o2 = [(v.recorded_at, float(v.o2_lpm or 0)) for v in vitals]
     o2_thresholds = _thresholds("spo2", definition)
     o2_top = max([p for _, p in o2] + [t.value for t in o2_thresholds if t.axis == "right"] + [2]) * 1.15
     spo2_values = [v.spo2 for v in vitals] + [t.value for t in o2_thresholds if t.axis == "left"]
-    baseline = float(course.baseline_weight_kg)
-    uo_hours = int(definition.get("thresholds", {}).get("RN-UO.window_hours", 8))
-    per = timedelta(hours=uo_hours)
+    return _PlotSpec(
+        "spo2",
+        "SpO2 and oxygen",
+        [
+            Series("SpO2", "#0d6efd", tuple((v.recorded_at, v.spo2) for v in vitals)),
+            Series("O2 L/min", "#fd7e14", tuple(o2), axis="right"),
+        ],
+        thresholds=o2_thresholds,
+        unit="%",
+        right_unit="L/min",
+        fixed=(min(spo2_values + [88]) - 2, 100.5),
+        right_fixed=(0, o2_top),
+    )
 
-    result = [
-        plot(
-            "bp",
-            "Blood pressure and pressor",
-            [
-                Series("SBP", "#0d6efd", tuple((v.recorded_at, v.sbp) for v in vitals)),
-                Series("MAP", "#6610f2", tuple((v.recorded_at, (v.sbp + 2 * v.dbp) / 3) for v in vitals), dash="5 3"),
-                Series("Phenylephrine", "#d63384", tuple(pressor), axis="right"),
-            ],
-            thresholds=_thresholds("bp", definition) + pressor_thresholds,
-            unit="mmHg",
-            right_unit="µg/kg/min",
-            right_fixed=(0, pressor_top),
-        ),
-        plot(
-            "hr",
-            "Heart rate",
-            [Series("HR", "#b02a37", tuple((v.recorded_at, v.heart_rate) for v in vitals))],
-            thresholds=_thresholds("hr", definition),
-            unit="/min",
-        ),
-        plot(
-            "weight",
-            "Weight over baseline",
-            [
-                Series(
-                    f"% over {course.baseline_weight_kg} kg",
-                    "#198754",
-                    tuple((w.recorded_at, (float(w.weight_kg) - baseline) / baseline * 100) for w in weights),
-                )
-            ],
-            thresholds=_thresholds("weight", definition),
-            unit="%",
-        ),
-        plot(
-            "urine",
-            f"Urine output per {uo_hours} h",
-            [
-                Series(
-                    f"urine / {uo_hours} h",
-                    "#0dcaf0",
-                    bars=tuple(
-                        (f.period_start, f.period_end, f.urine_ml * per / (f.period_end - f.period_start))
-                        for f in fluids
-                    ),
-                )
-            ],
-            thresholds=_thresholds("urine", definition) + _oliguria_threshold(definition, uo_hours),
-            unit="mL",
-        ),
-        plot(
-            "spo2",
-            "SpO2 and oxygen",
-            [
-                Series("SpO2", "#0d6efd", tuple((v.recorded_at, v.spo2) for v in vitals)),
-                Series("O2 L/min", "#fd7e14", tuple(o2), axis="right"),
-            ],
-            thresholds=o2_thresholds,
-            unit="%",
-            right_unit="L/min",
-            fixed=(min(spo2_values + [88]) - 2, 100.5),
-            right_fixed=(0, o2_top),
-        ),
-        plot(
-            "creatinine",
-            "Creatinine",
-            [Series("creatinine", "#6f42c1", tuple((lab.recorded_at, float(lab.creatinine_mg_dl)) for lab in labs))],
-            thresholds=_thresholds("creatinine", definition),
-            unit="mg/dL",
-        ),
-        plot(
-            "rass",
-            "Sedation (RASS)",
-            [Series("RASS", "#495057", tuple((n.recorded_at, n.rass) for n in neuro))],
-            thresholds=_thresholds("rass", definition),
-            unit="RASS",
-            fixed=(-5.3, 4.3),
-        ),
-    ]
-    return result
+
+def _creatinine(labs, definition: dict) -> _PlotSpec:
+    return _PlotSpec(
+        "creatinine",
+        "Creatinine",
+        [Series("creatinine", "#6f42c1", tuple((lab.recorded_at, float(lab.creatinine_mg_dl)) for lab in labs))],
+        thresholds=_thresholds("creatinine", definition),
+        unit="mg/dL",
+    )
+
+
+def _sedation(neuro, definition: dict) -> _PlotSpec:
+    return _PlotSpec(
+        "rass",
+        "Sedation (RASS)",
+        [Series("RASS", "#495057", tuple((n.recorded_at, n.rass) for n in neuro))],
+        thresholds=_thresholds("rass", definition),
+        unit="RASS",
+        fixed=(-5.3, 4.3),
+    )

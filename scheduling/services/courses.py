@@ -21,6 +21,7 @@ from scheduling.domain import calendar, dosing, progress
 from scheduling.domain.eligibility import ELIGIBILITY_CREATININE_HOURS, ELIGIBILITY_CREATININE_MAX, ELIGIBILITY_ITEMS
 from scheduling.models import Course, Dose, RetreatmentBar
 from scheduling.selectors.courses import course_retreatment_check
+from scheduling.services import isolation
 from scheduling.services.reminders import DOSE_WORK
 from scheduling.task_names import GENERATE_CALENDAR
 
@@ -196,25 +197,33 @@ def courses_advance_status(*, now: datetime) -> int:
     for course_id, first, second in due:
         cycles = {1: (first, first + span), 2: (second, second + span)}
         targets.setdefault(progress.course_phase(cycles, now=now, window=window), []).append(course_id)
-    changed = 0
+    moves: list[tuple[int, str, str]] = []  # (course, from, to)
     for status, ids in targets.items():
         movable = Course.objects.filter(
             pk__in=ids, status__in=[Course.Status.PLANNED, Course.Status.ACTIVE, Course.Status.REST]
         ).exclude(status=status)
-        for course_id, old in movable.values_list("pk", "status"):
-            with transaction.atomic():  # the status change and its audit row commit together
-                if Course.objects.filter(pk=course_id, status=old).update(status=status) != 1:
-                    continue
-                changed += 1
-                audit(
-                    actor=None,
-                    action="course.status",
-                    obj=("scheduling.course", course_id),
-                    at=now,
-                    old={"status": old},
-                    new={"status": status},
-                )
-    return changed
+        moves += [(course_id, old, status) for course_id, old in movable.values_list("pk", "status")]
+    done = isolation.each_alone(
+        moves, lambda move: _course_set_status(*move, now=now), name=lambda move: f"course {move[0]}"
+    )
+    return sum(done)
+
+
+def _course_set_status(course_id: int, old: str, new: str, *, now: datetime) -> int:
+    """One course's status change and its audit row, in a transaction of their own (a failing one is pushed back,
+    isolation): 1 if it changed."""
+    with transaction.atomic():
+        if Course.objects.filter(pk=course_id, status=old).update(status=new) != 1:
+            return 0
+        audit(
+            actor=None,
+            action="course.status",
+            obj=("scheduling.course", course_id),
+            at=now,
+            old={"status": old},
+            new={"status": new},
+        )
+    return 1
 
 
 # --- Eligibility, stop ---------------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from monitoring.domain import engine
 from scheduling.domain import charting, window
 from scheduling.domain.signed_records import record_override
 from scheduling.models import Administration, Course, Dose, DoseEvaluation, DoubleCheck, Hold, Override
+from scheduling.services import isolation
 from scheduling.services.evaluation import DOSE_RELATED, evaluate_doses, override_covers, record_bars_after_course
 from scheduling.services.reminders import DOSE_WORK, HOLD_KINDS
 
@@ -561,19 +562,26 @@ def doses_close_expired(*, now: datetime) -> dict[str, int]:
     One transaction for the batch, in a constant number of queries however many slots close: the slots are locked
     (a slot a nurse is charting right now is skipped, and closed by the next sweep if she did not chart it), their
     statuses set, the holds written, the audit events appended together, the cycles' held counts read once and the
-    notifications written together.
+    notifications written together. A batch that fails closes its slots one at a time instead (isolation).
     """
+    parts = isolation.batch_then_each(lambda only, taken: _close_expired(only, taken, now=now), kind="dose")
+    return {kind: sum(part[kind] for part in parts) for kind in ("held", "missed")}
+
+
+def _close_expired(only: list[int] | None, taken: list[int], *, now: datetime) -> dict[str, int]:
+    """Close the expired slots (or those of `only` still expired) in one transaction; their ids go to `taken`."""
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     counts = {"held": 0, "missed": 0}
     with transaction.atomic():
-        expired = list(
-            Dose.objects.select_for_update(of=("self",), no_key=True, skip_locked=True)
-            .filter(status=Dose.Status.SCHEDULED, due_at__lt=now - window_)
-            .select_related(*DOSE_RELATED)
-            .order_by("due_at", "pk")[:SWEEP_BATCH]
+        candidates = Dose.objects.select_for_update(of=("self",), no_key=True, skip_locked=True).filter(
+            status=Dose.Status.SCHEDULED, due_at__lt=now - window_
         )
+        if only is not None:
+            candidates = candidates.filter(pk__in=only)
+        expired = list(candidates.select_related(*DOSE_RELATED).order_by("due_at", "pk")[:SWEEP_BATCH])
         if not expired:
             return counts
+        taken.extend(dose.pk for dose in expired)
         held = [dose for dose in expired if dose.flag in engine.BLOCKING_LEVELS]
         missed = [dose for dose in expired if dose.flag not in engine.BLOCKING_LEVELS]
         for doses, status in ((held, Dose.Status.HELD), (missed, Dose.Status.MISSED)):
@@ -649,23 +657,34 @@ def doses_evaluate_entering_window(*, now: datetime) -> int:
     evaluate_patient task enqueued after every observation), and so does charting; a second sweep
     adds nothing. A constant number of queries whatever the number of slots: 10 when nothing is newly flagged
     (candidates, rule-set versions, 6 snapshot reads, insert, update) and the transaction's own statements; newly
-    flagged slots add one read (their wards' nursing staff) and their notification rows' writes.
+    flagged slots add one read (their wards' nursing staff) and their notification rows' writes. A batch that fails
+    evaluates its slots one at a time instead (isolation).
+    """
+    return sum(isolation.batch_then_each(lambda only, taken: _evaluate_entering(only, taken, now=now), kind="dose"))
+
+
+def _evaluate_entering(only: list[int] | None, taken: list[int], *, now: datetime) -> int:
+    """Evaluate the slots entering their window (or those of `only` still entering it); their ids go to `taken`.
+
+    The candidates are read before the transaction, so a quiet sweep opens none; the evaluation has one of its own
+    (a savepoint inside a caller's), so a failing batch rolls back alone.
     """
     pre = timedelta(hours=settings.IL2WARD_PRE_DOSE_HOURS)
     window_ = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
-    candidates = (
-        Dose.objects.filter(
-            status=Dose.Status.SCHEDULED,
-            course__status__in=Course.OPEN_STATUSES,
-            due_at__lte=now + pre,
-            due_at__gte=now - window_,
-        )
-        .filter(Q(latest_evaluation__isnull=True) | Q(latest_evaluation__evaluated_at__lt=F("due_at") - pre))
-        .select_related(*DOSE_RELATED)
-        .order_by("due_at")[:SWEEP_BATCH]
-    )
-    doses = list(candidates)
-    evaluate_doses(doses, now=now, trigger="sweep")
+    candidates = Dose.objects.filter(
+        status=Dose.Status.SCHEDULED,
+        course__status__in=Course.OPEN_STATUSES,
+        due_at__lte=now + pre,
+        due_at__gte=now - window_,
+    ).filter(Q(latest_evaluation__isnull=True) | Q(latest_evaluation__evaluated_at__lt=F("due_at") - pre))
+    if only is not None:
+        candidates = candidates.filter(pk__in=only)
+    doses = list(candidates.select_related(*DOSE_RELATED).order_by("due_at")[:SWEEP_BATCH])
+    if not doses:
+        return 0
+    taken.extend(dose.pk for dose in doses)
+    with transaction.atomic():
+        evaluate_doses(doses, now=now, trigger="sweep")
     return len(doses)
 
 

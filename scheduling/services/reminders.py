@@ -32,6 +32,7 @@ from il2ward.recipients import Directory, chain_position, escalation_chain
 from monitoring.domain import engine
 from monitoring.models import LabResult, VitalSigns, WeightMeasurement
 from scheduling.models import Course, Dose, DoseEvaluation, Override
+from scheduling.services import isolation
 
 PATIENT_RELATED = (
     "course__patient__ward__on_call_oncologist__profile",
@@ -95,27 +96,39 @@ CHUNK = 100  # reminders per transaction: few commits in a burst, short enough l
 def _notify_each(items, *, now: datetime) -> int:
     """items: (kind, dedupe, due_at, dose or None, course, users, details). Written CHUNK to a transaction, in the
     items' order (two concurrent sweeps take the same keys in the same order), each chunk in a constant number of
-    queries (notify_many), its deliveries published once."""
+    queries (notify_many), its deliveries published once; a chunk that fails is written one reminder at a time
+    (isolation), the failing one left for the next sweep."""
     written = 0
     for start in range(0, len(items), CHUNK):
-        outgoing = [
-            Outgoing(
-                kind=kind,
-                recipients=users,
-                dedupe=dedupe,
-                patient=course.patient,
-                course_id=course.pk,
-                dose_id=dose.pk if dose is not None else None,
-                details=details,
-                due_at=due_at,
-            )
-            for kind, dedupe, due_at, dose, course, users, details in items[start : start + CHUNK]
-        ]
-        with transaction.atomic():
-            rows = notify_many(outgoing, now=now, publish=False)
-            written += len(rows)
-            publish_after_commit(pending_deliveries(rows))
+        chunk = items[start : start + CHUNK]
+        written += sum(isolation.batch_or_each(chunk, lambda part: _notify_chunk(part, now=now), name=_item_name))
     return written
+
+
+def _item_name(item) -> str:
+    """A reminder by the slot or course it is about (ids only: the pushed-back item's log line)."""
+    _, _, _, dose, course, _, _ = item
+    return f"dose {dose.pk}" if dose is not None else f"course {course.pk}"
+
+
+def _notify_chunk(items, *, now: datetime) -> int:
+    outgoing = [
+        Outgoing(
+            kind=kind,
+            recipients=users,
+            dedupe=dedupe,
+            patient=course.patient,
+            course_id=course.pk,
+            dose_id=dose.pk if dose is not None else None,
+            details=details,
+            due_at=due_at,
+        )
+        for kind, dedupe, due_at, dose, course, users, details in items
+    ]
+    with transaction.atomic():
+        rows = notify_many(outgoing, now=now, publish=False)
+        publish_after_commit(pending_deliveries(rows))
+    return len(rows)
 
 
 def dose_reminders(*, now: datetime) -> int:

@@ -54,7 +54,6 @@ from .results import (
     Evaluation,
     Finding,
     blocking_rules,
-    iso_z,
 )
 from .rules import IMPLEMENTED_RULES, _ag_3rel, _finding, _numeric_findings
 
@@ -71,7 +70,6 @@ __all__ = [
     "evaluate",
     "exact",
     "fmt",
-    "iso_z",
 ]
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from types import MappingProxyType
 from typing import Any, NamedTuple
+
+from common.timefmt import iso_z
 
 from ..rulesets import json_ready
 from ..snapshot import LAB_NAMES
@@ -125,7 +127,3 @@ class Evaluation(NamedTuple):
             "measures": json_ready(self.measures),
             "evaluated_at": iso_z(self.evaluated_at),
         }
-
-
-def iso_z(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat().replace("+00:00", "Z")

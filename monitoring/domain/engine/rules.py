@@ -7,11 +7,13 @@ import dataclasses
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
+from common.timefmt import iso_z
+
 from ..snapshot import Event, Reading
 from .context import _Context
 from .numbers import _microseconds, _Ratio, _with_unit, as_fraction, exact, fmt
 from .plan import _NUMERIC, _RULES, RuleFn, _hours, _rule
-from .results import _ACTIONS, _BLOCKING_LEVELS, _LEVELS_SEVERE_FIRST, _OPS, DECISION_SEVERITY, Finding, iso_z
+from .results import _ACTIONS, _BLOCKING_LEVELS, _LEVELS_SEVERE_FIRST, _OPS, DECISION_SEVERITY, Finding
 
 # --------------------------------------------------------------------------------------------------- building
 
