@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, Subquery, Value, When, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from il2ward.models import Patient, Ward
 from monitoring.domain import engine
@@ -210,6 +210,7 @@ class BoardRow:
     marks: frozenset[str]
     given: int
     held: int
+    nurse_name: str = ""  # the assigned nurse's printed name, else her username
 
     @property
     def state_label(self) -> str:
@@ -291,7 +292,6 @@ def _vitals_groups(v: VitalSigns, marks: frozenset[str]):
 def row_view(row: BoardRow, *, zone) -> RowView:
     """The row's display strings, in ward time (see RowView)."""
     patient, cur, last, v = row.patient, row.current, row.last, row.vitals
-    nurse = patient.assigned_nurse
     if row.state == "rest":
         period = f"Rest day {row.rest_day or '—'} · course day {row.day}"
     elif row.day < 1:
@@ -313,7 +313,7 @@ def row_view(row: BoardRow, *, zone) -> RowView:
         name=patient.name,
         mrn=patient.mrn,
         nurse_id=patient.assigned_nurse_id,
-        nurse_name=(nurse.profile.printed_name or nurse.username) if nurse is not None else "",
+        nurse_name=row.nurse_name,
         period=period,
         dose_pk=cur.pk if cur else None,
         dose_label=f"C{cur.cycle} #{cur.number} · {cur.due_at.astimezone(zone):%a %H:%M}" if cur else "",
@@ -361,30 +361,51 @@ def _open_courses(ward: Ward):
 
 
 def _thresholds(rule_set_ids) -> dict[int, dict]:
-    """Each rule set's thresholds (one query)."""
-    rows = RuleSetVersion.objects.filter(pk__in=set(rule_set_ids)).values_list("pk", "definition")
-    return {pk: (definition or {}).get("thresholds", {}) for pk, definition in rows}
+    """Each rule set's thresholds (one query): the database extracts them, so the whole definition (every rule) is
+    neither sent nor decoded."""
+    rows = RuleSetVersion.objects.filter(pk__in=set(rule_set_ids)).values_list("pk", "definition__thresholds")
+    return {pk: thresholds or {} for pk, thresholds in rows.order_by()}
 
 
-def _current_and_last(course_ids, *, now: datetime) -> tuple[dict[int, Dose], dict[int, Dose]]:
-    """Per course: the open slot and the last charted slot, in one windowed query (+ one for the last holds)."""
+# What the board reads of each model: `.only()` keeps the wide columns (a course's eligibility JSON, an
+# evaluation's observations and measures) out of every row; a field read that is not listed would cost a query per
+# row, which the pinned query counts (tests/scheduling/mar/test_board.py) catch.
+_COURSE_FIELDS = ("status", "first_dose_at", "discontinued_at", "rule_set_id", "patient_id")
+_PATIENT_FIELDS = ("patient__name", "patient__mrn", "patient__assigned_nurse_id")
+_DOSE_FIELDS = ("course_id", "cycle", "number", "due_at", "status", "flag", "latest_evaluation_id")
+_EVALUATION_FIELDS = ("latest_evaluation__findings", "latest_evaluation__missing")
+
+
+def _slots(*, now: datetime) -> dict:
+    """Per course, the id of its open slot (the earliest not charted whose window has not closed) and of its last
+    charted slot, and its given and held counts: correlated subqueries, each one probe of the (course, status,
+    due_at) index, so the cost follows the number of courses, not of their doses."""
     w = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
-    open_q = Q(status=Dose.Status.SCHEDULED, due_at__gte=now - w)
-    charted_q = Q(status__in=CHARTED)
+    doses = Dose.objects.filter(course=OuterRef("pk")).order_by()
+
+    def count(status: str):
+        counted = doses.filter(status=status).values("course").annotate(n=Count("pk")).values("n")
+        return Coalesce(Subquery(counted), 0)
+
+    return {
+        "open_id": Subquery(
+            doses.filter(status=Dose.Status.SCHEDULED, due_at__gte=now - w).order_by("due_at").values("pk")[:1]
+        ),
+        "last_id": Subquery(doses.filter(status__in=CHARTED).order_by("-due_at").values("pk")[:1]),
+        "given_count": count(Dose.Status.GIVEN),
+        "held_count": count(Dose.Status.HELD),
+    }
+
+
+def _doses(dose_ids) -> dict[int, Dose]:
+    """The open and last slots by id (one query): the open slot's latest evaluation, whether a standing override
+    lifts its hold, and for a charted slot when it was given and its standing hold's rules."""
+    standing = Hold.objects.filter(dose=OuterRef("pk"), entered_in_error_at__isnull=True).order_by("at", "pk")
     doses = (
-        Dose.objects.filter(course_id__in=course_ids)
-        .filter(open_q | charted_q)
+        Dose.objects.filter(pk__in=dose_ids)
+        .select_related("latest_evaluation")
+        .only(*_DOSE_FIELDS, *_EVALUATION_FIELDS)
         .annotate(
-            rn_open=Window(
-                RowNumber(),
-                partition_by=[F("course_id")],
-                order_by=[Case(When(open_q, then=Value(0)), default=Value(1)), F("due_at").asc()],
-            ),
-            rn_last=Window(
-                RowNumber(),
-                partition_by=[F("course_id")],
-                order_by=[Case(When(charted_q, then=Value(0)), default=Value(1)), F("due_at").desc()],
-            ),
             # An override that has lapsed (INV-OVR) no longer counts: the dose shows as held again.
             overridden=Exists(Override.objects.filter(dose=OuterRef("pk"), lapsed_at__isnull=True)),
             # A given dose is shown with the time it was given, not the time it was due.
@@ -393,41 +414,37 @@ def _current_and_last(course_ids, *, now: datetime) -> tuple[dict[int, Dose], di
                     "started_at"
                 )[:1]
             ),
-        )
-        .filter((Q(rn_open=1) & open_q) | (Q(rn_last=1) & charted_q))
-        .select_related("latest_evaluation")
-        .prefetch_related(
-            Prefetch("holds", queryset=Hold.objects.filter(entered_in_error_at__isnull=True), to_attr="standing_holds")
+            hold_reason=Subquery(standing.values("reason")[:1]),
+            hold_rule_ids=Subquery(standing.values("rule_ids")[:1]),
         )
         .order_by()
     )
-    current, last = {}, {}
-    for dose in doses:
-        if dose.rn_open == 1 and dose.status == Dose.Status.SCHEDULED:
-            current[dose.course_id] = dose
-        if dose.rn_last == 1 and dose.status in CHARTED:
-            last[dose.course_id] = dose
-    return current, last
+    return {dose.pk: dose for dose in doses}
 
 
 def ward_board(ward: Ward, *, now: datetime) -> Board:
-    """One row per patient with an open IL-2 course (5 queries, whatever the number of patients)."""
+    """One row per patient with an open IL-2 course (4 queries, whatever the number of patients; 1 for a ward with
+    none)."""
     courses = list(
         _open_courses(ward)
-        .select_related("patient__assigned_nurse__profile")
+        .select_related("patient")
+        .only(*_COURSE_FIELDS, *_PATIENT_FIELDS)
         .annotate(
-            given_count=Count("doses", filter=Q(doses__status=Dose.Status.GIVEN)),
-            held_count=Count("doses", filter=Q(doses__status=Dose.Status.HELD)),
+            **_slots(now=now),
+            nurse_printed_name=F("patient__assigned_nurse__profile__printed_name"),
+            nurse_username=F("patient__assigned_nurse__username"),
         )
         .order_by("patient__name", "patient_id")
     )
-    current, last = _current_and_last([c.pk for c in courses], now=now)
+    if not courses:
+        return Board(ward=ward, rows=[], now=now)
+    doses = _doses([pk for c in courses for pk in (c.open_id, c.last_id) if pk is not None])
     vitals = latest_vitals_for([c.patient_id for c in courses], now=now)
-    thresholds = _thresholds(c.rule_set_id for c in courses) if courses else {}
+    thresholds = _thresholds(c.rule_set_id for c in courses)
     zone = ward.zone
     rows = []
     for course in courses:
-        cur, prev = current.get(course.pk), last.get(course.pk)
+        cur, prev = doses.get(course.open_id), doses.get(course.last_id)
         overridden = bool(cur is not None and cur.overridden)
         state = board_state(
             course_status=course.status,
@@ -439,9 +456,8 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
         )
         if cur is not None and cur.flag in engine.BLOCKING_LEVELS:
             rules = engine.blocking_rules(cur.latest_evaluation.findings if cur.latest_evaluation else None)
-        elif state == "held" and prev is not None and prev.standing_holds:
-            hold = prev.standing_holds[0]
-            rules = list(hold.rule_ids) or [hold.reason]
+        elif state == "held" and prev is not None and prev.hold_reason is not None:
+            rules = list(prev.hold_rule_ids or ()) or [prev.hold_reason]
         else:
             rules = []
         latest = vitals.get(course.patient_id)
@@ -463,6 +479,9 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
                 marks=vitals_marks(latest, thresholds.get(course.rule_set_id, {})),
                 given=course.given_count,
                 held=course.held_count,
+                nurse_name=(course.nurse_printed_name or course.nurse_username or "")
+                if course.patient.assigned_nurse_id
+                else "",
             )
         )
     order = list(STATES)
