@@ -77,6 +77,8 @@ STATES = {
     "scheduling": "Scheduling",
     "done": "No slot left",
 }
+# The states of a slot in its pre-dose window: the evaluation's missing items are shown, old vitals are stale.
+_ACTIVE = frozenset(("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon"))
 
 # Out-of-range marks for the latest vitals: the course rule-set version's own thresholds (HOLD-RULES §3).
 IRREGULAR = ("af", "svt", "brady_treated", "pvc_frequent", "bigeminy", "nsvt", "vt_sustained", "other")
@@ -227,8 +229,7 @@ class BoardRow:
     @property
     def vitals_stale(self) -> bool:
         """Older than the vitals freshness limit while the slot is in its pre-dose window (HOLD-RULES §3)."""
-        active = self.state in ("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
-        return active and self.vitals_minutes is not None and self.vitals_minutes > VITALS_FRESH_MINUTES
+        return self.state in _ACTIVE and self.vitals_minutes is not None and self.vitals_minutes > VITALS_FRESH_MINUTES
 
 
 @dataclass(frozen=True)
@@ -265,15 +266,26 @@ class RowView:
     age: str
     stale: bool
 
-    fingerprint: str = ""  # of every field above the ticking ones (row_view)
+    fingerprint: str = ""  # of every field above the ticking ones (row_view passes them in this order)
 
     def key(self, viewer_id: int | None) -> str:
         return f"{self.fingerprint}{'y' if self.nurse_id == viewer_id else 'n'}"  # "yours" is the viewer's
 
 
-def _day_text(value: datetime, zone) -> str:
-    local = value.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b}"
+# Week days and months as strftime's %a and %b give them in the C locale (Python's own unless it is changed): the
+# board formats a few hundred times per page, and a lookup costs a fraction of strftime.
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _day_text(local: datetime) -> str:
+    """ "Wed 2 Dec" of a ward-local time."""
+    return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
+
+
+def _clock(local: datetime) -> str:
+    """ "06:20" of a ward-local time."""
+    return f"{local.hour:02d}:{local.minute:02d}"
 
 
 def _vitals_groups(v: VitalSigns, marks: frozenset[str]):
@@ -290,55 +302,60 @@ def _vitals_groups(v: VitalSigns, marks: frozenset[str]):
 
 
 def row_view(row: BoardRow, *, zone) -> RowView:
-    """The row's display strings, in ward time (see RowView)."""
-    patient, cur, last, v = row.patient, row.current, row.last, row.vitals
-    if row.state == "rest":
+    """The row's display strings, in ward time (see RowView), each formatted once here."""
+    patient, cur, last, v, state = row.patient, row.current, row.last, row.vitals, row.state
+    if state == "rest":
         period = f"Rest day {row.rest_day or '—'} · course day {row.day}"
     elif row.day < 1:
-        period = f"Starts {_day_text(row.course.first_dose_at, zone)}"
+        period = f"Starts {_day_text(row.course.first_dose_at.astimezone(zone))}"
     else:
         period = f"C{row.cycle or 1} · day {row.day}"
     last_text = ""
-    if last is not None and row.state in ("given", "held", "missed"):
-        when = (
-            f"given {last.given_at.astimezone(zone):%H:%M}"
-            if last.given_at
-            else f"due {last.due_at.astimezone(zone):%H:%M}"
-        )
-        last_text = f"C{last.cycle} #{last.number} · {when}"
-    active = row.state in ("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
+    if last is not None and state in ("given", "held", "missed"):
+        when = f"given {_clock(last.given_at.astimezone(zone))}" if last.given_at else None
+        last_text = f"C{last.cycle} #{last.number} · {when or f'due {_clock(last.due_at.astimezone(zone))}'}"
     evaluation = cur.latest_evaluation if cur is not None else None
-    view = RowView(
-        pk=patient.pk,
-        name=patient.name,
-        mrn=patient.mrn,
-        nurse_id=patient.assigned_nurse_id,
-        nurse_name=row.nurse_name,
-        period=period,
-        dose_pk=cur.pk if cur else None,
-        dose_label=f"C{cur.cycle} #{cur.number} · {cur.due_at.astimezone(zone):%a %H:%M}" if cur else "",
-        state=row.state,
-        state_label=row.state_label,
-        rules=tuple((rule, rule_title(rule)) for rule in row.rules),
-        overridden=row.overridden,
-        missing=tuple(missing_in_words(evaluation.missing)) if active and evaluation is not None else (),
-        last=last_text,
-        vitals=_vitals_groups(v, row.marks) if v is not None else (),
-        vitals_marked=bool(row.marks),
-        vitals_at=v.recorded_at.isoformat() if v is not None else "",
-        vitals_at_text=f"{_day_text(v.recorded_at, zone)} {v.recorded_at.astimezone(zone):%H:%M}" if v else "",
-        counts=f"{row.given} / {row.held}",
+    if cur is not None:
+        due = cur.due_at.astimezone(zone)
+        dose_label = f"C{cur.cycle} #{cur.number} · {_WEEKDAYS[due.weekday()]} {_clock(due)}"
+    else:
+        dose_label = ""
+    if v is not None:
+        seen = v.recorded_at.astimezone(zone)
+        vitals, vitals_at = _vitals_groups(v, row.marks), v.recorded_at.isoformat()
+        vitals_at_text = f"{_day_text(seen)} {_clock(seen)}"
+    else:
+        vitals, vitals_at, vitals_at_text = (), "", ""
+    # Every field of RowView above the ticking ones, in order: what the fingerprint covers.
+    static = (
+        patient.pk,
+        patient.name,
+        patient.mrn,
+        patient.assigned_nurse_id,
+        row.nurse_name,
+        period,
+        cur.pk if cur is not None else None,
+        dose_label,
+        state,
+        row.state_label,
+        tuple((rule, rule_title(rule)) for rule in row.rules),
+        row.overridden,
+        tuple(missing_in_words(evaluation.missing)) if state in _ACTIVE and evaluation is not None else (),
+        last_text,
+        vitals,
+        bool(row.marks),
+        vitals_at,
+        vitals_at_text,
+        f"{row.given} / {row.held}",
+    )
+    return RowView(
+        *static,
         due_in=row.due_in,
         due_late="overdue" in row.due_in,
         age=row.vitals_age,
         stale=row.vitals_stale,
+        fingerprint=hashlib.blake2b(repr(static).encode(), digest_size=6).hexdigest(),
     )
-    static = tuple(getattr(view, name) for name in _STATIC_FIELDS)
-    return dataclasses.replace(view, fingerprint=hashlib.blake2b(repr(static).encode(), digest_size=6).hexdigest())
-
-
-# What a row's fingerprint covers: every field but the ticking ones (sent apart) and the fingerprint itself.
-_STATIC_FIELDS = tuple(f.name for f in dataclasses.fields(RowView))[:-5]
 
 
 @dataclass(frozen=True)
