@@ -137,11 +137,31 @@ def time_to_due(due_at: datetime | None, *, now: datetime) -> str:
     return f"{text} overdue" if late else f"in {text}"
 
 
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A course's open or last slot as the board reads it: values (a row of the query), not a model instance, which
+    cost more to build than everything the board does with it."""
+
+    pk: int
+    course_id: int
+    cycle: int
+    number: int
+    due_at: datetime
+    status: str
+    flag: str
+    overridden: bool  # a standing override lifts its hold (a lapsed one does not: INV-OVR)
+    given_at: datetime | None  # a given slot is shown with the time it was given, not the time it was due
+    hold_reason: str | None  # its first standing hold's, for a held slot
+    hold_rule_ids: list | None
+    findings: list | None  # its latest evaluation's, None without one
+    missing: list | None
+
+
 def board_state(
     *,
     course_status: str,
-    current: Dose | None,
-    last: Dose | None,
+    current: Dose | Slot | None,
+    last: Dose | Slot | None,
     now: datetime,
     overridden: bool = False,
     discontinued: bool = False,
@@ -187,7 +207,7 @@ def course_day(course: Course, *, now: datetime, zone) -> int:
     return (now.astimezone(zone).date() - course.first_dose_at.astimezone(zone).date()).days + 1
 
 
-def rest_day(last: Dose | None, *, now: datetime, zone) -> int | None:
+def rest_day(last: Dose | Slot | None, *, now: datetime, zone) -> int | None:
     """Which day of the rest between the cycles today is, in ward-local dates (the course day is not it)."""
     if last is None:
         return None
@@ -199,8 +219,8 @@ class BoardRow:
     patient: Patient
     course: Course
     state: str
-    current: Dose | None  # the open slot: the earliest not charted whose window has not closed
-    last: Dose | None  # the latest slot charted given, held or missed
+    current: Slot | None  # the open slot: the earliest not charted whose window has not closed
+    last: Slot | None  # the latest slot charted given, held or missed
     cycle: int | None
     day: int
     rest_day: int | None  # in the rest between cycles: day 1 is the day after cycle 1's last slot
@@ -314,7 +334,6 @@ def row_view(row: BoardRow, *, zone) -> RowView:
     if last is not None and state in ("given", "held", "missed"):
         when = f"given {_clock(last.given_at.astimezone(zone))}" if last.given_at else None
         last_text = f"C{last.cycle} #{last.number} · {when or f'due {_clock(last.due_at.astimezone(zone))}'}"
-    evaluation = cur.latest_evaluation if cur is not None else None
     if cur is not None:
         due = cur.due_at.astimezone(zone)
         dose_label = f"C{cur.cycle} #{cur.number} · {_WEEKDAYS[due.weekday()]} {_clock(due)}"
@@ -326,6 +345,8 @@ def row_view(row: BoardRow, *, zone) -> RowView:
         vitals_at_text = f"{_day_text(seen)} {_clock(seen)}"
     else:
         vitals, vitals_at, vitals_at_text = (), "", ""
+    needs = cur.missing if cur is not None and state in _ACTIVE else None  # None: no evaluation yet
+    missing = tuple(missing_in_words(needs)) if needs is not None else ()
     # Every field of RowView above the ticking ones, in order: what the fingerprint covers.
     static = (
         patient.pk,
@@ -340,7 +361,7 @@ def row_view(row: BoardRow, *, zone) -> RowView:
         row.state_label,
         tuple((rule, rule_title(rule)) for rule in row.rules),
         row.overridden,
-        tuple(missing_in_words(evaluation.missing)) if state in _ACTIVE and evaluation is not None else (),
+        missing,
         last_text,
         vitals,
         bool(row.marks),
@@ -389,8 +410,6 @@ def _thresholds(rule_set_ids) -> dict[int, dict]:
 # row, which the pinned query counts (tests/scheduling/mar/test_board.py) catch.
 _COURSE_FIELDS = ("status", "first_dose_at", "discontinued_at", "rule_set_id", "patient_id")
 _PATIENT_FIELDS = ("patient__name", "patient__mrn", "patient__assigned_nurse_id")
-_DOSE_FIELDS = ("course_id", "cycle", "number", "due_at", "status", "flag", "latest_evaluation_id")
-_EVALUATION_FIELDS = ("latest_evaluation__findings", "latest_evaluation__missing")
 
 
 def _slots(*, now: datetime) -> dict:
@@ -414,18 +433,21 @@ def _slots(*, now: datetime) -> dict:
     }
 
 
-def _doses(dose_ids) -> dict[int, Dose]:
-    """The open and last slots by id (one query): the open slot's latest evaluation, whether a standing override
-    lifts its hold, and for a charted slot when it was given and its standing hold's rules."""
+# Slot's fields in order, as columns of the dose query.
+_SLOT_COLUMNS = (
+    *(field.name for field in dataclasses.fields(Slot)[:11]),
+    "latest_evaluation__findings",
+    "latest_evaluation__missing",
+)
+
+
+def _doses(dose_ids) -> dict[int, Slot]:
+    """The open and last slots by id (one query, see Slot)."""
     standing = Hold.objects.filter(dose=OuterRef("pk"), entered_in_error_at__isnull=True).order_by("at", "pk")
-    doses = (
+    rows = (
         Dose.objects.filter(pk__in=dose_ids)
-        .select_related("latest_evaluation")
-        .only(*_DOSE_FIELDS, *_EVALUATION_FIELDS)
         .annotate(
-            # An override that has lapsed (INV-OVR) no longer counts: the dose shows as held again.
             overridden=Exists(Override.objects.filter(dose=OuterRef("pk"), lapsed_at__isnull=True)),
-            # A given dose is shown with the time it was given, not the time it was due.
             given_at=Subquery(
                 Administration.objects.filter(dose=OuterRef("pk"), entered_in_error_at__isnull=True).values(
                     "started_at"
@@ -434,9 +456,10 @@ def _doses(dose_ids) -> dict[int, Dose]:
             hold_reason=Subquery(standing.values("reason")[:1]),
             hold_rule_ids=Subquery(standing.values("rule_ids")[:1]),
         )
+        .values_list(*_SLOT_COLUMNS)
         .order_by()
     )
-    return {dose.pk: dose for dose in doses}
+    return {row[0]: Slot(*row) for row in rows}
 
 
 def ward_board(ward: Ward, *, now: datetime) -> Board:
@@ -472,7 +495,7 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
             discontinued=course.discontinued_at is not None,
         )
         if cur is not None and cur.flag in engine.BLOCKING_LEVELS:
-            rules = engine.blocking_rules(cur.latest_evaluation.findings if cur.latest_evaluation else None)
+            rules = engine.blocking_rules(cur.findings)
         elif state == "held" and prev is not None and prev.hold_reason is not None:
             rules = list(prev.hold_rule_ids or ()) or [prev.hold_reason]
         else:
