@@ -99,7 +99,12 @@ class Dose(models.Model):
     class Meta:
         ordering = ["course", "cycle", "number"]
         constraints = [models.UniqueConstraint(fields=["course", "cycle", "number"], name="dose_slot_unique")]
-        indexes = [models.Index(fields=["status", "due_at"])]
+        indexes = [
+            models.Index(fields=["status", "due_at"]),
+            # The board's per-course reads (scheduling/selectors/board.py): the open slot, the last charted one and
+            # the given and held counts, each a probe of one course's slots in one status.
+            models.Index(fields=["course", "status", "due_at"], name="dose_course_status_due"),
+        ]
 
     def __str__(self) -> str:
         return f"C{self.cycle}D{self.number}"

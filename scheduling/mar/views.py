@@ -13,7 +13,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import PermissionDenied
-from django.http import HttpResponseBadRequest, HttpResponseNotModified
+from django.http import Http404, HttpResponseBadRequest, HttpResponseNotModified
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.utils.http import parse_etags
@@ -92,7 +92,13 @@ def ward_page(request, code: str):
     sending the ETag it holds (If-None-Match) and its rows' fingerprints (X-IL2Ward-Rows): 304 when the ward and the
     minute have not moved; otherwise the rows that changed, were added or went, as out-of-band swaps, the ticking
     texts of the others, the summary and the rows' order."""
-    ward = access.ward_for(request.user, code)
+    if request.htmx:
+        ward, wards = access.ward_for(request.user, code), None
+    else:  # the page's top bar lists the user's wards: read them once and take this one from them (same access)
+        wards = list(access.visible_wards(request.user))
+        ward = next((w for w in wards if w.code == code), None)
+        if ward is None:
+            raise Http404("No such ward")
     now = timezone.now()
     minute = now.replace(second=0, microsecond=0)  # the board as of the minute: a function of the ETag's parts
     etag = board_etag(ward, request.user, minute)
@@ -101,7 +107,7 @@ def ward_page(request, code: str):
         response = HttpResponseNotModified()
         response["ETag"] = etag
         return response
-    context = {"ward": ward, "board": board.ward_board(ward, now=minute), "now": now, "etag": etag}
+    context = {"ward": ward, "board": board.ward_board(ward, now=minute), "now": now, "etag": etag, "wards": wards}
     # The double checks on this ward waiting for this nurse (not her own): refreshed with the board's poll.
     context["checks"] = [
         c for c in double_checks.checks_to_answer(request.user, now=now) if c.dose.course.patient.ward_id == ward.pk

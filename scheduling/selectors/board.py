@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Q, Subquery, Value, When, Window
-from django.db.models.functions import RowNumber
+from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Subquery, Value, When
+from django.db.models.functions import Coalesce
 
 from il2ward.models import Patient, Ward
 from monitoring.domain import engine
@@ -77,6 +77,8 @@ STATES = {
     "scheduling": "Scheduling",
     "done": "No slot left",
 }
+# The states of a slot in its pre-dose window: the evaluation's missing items are shown, old vitals are stale.
+_ACTIVE = frozenset(("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon"))
 
 # Out-of-range marks for the latest vitals: the course rule-set version's own thresholds (HOLD-RULES §3).
 IRREGULAR = ("af", "svt", "brady_treated", "pvc_frequent", "bigeminy", "nsvt", "vt_sustained", "other")
@@ -135,11 +137,31 @@ def time_to_due(due_at: datetime | None, *, now: datetime) -> str:
     return f"{text} overdue" if late else f"in {text}"
 
 
+@dataclass(frozen=True, slots=True)
+class Slot:
+    """A course's open or last slot as the board reads it: values (a row of the query), not a model instance, which
+    cost more to build than everything the board does with it."""
+
+    pk: int
+    course_id: int
+    cycle: int
+    number: int
+    due_at: datetime
+    status: str
+    flag: str
+    overridden: bool  # a standing override lifts its hold (a lapsed one does not: INV-OVR)
+    given_at: datetime | None  # a given slot is shown with the time it was given, not the time it was due
+    hold_reason: str | None  # its first standing hold's, for a held slot
+    hold_rule_ids: list | None
+    findings: list | None  # its latest evaluation's, None without one
+    missing: list | None
+
+
 def board_state(
     *,
     course_status: str,
-    current: Dose | None,
-    last: Dose | None,
+    current: Dose | Slot | None,
+    last: Dose | Slot | None,
     now: datetime,
     overridden: bool = False,
     discontinued: bool = False,
@@ -185,7 +207,7 @@ def course_day(course: Course, *, now: datetime, zone) -> int:
     return (now.astimezone(zone).date() - course.first_dose_at.astimezone(zone).date()).days + 1
 
 
-def rest_day(last: Dose | None, *, now: datetime, zone) -> int | None:
+def rest_day(last: Dose | Slot | None, *, now: datetime, zone) -> int | None:
     """Which day of the rest between the cycles today is, in ward-local dates (the course day is not it)."""
     if last is None:
         return None
@@ -197,8 +219,8 @@ class BoardRow:
     patient: Patient
     course: Course
     state: str
-    current: Dose | None  # the open slot: the earliest not charted whose window has not closed
-    last: Dose | None  # the latest slot charted given, held or missed
+    current: Slot | None  # the open slot: the earliest not charted whose window has not closed
+    last: Slot | None  # the latest slot charted given, held or missed
     cycle: int | None
     day: int
     rest_day: int | None  # in the rest between cycles: day 1 is the day after cycle 1's last slot
@@ -210,6 +232,7 @@ class BoardRow:
     marks: frozenset[str]
     given: int
     held: int
+    nurse_name: str = ""  # the assigned nurse's printed name, else her username
 
     @property
     def state_label(self) -> str:
@@ -226,8 +249,7 @@ class BoardRow:
     @property
     def vitals_stale(self) -> bool:
         """Older than the vitals freshness limit while the slot is in its pre-dose window (HOLD-RULES §3)."""
-        active = self.state in ("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
-        return active and self.vitals_minutes is not None and self.vitals_minutes > VITALS_FRESH_MINUTES
+        return self.state in _ACTIVE and self.vitals_minutes is not None and self.vitals_minutes > VITALS_FRESH_MINUTES
 
 
 @dataclass(frozen=True)
@@ -264,15 +286,26 @@ class RowView:
     age: str
     stale: bool
 
-    fingerprint: str = ""  # of every field above the ticking ones (row_view)
+    fingerprint: str = ""  # of every field above the ticking ones (row_view passes them in this order)
 
     def key(self, viewer_id: int | None) -> str:
         return f"{self.fingerprint}{'y' if self.nurse_id == viewer_id else 'n'}"  # "yours" is the viewer's
 
 
-def _day_text(value: datetime, zone) -> str:
-    local = value.astimezone(zone)
-    return f"{local:%a} {local.day} {local:%b}"
+# Week days and months as strftime's %a and %b give them in the C locale (Python's own unless it is changed): the
+# board formats a few hundred times per page, and a lookup costs a fraction of strftime.
+_WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def _day_text(local: datetime) -> str:
+    """ "Wed 2 Dec" of a ward-local time."""
+    return f"{_WEEKDAYS[local.weekday()]} {local.day} {_MONTHS[local.month - 1]}"
+
+
+def _clock(local: datetime) -> str:
+    """ "06:20" of a ward-local time."""
+    return f"{local.hour:02d}:{local.minute:02d}"
 
 
 def _vitals_groups(v: VitalSigns, marks: frozenset[str]):
@@ -289,56 +322,61 @@ def _vitals_groups(v: VitalSigns, marks: frozenset[str]):
 
 
 def row_view(row: BoardRow, *, zone) -> RowView:
-    """The row's display strings, in ward time (see RowView)."""
-    patient, cur, last, v = row.patient, row.current, row.last, row.vitals
-    nurse = patient.assigned_nurse
-    if row.state == "rest":
+    """The row's display strings, in ward time (see RowView), each formatted once here."""
+    patient, cur, last, v, state = row.patient, row.current, row.last, row.vitals, row.state
+    if state == "rest":
         period = f"Rest day {row.rest_day or '—'} · course day {row.day}"
     elif row.day < 1:
-        period = f"Starts {_day_text(row.course.first_dose_at, zone)}"
+        period = f"Starts {_day_text(row.course.first_dose_at.astimezone(zone))}"
     else:
         period = f"C{row.cycle or 1} · day {row.day}"
     last_text = ""
-    if last is not None and row.state in ("given", "held", "missed"):
-        when = (
-            f"given {last.given_at.astimezone(zone):%H:%M}"
-            if last.given_at
-            else f"due {last.due_at.astimezone(zone):%H:%M}"
-        )
-        last_text = f"C{last.cycle} #{last.number} · {when}"
-    active = row.state in ("discontinue", "stop", "hold", "overdue", "incomplete", "due_now", "due_soon")
-    evaluation = cur.latest_evaluation if cur is not None else None
-    view = RowView(
-        pk=patient.pk,
-        name=patient.name,
-        mrn=patient.mrn,
-        nurse_id=patient.assigned_nurse_id,
-        nurse_name=(nurse.profile.printed_name or nurse.username) if nurse is not None else "",
-        period=period,
-        dose_pk=cur.pk if cur else None,
-        dose_label=f"C{cur.cycle} #{cur.number} · {cur.due_at.astimezone(zone):%a %H:%M}" if cur else "",
-        state=row.state,
-        state_label=row.state_label,
-        rules=tuple((rule, rule_title(rule)) for rule in row.rules),
-        overridden=row.overridden,
-        missing=tuple(missing_in_words(evaluation.missing)) if active and evaluation is not None else (),
-        last=last_text,
-        vitals=_vitals_groups(v, row.marks) if v is not None else (),
-        vitals_marked=bool(row.marks),
-        vitals_at=v.recorded_at.isoformat() if v is not None else "",
-        vitals_at_text=f"{_day_text(v.recorded_at, zone)} {v.recorded_at.astimezone(zone):%H:%M}" if v else "",
-        counts=f"{row.given} / {row.held}",
+    if last is not None and state in ("given", "held", "missed"):
+        when = f"given {_clock(last.given_at.astimezone(zone))}" if last.given_at else None
+        last_text = f"C{last.cycle} #{last.number} · {when or f'due {_clock(last.due_at.astimezone(zone))}'}"
+    if cur is not None:
+        due = cur.due_at.astimezone(zone)
+        dose_label = f"C{cur.cycle} #{cur.number} · {_WEEKDAYS[due.weekday()]} {_clock(due)}"
+    else:
+        dose_label = ""
+    if v is not None:
+        seen = v.recorded_at.astimezone(zone)
+        vitals, vitals_at = _vitals_groups(v, row.marks), v.recorded_at.isoformat()
+        vitals_at_text = f"{_day_text(seen)} {_clock(seen)}"
+    else:
+        vitals, vitals_at, vitals_at_text = (), "", ""
+    needs = cur.missing if cur is not None and state in _ACTIVE else None  # None: no evaluation yet
+    missing = tuple(missing_in_words(needs)) if needs is not None else ()
+    # Every field of RowView above the ticking ones, in order: what the fingerprint covers.
+    static = (
+        patient.pk,
+        patient.name,
+        patient.mrn,
+        patient.assigned_nurse_id,
+        row.nurse_name,
+        period,
+        cur.pk if cur is not None else None,
+        dose_label,
+        state,
+        row.state_label,
+        tuple((rule, rule_title(rule)) for rule in row.rules),
+        row.overridden,
+        missing,
+        last_text,
+        vitals,
+        bool(row.marks),
+        vitals_at,
+        vitals_at_text,
+        f"{row.given} / {row.held}",
+    )
+    return RowView(
+        *static,
         due_in=row.due_in,
         due_late="overdue" in row.due_in,
         age=row.vitals_age,
         stale=row.vitals_stale,
+        fingerprint=hashlib.blake2b(repr(static).encode(), digest_size=6).hexdigest(),
     )
-    static = tuple(getattr(view, name) for name in _STATIC_FIELDS)
-    return dataclasses.replace(view, fingerprint=hashlib.blake2b(repr(static).encode(), digest_size=6).hexdigest())
-
-
-# What a row's fingerprint covers: every field but the ticking ones (sent apart) and the fingerprint itself.
-_STATIC_FIELDS = tuple(f.name for f in dataclasses.fields(RowView))[:-5]
 
 
 @dataclass(frozen=True)
@@ -361,73 +399,92 @@ def _open_courses(ward: Ward):
 
 
 def _thresholds(rule_set_ids) -> dict[int, dict]:
-    """Each rule set's thresholds (one query)."""
-    rows = RuleSetVersion.objects.filter(pk__in=set(rule_set_ids)).values_list("pk", "definition")
-    return {pk: (definition or {}).get("thresholds", {}) for pk, definition in rows}
+    """Each rule set's thresholds (one query): the database extracts them, so the whole definition (every rule) is
+    neither sent nor decoded."""
+    rows = RuleSetVersion.objects.filter(pk__in=set(rule_set_ids)).values_list("pk", "definition__thresholds")
+    return {pk: thresholds or {} for pk, thresholds in rows.order_by()}
 
 
-def _current_and_last(course_ids, *, now: datetime) -> tuple[dict[int, Dose], dict[int, Dose]]:
-    """Per course: the open slot and the last charted slot, in one windowed query (+ one for the last holds)."""
+# What the board reads of each model: `.only()` keeps the wide columns (a course's eligibility JSON, an
+# evaluation's observations and measures) out of every row; a field read that is not listed would cost a query per
+# row, which the pinned query counts (tests/scheduling/mar/test_board.py) catch.
+_COURSE_FIELDS = ("status", "first_dose_at", "discontinued_at", "rule_set_id", "patient_id")
+_PATIENT_FIELDS = ("patient__name", "patient__mrn", "patient__assigned_nurse_id")
+
+
+def _slots(*, now: datetime) -> dict:
+    """Per course, the id of its open slot (the earliest not charted whose window has not closed) and of its last
+    charted slot, and its given and held counts: correlated subqueries, each one probe of the (course, status,
+    due_at) index, so the cost follows the number of courses, not of their doses."""
     w = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
-    open_q = Q(status=Dose.Status.SCHEDULED, due_at__gte=now - w)
-    charted_q = Q(status__in=CHARTED)
-    doses = (
-        Dose.objects.filter(course_id__in=course_ids)
-        .filter(open_q | charted_q)
+    doses = Dose.objects.filter(course=OuterRef("pk")).order_by()
+
+    def count(status: str):
+        counted = doses.filter(status=status).values("course").annotate(n=Count("pk")).values("n")
+        return Coalesce(Subquery(counted), 0)
+
+    return {
+        "open_id": Subquery(
+            doses.filter(status=Dose.Status.SCHEDULED, due_at__gte=now - w).order_by("due_at").values("pk")[:1]
+        ),
+        "last_id": Subquery(doses.filter(status__in=CHARTED).order_by("-due_at").values("pk")[:1]),
+        "given_count": count(Dose.Status.GIVEN),
+        "held_count": count(Dose.Status.HELD),
+    }
+
+
+# Slot's fields in order, as columns of the dose query.
+_SLOT_COLUMNS = (
+    *(field.name for field in dataclasses.fields(Slot)[:11]),
+    "latest_evaluation__findings",
+    "latest_evaluation__missing",
+)
+
+
+def _doses(dose_ids) -> dict[int, Slot]:
+    """The open and last slots by id (one query, see Slot)."""
+    standing = Hold.objects.filter(dose=OuterRef("pk"), entered_in_error_at__isnull=True).order_by("at", "pk")
+    rows = (
+        Dose.objects.filter(pk__in=dose_ids)
         .annotate(
-            rn_open=Window(
-                RowNumber(),
-                partition_by=[F("course_id")],
-                order_by=[Case(When(open_q, then=Value(0)), default=Value(1)), F("due_at").asc()],
-            ),
-            rn_last=Window(
-                RowNumber(),
-                partition_by=[F("course_id")],
-                order_by=[Case(When(charted_q, then=Value(0)), default=Value(1)), F("due_at").desc()],
-            ),
-            # An override that has lapsed (INV-OVR) no longer counts: the dose shows as held again.
             overridden=Exists(Override.objects.filter(dose=OuterRef("pk"), lapsed_at__isnull=True)),
-            # A given dose is shown with the time it was given, not the time it was due.
             given_at=Subquery(
                 Administration.objects.filter(dose=OuterRef("pk"), entered_in_error_at__isnull=True).values(
                     "started_at"
                 )[:1]
             ),
+            hold_reason=Subquery(standing.values("reason")[:1]),
+            hold_rule_ids=Subquery(standing.values("rule_ids")[:1]),
         )
-        .filter((Q(rn_open=1) & open_q) | (Q(rn_last=1) & charted_q))
-        .select_related("latest_evaluation")
-        .prefetch_related(
-            Prefetch("holds", queryset=Hold.objects.filter(entered_in_error_at__isnull=True), to_attr="standing_holds")
-        )
+        .values_list(*_SLOT_COLUMNS)
         .order_by()
     )
-    current, last = {}, {}
-    for dose in doses:
-        if dose.rn_open == 1 and dose.status == Dose.Status.SCHEDULED:
-            current[dose.course_id] = dose
-        if dose.rn_last == 1 and dose.status in CHARTED:
-            last[dose.course_id] = dose
-    return current, last
+    return {row[0]: Slot(*row) for row in rows}
 
 
 def ward_board(ward: Ward, *, now: datetime) -> Board:
-    """One row per patient with an open IL-2 course (5 queries, whatever the number of patients)."""
+    """One row per patient with an open IL-2 course (4 queries, whatever the number of patients; 1 for a ward with
+    none)."""
     courses = list(
         _open_courses(ward)
-        .select_related("patient__assigned_nurse__profile")
+        .select_related("patient")
+        .only(*_COURSE_FIELDS, *_PATIENT_FIELDS)
         .annotate(
-            given_count=Count("doses", filter=Q(doses__status=Dose.Status.GIVEN)),
-            held_count=Count("doses", filter=Q(doses__status=Dose.Status.HELD)),
+            **_slots(now=now),
+            nurse_printed_name=F("patient__assigned_nurse__profile__printed_name"),
+            nurse_username=F("patient__assigned_nurse__username"),
         )
         .order_by("patient__name", "patient_id")
     )
-    current, last = _current_and_last([c.pk for c in courses], now=now)
+    if not courses:
+        return Board(ward=ward, rows=[], now=now)
+    doses = _doses([pk for c in courses for pk in (c.open_id, c.last_id) if pk is not None])
     vitals = latest_vitals_for([c.patient_id for c in courses], now=now)
-    thresholds = _thresholds(c.rule_set_id for c in courses) if courses else {}
+    thresholds = _thresholds(c.rule_set_id for c in courses)
     zone = ward.zone
     rows = []
     for course in courses:
-        cur, prev = current.get(course.pk), last.get(course.pk)
+        cur, prev = doses.get(course.open_id), doses.get(course.last_id)
         overridden = bool(cur is not None and cur.overridden)
         state = board_state(
             course_status=course.status,
@@ -438,10 +495,9 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
             discontinued=course.discontinued_at is not None,
         )
         if cur is not None and cur.flag in engine.BLOCKING_LEVELS:
-            rules = engine.blocking_rules(cur.latest_evaluation.findings if cur.latest_evaluation else None)
-        elif state == "held" and prev is not None and prev.standing_holds:
-            hold = prev.standing_holds[0]
-            rules = list(hold.rule_ids) or [hold.reason]
+            rules = engine.blocking_rules(cur.findings)
+        elif state == "held" and prev is not None and prev.hold_reason is not None:
+            rules = list(prev.hold_rule_ids or ()) or [prev.hold_reason]
         else:
             rules = []
         latest = vitals.get(course.patient_id)
@@ -463,6 +519,9 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
                 marks=vitals_marks(latest, thresholds.get(course.rule_set_id, {})),
                 given=course.given_count,
                 held=course.held_count,
+                nurse_name=(course.nurse_printed_name or course.nurse_username or "")
+                if course.patient.assigned_nurse_id
+                else "",
             )
         )
     order = list(STATES)

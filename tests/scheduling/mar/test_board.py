@@ -214,7 +214,7 @@ def test_the_poll_returns_the_board_alone(client, ward_with_states, nurse_a):
 
 # --- Query counts: flat in the number of patients ------------------------------------------------------------------
 
-BOARD_QUERIES = 5  # open courses with counts; current and last slots; their holds; latest vitals; rule sets
+BOARD_QUERIES = 4  # open courses with their slots' ids and counts; those slots and their holds; vitals; rule sets
 
 
 @pytest.mark.parametrize("patients", [5, 30, 120])
@@ -261,3 +261,37 @@ def test_a_charge_nurse_gets_the_assignments_link(client, ward_a, charge_nurse, 
     assert "/wards/onc-a/assignments/" in client.get("/wards/onc-a/").content.decode()
     client.force_login(nurse_a)
     assert "/wards/onc-a/assignments/" not in client.get("/wards/onc-a/").content.decode()
+
+
+def test_bulk_ward_rows_show_the_given_time_and_only_standing_holds(ward_a, oncologist, nurse_a, nurse_a2):
+    """The last slot's columns read with it: the time a dose was given (its due time once that administration is
+    entered in error), and the rules of a hold still standing (none once the hold is entered in error)."""
+    from scheduling.models import Administration, Hold
+
+    populate_ward(ward_a, patients=14, now=NOW, oncologist=oncologist, nurse=nurse_a)
+
+    def row(patient_pk=None, state="given"):
+        result = board.ward_board(ward_a, now=NOW)
+        pairs = zip(result.rows, result.views, strict=True)
+        return next((r, v) for r, v in pairs if r.patient.pk == patient_pk or patient_pk is None and r.state == state)
+
+    given, view = row()
+    patient, due = given.patient.pk, given.last.due_at.astimezone(ward_a.zone)
+    assert view.last.endswith(f"· due {due:%H:%M}")  # no administration charted in the bulk ward
+    dose = Dose.objects.get(pk=given.last.pk)
+    administration = Administration.objects.create(
+        dose=dose, started_at=dose.due_at + timedelta(minutes=7), dose_iu=dose.course.dose_iu,
+        dosing_weight_kg=Decimal("80.0"), dosing_weight_source="actual", given_by=nurse_a, verified_by=nurse_a2,
+        timing="on_time", charted_at=dose.due_at + timedelta(minutes=8),
+    )  # fmt: skip
+    assert row(patient)[1].last.endswith(f"· given {due + timedelta(minutes=7):%H:%M}")
+    Administration.objects.filter(pk=administration.pk).update(entered_in_error_at=NOW)
+    assert row(patient)[1].last.endswith(f"· due {due:%H:%M}")
+
+    Dose.objects.filter(pk=dose.pk).update(status=Dose.Status.HELD)
+    Hold.objects.create(dose=dose, reason="CV-SBP", rule_ids=["CV-SBP", "TP-TEMP"], by=nurse_a, at=dose.due_at)
+    held, view = row(patient)
+    assert held.state == "held" and held.rules == ["CV-SBP", "TP-TEMP"] and view.rules[0][0] == "CV-SBP"
+    Hold.objects.filter(dose=dose).update(entered_in_error_at=NOW)
+    held, view = row(patient)
+    assert held.state == "held" and held.rules == [] and view.rules == ()
