@@ -111,7 +111,9 @@ class Recorder:
         self.times: dict[str, list[float]] = {}
         self.errors: list[str] = []
 
-    def call(self, session, label: str, method: str, url: str, expected: int, **kwargs) -> None:
+    def call(self, session, label: str, method: str, url: str, expected: int | tuple[int, ...], **kwargs):
+        """Time one request; an answer other than `expected` (a status, or any of several) is an error. Returns the
+        response, or None when there was none."""
         import requests
 
         started = time.perf_counter()
@@ -123,9 +125,10 @@ class Recorder:
         elapsed = time.perf_counter() - started
         with self.lock:
             self.times.setdefault(label, []).append(elapsed)
-            if status != expected:
+            if status not in (expected if isinstance(expected, tuple) else (expected,)):
                 body = response.text[:200] if response is not None else ""
                 self.errors.append(f"{label}: {status} {body}")
+        return response
 
 
 def _p95(values: list[float]) -> float:
