@@ -12,13 +12,16 @@ redis://127.0.0.1:6379/9) puts the broker on that Redis database; otherwise Cele
 run's temporary directory.
 
 The wards are written in bulk (tests/scheduling/mar/builders.py: courses at every point of cycle 1, some flagged hold)
-with their history, then ANALYZEd. Each phase starts gunicorn (sync workers), a Celery worker (prefork) and, once it is
-ready, one beat, and each nurse runs rounds over her ward's patients: POST vitals and a neuro set (each queues the
-patient's re-evaluation on the worker), POST evaluate on the patient's next dose, GET her ward's board as the 30 s htmx
-poll does, GET her notifications, and the trivial authenticated GET (bench.common.TRIVIAL_GET) once a round, the
-baseline measured under the same load. Judged: 0 errors, and every sweep the beat sent finished within one interval of
-being sent. Shown: each endpoint's p95 as a ratio to the trivial GET's p95, requests per second of each phase and the
-ratio between them (the machine's cores bound it: this is what one node does, not how far the design scales; see README
+with their history, then ANALYZEd. Each phase starts the processes as docker-compose.yml deploys them: gunicorn
+(gthread, THREADS threads a process), a Celery worker (prefork) on the `celery` and `deliveries` queues, a sweeper (one
+process) on `sweeps` and, once both are ready, one beat. Each nurse first opens her ward's board (a few at a time,
+timed apart), then runs rounds over her ward's patients: POST vitals and a neuro set (each queues the patient's
+re-evaluation on the worker), POST evaluate on the patient's next dose, the board's poll as the page's script sends it
+(HX-Request with the ETag and the rows' fingerprints it holds: a 304 when nothing changed, else the changed rows), GET
+her notifications, and the trivial authenticated GET (bench.common.TRIVIAL_GET) once a round, the baseline measured
+under the same load. Judged: 0 errors, and every sweep the beat sent finished within one interval of being sent.
+Shown: each endpoint's p95 as a ratio to the trivial GET's p95, requests per second of each phase and the ratio
+between them (the machine's cores bound it: this is what one node does, not how far the design scales; see README
 "Scaling out"), and the load average.
 """
 
@@ -33,6 +36,7 @@ import sys
 import tempfile
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -41,6 +45,38 @@ from bench.common import TRIVIAL_GET, database_vendor, setup_django, world
 from bench.load import NEURO, ROOT, VITALS, Recorder, _free_port, _p95, _start, _stop
 
 _LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
+_ROW = re.compile(r'data-patient="(\d+)" data-state="[^"]*" data-v="(\w+)"')
+_GONE = re.compile(r'id="board-row-(\d+)" hx-swap-oob="delete"')
+THREADS = 4  # gunicorn threads a process, as docker-compose.yml runs web
+# Longer than a nurse's longest pause (2 × --think): with gunicorn's default of 2 s the server closed kept connections
+# just as a nurse sent her next POST on one, and the client saw a ConnectionError that no server fault caused.
+KEEP_ALIVE = 10
+
+
+class BoardPoll:
+    """What the board page's script sends with its 30 s poll (il2ward/static/il2ward.js): the ETag it holds and its
+    rows' fingerprints, so that it gets a 304 when nothing changed and otherwise only the rows that did."""
+
+    def __init__(self, url: str):
+        self.url, self.etag, self.rows = url, "", {}
+
+    def poll(self) -> dict:
+        known = " ".join(f"{pk}:{v}" for pk, v in self.rows.items())
+        headers = {"HX-Request": "true", "X-IL2Ward-Poll": "1"}
+        if self.etag:
+            headers["If-None-Match"] = self.etag
+        if known and len(known) < 7000:
+            headers["X-IL2Ward-Rows"] = known
+        return headers
+
+    def seen(self, response) -> None:
+        if response is None or response.status_code not in (200, 304):
+            return
+        self.etag = response.headers.get("ETag", self.etag)
+        if response.status_code == 200:
+            self.rows.update(_ROW.findall(response.text))
+            for pk in _GONE.findall(response.text):
+                self.rows.pop(pk, None)
 
 
 def _arguments(argv: list[str]) -> argparse.Namespace:
@@ -170,14 +206,21 @@ def _phase(data: dict, args, workers: int) -> dict:
                IL2WARD_HEARTBEAT_SECONDS="5", IL2WARD_DB_CONN_MAX_AGE="60")  # fmt: skip
     if os.environ.get("IL2WARD_BENCH_DURABLE") != "1":
         env["PGOPTIONS"] = "-c synchronous_commit=off"
+    # As docker-compose.yml deploys them: gunicorn gthread (THREADS a process), the worker on the evaluations and the
+    # sends, and the sweeper alone on the beat's sweeps (one process, one sweep at a time, in every phase).
     processes = [
         _start([py, "-m", "gunicorn", "il2ward.wsgi:application", "-b", f"127.0.0.1:{port}", "-w", str(workers),
-                "--timeout", "120", "--backlog", "512"], log_dir, "web", env),
+                "-k", "gthread", "--threads", str(THREADS), "--keep-alive", str(KEEP_ALIVE), "--timeout", "120",
+                "--backlog", "512"],
+               log_dir, "web", env),
         _start([py, "-m", "celery", "-A", "il2ward", "worker", "--pool=prefork", f"--concurrency={workers}",
-                "--loglevel=INFO", "-n", f"hospital{workers}@%h", "--without-gossip", "--without-mingle"],
-               log_dir, "worker", env),
+                "-Q", "celery,deliveries", "--loglevel=INFO", "-n", f"hospital{workers}@%h", "--without-gossip",
+                "--without-mingle"], log_dir, "worker", env),
+        _start([py, "-m", "celery", "-A", "il2ward", "worker", "--pool=prefork", "--concurrency=1", "-Q", "sweeps",
+                "--loglevel=INFO", "-n", f"sweeper{workers}@%h", "--without-gossip", "--without-mingle"],
+               log_dir, "sweeper", env),
     ]  # fmt: skip
-    recorder = Recorder()
+    recorder, opened = Recorder(), Recorder()
     seconds = args.minutes * 60
     try:
         deadline = time.monotonic() + 90
@@ -190,23 +233,34 @@ def _phase(data: dict, args, workers: int) -> dict:
             if time.monotonic() > deadline or processes[0][0].poll() is not None:
                 raise RuntimeError(f"gunicorn did not start:\n{processes[0][1].read_text()[-3000:]}")
             time.sleep(0.2)
-        # The beat starts once the worker is ready: a sweep's lag is then the queue's, not the worker's boot.
-        while "ready." not in processes[1][1].read_text(errors="replace"):
-            if time.monotonic() > deadline or processes[1][0].poll() is not None:
-                raise RuntimeError(f"the worker did not start:\n{processes[1][1].read_text()[-3000:]}")
-            time.sleep(0.2)
+        # The beat starts once the workers are ready: a sweep's lag is then the queue's, not a worker's boot.
+        for process, log in processes[1:]:
+            while "ready." not in log.read_text(errors="replace"):
+                if time.monotonic() > deadline or process.poll() is not None:
+                    raise RuntimeError(f"a worker did not start:\n{log.read_text()[-3000:]}")
+                time.sleep(0.2)
         processes.append(
             _start([py, "-m", "celery", "-A", "il2ward", "beat", "--loglevel=INFO", "-s",
                     str(log_dir / "beat-schedule")], log_dir, "beat", env)
         )  # fmt: skip
+        # Each nurse opens her ward's board first, a few at a time, as a shift's screens are opened over minutes and
+        # not all in one second; the opening is timed apart (`opened`), and its failures are errors too.
+        pages, boards = {}, {}
+
+        def open_board(username: str, code: str) -> None:
+            pages[username] = page = requests.Session()
+            page.cookies.set(data["cookie"], data["sessions"][username])
+            boards[username] = board = BoardPoll(f"{base}/wards/{code}/")
+            board.seen(opened.call(page, "GET board (page)", "GET", board.url, 200))
+
+        with ThreadPoolExecutor(max_workers=workers * THREADS) as pool:
+            list(pool.map(lambda nurse: open_board(*nurse), data["nurses"]))
         stop_at = time.monotonic() + seconds
 
         def nurse(username: str, code: str, offset: int) -> None:
             api = requests.Session()
             api.headers["Authorization"] = f"Token {data['tokens'][username]}"
-            page = requests.Session()
-            page.cookies.set(data["cookie"], data["sessions"][username])
-            page.headers["HX-Request"] = "true"  # the board's poll, as htmx sends it
+            page, board = pages[username], boards[username]
             mine = data["patients"][code]
             n = offset
             time.sleep(random.uniform(0, args.think))  # not all at the same instant
@@ -218,7 +272,7 @@ def _phase(data: dict, args, workers: int) -> dict:
                 recorder.call(api, "POST vitals", "POST", f"{patient}/vitals/", 201, json={**VITALS, "recorded_at": at})
                 recorder.call(api, "POST neuro", "POST", f"{patient}/neuro/", 201, json={**NEURO, "recorded_at": at})
                 recorder.call(api, "POST evaluate", "POST", f"{base}/api/v1/doses/{slot['dose']}/evaluate/", 200)
-                recorder.call(page, "GET board (poll)", "GET", f"{base}/wards/{code}/", 200)
+                board.seen(recorder.call(page, "GET board (poll)", "GET", board.url, (200, 304), headers=board.poll()))
                 recorder.call(api, "GET notifications", "GET", f"{base}/api/v1/notifications/", 200)
                 recorder.call(api, "trivial GET", "GET", f"{base}{TRIVIAL_GET}", 200)
                 time.sleep(random.uniform(0, 2 * args.think))
@@ -233,19 +287,20 @@ def _phase(data: dict, args, workers: int) -> dict:
         time.sleep(min(args.sweep_seconds, 30))  # the last sweep sent may finish within its interval
     finally:
         _stop(processes)
-    sent = _log_times(processes[2][1], "Sending due task scheduling-sweep")
-    done = _log_times(processes[1][1], "scheduling.sweep[", "succeeded")
+    sent = _log_times(processes[3][1], "Sending due task scheduling-sweep")
+    done = _log_times(processes[2][1], "scheduling.sweep[", "succeeded")
     runs = [
         float(m)
-        for m in re.findall(r"scheduling\.sweep\[[^\]]+\] succeeded in ([0-9.]+)s", processes[1][1].read_text())
+        for m in re.findall(r"scheduling\.sweep\[[^\]]+\] succeeded in ([0-9.]+)s", processes[2][1].read_text())
     ]
     lags = [(d - s).total_seconds() for s, d in zip(sent, done, strict=False)]
-    errors = recorder.errors
+    errors = recorder.errors + opened.errors
     if errors:
         print(f"bench.hospital: logs in {log_dir}", file=sys.stderr)
     else:
         shutil.rmtree(log_dir, ignore_errors=True)
-    return {"recorder": recorder, "seconds": seconds, "sent": len(sent), "done": len(done), "lags": lags, "runs": runs}
+    return {"recorder": recorder, "opened": opened, "seconds": seconds, "sent": len(sent), "done": len(done),
+            "lags": lags, "runs": runs}  # fmt: skip
 
 
 def run(argv: list[str] | None = None) -> list:
@@ -265,13 +320,13 @@ def run(argv: list[str] | None = None) -> list:
     figures: list = []
     for workers, phase in phases.items():
         recorder, seconds = phase["recorder"], phase["seconds"]
+        errors = recorder.errors + phase["opened"].errors
         made = sum(len(v) for v in recorder.times.values())
         tag = f"{workers} worker(s)"
         figures += [
             (f"hospital, {tag}: requests per second", made / seconds,
              f"{made} in {seconds:g} s; load average {phase['load'][0][0]:.1f} → {phase['load'][1][0]:.1f}"),
-            (f"hospital, {tag}: errors", len(recorder.errors), "; ".join(recorder.errors[:3]) or "0 expected",
-             not recorder.errors),
+            (f"hospital, {tag}: errors", len(errors), "; ".join(errors[:3]) or "0 expected", not errors),
             (f"hospital, {tag}: sweeps finished within their interval", sum(lag <= args.sweep_seconds
              for lag in phase["lags"]), f"of {phase['sent']} sent, {phase['done']} finished; slowest "
              f"{max(phase['lags'], default=0):.1f} s after sending; longest run {max(phase['runs'], default=0):.2f} s; "
@@ -283,6 +338,12 @@ def run(argv: list[str] | None = None) -> list:
         figures.append(
             (f"hospital, {tag}: trivial GET p95 (ms)", trivial * 1e3, f"n={len(recorder.times['trivial GET'])}")
         )
+        opening = phase["opened"].times.get("GET board (page)", [])
+        if opening:
+            figures.append(
+                (f"hospital, {tag}: GET board (page), opened before the phase, p95 (ms)", _p95(opening) * 1e3,
+                 f"median {statistics.median(opening) * 1e3:.0f} ms, n={len(opening)}, {workers * THREADS} at a time")
+            )  # fmt: skip
         for label in sorted(recorder.times):
             if label != "trivial GET":
                 values = recorder.times[label]

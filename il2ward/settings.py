@@ -19,6 +19,7 @@ from pathlib import Path
 import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Exchange, Queue
 
 from il2ward.openapi import API_VERSION
 
@@ -398,6 +399,25 @@ CELERY_BROKER_CONNECTION_MAX_RETRIES = None
 CELERY_BROKER_CONNECTION_TIMEOUT = 2
 CELERY_BEAT_SCHEDULE_FILENAME = str(VAR_DIR / "celerybeat-schedule")
 CELERY_BEAT_SCHEDULER = "il2ward.celery:LeasedScheduler"  # sends only while this beat holds the beat lease
+# Three queues, so that neither a backlog of evaluations nor a hung webhook delays a sweep (README, Operations):
+#   celery      the per-charting evaluate_patient and the calendars: bulk work that may queue up under a busy round;
+#   sweeps      the beat's periodic tasks (the sweep with its reminders and escalation, the resend sweep, the audit
+#               checkpoint): short, database only, and due on time; a worker of their own consumes it;
+#   deliveries  e-mail, webhook and SMS sends: time-critical too, but they wait on other systems (up to their
+#               timeouts), so they never share a process slot with the sweeps.
+# A worker started without -Q consumes all three (the single-process demo and development setup). The names are those
+# of scheduling/task_names.py and il2ward/tasks.py, written out here because settings may not import the apps above
+# il2ward; tests/test_task_routes.py checks that every registered task and beat entry is routed as intended.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+# Each queue with an exchange and routing key of its own name, as Celery makes a queue it was not told of: a bare
+# Queue(name) here would get the default routing key "celery", and every message would reach all three queues.
+CELERY_TASK_QUEUES = [Queue(name, Exchange(name), routing_key=name) for name in ("celery", "sweeps", "deliveries")]
+CELERY_TASK_ROUTES = {
+    "scheduling.sweep": {"queue": "sweeps"},
+    "il2ward.deliveries_sweep": {"queue": "sweeps"},
+    "il2ward.audit_checkpoint": {"queue": "sweeps"},
+    "il2ward.deliver": {"queue": "deliveries"},
+}
 SWEEP_INTERVAL_SECONDS = env_int("IL2WARD_SWEEP_INTERVAL_SECONDS", 30)
 # Worker and beat processes write a heartbeat row this often; /readyz wants one newer than three of these.
 IL2WARD_HEARTBEAT_SECONDS = env_int("IL2WARD_HEARTBEAT_SECONDS", 10)

@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parents[1]
 COMPOSE = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
 SERVICES = COMPOSE["services"]
 DOCKERFILE = (ROOT / "Dockerfile").read_text()
-APP_SERVICES = ("web", "worker", "beat")
+APP_SERVICES = ("web", "worker", "sweeper", "beat")
 SECRET_KEY = "x7Kq2pV9mZ4tR8wY1nB6cF3hJ5gL0sD2aE7uI9oP4kQ8vM3rT6yW1zX5bN0cH7jG2"
 
 
@@ -48,7 +48,24 @@ def test_the_architectures_services_are_declared():
 def test_web_worker_and_beat_run_the_right_processes():
     assert tokens(SERVICES["web"]["command"])[:2] == ["gunicorn", "il2ward.wsgi"]
     assert tokens(SERVICES["worker"]["command"])[:4] == ["celery", "-A", "il2ward", "worker"]
+    assert tokens(SERVICES["sweeper"]["command"])[:4] == ["celery", "-A", "il2ward", "worker"]
     assert tokens(SERVICES["beat"]["command"])[:4] == ["celery", "-A", "il2ward", "beat"]
+
+
+def consumed_queues(service: dict) -> set[str]:
+    words = tokens(service.get("command"))
+    return set(words[words.index("-Q") + 1].split(",")) if "-Q" in words else set()
+
+
+def test_every_queue_has_a_worker_and_the_sweeps_one_of_their_own():
+    from django.conf import settings
+
+    declared = {queue.name for queue in settings.CELERY_TASK_QUEUES}
+    consumers = {name: consumed_queues(s) for name, s in SERVICES.items() if "worker" in tokens(s.get("command"))}
+    assert set().union(*consumers.values()) == declared, consumers
+    # Nothing else is taken by a process that takes the sweeps: an evaluation backlog or a slow send never holds one.
+    assert [name for name, queues in consumers.items() if "sweeps" in queues] == ["sweeper"]
+    assert consumers["sweeper"] == {"sweeps"}
 
 
 def test_exactly_one_service_runs_celery_beat_once():

@@ -25,6 +25,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRE_SERVICES = os.environ.get("IL2WARD_REQUIRE_SERVICES") == "1"
+ALL_QUEUES = "celery,sweeps,deliveries"  # CELERY_TASK_QUEUES, every queue a task is routed to
 
 
 def skip_or_fail(reason: str):
@@ -131,11 +132,15 @@ def start_worker(
     *,
     redis_url: str,
     database_url: str | None = None,
-    queues: str = "celery",
+    queues: str = ALL_QUEUES,
     env: dict | None = None,
     wait_ready: bool = True,
 ) -> Worker:
-    """Start `celery -A il2ward worker --pool=solo -Q <queues>` against the test database and `redis_url`."""
+    """Start `celery -A il2ward worker --pool=solo -Q <queues>` against the test database and `redis_url`.
+
+    By default it takes every queue (il2ward/settings.py), as the single-process demo worker does: one worker then
+    runs the evaluations, the sweeps and the sends. `queues="sweeps"` and `queues="celery,deliveries"` start the two
+    kinds docker-compose.yml runs."""
     name = f"test-{uuid.uuid4().hex[:8]}@%h"
     worker_env = {k: v for k, v in os.environ.items() if k != "IL2WARD_CELERY_EAGER"}
     worker_env.update(
