@@ -4,7 +4,11 @@ Each message is read as one MLLP block, handed to inbound.services.message_recei
 database calls are synchronous) and acknowledged only after its transaction committed, so an AA always means
 "stored". Messages on one connection are processed in order; the sender waits for each ACK. When the database is
 unreachable the answer is AE (error 207) and nothing is stored: the sender resends, and the next message
-reconnects. A heartbeat row (`hl7-listener:<host>:<port>`) is written every IL2WARD_HEARTBEAT_SECONDS for /readyz.
+reconnects. What each commit would do next (publish the patient's re-evaluation, bump the ward board's version) is
+gathered instead (il2ward.deferral) and done by a flush every FLUSH_SECONDS, after the ACKs: once per patient and
+task per window, and one board UPDATE, off the path of the next message; when the broker refuses the flush's first
+publish, the re-evaluations run here (il2ward.tasking). A heartbeat row (`hl7-listener:<host>:<port>`) is written
+every IL2WARD_HEARTBEAT_SECONDS for /readyz.
 """
 
 import asyncio
@@ -20,12 +24,17 @@ from django.utils import timezone
 from hl7.mllp import start_hl7_server
 from hl7.mllp.exceptions import InvalidBlockError
 
+from il2ward import deferral, tasking
 from il2ward.heartbeats import process_beats
 from inbound import hl7v2
 from inbound.services import message_receive
 
 log = logging.getLogger("inbound.listener")
 HEARTBEAT_PREFIX = "hl7-listener:"
+# How long a result's re-evaluation may wait after its ACK: long enough to gather a burst of one patient's
+# messages into one evaluation, short against the minutes a nurse takes to reach the dose.
+FLUSH_SECONDS = 0.25
+AFTER_ACK = deferral.Deferred()  # this process's gathered work (its worker threads add, the flush takes)
 
 
 def heartbeat_name(port: int) -> str:
@@ -51,12 +60,19 @@ def drop_broken_connections() -> None:
 
 def process_block(block: bytes) -> tuple[bytes, str]:
     """One message (or one batch: FHS/BHS ... BTS/FTS) in, its ACK (a batch of ACKs) out; runs in a worker thread.
-    Log lines carry ids and codes, never content."""
+    Log lines carry ids and codes, never content. The work after each commit is gathered into AFTER_ACK."""
     drop_broken_connections()
     raw = _decode(block)
-    if hl7v2.is_batch(raw):
-        return _process_batch(raw)
-    return _process_message(raw)
+    with deferral.collecting(AFTER_ACK):
+        if hl7v2.is_batch(raw):
+            return _process_batch(raw)
+        return _process_message(raw)
+
+
+def flush_after_ack() -> int:
+    """Do the gathered work (in a worker thread, with its own database connection)."""
+    drop_broken_connections()
+    return tasking.flush_deferred(AFTER_ACK)
 
 
 def _process_batch(raw: str) -> tuple[bytes, str]:
@@ -162,11 +178,20 @@ async def serve(host: str, port: int, *, threads: int = 2, tls: ssl.SSLContext |
             await loop.run_in_executor(pool, beat, port)
             await asyncio.sleep(settings.IL2WARD_HEARTBEAT_SECONDS)
 
+    async def flushes():
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            if len(AFTER_ACK):
+                await loop.run_in_executor(pool, flush_after_ack)
+
     beats = asyncio.create_task(heartbeats())
+    flusher = asyncio.create_task(flushes())
     bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
     print(f"HL7 MLLP listener on {bound}{' (TLS)' if tls else ''}", flush=True)
     async with server:
         await stop.wait()
     beats.cancel()
+    flusher.cancel()
+    pool.submit(flush_after_ack)  # queued after the messages in hand, whose work joins AFTER_ACK
     pool.shutdown(wait=True)
     log.info("listener stopped")
