@@ -5,6 +5,7 @@ patient's open slot exactly as a typed one; a refused message stores nothing but
 """
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -25,7 +26,7 @@ from inbound.domain.convert import NotANumber, canonical_system, canonical_unit,
 from inbound.hl7v2 import Refusal
 from inbound.models import CodeMapping, InboundMessage, MappingVersion, ResultOrder
 from monitoring import services as obs
-from monitoring.models import LabResult, VitalSigns
+from monitoring.models import LabResult, Observation, VitalSigns
 
 INTERFACE_USERNAME = "interface"
 BOUNDS = {CodeMapping.Target.LABS: obs.LAB_BOUNDS, CodeMapping.Target.VITALS: obs.VITALS_BOUNDS}
@@ -34,7 +35,7 @@ RECORD = {CodeMapping.Target.LABS: obs.labs_record, CodeMapping.Target.VITALS: o
 ACCEPTED_STATUSES = {"F": "final", "P": "preliminary", "C": "corrected", "A": "amended", "W": "wrong, withdrawn",
                      "D": "deleted"}  # fmt: skip
 CORRECTING = {"C", "A"}  # replaces the earlier results of the order (entered-in-error, kept)
-WITHDRAWING = {"W", "D"}  # withdraws them (entered-in-error, kept; nothing is deleted); no new value
+WITHDRAWING = {"W", "D"}  # withdraws that test (entered-in-error, kept; nothing is deleted); no new value
 
 
 _interface_cache: dict[int, object] = {}
@@ -444,6 +445,17 @@ def _invalid_to_refusal(exc: Invalid, where: dict[str, tuple[str, int]]) -> Refu
     return Refusal(code, segment, f"{name}: {text}", hl7_error=error, seq=seq)
 
 
+@dataclass(frozen=True)
+class Withdrawal:
+    """One test an OBX-11 W or D withdraws: its field, the codes it was sent under (OBX-3), its OBX-4 sub-id."""
+
+    target: str
+    field: str
+    codes: tuple[tuple[str, str], ...]
+    sub_id: str
+    seq: int  # the OBX's occurrence in the message, for ERR-2
+
+
 def observations_record(
     *,
     patient: Patient,
@@ -453,46 +465,41 @@ def observations_record(
     source: dict,
     correcting: bool,
     now: datetime,
-    withdrawing: set[str] = frozenset(),
-    withdraw_where: tuple[str, int] = ("OBX-11", 1),
+    withdrawals: Sequence[Withdrawal] = (),
     sent_at: datetime | None = None,
     by=None,
 ) -> list[str]:
     """Record what one order of a message (or a FHIR transaction) carries: one lab panel and/or one vitals set,
     through the monitoring services. values = {target: {field: (value, where, seq)}}.
 
-    Message order per order (same sender, same OBR-3): a correction (C, A) or a withdrawal (W, D: `withdrawing`
-    names the targets, nothing new is stored) first marks the earlier results of the order entered-in-error (kept,
-    audited). A result older than one already stored for the order (its message sent earlier, MSH-7 `sent_at`,
-    but arriving later, e.g. on another connection) never overtakes it: it is stored, for the history, and marked
-    entered-in-error at once. A withdrawal of an order with nothing to withdraw is refused."""
-    if not any(values.values()) and not withdrawing:
+    Message order per order (same sender, same OBR-3): a correction (C, A) first marks the earlier results of the
+    order entered-in-error (kept, audited). A withdrawal (W, D) takes back single tests (`withdrawals`, see
+    _withdraw): nothing new is stored for them. A result older than one already stored for the order (its message
+    sent earlier, MSH-7 `sent_at`, but arriving later, e.g. on another connection) never overtakes it: it is stored,
+    for the history, and marked entered-in-error at once."""
+    if not any(values.values()) and not withdrawals:
         return []
     by = by or interface_user()
-    stored = []
+    stored: list[str] = []
     order = source.get("source_order")
     label = source["source_message_id"]
-    if withdrawing and not order:
+    if withdrawals and not order:
         raise Refusal("missing_field", "OBR-3", "A withdrawal (OBX-11 W or D) names the order it withdraws.",
                       hl7_error="missing_field")  # fmt: skip
     overtaken_by = _order_seen(patient=patient, source=source, sent_at=sent_at) if order else None
     for target in (CodeMapping.Target.LABS, CodeMapping.Target.VITALS):
         fields = values.get(target) or {}
-        withdraw = target in withdrawing
-        if not fields and not withdraw:
+        withdrawn = [w for w in withdrawals if w.target == target]
+        if not fields and not withdrawn:
             continue
-        model = MODELS[target]
-        if (correcting or withdraw) and order and overtaken_by is None:
+        if withdrawn and overtaken_by is None:
+            stored += _withdraw(patient=patient, target=target, withdrawals=withdrawn, source=source, by=by, now=now)
+        if correcting and order and overtaken_by is None:
+            model = MODELS[target]
             earlier = model.objects.filter(patient=patient, source_system=source["source_system"],
                                            source_order=order, entered_in_error_at__isnull=True)  # fmt: skip
-            earlier = list(earlier.order_by("pk"))
-            if withdraw and not earlier:
-                raise Refusal("unknown_result", withdraw_where[0], f"Nothing of order {order!r} from "
-                              f"{source['source_system']} to withdraw.", hl7_error="unknown_patient",
-                              seq=withdraw_where[1])  # fmt: skip
-            reason = f"{'Withdrawn' if withdraw else 'Corrected'} by message {label}"
-            for old in earlier:
-                obs.observation_supersede(observation=old, reason=reason, by=by, now=now)
+            for old in earlier.order_by("pk"):
+                obs.observation_supersede(observation=old, reason=f"Corrected by message {label}", by=by, now=now)
         if not fields:
             continue
         where = {name: (w, seq) for name, (_, w, seq) in fields.items()}
@@ -513,6 +520,76 @@ def observations_record(
                                       "order, which arrived first", by=by, now=now)  # fmt: skip
         stored.append(row.source_id)
     return stored
+
+
+# A vitals set is charted whole (vitals_record requires these): one of them withdrawn takes back the set.
+VITALS_REQUIRED = ("sbp", "dbp", "heart_rate", "resp_rate", "spo2", "temp_c")
+VITALS_CHOICES = ("rhythm", "other_pressor")
+
+
+def _withdraw(*, patient: Patient, target: str, withdrawals: list[Withdrawal], source: dict, by,
+              now: datetime) -> list[str]:  # fmt: skip
+    """Take back single tests of an order: each earlier current result of the order (same sender, OBR-3) that
+    holds the withdrawn test (OBX-3 code, and OBX-4 sub-id when the withdrawal gives one) is marked
+    entered-in-error (kept, audited), and the panel's other tests are recorded again at once as a new row (same
+    time, same source message), so they stay current. A withdrawn vital takes its whole set (see VITALS_REQUIRED).
+    A test with nothing to withdraw refuses the message (unknown_result at its OBX-11)."""
+    model = MODELS[target]
+    label = source["source_message_id"]
+    rows: dict[int, tuple[Observation, list[Withdrawal]]] = {}
+    for item in withdrawals:
+        earlier = model.objects.filter(patient=patient, source_system=source["source_system"],
+                                       source_order=source["source_order"], entered_in_error_at__isnull=True,
+                                       **{f"{item.field}__isnull": False})  # fmt: skip
+        matched = [row for row in earlier.order_by("pk") if not item.sub_id or _sent_with_sub_id(row, item)]
+        if not matched:
+            codes = ", ".join(code for _, code in item.codes)
+            raise Refusal("unknown_result", "OBX-11", f"Nothing of {codes} in order {source['source_order']!r} from "
+                          f"{source['source_system']} to withdraw.", hl7_error="unknown_patient",
+                          seq=item.seq)  # fmt: skip
+        for row in matched:
+            rows.setdefault(row.pk, (row, []))[1].append(item)
+    stored = []
+    for row, items in rows.values():
+        gone = {item.field for item in items}
+        kept = {name: getattr(row, name) for name in BOUNDS[target] if name not in gone}
+        kept = {name: value for name, value in kept.items() if value is not None}
+        if target == CodeMapping.Target.VITALS:
+            kept |= {name: getattr(row, name) for name in VITALS_CHOICES if getattr(row, name)}
+            if gone & set(VITALS_REQUIRED):
+                kept = {}
+        codes = ", ".join(code for item in items for _, code in item.codes[:1])
+        reason = f"Withdrawn by message {label} ({codes})"
+        if kept:
+            again = RECORD[target](patient=patient, recorded_at=row.recorded_at, by=by, now=now, **kept,
+                                   source={name: getattr(row, name) for name in obs.SOURCE_FIELDS})  # fmt: skip
+            reason += f"; the other results kept as {again.source_id}"
+            stored.append(again.source_id)
+        obs.observation_supersede(observation=row, reason=reason, by=by, now=now)
+    return stored
+
+
+def _sent_with_sub_id(row: Observation, item: Withdrawal) -> bool:
+    """Whether the message that brought `row` sent the withdrawn test under the same OBX-4 sub-id (read from its
+    stored raw text; a row whose message cannot be read does not match, so nothing is withdrawn by a guess)."""
+    raw = (
+        InboundMessage.objects.filter(source_system=row.source_system, control_id=row.source_message_id)
+        .values_list("raw", flat=True)
+        .first()
+    )
+    try:
+        parsed = hl7v2.parse(raw) if raw else None
+    except Refusal:
+        parsed = None
+    if parsed is None:
+        return False
+    wanted = {(canonical_system(system), code) for system, code in item.codes}
+    return any(
+        obx.sub_id == item.sub_id and wanted & {(canonical_system(system), code) for system, code in obx.codes}
+        for group in parsed.groups
+        if group.order_ref[:128] == row.source_order
+        for obx in group.obx
+    )
 
 
 def _order_seen(*, patient: Patient, source: dict, sent_at: datetime | None) -> str | None:
@@ -576,8 +653,7 @@ class _Order:
 
     group: hl7v2.Group
     values: dict
-    withdrawing: set
-    withdraw_where: tuple[str, int]
+    withdrawals: list[Withdrawal]
     correcting: bool
     recorded_at: datetime | None
     time_where: tuple[str, int]
@@ -585,7 +661,7 @@ class _Order:
 
 def _oru_order(group: hl7v2.Group, *, mapping: Mapping, zone) -> _Order:
     values: dict[str, dict] = {CodeMapping.Target.LABS: {}, CodeMapping.Target.VITALS: {}}
-    correcting, withdrawing, withdraw_where = False, set(), ("OBX-11", 1)
+    correcting, withdrawals = False, []
     for obx in group.obx:
         if obx.status not in ACCEPTED_STATUSES:
             raise Refusal("unsupported_status", "OBX-11", f"Result status {obx.status or '(none)'!r} (accepted: "
@@ -594,8 +670,7 @@ def _oru_order(group: hl7v2.Group, *, mapping: Mapping, zone) -> _Order:
         if row.target == CodeMapping.Target.IGNORE:
             continue
         if obx.status in WITHDRAWING:  # the value, if any, is the one withdrawn: not stored again
-            withdrawing.add(row.target)
-            withdraw_where = ("OBX-11", obx.seq)
+            withdrawals.append(Withdrawal(row.target, row.field, tuple(obx.codes), obx.sub_id, obx.seq))
             continue
         try:
             number = parse_number(obx.value)
@@ -617,7 +692,7 @@ def _oru_order(group: hl7v2.Group, *, mapping: Mapping, zone) -> _Order:
         else:
             text = ""
         recorded_at = hl7v2.parse_time(text, zone=zone, where=time_where[0], seq=time_where[1])
-    return _Order(group, values, withdrawing, withdraw_where, correcting, recorded_at, time_where)
+    return _Order(group, values, withdrawals, correcting, recorded_at, time_where)
 
 
 def _oru(parsed: hl7v2.Parsed, *, context: Context, now: datetime):
@@ -626,7 +701,7 @@ def _oru(parsed: hl7v2.Parsed, *, context: Context, now: datetime):
     patient = _oru_patient(parsed, context)
     zone = patient.ward.zone
     orders = [_oru_order(group, mapping=context.mapping, zone=zone) for group in parsed.groups]
-    if not any(any(o.values.values()) or o.withdrawing for o in orders):
+    if not any(any(o.values.values()) or o.withdrawals for o in orders):
         raise Refusal("missing_field", "OBX-3", "No result IL2Ward stores.", hl7_error="missing_field")
     sent_at = _sent_at(parsed, zone)
     stored = []
@@ -638,8 +713,8 @@ def _oru(parsed: hl7v2.Parsed, *, context: Context, now: datetime):
         }
         stored += observations_record(patient=patient, values=order.values, recorded_at=order.recorded_at,
                                       time_where=order.time_where, source=source, correcting=order.correcting,
-                                      withdrawing=order.withdrawing, withdraw_where=order.withdraw_where,
-                                      sent_at=sent_at, by=context.by, now=now)  # fmt: skip
+                                      withdrawals=order.withdrawals, sent_at=sent_at, by=context.by,
+                                      now=now)  # fmt: skip
     return patient, stored
 
 
