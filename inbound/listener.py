@@ -133,11 +133,16 @@ def beat(port: int) -> None:
         log.warning("database unavailable; heartbeat not written")
 
 
-def tls_context(cert: str, key: str) -> ssl.SSLContext:
-    """Server side TLS (1.2 or later) with the site's certificate chain and key; the interface engine verifies us."""
+def tls_context(cert: str, key: str, client_ca: str = "") -> ssl.SSLContext:
+    """Server side TLS (1.2 or later) with the site's certificate chain and key; the interface engine verifies us.
+    With `client_ca` (mutual TLS) the handshake also demands a client certificate signed by that CA: a client with
+    none, or with one from another CA, is refused before it can send a message."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile=cert, keyfile=key)
+    if client_ca:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -147,7 +152,9 @@ async def serve(host: str, port: int, *, threads: int = 2, tls: ssl.SSLContext |
 
     async def on_connection(reader, writer):
         peer = writer.get_extra_info("peername")
-        log.info("connection from %s", peer[0] if peer else "?")
+        subject = dict(part for rdn in (writer.get_extra_info("peercert") or {}).get("subject", ()) for part in rdn)
+        log.info("connection from %s%s", peer[0] if peer else "?",
+                 f" (client certificate {subject['commonName']})" if "commonName" in subject else "")  # fmt: skip
         try:
             while not reader.at_eof():
                 try:
@@ -187,7 +194,9 @@ async def serve(host: str, port: int, *, threads: int = 2, tls: ssl.SSLContext |
     beats = asyncio.create_task(heartbeats())
     flusher = asyncio.create_task(flushes())
     bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
-    print(f"HL7 MLLP listener on {bound}{' (TLS)' if tls else ''}", flush=True)
+    mutual = tls is not None and tls.verify_mode == ssl.CERT_REQUIRED
+    print(f"HL7 MLLP listener on {bound}{' (TLS' if tls else ''}{', client certificates required' if mutual else ''}"
+          f"{')' if tls else ''}", flush=True)  # fmt: skip
     async with server:
         await stop.wait()
     beats.cancel()
