@@ -5,14 +5,14 @@ patient's open slot exactly as a typed one; a refused message stores nothing but
 """
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Subquery
 
 from il2ward.audit import audit
@@ -26,12 +26,17 @@ from inbound.domain.convert import NotANumber, canonical_system, canonical_unit,
 from inbound.hl7v2 import Refusal
 from inbound.models import CodeMapping, InboundMessage, MappingVersion, ResultOrder
 from monitoring import services as obs
+from monitoring.domain.bounds import Bound
 from monitoring.models import LabResult, Observation, VitalSigns
 
 INTERFACE_USERNAME = "interface"
-BOUNDS = {CodeMapping.Target.LABS: obs.LAB_BOUNDS, CodeMapping.Target.VITALS: obs.VITALS_BOUNDS}
-MODELS = {CodeMapping.Target.LABS: LabResult, CodeMapping.Target.VITALS: VitalSigns}
-RECORD = {CodeMapping.Target.LABS: obs.labs_record, CodeMapping.Target.VITALS: obs.vitals_record}
+# Keyed by target (CodeMapping.Target, a str: a stored row's target reads back as a plain str).
+BOUNDS: dict[str, dict[str, Bound]] = {CodeMapping.Target.LABS: obs.LAB_BOUNDS,
+                                       CodeMapping.Target.VITALS: obs.VITALS_BOUNDS}  # fmt: skip
+MODELS: dict[str, type[LabResult] | type[VitalSigns]] = {CodeMapping.Target.LABS: LabResult,
+                                                         CodeMapping.Target.VITALS: VitalSigns}  # fmt: skip
+RECORD: dict[str, Callable[..., LabResult | VitalSigns]] = {CodeMapping.Target.LABS: obs.labs_record,
+                                                            CodeMapping.Target.VITALS: obs.vitals_record}  # fmt: skip
 ACCEPTED_STATUSES = {"F": "final", "P": "preliminary", "C": "corrected", "A": "amended", "W": "wrong, withdrawn",
                      "D": "deleted"}  # fmt: skip
 CORRECTING = {"C", "A"}  # replaces the earlier results of the order (entered-in-error, kept)
@@ -161,7 +166,9 @@ MAPPING_FIELDS = ("system", "code", "display", "unit", "target", "field", "facto
 
 @retry_transaction
 @transaction.atomic
-def mapping_change(*, add: list[dict] = (), remove: list[dict] = (), reason: str, by, now: datetime) -> MappingVersion:
+def mapping_change(
+    *, add: Sequence[dict] = (), remove: Sequence[dict] = (), reason: str, by, now: datetime
+) -> MappingVersion:
     """Write the next mapping version: the current rows, less `remove` ({system, code, unit}), plus `add` (full
     rows; one with the same system, code and unit replaces it). Validated, audited; old versions stay."""
     reason = (reason or "").strip()
@@ -176,7 +183,7 @@ def mapping_change(*, add: list[dict] = (), remove: list[dict] = (), reason: str
             errors.setdefault("remove", []).append(f"No row {key[0]} {key[1]} [{item.get('unit', '')}].")
     added = []
     for n, item in enumerate(add):
-        row = CodeMapping(**{k: item.get(k, CodeMapping._meta.get_field(k).get_default()) for k in MAPPING_FIELDS})
+        row = CodeMapping(**{k: item.get(k, _mapping_default(k)) for k in MAPPING_FIELDS})
         row.system = canonical_system(row.system)
         problems = _mapping_row_problems(row)
         if problems:
@@ -202,6 +209,12 @@ def mapping_change(*, add: list[dict] = (), remove: list[dict] = (), reason: str
         reason=reason,
     )
     return version
+
+
+def _mapping_default(name: str):
+    """A CodeMapping column's default, for a row added without it."""
+    field = CodeMapping._meta.get_field(name)
+    return field.get_default() if isinstance(field, models.Field) else None
 
 
 def _mapping_row_problems(row: CodeMapping) -> list[str]:
@@ -245,11 +258,11 @@ def message_receive(*, raw: str, now: datetime) -> Receipt:
     ack_id = uuid.uuid4().hex[:20]
     try:
         parsed = hl7v2.parse(raw)
-    except Refusal as refusal:
+    except Refusal as unreadable:
         app, control_id = hl7v2.header_ids(raw)
-        row = _log_unparsed(raw, app=app, control_id=control_id, refusal=refusal, now=now)
-        return Receipt(hl7v2.ack(None, raw, code=refusal.ack, refusal=refusal, ack_id=ack_id, now=now), refusal.ack,
-                       row, refusal)  # fmt: skip
+        logged = _log_unparsed(raw, app=app, control_id=control_id, refusal=unreadable, now=now)
+        return Receipt(hl7v2.ack(None, raw, code=unreadable.ack, refusal=unreadable, ack_id=ack_id, now=now),
+                       unreadable.ack, logged, unreadable)  # fmt: skip
     try:
         row, refusal, duplicate = _receive_new(parsed, raw, now=now)
     except (_NotNew, IntegrityError):
@@ -260,6 +273,9 @@ def message_receive(*, raw: str, now: datetime) -> Receipt:
     code = "AA" if refusal is None else refusal.ack
     return Receipt(hl7v2.ack(parsed, raw, code=code, refusal=refusal, ack_id=ack_id, now=now), code, row, refusal,
                    duplicate)  # fmt: skip
+
+
+DONE: frozenset[str] = frozenset({InboundMessage.Status.ACCEPTED, InboundMessage.Status.REPROCESSED})  # stored once
 
 
 class _NotNew(Exception):
@@ -293,18 +309,18 @@ def _receive_new(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
 def _receive(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
     digest = hl7v2.sha256(raw)
     key = {"source_system": parsed.sending_app[:64], "control_id": parsed.control_id[:128]}
-    row = InboundMessage.objects.select_for_update().filter(**key).first()
-    created = row is None
-    if created:  # inserted with its outcome by _process (one INSERT, no savepoint)
+    found = InboundMessage.objects.select_for_update().filter(**key).first()
+    if found is None:  # inserted with its outcome by _process (one INSERT, no savepoint)
         row = _new_row(parsed, raw, now=now)
     else:
+        row = found
         row.times_received += 1
         row.last_received_at = now
         if row.raw_sha256 != digest:
             row.save(update_fields=["times_received", "last_received_at"])
             return row, Refusal("control_id_reused", "MSH-10", "This control id was used for a different message.",
                                 ack="AR", hl7_error="bad_value"), False  # fmt: skip
-        if row.status in (InboundMessage.Status.ACCEPTED, InboundMessage.Status.REPROCESSED):
+        if row.status in DONE:
             row.save(update_fields=["times_received", "last_received_at"])
             return row, None, True
     refusal = _process(row, parsed, now=now)
@@ -320,7 +336,7 @@ def _log_unparsed(raw: str, *, app: str, control_id: str, refusal: Refusal, now:
         defaults={"message_type": "unparsed", "raw": hl7v2.normalise(raw), "raw_sha256": digest, "received_at": now,
                   "last_received_at": now, "status": InboundMessage.Status.REFUSED},
     )  # fmt: skip
-    if not created and row.status not in (InboundMessage.Status.ACCEPTED, InboundMessage.Status.REPROCESSED):
+    if not created and row.status not in DONE:
         row.times_received += 1
         row.last_received_at = now
     elif not created:
@@ -536,7 +552,7 @@ def _withdraw(*, patient: Patient, target: str, withdrawals: list[Withdrawal], s
     A test with nothing to withdraw refuses the message (unknown_result at its OBX-11)."""
     model = MODELS[target]
     label = source["source_message_id"]
-    rows: dict[int, tuple[Observation, list[Withdrawal]]] = {}
+    rows: dict[int, tuple[LabResult | VitalSigns, list[Withdrawal]]] = {}
     for item in withdrawals:
         earlier = model.objects.filter(patient=patient, source_system=source["source_system"],
                                        source_order=source["source_order"], entered_in_error_at__isnull=True,
@@ -550,22 +566,22 @@ def _withdraw(*, patient: Patient, target: str, withdrawals: list[Withdrawal], s
         for row in matched:
             rows.setdefault(row.pk, (row, []))[1].append(item)
     stored = []
-    for row, items in rows.values():
+    for old, items in rows.values():
         gone = {item.field for item in items}
-        kept = {name: getattr(row, name) for name in BOUNDS[target] if name not in gone}
+        kept = {name: getattr(old, name) for name in BOUNDS[target] if name not in gone}
         kept = {name: value for name, value in kept.items() if value is not None}
         if target == CodeMapping.Target.VITALS:
-            kept |= {name: getattr(row, name) for name in VITALS_CHOICES if getattr(row, name)}
+            kept |= {name: getattr(old, name) for name in VITALS_CHOICES if getattr(old, name)}
             if gone & set(VITALS_REQUIRED):
                 kept = {}
         codes = ", ".join(code for item in items for _, code in item.codes[:1])
         reason = f"Withdrawn by message {label} ({codes})"
         if kept:
-            again = RECORD[target](patient=patient, recorded_at=row.recorded_at, by=by, now=now, **kept,
-                                   source={name: getattr(row, name) for name in obs.SOURCE_FIELDS})  # fmt: skip
+            again = RECORD[target](patient=patient, recorded_at=old.recorded_at, by=by, now=now, **kept,
+                                   source={name: getattr(old, name) for name in obs.SOURCE_FIELDS})  # fmt: skip
             reason += f"; the other results kept as {again.source_id}"
             stored.append(again.source_id)
-        obs.observation_supersede(observation=row, reason=reason, by=by, now=now)
+        obs.observation_supersede(observation=old, reason=reason, by=by, now=now)
     return stored
 
 
