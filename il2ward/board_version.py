@@ -20,6 +20,8 @@ from django.conf import settings
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 
+from il2ward import deferral
+
 log = logging.getLogger(__name__)
 
 _ATTR = "_il2ward_board_changes"
@@ -35,6 +37,14 @@ def _pending() -> dict[str, set] | None:
 def _flush() -> None:
     changes = getattr(connection, _ATTR, None) or {}
     setattr(connection, _ATTR, None)
+    gathered = deferral.current()
+    if gathered is not None:  # the HL7 listener: one UPDATE for a window's messages, after their ACKs
+        gathered.gather("board_version", changes, _bump)
+        return
+    _bump(changes)
+
+
+def _bump(changes: dict[str, set]) -> None:
     from il2ward.models import Ward
 
     query = Q()

@@ -526,3 +526,5 @@ IL2WARD_HL7_LISTENER_EXPECTED = env_bool("IL2WARD_HL7_LISTENER_EXPECTED", False)
 # MLLP over TLS: the listener's PEM certificate chain and key (both, or neither: plain MLLP on a trusted network).
 IL2WARD_HL7_TLS_CERT = env_str("IL2WARD_HL7_TLS_CERT", "")
 IL2WARD_HL7_TLS_KEY = env_str("IL2WARD_HL7_TLS_KEY", "")
+# Mutual TLS: a PEM file of the site CA(s); set, the listener accepts only clients whose certificate it signed.
+IL2WARD_HL7_TLS_CLIENT_CA = env_str("IL2WARD_HL7_TLS_CLIENT_CA", "")

@@ -47,6 +47,7 @@ class Obx:
     unit: str
     status: str
     observed_at: str
+    sub_id: str = ""  # OBX-4: tells apart two results of one code in one order
 
 
 @dataclass
@@ -215,6 +216,7 @@ def parse(raw: str) -> Parsed:
                 unit=_f(segment, 6, 1, 1),
                 status=_f(segment, 11).upper(),
                 observed_at=_f(segment, 14),
+                sub_id=_f(segment, 4),
             )
             parsed.obx.append(obx)
             group.obx.append(obx)

@@ -4,7 +4,11 @@ Each message is read as one MLLP block, handed to inbound.services.message_recei
 database calls are synchronous) and acknowledged only after its transaction committed, so an AA always means
 "stored". Messages on one connection are processed in order; the sender waits for each ACK. When the database is
 unreachable the answer is AE (error 207) and nothing is stored: the sender resends, and the next message
-reconnects. A heartbeat row (`hl7-listener:<host>:<port>`) is written every IL2WARD_HEARTBEAT_SECONDS for /readyz.
+reconnects. What each commit would do next (publish the patient's re-evaluation, bump the ward board's version) is
+gathered instead (il2ward.deferral) and done by a flush every FLUSH_SECONDS, after the ACKs: once per patient and
+task per window, and one board UPDATE, off the path of the next message; when the broker refuses the flush's first
+publish, the re-evaluations run here (il2ward.tasking). A heartbeat row (`hl7-listener:<host>:<port>`) is written
+every IL2WARD_HEARTBEAT_SECONDS for /readyz.
 """
 
 import asyncio
@@ -20,12 +24,17 @@ from django.utils import timezone
 from hl7.mllp import start_hl7_server
 from hl7.mllp.exceptions import InvalidBlockError
 
+from il2ward import deferral, tasking
 from il2ward.heartbeats import process_beats
 from inbound import hl7v2
 from inbound.services import message_receive
 
 log = logging.getLogger("inbound.listener")
 HEARTBEAT_PREFIX = "hl7-listener:"
+# How long a result's re-evaluation may wait after its ACK: long enough to gather a burst of one patient's
+# messages into one evaluation, short against the minutes a nurse takes to reach the dose.
+FLUSH_SECONDS = 0.25
+AFTER_ACK = deferral.Deferred()  # this process's gathered work (its worker threads add, the flush takes)
 
 
 def heartbeat_name(port: int) -> str:
@@ -51,12 +60,19 @@ def drop_broken_connections() -> None:
 
 def process_block(block: bytes) -> tuple[bytes, str]:
     """One message (or one batch: FHS/BHS ... BTS/FTS) in, its ACK (a batch of ACKs) out; runs in a worker thread.
-    Log lines carry ids and codes, never content."""
+    Log lines carry ids and codes, never content. The work after each commit is gathered into AFTER_ACK."""
     drop_broken_connections()
     raw = _decode(block)
-    if hl7v2.is_batch(raw):
-        return _process_batch(raw)
-    return _process_message(raw)
+    with deferral.collecting(AFTER_ACK):
+        if hl7v2.is_batch(raw):
+            return _process_batch(raw)
+        return _process_message(raw)
+
+
+def flush_after_ack() -> int:
+    """Do the gathered work (in a worker thread, with its own database connection)."""
+    drop_broken_connections()
+    return tasking.flush_deferred(AFTER_ACK)
 
 
 def _process_batch(raw: str) -> tuple[bytes, str]:
@@ -117,11 +133,16 @@ def beat(port: int) -> None:
         log.warning("database unavailable; heartbeat not written")
 
 
-def tls_context(cert: str, key: str) -> ssl.SSLContext:
-    """Server side TLS (1.2 or later) with the site's certificate chain and key; the interface engine verifies us."""
+def tls_context(cert: str, key: str, client_ca: str = "") -> ssl.SSLContext:
+    """Server side TLS (1.2 or later) with the site's certificate chain and key; the interface engine verifies us.
+    With `client_ca` (mutual TLS) the handshake also demands a client certificate signed by that CA: a client with
+    none, or with one from another CA, is refused before it can send a message."""
     context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(certfile=cert, keyfile=key)
+    if client_ca:
+        context.load_verify_locations(cafile=client_ca)
+        context.verify_mode = ssl.CERT_REQUIRED
     return context
 
 
@@ -131,7 +152,9 @@ async def serve(host: str, port: int, *, threads: int = 2, tls: ssl.SSLContext |
 
     async def on_connection(reader, writer):
         peer = writer.get_extra_info("peername")
-        log.info("connection from %s", peer[0] if peer else "?")
+        subject = dict(part for rdn in (writer.get_extra_info("peercert") or {}).get("subject", ()) for part in rdn)
+        log.info("connection from %s%s", peer[0] if peer else "?",
+                 f" (client certificate {subject['commonName']})" if "commonName" in subject else "")  # fmt: skip
         try:
             while not reader.at_eof():
                 try:
@@ -162,11 +185,22 @@ async def serve(host: str, port: int, *, threads: int = 2, tls: ssl.SSLContext |
             await loop.run_in_executor(pool, beat, port)
             await asyncio.sleep(settings.IL2WARD_HEARTBEAT_SECONDS)
 
+    async def flushes():
+        while True:
+            await asyncio.sleep(FLUSH_SECONDS)
+            if len(AFTER_ACK):
+                await loop.run_in_executor(pool, flush_after_ack)
+
     beats = asyncio.create_task(heartbeats())
+    flusher = asyncio.create_task(flushes())
     bound = ", ".join(f"{s.getsockname()[0]}:{s.getsockname()[1]}" for s in server.sockets)
-    print(f"HL7 MLLP listener on {bound}{' (TLS)' if tls else ''}", flush=True)
+    mutual = tls is not None and tls.verify_mode == ssl.CERT_REQUIRED
+    print(f"HL7 MLLP listener on {bound}{' (TLS' if tls else ''}{', client certificates required' if mutual else ''}"
+          f"{')' if tls else ''}", flush=True)  # fmt: skip
     async with server:
         await stop.wait()
     beats.cancel()
+    flusher.cancel()
+    pool.submit(flush_after_ack)  # queued after the messages in hand, whose work joins AFTER_ACK
     pool.shutdown(wait=True)
     log.info("listener stopped")

@@ -5,13 +5,14 @@ patient's open slot exactly as a typed one; a refused message stores nothing but
 """
 
 import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Subquery
 
 from il2ward.audit import audit
@@ -25,16 +26,21 @@ from inbound.domain.convert import NotANumber, canonical_system, canonical_unit,
 from inbound.hl7v2 import Refusal
 from inbound.models import CodeMapping, InboundMessage, MappingVersion, ResultOrder
 from monitoring import services as obs
-from monitoring.models import LabResult, VitalSigns
+from monitoring.domain.bounds import Bound
+from monitoring.models import LabResult, Observation, VitalSigns
 
 INTERFACE_USERNAME = "interface"
-BOUNDS = {CodeMapping.Target.LABS: obs.LAB_BOUNDS, CodeMapping.Target.VITALS: obs.VITALS_BOUNDS}
-MODELS = {CodeMapping.Target.LABS: LabResult, CodeMapping.Target.VITALS: VitalSigns}
-RECORD = {CodeMapping.Target.LABS: obs.labs_record, CodeMapping.Target.VITALS: obs.vitals_record}
+# Keyed by target (CodeMapping.Target, a str: a stored row's target reads back as a plain str).
+BOUNDS: dict[str, dict[str, Bound]] = {CodeMapping.Target.LABS: obs.LAB_BOUNDS,
+                                       CodeMapping.Target.VITALS: obs.VITALS_BOUNDS}  # fmt: skip
+MODELS: dict[str, type[LabResult] | type[VitalSigns]] = {CodeMapping.Target.LABS: LabResult,
+                                                         CodeMapping.Target.VITALS: VitalSigns}  # fmt: skip
+RECORD: dict[str, Callable[..., LabResult | VitalSigns]] = {CodeMapping.Target.LABS: obs.labs_record,
+                                                            CodeMapping.Target.VITALS: obs.vitals_record}  # fmt: skip
 ACCEPTED_STATUSES = {"F": "final", "P": "preliminary", "C": "corrected", "A": "amended", "W": "wrong, withdrawn",
                      "D": "deleted"}  # fmt: skip
 CORRECTING = {"C", "A"}  # replaces the earlier results of the order (entered-in-error, kept)
-WITHDRAWING = {"W", "D"}  # withdraws them (entered-in-error, kept; nothing is deleted); no new value
+WITHDRAWING = {"W", "D"}  # withdraws that test (entered-in-error, kept; nothing is deleted); no new value
 
 
 _interface_cache: dict[int, object] = {}
@@ -160,7 +166,9 @@ MAPPING_FIELDS = ("system", "code", "display", "unit", "target", "field", "facto
 
 @retry_transaction
 @transaction.atomic
-def mapping_change(*, add: list[dict] = (), remove: list[dict] = (), reason: str, by, now: datetime) -> MappingVersion:
+def mapping_change(
+    *, add: Sequence[dict] = (), remove: Sequence[dict] = (), reason: str, by, now: datetime
+) -> MappingVersion:
     """Write the next mapping version: the current rows, less `remove` ({system, code, unit}), plus `add` (full
     rows; one with the same system, code and unit replaces it). Validated, audited; old versions stay."""
     reason = (reason or "").strip()
@@ -175,7 +183,7 @@ def mapping_change(*, add: list[dict] = (), remove: list[dict] = (), reason: str
             errors.setdefault("remove", []).append(f"No row {key[0]} {key[1]} [{item.get('unit', '')}].")
     added = []
     for n, item in enumerate(add):
-        row = CodeMapping(**{k: item.get(k, CodeMapping._meta.get_field(k).get_default()) for k in MAPPING_FIELDS})
+        row = CodeMapping(**{k: item.get(k, _mapping_default(k)) for k in MAPPING_FIELDS})
         row.system = canonical_system(row.system)
         problems = _mapping_row_problems(row)
         if problems:
@@ -201,6 +209,12 @@ def mapping_change(*, add: list[dict] = (), remove: list[dict] = (), reason: str
         reason=reason,
     )
     return version
+
+
+def _mapping_default(name: str):
+    """A CodeMapping column's default, for a row added without it."""
+    field = CodeMapping._meta.get_field(name)
+    return field.get_default() if isinstance(field, models.Field) else None
 
 
 def _mapping_row_problems(row: CodeMapping) -> list[str]:
@@ -244,11 +258,11 @@ def message_receive(*, raw: str, now: datetime) -> Receipt:
     ack_id = uuid.uuid4().hex[:20]
     try:
         parsed = hl7v2.parse(raw)
-    except Refusal as refusal:
+    except Refusal as unreadable:
         app, control_id = hl7v2.header_ids(raw)
-        row = _log_unparsed(raw, app=app, control_id=control_id, refusal=refusal, now=now)
-        return Receipt(hl7v2.ack(None, raw, code=refusal.ack, refusal=refusal, ack_id=ack_id, now=now), refusal.ack,
-                       row, refusal)  # fmt: skip
+        logged = _log_unparsed(raw, app=app, control_id=control_id, refusal=unreadable, now=now)
+        return Receipt(hl7v2.ack(None, raw, code=unreadable.ack, refusal=unreadable, ack_id=ack_id, now=now),
+                       unreadable.ack, logged, unreadable)  # fmt: skip
     try:
         row, refusal, duplicate = _receive_new(parsed, raw, now=now)
     except (_NotNew, IntegrityError):
@@ -259,6 +273,9 @@ def message_receive(*, raw: str, now: datetime) -> Receipt:
     code = "AA" if refusal is None else refusal.ack
     return Receipt(hl7v2.ack(parsed, raw, code=code, refusal=refusal, ack_id=ack_id, now=now), code, row, refusal,
                    duplicate)  # fmt: skip
+
+
+DONE: frozenset[str] = frozenset({InboundMessage.Status.ACCEPTED, InboundMessage.Status.REPROCESSED})  # stored once
 
 
 class _NotNew(Exception):
@@ -292,18 +309,18 @@ def _receive_new(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
 def _receive(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
     digest = hl7v2.sha256(raw)
     key = {"source_system": parsed.sending_app[:64], "control_id": parsed.control_id[:128]}
-    row = InboundMessage.objects.select_for_update().filter(**key).first()
-    created = row is None
-    if created:  # inserted with its outcome by _process (one INSERT, no savepoint)
+    found = InboundMessage.objects.select_for_update().filter(**key).first()
+    if found is None:  # inserted with its outcome by _process (one INSERT, no savepoint)
         row = _new_row(parsed, raw, now=now)
     else:
+        row = found
         row.times_received += 1
         row.last_received_at = now
         if row.raw_sha256 != digest:
             row.save(update_fields=["times_received", "last_received_at"])
             return row, Refusal("control_id_reused", "MSH-10", "This control id was used for a different message.",
                                 ack="AR", hl7_error="bad_value"), False  # fmt: skip
-        if row.status in (InboundMessage.Status.ACCEPTED, InboundMessage.Status.REPROCESSED):
+        if row.status in DONE:
             row.save(update_fields=["times_received", "last_received_at"])
             return row, None, True
     refusal = _process(row, parsed, now=now)
@@ -319,7 +336,7 @@ def _log_unparsed(raw: str, *, app: str, control_id: str, refusal: Refusal, now:
         defaults={"message_type": "unparsed", "raw": hl7v2.normalise(raw), "raw_sha256": digest, "received_at": now,
                   "last_received_at": now, "status": InboundMessage.Status.REFUSED},
     )  # fmt: skip
-    if not created and row.status not in (InboundMessage.Status.ACCEPTED, InboundMessage.Status.REPROCESSED):
+    if not created and row.status not in DONE:
         row.times_received += 1
         row.last_received_at = now
     elif not created:
@@ -444,6 +461,17 @@ def _invalid_to_refusal(exc: Invalid, where: dict[str, tuple[str, int]]) -> Refu
     return Refusal(code, segment, f"{name}: {text}", hl7_error=error, seq=seq)
 
 
+@dataclass(frozen=True)
+class Withdrawal:
+    """One test an OBX-11 W or D withdraws: its field, the codes it was sent under (OBX-3), its OBX-4 sub-id."""
+
+    target: str
+    field: str
+    codes: tuple[tuple[str, str], ...]
+    sub_id: str
+    seq: int  # the OBX's occurrence in the message, for ERR-2
+
+
 def observations_record(
     *,
     patient: Patient,
@@ -453,46 +481,41 @@ def observations_record(
     source: dict,
     correcting: bool,
     now: datetime,
-    withdrawing: set[str] = frozenset(),
-    withdraw_where: tuple[str, int] = ("OBX-11", 1),
+    withdrawals: Sequence[Withdrawal] = (),
     sent_at: datetime | None = None,
     by=None,
 ) -> list[str]:
     """Record what one order of a message (or a FHIR transaction) carries: one lab panel and/or one vitals set,
     through the monitoring services. values = {target: {field: (value, where, seq)}}.
 
-    Message order per order (same sender, same OBR-3): a correction (C, A) or a withdrawal (W, D: `withdrawing`
-    names the targets, nothing new is stored) first marks the earlier results of the order entered-in-error (kept,
-    audited). A result older than one already stored for the order (its message sent earlier, MSH-7 `sent_at`,
-    but arriving later, e.g. on another connection) never overtakes it: it is stored, for the history, and marked
-    entered-in-error at once. A withdrawal of an order with nothing to withdraw is refused."""
-    if not any(values.values()) and not withdrawing:
+    Message order per order (same sender, same OBR-3): a correction (C, A) first marks the earlier results of the
+    order entered-in-error (kept, audited). A withdrawal (W, D) takes back single tests (`withdrawals`, see
+    _withdraw): nothing new is stored for them. A result older than one already stored for the order (its message
+    sent earlier, MSH-7 `sent_at`, but arriving later, e.g. on another connection) never overtakes it: it is stored,
+    for the history, and marked entered-in-error at once."""
+    if not any(values.values()) and not withdrawals:
         return []
     by = by or interface_user()
-    stored = []
+    stored: list[str] = []
     order = source.get("source_order")
     label = source["source_message_id"]
-    if withdrawing and not order:
+    if withdrawals and not order:
         raise Refusal("missing_field", "OBR-3", "A withdrawal (OBX-11 W or D) names the order it withdraws.",
                       hl7_error="missing_field")  # fmt: skip
     overtaken_by = _order_seen(patient=patient, source=source, sent_at=sent_at) if order else None
     for target in (CodeMapping.Target.LABS, CodeMapping.Target.VITALS):
         fields = values.get(target) or {}
-        withdraw = target in withdrawing
-        if not fields and not withdraw:
+        withdrawn = [w for w in withdrawals if w.target == target]
+        if not fields and not withdrawn:
             continue
-        model = MODELS[target]
-        if (correcting or withdraw) and order and overtaken_by is None:
+        if withdrawn and overtaken_by is None:
+            stored += _withdraw(patient=patient, target=target, withdrawals=withdrawn, source=source, by=by, now=now)
+        if correcting and order and overtaken_by is None:
+            model = MODELS[target]
             earlier = model.objects.filter(patient=patient, source_system=source["source_system"],
                                            source_order=order, entered_in_error_at__isnull=True)  # fmt: skip
-            earlier = list(earlier.order_by("pk"))
-            if withdraw and not earlier:
-                raise Refusal("unknown_result", withdraw_where[0], f"Nothing of order {order!r} from "
-                              f"{source['source_system']} to withdraw.", hl7_error="unknown_patient",
-                              seq=withdraw_where[1])  # fmt: skip
-            reason = f"{'Withdrawn' if withdraw else 'Corrected'} by message {label}"
-            for old in earlier:
-                obs.observation_supersede(observation=old, reason=reason, by=by, now=now)
+            for old in earlier.order_by("pk"):
+                obs.observation_supersede(observation=old, reason=f"Corrected by message {label}", by=by, now=now)
         if not fields:
             continue
         where = {name: (w, seq) for name, (_, w, seq) in fields.items()}
@@ -513,6 +536,76 @@ def observations_record(
                                       "order, which arrived first", by=by, now=now)  # fmt: skip
         stored.append(row.source_id)
     return stored
+
+
+# A vitals set is charted whole (vitals_record requires these): one of them withdrawn takes back the set.
+VITALS_REQUIRED = ("sbp", "dbp", "heart_rate", "resp_rate", "spo2", "temp_c")
+VITALS_CHOICES = ("rhythm", "other_pressor")
+
+
+def _withdraw(*, patient: Patient, target: str, withdrawals: list[Withdrawal], source: dict, by,
+              now: datetime) -> list[str]:  # fmt: skip
+    """Take back single tests of an order: each earlier current result of the order (same sender, OBR-3) that
+    holds the withdrawn test (OBX-3 code, and OBX-4 sub-id when the withdrawal gives one) is marked
+    entered-in-error (kept, audited), and the panel's other tests are recorded again at once as a new row (same
+    time, same source message), so they stay current. A withdrawn vital takes its whole set (see VITALS_REQUIRED).
+    A test with nothing to withdraw refuses the message (unknown_result at its OBX-11)."""
+    model = MODELS[target]
+    label = source["source_message_id"]
+    rows: dict[int, tuple[LabResult | VitalSigns, list[Withdrawal]]] = {}
+    for item in withdrawals:
+        earlier = model.objects.filter(patient=patient, source_system=source["source_system"],
+                                       source_order=source["source_order"], entered_in_error_at__isnull=True,
+                                       **{f"{item.field}__isnull": False})  # fmt: skip
+        matched = [row for row in earlier.order_by("pk") if not item.sub_id or _sent_with_sub_id(row, item)]
+        if not matched:
+            codes = ", ".join(code for _, code in item.codes)
+            raise Refusal("unknown_result", "OBX-11", f"Nothing of {codes} in order {source['source_order']!r} from "
+                          f"{source['source_system']} to withdraw.", hl7_error="unknown_patient",
+                          seq=item.seq)  # fmt: skip
+        for row in matched:
+            rows.setdefault(row.pk, (row, []))[1].append(item)
+    stored = []
+    for old, items in rows.values():
+        gone = {item.field for item in items}
+        kept = {name: getattr(old, name) for name in BOUNDS[target] if name not in gone}
+        kept = {name: value for name, value in kept.items() if value is not None}
+        if target == CodeMapping.Target.VITALS:
+            kept |= {name: getattr(old, name) for name in VITALS_CHOICES if getattr(old, name)}
+            if gone & set(VITALS_REQUIRED):
+                kept = {}
+        codes = ", ".join(code for item in items for _, code in item.codes[:1])
+        reason = f"Withdrawn by message {label} ({codes})"
+        if kept:
+            again = RECORD[target](patient=patient, recorded_at=old.recorded_at, by=by, now=now, **kept,
+                                   source={name: getattr(old, name) for name in obs.SOURCE_FIELDS})  # fmt: skip
+            reason += f"; the other results kept as {again.source_id}"
+            stored.append(again.source_id)
+        obs.observation_supersede(observation=old, reason=reason, by=by, now=now)
+    return stored
+
+
+def _sent_with_sub_id(row: Observation, item: Withdrawal) -> bool:
+    """Whether the message that brought `row` sent the withdrawn test under the same OBX-4 sub-id (read from its
+    stored raw text; a row whose message cannot be read does not match, so nothing is withdrawn by a guess)."""
+    raw = (
+        InboundMessage.objects.filter(source_system=row.source_system, control_id=row.source_message_id)
+        .values_list("raw", flat=True)
+        .first()
+    )
+    try:
+        parsed = hl7v2.parse(raw) if raw else None
+    except Refusal:
+        parsed = None
+    if parsed is None:
+        return False
+    wanted = {(canonical_system(system), code) for system, code in item.codes}
+    return any(
+        obx.sub_id == item.sub_id and wanted & {(canonical_system(system), code) for system, code in obx.codes}
+        for group in parsed.groups
+        if group.order_ref[:128] == row.source_order
+        for obx in group.obx
+    )
 
 
 def _order_seen(*, patient: Patient, source: dict, sent_at: datetime | None) -> str | None:
@@ -576,8 +669,7 @@ class _Order:
 
     group: hl7v2.Group
     values: dict
-    withdrawing: set
-    withdraw_where: tuple[str, int]
+    withdrawals: list[Withdrawal]
     correcting: bool
     recorded_at: datetime | None
     time_where: tuple[str, int]
@@ -585,7 +677,7 @@ class _Order:
 
 def _oru_order(group: hl7v2.Group, *, mapping: Mapping, zone) -> _Order:
     values: dict[str, dict] = {CodeMapping.Target.LABS: {}, CodeMapping.Target.VITALS: {}}
-    correcting, withdrawing, withdraw_where = False, set(), ("OBX-11", 1)
+    correcting, withdrawals = False, []
     for obx in group.obx:
         if obx.status not in ACCEPTED_STATUSES:
             raise Refusal("unsupported_status", "OBX-11", f"Result status {obx.status or '(none)'!r} (accepted: "
@@ -594,8 +686,7 @@ def _oru_order(group: hl7v2.Group, *, mapping: Mapping, zone) -> _Order:
         if row.target == CodeMapping.Target.IGNORE:
             continue
         if obx.status in WITHDRAWING:  # the value, if any, is the one withdrawn: not stored again
-            withdrawing.add(row.target)
-            withdraw_where = ("OBX-11", obx.seq)
+            withdrawals.append(Withdrawal(row.target, row.field, tuple(obx.codes), obx.sub_id, obx.seq))
             continue
         try:
             number = parse_number(obx.value)
@@ -617,7 +708,7 @@ def _oru_order(group: hl7v2.Group, *, mapping: Mapping, zone) -> _Order:
         else:
             text = ""
         recorded_at = hl7v2.parse_time(text, zone=zone, where=time_where[0], seq=time_where[1])
-    return _Order(group, values, withdrawing, withdraw_where, correcting, recorded_at, time_where)
+    return _Order(group, values, withdrawals, correcting, recorded_at, time_where)
 
 
 def _oru(parsed: hl7v2.Parsed, *, context: Context, now: datetime):
@@ -626,7 +717,7 @@ def _oru(parsed: hl7v2.Parsed, *, context: Context, now: datetime):
     patient = _oru_patient(parsed, context)
     zone = patient.ward.zone
     orders = [_oru_order(group, mapping=context.mapping, zone=zone) for group in parsed.groups]
-    if not any(any(o.values.values()) or o.withdrawing for o in orders):
+    if not any(any(o.values.values()) or o.withdrawals for o in orders):
         raise Refusal("missing_field", "OBX-3", "No result IL2Ward stores.", hl7_error="missing_field")
     sent_at = _sent_at(parsed, zone)
     stored = []
@@ -638,8 +729,8 @@ def _oru(parsed: hl7v2.Parsed, *, context: Context, now: datetime):
         }
         stored += observations_record(patient=patient, values=order.values, recorded_at=order.recorded_at,
                                       time_where=order.time_where, source=source, correcting=order.correcting,
-                                      withdrawing=order.withdrawing, withdraw_where=order.withdraw_where,
-                                      sent_at=sent_at, by=context.by, now=now)  # fmt: skip
+                                      withdrawals=order.withdrawals, sent_at=sent_at, by=context.by,
+                                      now=now)  # fmt: skip
     return patient, stored
 
 

@@ -153,6 +153,74 @@ def test_a_withdrawal_beside_a_final_result_of_the_order_replaces_it(patient_a):
     assert (now_current.creatinine_mg_dl, now_current.potassium_mmol_l) == (None, Decimal("4.00"))
 
 
+PANEL = ["NM|2160-0^^LN||1.1|mg/dL|||||F", "NM|777-3^^LN||150|10*3/uL|||||F", "NM|2823-3^^LN||4.1|mmol/L|||||F"]
+
+
+def test_a_withdrawal_of_one_test_keeps_the_panels_other_tests_current(patient_a):
+    assert receive(message("ONE-1", [("ORD-30", AT, PANEL)])).code == "AA"
+    original = LabResult.objects.get()
+    receipt = receive(message("ONE-2", [("ORD-30", None, ["NM|777-3^^LN|||10*3/uL|||||W"])], sent=AT + timedelta(
+        minutes=2)))  # fmt: skip
+    assert receipt.code == "AA", receipt.ack
+    (kept,) = current()
+    assert (kept.creatinine_mg_dl, kept.platelets_k_ul, kept.potassium_mmol_l) == (Decimal("1.10"), None,
+                                                                                    Decimal("4.10"))  # fmt: skip
+    assert (kept.recorded_at, kept.source_message_id, kept.source_order) == (AT, "ONE-1", "ORD-30")  # as sent
+    original.refresh_from_db()
+    assert original.in_error and original.platelets_k_ul == Decimal("150.0")  # kept for the history
+    assert original.entered_in_error_reason == f"Withdrawn by message ONE-2 (777-3); the other results kept as " \
+                                               f"{kept.source_id}"  # fmt: skip
+    assert InboundMessage.objects.get(control_id="ONE-2").stored == [kept.source_id]
+    assert AuditEvent.objects.filter(action="labs.entered_in_error", object_id=str(original.pk)).exists()
+    assert AuditEvent.objects.filter(action="labs.record", object_id=str(kept.pk)).exists()
+
+
+def test_withdrawing_every_test_of_the_panel_leaves_nothing_current(patient_a):
+    """The nearest case: all three tests withdrawn, so none is carried."""
+    assert receive(message("ONE-3", [("ORD-31", AT, PANEL)])).code == "AA"
+    withdraw_all = [r.replace("||1.1|", "|||").replace("||150|", "|||").replace("||4.1|", "|||")[:-1] + "D"
+                    for r in PANEL]  # fmt: skip
+    assert receive(message("ONE-4", [("ORD-31", None, withdraw_all)], sent=AT + timedelta(minutes=2))).code == "AA"
+    assert not current().exists()
+    assert LabResult.objects.count() == 1
+    assert InboundMessage.objects.get(control_id="ONE-4").stored == []
+
+
+def test_a_withdrawal_with_a_sub_id_takes_only_the_result_sent_under_it(patient_a):
+    """Two results of one code in one order, told apart by OBX-4: W with sub-id 2 takes that one only."""
+    first = message("SUB-1", [("ORD-32", AT - timedelta(minutes=10), ["NM|2160-0^^LN|1|1.1|mg/dL|||||F"])],
+                    sent=AT - timedelta(minutes=10))  # fmt: skip
+    second = message("SUB-2", [("ORD-32", AT, ["NM|2160-0^^LN|2|1.4|mg/dL|||||F"])])
+    assert receive(first).code == "AA" and receive(second).code == "AA"
+    withdraw = message("SUB-3", [("ORD-32", None, ["NM|2160-0^^LN|2||mg/dL|||||W"])], sent=AT + timedelta(minutes=2))
+    assert receive(withdraw).code == "AA"
+    (left,) = current()
+    assert (left.source_message_id, left.creatinine_mg_dl) == ("SUB-1", Decimal("1.10"))
+
+
+def test_a_withdrawal_with_a_sub_id_never_sent_is_refused_and_changes_nothing(patient_a):
+    first = message("SUB-4", [("ORD-33", AT, ["NM|2160-0^^LN|1|1.1|mg/dL|||||F"])], sent=AT - timedelta(minutes=1))
+    assert receive(first).code == "AA"
+    receipt = receive(message("SUB-5", [("ORD-33", None, ["NM|2160-0^^LN|3||mg/dL|||||W"])]))
+    assert (receipt.code, receipt.refusal.code, err(receipt.ack)[2]) == ("AE", "unknown_result", "OBX^1^11")
+    assert current().count() == 1
+    # Without a sub-id the code alone decides: the result goes.
+    assert receive(message("SUB-6", [("ORD-33", None, ["NM|2160-0^^LN|||mg/dL|||||W"])])).code == "AA"
+    assert not current().exists()
+
+
+def test_a_withdrawn_vital_takes_its_whole_set(patient_a):
+    """vitals_record needs all six measured values: a set without its SpO2 is not a set."""
+    obx = ["NM|150021^^MDC||118|mm[Hg]|||||F", "NM|150022^^MDC||72|mm[Hg]|||||F", "NM|147842^^MDC||88|/min|||||F",
+           "NM|151562^^MDC||16|/min|||||F", "NM|150456^^MDC||97|%|||||F", "NM|150344^^MDC||37.2|Cel|||||F"]  # fmt: skip
+    assert receive(message("VW-1", [("M-30", AT, obx)], app="MONITOR")).code == "AA"
+    raw = message("VW-2", [("M-30", None, ["NM|150456^^MDC|||%|||||W"])], sent=AT + timedelta(minutes=1),
+                  app="MONITOR")  # fmt: skip
+    assert receive(raw).code == "AA"
+    assert not VitalSigns.objects.filter(entered_in_error_at__isnull=True).exists()
+    assert "Withdrawn by message VW-2 (150456)" in VitalSigns.objects.get().entered_in_error_reason
+
+
 # ----------------------------------------------------------------------------------------------- message order
 
 

@@ -90,6 +90,81 @@ def test_mllp_over_tls_with_the_sites_certificate(tmp_path, certificate, patient
         listener.stop()
 
 
+def openssl(*args: str) -> None:
+    subprocess.run(["openssl", *args], check=True, capture_output=True, timeout=60)
+
+
+def signed_client(tmp_path, ca: str, name: str):
+    """A CA (made here, self-signed) and a client certificate it signed: (CA cert, client cert, client key)."""
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    ca_cert, ca_key = tmp_path / f"{ca}.pem", tmp_path / f"{ca}.key"
+    if not ca_cert.exists():
+        openssl("req", "-x509", *ec, "-keyout", str(ca_key), "-out", str(ca_cert), "-days", "1", "-subj", f"/CN={ca}")
+    key, csr, cert = (tmp_path / f"{name}.{ext}" for ext in ("key", "csr", "pem"))
+    openssl("req", *ec, "-keyout", str(key), "-out", str(csr), "-subj", f"/CN={name}")
+    openssl("x509", "-req", "-in", str(csr), "-CA", str(ca_cert), "-CAkey", str(ca_key), "-CAcreateserial",
+            "-out", str(cert), "-days", "1")  # fmt: skip
+    return ca_cert, cert, key
+
+
+def tls_send(port: int, server_cert, control_id: str, *, client_cert=None, client_key=None) -> bytes:
+    """Send one ORU over TLS (trusting the listener's certificate), optionally with a client certificate; the
+    answer, or b"" when the listener refused the handshake (an alert or a closed connection: never an ACK)."""
+    context = ssl.create_default_context(cafile=str(server_cert))
+    if client_cert:
+        context.load_cert_chain(certfile=str(client_cert), keyfile=str(client_key))
+    at = timezone.now() - timedelta(minutes=5)
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=30) as raw:
+            with context.wrap_socket(raw, server_hostname="127.0.0.1") as sock:
+                sock.sendall(frame(oru(control_id, [("2160-0", "97", "umol/L")], at=at, order=control_id)))
+                return read_block(sock)
+    except (ssl.SSLError, ConnectionError, AssertionError):  # TLS 1.3 reports a refused client at the first read
+        return b""
+
+
+def test_mutual_tls_accepts_only_clients_with_a_certificate_from_the_site_ca(tmp_path, certificate, patient_a):
+    require_postgres()
+    cert, key = certificate
+    site_ca, good_cert, good_key = signed_client(tmp_path, "Site CA", "LAB")
+    _, stranger_cert, stranger_key = signed_client(tmp_path, "Other CA", "LAB-elsewhere")
+    listener = Listener(tmp_path, args=("--tls-cert", str(cert), "--tls-key", str(key), "--tls-client-ca",
+                                        str(site_ca)))  # fmt: skip
+    try:
+        assert "(TLS, client certificates required)" in listener.log()
+        assert msa(tls_send(listener.port, cert, "MTLS-1", client_cert=good_cert, client_key=good_key))[1:3] == [
+            "AA", "MTLS-1"]  # fmt: skip
+        assert tls_send(listener.port, cert, "MTLS-2") == b""  # no client certificate
+        assert tls_send(listener.port, cert, "MTLS-3", client_cert=stranger_cert, client_key=stranger_key) == b""
+        assert list(InboundMessage.objects.values_list("control_id", flat=True)) == ["MTLS-1"]
+        assert LabResult.objects.get().source_message_id == "MTLS-1"
+        # Still serving the site's clients after both refusals.
+        assert msa(tls_send(listener.port, cert, "MTLS-4", client_cert=good_cert, client_key=good_key))[1] == "AA"
+        assert "client certificate LAB" in listener.log()
+        assert listener.process.poll() is None, listener.log()
+    finally:
+        listener.stop()
+
+
+def test_without_a_client_ca_tls_asks_no_client_certificate(tmp_path, certificate, patient_a):
+    """The nearest case: plain TLS accepts a client without a certificate."""
+    require_postgres()
+    cert, key = certificate
+    listener = Listener(tmp_path, args=("--tls-cert", str(cert), "--tls-key", str(key)))
+    try:
+        assert "client certificates required" not in listener.log()
+        assert msa(tls_send(listener.port, cert, "MTLS-5"))[1:3] == ["AA", "MTLS-5"]
+    finally:
+        listener.stop()
+
+
+def test_mutual_tls_needs_the_listeners_own_certificate(tmp_path):
+    require_postgres()
+    site_ca, _, _ = signed_client(tmp_path, "Site CA", "LAB")
+    with pytest.raises(AssertionError, match="needs --tls-cert"):
+        Listener(tmp_path, args=("--tls-client-ca", str(site_ca)))
+
+
 def test_tls_needs_both_a_certificate_and_a_key(tmp_path, certificate):
     require_postgres()
     cert, _ = certificate

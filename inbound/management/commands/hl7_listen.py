@@ -19,13 +19,18 @@ class Command(BaseCommand):
                             help="PEM certificate chain: MLLP over TLS (default IL2WARD_HL7_TLS_CERT).")  # fmt: skip
         parser.add_argument("--tls-key", default=settings.IL2WARD_HL7_TLS_KEY,
                             help="PEM private key for --tls-cert (default IL2WARD_HL7_TLS_KEY).")  # fmt: skip
+        parser.add_argument("--tls-client-ca", default=settings.IL2WARD_HL7_TLS_CLIENT_CA,
+                            help="PEM CA file: mutual TLS, only clients with a certificate it signed "
+                            "(default IL2WARD_HL7_TLS_CLIENT_CA).")  # fmt: skip
 
-    def handle(self, *args, host, port, threads, tls_cert, tls_key, **options):
+    def handle(self, *args, host, port, threads, tls_cert, tls_key, tls_client_ca, **options):
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
         if bool(tls_cert) != bool(tls_key):
             raise CommandError("TLS needs both --tls-cert and --tls-key.")
+        if tls_client_ca and not tls_cert:
+            raise CommandError("Mutual TLS (--tls-client-ca) needs --tls-cert and --tls-key.")
         try:
-            tls = tls_context(tls_cert, tls_key) if tls_cert else None
+            tls = tls_context(tls_cert, tls_key, tls_client_ca) if tls_cert else None
         except (OSError, ssl.SSLError) as exc:
-            raise CommandError(f"Cannot load the TLS certificate or key: {exc}") from exc
+            raise CommandError(f"Cannot load the TLS certificate, key or client CA: {exc}") from exc
         asyncio.run(serve(host, port, threads=threads, tls=tls))
