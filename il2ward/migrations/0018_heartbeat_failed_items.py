@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('il2ward', '0016_api_tokens_knox'),
+        ('il2ward', '0017_double_check_bell_and_security_kinds'),
     ]
 
     operations = [

@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("scheduling", "0006_double_check_pending"),
+        ("scheduling", "0007_double_check_expired"),
     ]
 
     operations = [
