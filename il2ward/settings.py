@@ -416,6 +416,7 @@ CELERY_TASK_ROUTES = {
     "scheduling.sweep": {"queue": "sweeps"},
     "il2ward.deliveries_sweep": {"queue": "sweeps"},
     "il2ward.audit_checkpoint": {"queue": "sweeps"},
+    "il2ward.api_tokens_purge": {"queue": "sweeps"},
     "il2ward.deliver": {"queue": "deliveries"},
 }
 SWEEP_INTERVAL_SECONDS = env_int("IL2WARD_SWEEP_INTERVAL_SECONDS", 30)

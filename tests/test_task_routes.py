@@ -26,6 +26,7 @@ def test_every_beat_task_goes_to_the_sweeps_queue():
         SWEEP,
         "il2ward.deliveries_sweep",
         "il2ward.audit_checkpoint",
+        "il2ward.api_tokens_purge",
     }
     assert {queue_of(entry["task"]) for entry in schedule.values()} == {"sweeps"}
 

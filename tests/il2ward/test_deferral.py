@@ -10,7 +10,7 @@ from django.db import transaction
 
 from il2ward import deferral, tasking
 from il2ward.models import Ward
-from inbound.listener import AFTER_ACK, flush_after_ack
+from inbound.listener import flush_after_ack
 from monitoring.services import labs_record
 from scheduling.task_names import EVALUATE_PATIENT
 from tests.conftest import NOW
@@ -102,8 +102,10 @@ def test_run_here_evaluates_the_patients_open_slot(patient_a, make_course):
 
 
 def test_the_listener_flushes_its_own_gathered_work(monkeypatch):
+    gathered = deferral.Deferred()  # not the process's AFTER_ACK, which other tests' blocks may have fed
+    monkeypatch.setattr("inbound.listener.AFTER_ACK", gathered)
     calls = []
-    AFTER_ACK.call(("x",), lambda: calls.append(1))
-    AFTER_ACK.call(("x",), lambda: calls.append(2))  # the same key in one window: once
+    gathered.call(("x",), lambda: calls.append(1))
+    gathered.call(("x",), lambda: calls.append(2))  # the same key in one window: once
     monkeypatch.setattr("inbound.listener.drop_broken_connections", lambda: None)
     assert flush_after_ack() == 1 and calls == [1]
