@@ -20,16 +20,17 @@ def _visible(user) -> QuerySet[DoubleCheck]:
     return DoubleCheck.objects.filter(dose__course__patient__in=access.visible_patients(user)).select_related(*_RELATED)
 
 
-def checks_to_answer(user, *, now) -> list[DoubleCheck]:
-    """Pending, unexpired checks on the user's wards that she may answer (not her own), oldest first. One query."""
+def checks_to_answer(user, *, now, ward=None) -> list[DoubleCheck]:
+    """Pending, unexpired checks on the user's wards (or on `ward` only) that she may answer (not her own), oldest
+    first. One query."""
     if not access.is_nursing(user):
         return []
-    return list(
-        _visible(user)
-        .filter(status=DoubleCheck.Status.PENDING, expires_at__gte=now, dose__status=Dose.Status.SCHEDULED)
-        .exclude(requested_by=user)
-        .order_by("requested_at", "pk")
+    pending = _visible(user).filter(
+        status=DoubleCheck.Status.PENDING, expires_at__gte=now, dose__status=Dose.Status.SCHEDULED
     )
+    if ward is not None:
+        pending = pending.filter(dose__course__patient__ward=ward)
+    return list(pending.exclude(requested_by=user).order_by("requested_at", "pk"))
 
 
 def check_for(user, check_id) -> DoubleCheck:

@@ -76,3 +76,15 @@ def test_the_first_nurse_cannot_accept_on_her_page_and_sees_a_refusal(client, do
     client.force_login(nurse_a)
     page = text(client.get(f"/doses/{dose_now.pk}/"))
     assert "Double check refused" in page and "wrong label" in page and 'id="give-button"' in page
+
+
+def test_a_board_lists_only_the_checks_of_its_own_ward(client, dose_now, nurse_a, ward_a, ward_b):
+    from tests.conftest import make_staff
+
+    floater = make_staff("floater", "nurse", [ward_a, ward_b], "Flo Floater RN")
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW)
+    client.force_login(nurse_a)
+    ask(client, dose_now)
+    client.force_login(floater)
+    assert "Double checks waiting for you" in text(client.get(f"/wards/{ward_a.code}/"))
+    assert "Double checks waiting for you" not in text(client.get(f"/wards/{ward_b.code}/"))
