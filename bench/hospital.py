@@ -48,9 +48,11 @@ _LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})")
 _ROW = re.compile(r'data-patient="(\d+)" data-state="[^"]*" data-v="(\w+)"')
 _GONE = re.compile(r'id="board-row-(\d+)" hx-swap-oob="delete"')
 THREADS = 4  # gunicorn threads a process, as docker-compose.yml runs web
-# Longer than a nurse's longest pause (2 × --think): with gunicorn's default of 2 s the server closed kept connections
-# just as a nurse sent her next POST on one, and the client saw a ConnectionError that no server fault caused.
-KEEP_ALIVE = 10
+# Longer than any gap between two requests on one kept connection: a nurse's board session is idle for a whole
+# round (under load, 10 s and more) and for the opening of the other boards. With a keep-alive near that gap the
+# server closed a kept connection just as the client sent its next request on it, and the client saw a
+# ConnectionError that no server fault caused (75 s, as nginx keeps an idle client connection).
+KEEP_ALIVE = 75
 
 
 class BoardPoll:

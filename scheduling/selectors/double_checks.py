@@ -21,15 +21,19 @@ def _visible(user) -> QuerySet[DoubleCheck]:
 
 
 def checks_to_answer(user, *, now, ward=None) -> list[DoubleCheck]:
-    """Pending, unexpired checks on the user's wards (or on `ward` only) that she may answer (not her own), oldest
-    first. One query."""
+    """Pending, unexpired checks that she may answer (not her own), oldest first, one query: on the user's wards, or
+    on `ward` only, a ward the caller has already found she may see (access.ward_for, access.visible_wards). The
+    board asks at every load: its query joins only what the board shows (no access subquery, about a third of the
+    planning time)."""
     if not access.is_nursing(user):
         return []
-    pending = _visible(user).filter(
-        status=DoubleCheck.Status.PENDING, expires_at__gte=now, dose__status=Dose.Status.SCHEDULED
-    )
-    if ward is not None:
-        pending = pending.filter(dose__course__patient__ward=ward)
+    if ward is None:
+        checks = _visible(user)
+    else:
+        checks = DoubleCheck.objects.filter(dose__course__patient__ward=ward).select_related(
+            "dose__course__patient", "requested_by__profile"
+        )
+    pending = checks.filter(status=DoubleCheck.Status.PENDING, expires_at__gte=now, dose__status=Dose.Status.SCHEDULED)
     return list(pending.exclude(requested_by=user).order_by("requested_at", "pk"))
 
 
