@@ -518,6 +518,17 @@ def latest_vitals_for(patient_ids, *, now: datetime) -> dict[int, VitalSigns]:
     ids = list(patient_ids)
     if not ids:
         return {}
+    if connections[VitalSigns.objects.db].vendor == "postgresql":
+        # One LATERAL probe per patient of the (patient, recorded_at) index from the newest end. PostgreSQL runs the
+        # portable query's correlated subquery three times per patient (EXPLAIN: 360 loops for 120 patients).
+        table = connections[VitalSigns.objects.db].ops.quote_name(VitalSigns._meta.db_table)
+        rows = VitalSigns.objects.raw(
+            f"SELECT v.* FROM unnest(%s::bigint[]) AS p(id) CROSS JOIN LATERAL (SELECT * FROM {table} s WHERE "
+            "s.patient_id = p.id AND s.entered_in_error_at IS NULL AND s.recorded_at <= %s "
+            "ORDER BY s.recorded_at DESC, s.id DESC LIMIT 1) v",
+            [ids, now],
+        )
+        return {row.patient_id: row for row in rows}
     # Per patient, the id of its latest set (a correlated subquery with LIMIT 1: one probe of the (patient,
     # recorded_at) index from the newest end), then those rows: standard SQL, bounded on SQLite and PostgreSQL alike.
     latest = (
