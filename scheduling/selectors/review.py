@@ -409,7 +409,54 @@ def course_review(course: Course, *, now: datetime) -> CourseReview:
     each table is read once (doses, administrations, holds, overrides, decisions, adverse events and their doses,
     responses, signatures, the eligibility creatinine, retreatment, bars, medications, five observation tables)."""
     zone = course.patient.ward.zone
-    doses = list(
+    is_open = course.status in Course.OPEN_STATUSES
+    doses = _course_doses(course)
+    cells = {d.pk: Cell(d, d.due_at.astimezone(zone), selectors.standing_administration(d)) for d in doses}
+    holds, overrides, decisions, adverse_events = _attach_records(course, cells)
+    responses = list(ResponseAssessment.objects.filter(course=course).select_related("by__profile"))
+    signatures = _signatures(course, doses, overrides, decisions, responses, zone=zone)
+    signature_of = _link_signatures(signatures, cells, responses, decisions)
+    cycles, counts, total = _by_cycle(doses, cells)
+    bounds = {n: (c[0].dose.due_at, c[-1].dose.due_at) for n, c in cycles.items()}
+    _mark_next(cells, now=now, is_open=is_open)
+    bars = list(RetreatmentBar.objects.filter(course=course).order_by("at", "pk"))
+    medications = list(Medication.objects.filter(patient_id=course.patient_id, active=True).order_by("name", "pk"))
+    retreatment = _retreatment(course, doses, responses, zone=zone, now=now)
+    cycle2_earliest, cycle2_movable = _cycle2_start(cycles, bounds, zone=zone, is_open=is_open)
+    review = CourseReview(
+        course=course,
+        zone=zone,
+        now=now,
+        position=course_position(course.status, bounds, zone=zone, now=now),
+        cycles=[cycles[n] for n in sorted(cycles)],
+        cycle_counts=dict(counts),
+        total=total,
+        holds=[cells[h.dose_id] for h in holds],
+        open_holds=_open_holds(cells) if is_open else [],
+        stop_pending=_stop_pending(cells, decisions) if is_open else [],
+        decisions=decisions,
+        adverse_events=adverse_events,
+        responses=responses,
+        bars=bars,
+        signatures=signatures,
+        trends=trend_data(course, doses, bounds, now=now),
+        medications=medications,
+        interactions=interaction_warnings([m.name for m in medications]),
+        retreatment=retreatment,
+        cycle2_earliest=cycle2_earliest,
+        cycle2_movable=cycle2_movable,
+        needs=[],
+        rule_set=course.rule_set.definition,
+        eligibility_signature=signature_of.get(course.eligibility_signature_id),
+    )
+    review.needs = _page_needs(review)
+    return review
+
+
+def _course_doses(course: Course) -> list[Dose]:
+    """The course's doses in cycle order, each with its latest evaluation and its standing administrations (two
+    queries: the doses, then their administrations)."""
+    return list(
         Dose.objects.filter(course=course)
         .select_related("latest_evaluation")
         .prefetch_related(
@@ -423,7 +470,13 @@ def course_review(course: Course, *, now: datetime) -> CourseReview:
         )
         .order_by("cycle", "number")
     )
-    cells = {d.pk: Cell(d, d.due_at.astimezone(zone), selectors.standing_administration(d)) for d in doses}
+
+
+def _attach_records(
+    course: Course, cells: dict[int, Cell]
+) -> tuple[list[Hold], list[Override], list[CycleDecision], list[AdverseEvent]]:
+    """The course's standing holds, its overrides, cycle decisions and adverse events (one query each, the events'
+    doses one more), each also put on the cell of the dose it is about; an event entered in error is on no cell."""
     holds = list(
         Hold.objects.filter(dose__course=course, entered_in_error_at__isnull=True)
         .select_related("by__profile", "evaluation")
@@ -436,10 +489,10 @@ def course_review(course: Course, *, now: datetime) -> CourseReview:
     )
     for override in overrides:
         cells[override.dose_id].overrides.append(override)
-    cycle_decisions = list(
+    decisions = list(
         CycleDecision.objects.filter(course=course).select_related("by__profile", "dose").order_by("at", "pk")
     )
-    for decision in cycle_decisions:
+    for decision in decisions:
         cells[decision.dose_id].decision = decision
     adverse_events = list(
         AdverseEvent.objects.filter(course=course)
@@ -451,9 +504,28 @@ def course_review(course: Course, *, now: datetime) -> CourseReview:
         if event.entered_in_error_at is None:
             for dose in event.held_doses.all():
                 cells[dose.pk].adverse_events.append(event)
-    responses = list(ResponseAssessment.objects.filter(course=course).select_related("by__profile"))
-    signatures = _signatures(course, doses, overrides, cycle_decisions, responses, zone=zone)
+    return holds, overrides, decisions, adverse_events
 
+
+def _link_signatures(
+    signatures: list[SignatureRow], cells: dict[int, Cell], responses: list, decisions: list[CycleDecision]
+) -> dict[int, SignatureRow]:
+    """Give each cell the rows of its overrides' and cycle decision's signatures, and each response assessment and
+    cycle decision its own row; returns the rows by signature id."""
+    signature_of = {row.signature.pk: row for row in signatures}
+    for cell in cells.values():
+        cell.signatures = [signature_of[o.signature_id] for o in cell.overrides if o.signature_id in signature_of]
+        if cell.decision is not None and cell.decision.signature_id in signature_of:
+            cell.signatures.append(signature_of[cell.decision.signature_id])
+    for assessment in responses:
+        assessment.signature_row = signature_of.get(assessment.signature_id)
+    for decision in decisions:
+        decision.signature_row = signature_of.get(decision.signature_id)
+    return signature_of
+
+
+def _by_cycle(doses: list[Dose], cells: dict[int, Cell]) -> tuple[dict[int, list[Cell]], dict[int, Counts], Counts]:
+    """The cells of each cycle in dose order, the counts of each cycle and the course's total."""
     cycles: dict[int, list[Cell]] = defaultdict(list)
     counts: dict[int, Counts] = defaultdict(Counts)
     total = Counts()
@@ -462,69 +534,47 @@ def course_review(course: Course, *, now: datetime) -> CourseReview:
         cycles[dose.cycle].append(cell)
         counts[dose.cycle].add(cell)
         total.add(cell)
-    bounds = {n: (c[0].dose.due_at, c[-1].dose.due_at) for n, c in cycles.items()}
-    is_open = course.status in Course.OPEN_STATUSES
+    return cycles, counts, total
+
+
+def _mark_next(cells: dict[int, Cell], *, now: datetime, is_open: bool) -> None:
+    """On an open course, mark the earliest scheduled slot not yet past its window as the next dose."""
     window = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
     upcoming = [c for c in cells.values() if c.dose.status == Dose.Status.SCHEDULED and c.dose.due_at >= now - window]
     if upcoming and is_open:
         min(upcoming, key=lambda c: c.dose.due_at).is_next = True
-    signature_of = {row.signature.pk: row for row in signatures}
-    for cell in cells.values():
-        cell.signatures = [signature_of[o.signature_id] for o in cell.overrides if o.signature_id in signature_of]
-        if cell.decision is not None and cell.decision.signature_id in signature_of:
-            cell.signatures.append(signature_of[cell.decision.signature_id])
-    for assessment in responses:
-        assessment.signature_row = signature_of.get(assessment.signature_id)
-    for decision in cycle_decisions:
-        decision.signature_row = signature_of.get(decision.signature_id)
-    decided = {d.dose_id for d in cycle_decisions}
-    open_holds = [c for c in cells.values() if c.dose.status == Dose.Status.SCHEDULED and c.dose.flag == Dose.Flag.HOLD]
-    stop_pending = [
+
+
+def _open_holds(cells: dict[int, Cell]) -> list[Cell]:
+    """Scheduled slots flagged hold that no override has cleared yet."""
+    return [
+        c
+        for c in cells.values()
+        if c.dose.status == Dose.Status.SCHEDULED and c.dose.flag == Dose.Flag.HOLD and not c.overrides
+    ]
+
+
+def _stop_pending(cells: dict[int, Cell], decisions: list[CycleDecision]) -> list[Cell]:
+    """Slots whose latest evaluation recommends stopping and that no cycle decision has answered yet."""
+    decided = {d.dose_id for d in decisions}
+    return [
         c
         for c in cells.values()
         if c.dose.latest_evaluation is not None
         and c.dose.latest_evaluation.decision == DoseEvaluation.Decision.STOP
         and c.dose.pk not in decided
-        and is_open
     ]
-    bars = list(RetreatmentBar.objects.filter(course=course).order_by("at", "pk"))
-    medications = list(Medication.objects.filter(patient_id=course.patient_id, active=True).order_by("name", "pk"))
-    retreatment = _retreatment(course, doses, responses, zone=zone, now=now)
-    cycle2_earliest, cycle2_movable = None, False
-    if 1 in bounds and 2 in bounds:
-        cycle2_earliest = calendar.earliest_cycle2_start(
-            bounds[1][1], zone=zone, min_rest_days=settings.IL2WARD_MIN_REST_DAYS
-        )
-        cycle2_movable = is_open and all(c.dose.status == Dose.Status.SCHEDULED for c in cycles[2])
-    review = CourseReview(
-        course=course,
-        zone=zone,
-        now=now,
-        position=course_position(course.status, bounds, zone=zone, now=now),
-        cycles=[cycles[n] for n in sorted(cycles)],
-        cycle_counts=dict(counts),
-        total=total,
-        holds=[cells[h.dose_id] for h in holds],
-        open_holds=[c for c in open_holds if not c.overrides] if is_open else [],
-        stop_pending=stop_pending,
-        decisions=cycle_decisions,
-        adverse_events=adverse_events,
-        responses=responses,
-        bars=bars,
-        signatures=signatures,
-        trends=None,
-        medications=medications,
-        interactions=interaction_warnings([m.name for m in medications]),
-        retreatment=retreatment,
-        cycle2_earliest=cycle2_earliest,
-        cycle2_movable=cycle2_movable,
-        needs=[],
-        rule_set=course.rule_set.definition,
-        eligibility_signature=signature_of.get(course.eligibility_signature_id),
-    )
-    review.trends = trend_data(course, doses, bounds, now=now)
-    review.needs = _page_needs(review)
-    return review
+
+
+def _cycle2_start(
+    cycles: dict[int, list[Cell]], bounds: dict[int, tuple[datetime, datetime]], *, zone: ZoneInfo, is_open: bool
+) -> tuple[datetime | None, bool]:
+    """Cycle 2's earliest start after cycle 1's last slot and the minimum rest, and whether it may still be moved
+    (an open course whose cycle 2 has not begun)."""
+    if 1 not in bounds or 2 not in bounds:
+        return None, False
+    earliest = calendar.earliest_cycle2_start(bounds[1][1], zone=zone, min_rest_days=settings.IL2WARD_MIN_REST_DAYS)
+    return earliest, is_open and all(c.dose.status == Dose.Status.SCHEDULED for c in cycles[2])
 
 
 def _page_needs(review: CourseReview) -> list[Need]:
