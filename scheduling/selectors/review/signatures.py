@@ -35,58 +35,59 @@ class SignatureRow:
 
 def signature_rows(course, doses, overrides, cycle_decisions, responses, *, zone) -> list[SignatureRow]:
     """Every signature on the course or its doses, each compared with the hash of its record rebuilt now."""
-    dose_ids = [str(d.pk) for d in doses]
     labels = {d.pk: d.label for d in doses}
     rows = list(
         Signature.objects.filter(
             Q(object_type="scheduling.course", object_id=str(course.pk))
-            | Q(object_type="scheduling.dose", object_id__in=dose_ids)
+            | Q(object_type="scheduling.dose", object_id__in=[str(d.pk) for d in doses])
         ).order_by("signed_at", "pk")
     )
     by_override = {o.signature_id: o for o in overrides}
     by_decision = {d.signature_id: d for d in cycle_decisions}
     by_response = {r.signature_id: r for r in responses}
-    latest_course_sig = {}
-    for sig in rows:
-        if sig.object_type == "scheduling.course":
-            latest_course_sig[sig.meaning] = sig.pk
+    latest_course_sig = {sig.meaning: sig.pk for sig in rows if sig.object_type == "scheduling.course"}
     out = []
     for sig in rows:
-        subject, record, anchor = sig.meaning, None, ""
-        if sig.pk == course.eligibility_signature_id:
-            subject, record, anchor = "Eligibility (HOLD-RULES §2)", _eligibility_record(course, sig), "eligibility"
-        elif sig.pk in by_override:
-            o = by_override[sig.pk]
-            record = signed_records.record_override(
-                dose_id=o.dose_id, evaluation_id=o.evaluation_id, covers=o.covers, reason=o.reason
-            )
-            subject, anchor = f"Override · {labels.get(o.dose_id, '')}", f"dose-{o.dose_id}"
-        elif sig.pk in by_decision:
-            d = by_decision[sig.pk]
-            subject = f"Cycle {d.cycle} {d.get_choice_display().lower()} · after {labels.get(d.dose_id, '')}"
-            record, anchor = signed_records.record_cycle_decision(d), f"dose-{d.dose_id}"
-        elif sig.pk in by_response:
-            record, subject, anchor = (
-                signed_records.record_response(by_response[sig.pk]),
-                "Response assessment",
-                "response",
-            )
-        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.COURSE_STOP:
-            record, subject = {"course": course.pk, "reason": course.stop_reason}, "Course stopped"
-        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.CYCLE2_MOVE:
-            record, subject, anchor = signed_records.record_cycle2(course), "Cycle 2 start", "cycle2"
-        elif sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.DISCHARGE:
-            record, subject, anchor = signed_records.record_discharge(course), "Discharge date", "discharge"
-        if record is None:
-            state = "unchecked"
-        elif record_hash(record) == sig.record_hash:
-            state = "valid"
-        elif sig.object_type == "scheduling.course" and latest_course_sig.get(sig.meaning) != sig.pk:
-            state = "superseded"  # a later signature of the same decision replaced this one
-        else:
-            state = "changed"
-        out.append(SignatureRow(sig, sig.signed_at.astimezone(zone), subject, state, anchor))
+        subject, record, anchor = _what_was_signed(sig, course, labels, by_override, by_decision, by_response)
+        superseded = sig.object_type == "scheduling.course" and latest_course_sig.get(sig.meaning) != sig.pk
+        out.append(SignatureRow(sig, sig.signed_at.astimezone(zone), subject, _state(sig, record, superseded), anchor))
     return out
+
+
+def _what_was_signed(sig, course, labels, by_override, by_decision, by_response) -> tuple[str, dict | None, str]:
+    """The signature's subject as the page prints it, its record rebuilt from the rows now (None: not checked here)
+    and the page anchor of what it signed."""
+    if sig.pk == course.eligibility_signature_id:
+        return "Eligibility (HOLD-RULES §2)", _eligibility_record(course, sig), "eligibility"
+    if sig.pk in by_override:
+        o = by_override[sig.pk]
+        record = signed_records.record_override(
+            dose_id=o.dose_id, evaluation_id=o.evaluation_id, covers=o.covers, reason=o.reason
+        )
+        return f"Override · {labels.get(o.dose_id, '')}", record, f"dose-{o.dose_id}"
+    if sig.pk in by_decision:
+        d = by_decision[sig.pk]
+        subject = f"Cycle {d.cycle} {d.get_choice_display().lower()} · after {labels.get(d.dose_id, '')}"
+        return subject, signed_records.record_cycle_decision(d), f"dose-{d.dose_id}"
+    if sig.pk in by_response:
+        return "Response assessment", signed_records.record_response(by_response[sig.pk]), "response"
+    if sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.COURSE_STOP:
+        return "Course stopped", {"course": course.pk, "reason": course.stop_reason}, ""
+    if sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.CYCLE2_MOVE:
+        return "Cycle 2 start", signed_records.record_cycle2(course), "cycle2"
+    if sig.object_type == "scheduling.course" and sig.meaning == Signature.Meaning.DISCHARGE:
+        return "Discharge date", signed_records.record_discharge(course), "discharge"
+    return sig.meaning, None, ""
+
+
+def _state(sig: Signature, record: dict | None, superseded: bool) -> str:
+    if record is None:
+        return "unchecked"
+    if record_hash(record) == sig.record_hash:
+        return "valid"
+    if superseded:
+        return "superseded"  # a later signature of the same decision replaced this one
+    return "changed"
 
 
 def _eligibility_record(course: Course, signature: Signature) -> dict:
