@@ -386,16 +386,27 @@ def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int
     requests = list({r.patient_id: r for r in requests}.values())
     if not requests:
         return {}
-    ids = [r.patient_id for r in requests]
     using = VitalSigns.objects.db
     if connections[using].vendor == "postgresql":
         rows = _rows_postgres(requests, now=now, using=using)
     else:
         rows = _rows_portable(requests, now=now)
+    fluids = _fluid_periods(requests, now=now)
+    events = _events(requests, now=now)
+    return {
+        r.patient_id: _snapshot(
+            r, rows, fluids=fluids.get(r.patient_id, ()), events=events.get(r.patient_id, ()), now=now
+        )
+        for r in requests
+    }
 
+
+def _fluid_periods(requests: list[SnapshotRequest], *, now: datetime) -> dict[int, list[FluidPeriod]]:
+    """Per patient, the standing fluid periods ending in the lookback and after the course's start, in order (one
+    query)."""
     fluids: dict[int, list[FluidPeriod]] = {}
     for row in (
-        _standing(FluidBalance, ids, now=now, time_field="period_end")
+        _standing(FluidBalance, [r.patient_id for r in requests], now=now, time_field="period_end")
         .filter(period_end__gt=now - FLUID_LOOKBACK)
         .filter(_per_since(requests, "period_end__gt", unbounded=True))
         .order_by("patient_id", "period_start", "pk")
@@ -409,95 +420,123 @@ def snapshots_for(requests: list[SnapshotRequest], *, now: datetime) -> dict[int
                 source_id=row.source_id,
             )
         )
+    return fluids
 
-    # Events: active at `now`, or recorded during the course (resolved ones too; the engine counts only active).
+
+def _events(requests: list[SnapshotRequest], *, now: datetime) -> dict[int, list[Event]]:
+    """Per patient, the events active at `now` or recorded during the course (resolved ones too; the engine counts
+    only active ones), in order (one query)."""
     events: dict[int, list[Event]] = {}
     in_course = _per_since(requests, "recorded_at__gte", unbounded=True)
     for row in (
-        _standing(ClinicalEvent, ids, now=now)
+        _standing(ClinicalEvent, [r.patient_id for r in requests], now=now)
         .filter(Q(resolved_at__isnull=True) | Q(resolved_at__gt=now) | in_course)
         .order_by("patient_id", "recorded_at", "pk")
     ):
         events.setdefault(row.patient_id, []).append(
             Event(kind=row.kind, at=row.recorded_at, source_id=row.source_id, resolved_at=row.resolved_at)
         )
+    return events
 
-    snapshots = {}
-    for request in requests:
-        pid = request.patient_id
-        recent_vitals = rows.vitals_recent.get(pid, [])
-        vitals = recent_vitals[0] if recent_vitals else None
-        previous_rhythm = next((r for r in rows.rhythm_sets.get(pid, []) if vitals is None or r.pk != vitals.pk), None)
-        recent_neuro = rows.neuro_recent.get(pid, [])
-        neuro = recent_neuro[0] if recent_neuro else None
-        recent_exams = rows.exams.get(pid, [])
-        exam = recent_exams[0] if recent_exams else None
-        recent_weights = rows.weights.get(pid, [])
-        weight = recent_weights[0] if recent_weights else None
-        conflicts = [
-            *_conflicts(recent_vitals, VITAL_FIELDS),
-            *_conflicts(recent_neuro, NEURO_FIELDS),
-            *_conflicts(recent_exams, EXAM_FIELDS),
-            *_conflicts(recent_weights, ("weight_kg",)),
-        ]
-        pressor_max = None
-        if request.interval_since is not None:
-            for row in rows.pressor_sets.get(pid, []):
-                if row.recorded_at >= request.interval_since and (
-                    pressor_max is None or row.phenylephrine_mcg_kg_min > pressor_max.phenylephrine_mcg_kg_min
-                ):
-                    pressor_max = row
-        history = tuple(
-            NeuroSet(
-                at=row.recorded_at,
-                rass=row.rass,
-                confusion=row.confusion,
-                neuro_check_failed=row.neuro_check_failed,
-                source_id=row.source_id,
-            )
-            for row in reversed(recent_neuro)
-            if row.recorded_at >= now - NEURO_LOOKBACK
+
+def _snapshot(request: SnapshotRequest, rows: _Rows, *, fluids, events, now: datetime) -> PatientSnapshot:
+    """One patient's snapshot, assembled from the rows fetched for the whole batch (no queries)."""
+    pid = request.patient_id
+    recent_vitals = rows.vitals_recent.get(pid, [])
+    recent_neuro = rows.neuro_recent.get(pid, [])
+    recent_exams = rows.exams.get(pid, [])
+    recent_weights = rows.weights.get(pid, [])
+    vitals, neuro, exam, weight = (_newest(r) for r in (recent_vitals, recent_neuro, recent_exams, recent_weights))
+    previous_rhythm = next((r for r in rows.rhythm_sets.get(pid, []) if vitals is None or r.pk != vitals.pk), None)
+    latest_labs, lab_conflicts = _lab_readings(rows.lab_latest.get(pid, {}))
+    conflicts = [
+        *_conflicts(recent_vitals, VITAL_FIELDS),
+        *_conflicts(recent_neuro, NEURO_FIELDS),
+        *_conflicts(recent_exams, EXAM_FIELDS),
+        *_conflicts(recent_weights, ("weight_kg",)),
+        *lab_conflicts,
+    ]
+    previous_creatinine, creatinine_history, baseline_creatinine = _creatinine_readings(rows, pid)
+    return PatientSnapshot(
+        **{field: _reading(vitals, field) for field in VITAL_FIELDS},
+        **{field: _reading(neuro, field) for field in NEURO_FIELDS},
+        **{field: _reading(exam, field) for field in EXAM_FIELDS},
+        phenylephrine_max_interval=_reading(_pressor_max(request, rows), "phenylephrine_mcg_kg_min"),
+        neuro_history=_neuro_history(recent_neuro, now=now),
+        conflicts=tuple(conflicts),
+        weight_kg=_reading(weight, "weight_kg"),
+        baseline_weight_kg=request.baseline_weight_kg,
+        **latest_labs,
+        urine_periods=tuple(fluids),
+        events=tuple(events),
+        previous_creatinine=previous_creatinine,
+        creatinine_history=creatinine_history,
+        baseline_creatinine_mg_dl=baseline_creatinine,
+        first_slot_of_cycle=request.first_slot_of_cycle,
+        previous_rhythm=_reading(previous_rhythm, "rhythm"),
+    )
+
+
+def _newest(rows: list) -> Observation | None:
+    """The first of rows kept newest first, if any."""
+    return rows[0] if rows else None
+
+
+def _pressor_max(request: SnapshotRequest, rows: _Rows) -> VitalSigns | None:
+    """CV-PRESSOR: the set with the highest phenylephrine charted since the previous slot (the first of equals)."""
+    pressor_max = None
+    if request.interval_since is not None:
+        for row in rows.pressor_sets.get(request.patient_id, []):
+            if row.recorded_at >= request.interval_since and (
+                pressor_max is None or row.phenylephrine_mcg_kg_min > pressor_max.phenylephrine_mcg_kg_min
+            ):
+                pressor_max = row
+    return pressor_max
+
+
+def _neuro_history(recent_neuro: list[NeuroAssessment], *, now: datetime) -> tuple[NeuroSet, ...]:
+    """NE-PERSIST's input: the neuro sets of the lookback, chronological."""
+    return tuple(
+        NeuroSet(
+            at=row.recorded_at,
+            rass=row.rass,
+            confusion=row.confusion,
+            neuro_check_failed=row.neuro_check_failed,
+            source_id=row.source_id,
         )
-        # Labs per column: the latest result of each test (a panel need not contain every test), and every other
-        # result of that test at the same clinical time that disagrees with it (INV-CONFLICT), chronological.
-        latest_labs = {}
-        lab_latest = rows.lab_latest.get(pid, {})
-        for field in SNAPSHOT_LAB_FIELDS:
-            at_latest = lab_latest.get(field, [])
-            latest = at_latest[-1] if at_latest else None
-            latest_labs[field] = _reading(latest, field)
-            if latest is not None:
-                value = getattr(latest, field)
-                conflicts += [(field, _reading(r, field)) for r in at_latest[:-1] if getattr(r, field) != value]
-        last2 = rows.creatinine_last2.get(pid, [])
-        latest_creatinine = last2[0] if last2 else None
-        previous_creatinine = last2[1] if len(last2) >= 2 else None
-        creatinine_history = [
-            _reading(r, "creatinine_mg_dl")
-            for r in rows.creatinine_since.get(pid, [])
-            if latest_creatinine is None or r.pk != latest_creatinine.pk
-        ]
-        baseline_row = rows.creatinine_baseline.get(pid)
-        baseline = baseline_row.creatinine_mg_dl if baseline_row is not None else None
-        snapshots[pid] = PatientSnapshot(
-            **{field: _reading(vitals, field) for field in VITAL_FIELDS},
-            **{field: _reading(neuro, field) for field in NEURO_FIELDS},
-            **{field: _reading(exam, field) for field in EXAM_FIELDS},
-            phenylephrine_max_interval=_reading(pressor_max, "phenylephrine_mcg_kg_min"),
-            neuro_history=history,
-            conflicts=tuple(conflicts),
-            weight_kg=_reading(weight, "weight_kg"),
-            baseline_weight_kg=request.baseline_weight_kg,
-            **latest_labs,
-            urine_periods=tuple(fluids.get(pid, ())),
-            events=tuple(events.get(pid, ())),
-            previous_creatinine=_reading(previous_creatinine, "creatinine_mg_dl"),
-            creatinine_history=tuple(creatinine_history),
-            baseline_creatinine_mg_dl=baseline,
-            first_slot_of_cycle=request.first_slot_of_cycle,
-            previous_rhythm=_reading(previous_rhythm, "rhythm"),
-        )
-    return snapshots
+        for row in reversed(recent_neuro)
+        if row.recorded_at >= now - NEURO_LOOKBACK
+    )
+
+
+def _lab_readings(lab_latest: dict[str, list[LabResult]]) -> tuple[dict, list[tuple[str, Reading]]]:
+    """Labs per column: the latest result of each test (a panel need not contain every test), and every other
+    result of that test at the same clinical time that disagrees with it (INV-CONFLICT), chronological."""
+    latest_labs = {}
+    conflicts = []
+    for field in SNAPSHOT_LAB_FIELDS:
+        at_latest = lab_latest.get(field, [])
+        latest = at_latest[-1] if at_latest else None
+        latest_labs[field] = _reading(latest, field)
+        if latest is not None:
+            value = getattr(latest, field)
+            conflicts += [(field, _reading(r, field)) for r in at_latest[:-1] if getattr(r, field) != value]
+    return latest_labs, conflicts
+
+
+def _creatinine_readings(rows: _Rows, pid: int) -> tuple[Reading | None, tuple[Reading | None, ...], Decimal | None]:
+    """The creatinine before the latest, the course's other results (chronological) and the baseline value."""
+    last2 = rows.creatinine_last2.get(pid, [])
+    latest = _newest(last2)
+    previous = last2[1] if len(last2) >= 2 else None
+    history = tuple(
+        _reading(r, "creatinine_mg_dl")
+        for r in rows.creatinine_since.get(pid, [])
+        if latest is None or r.pk != latest.pk
+    )
+    baseline_row = rows.creatinine_baseline.get(pid)
+    baseline = baseline_row.creatinine_mg_dl if baseline_row is not None else None
+    return _reading(previous, "creatinine_mg_dl"), history, baseline
 
 
 def patient_snapshot(

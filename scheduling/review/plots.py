@@ -401,7 +401,7 @@ def _oliguria_threshold(definition: dict, hours: int) -> list[Threshold]:
 
 
 def course_plots(review, *, now) -> list[Plot]:
-    """The course review's trend plots from its TrendData (selectors/review.py), aligned on one time axis, each
+    """The course review's trend plots from its TrendData (selectors/review/trends.py), aligned on one time axis, each
     threshold from the course's rule-set version (rulesets.PLOT_LINES says where)."""
     trends = review.trends
     if trends is None:
