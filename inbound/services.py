@@ -39,7 +39,7 @@ RECORD: dict[str, Callable[..., LabResult | VitalSigns]] = {CodeMapping.Target.L
                                                             CodeMapping.Target.VITALS: obs.vitals_record}  # fmt: skip
 ACCEPTED_STATUSES = {"F": "final", "P": "preliminary", "C": "corrected", "A": "amended", "W": "wrong, withdrawn",
                      "D": "deleted"}  # fmt: skip
-CORRECTING = {"C", "A"}  # replaces the earlier results of the order (entered-in-error, kept)
+CORRECTING = {"C", "A"}  # supersedes the order's earlier results (entered-in-error, kept); unsent tests carried over
 WITHDRAWING = {"W", "D"}  # withdraws that test (entered-in-error, kept; nothing is deleted); no new value
 
 
@@ -488,11 +488,14 @@ def observations_record(
     """Record what one order of a message (or a FHIR transaction) carries: one lab panel and/or one vitals set,
     through the monitoring services. values = {target: {field: (value, where, seq)}}.
 
-    Message order per order (same sender, same OBR-3): a correction (C, A) first marks the earlier results of the
-    order entered-in-error (kept, audited). A withdrawal (W, D) takes back single tests (`withdrawals`, see
-    _withdraw): nothing new is stored for them. A result older than one already stored for the order (its message
-    sent earlier, MSH-7 `sent_at`, but arriving later, e.g. on another connection) never overtakes it: it is stored,
-    for the history, and marked entered-in-error at once."""
+    Message order per order (same sender, same OBR-3): a correction (C, A) marks the earlier current results of the
+    order entered-in-error (kept, audited) and records one new row at the correction's time that holds what it
+    sends and, for the tests it does not send, the earlier rows' values (merged in pk order, the later wins; for
+    vitals the choices too), so a lab that resends only the corrected test leaves the panel's others current. A
+    correction for an order with nothing earlier stores what it sends. A withdrawal (W, D) takes back single tests
+    (`withdrawals`, see _withdraw): nothing new is stored for them. A result older than one already stored for the
+    order (its message sent earlier, MSH-7 `sent_at`, but arriving later, e.g. on another connection) never
+    overtakes it: it is stored, for the history, and marked entered-in-error at once."""
     if not any(values.values()) and not withdrawals:
         return []
     by = by or interface_user()
@@ -510,15 +513,19 @@ def observations_record(
             continue
         if withdrawn and overtaken_by is None:
             stored += _withdraw(patient=patient, target=target, withdrawals=withdrawn, source=source, by=by, now=now)
+        carried: dict = {}
         if correcting and order and overtaken_by is None:
             model = MODELS[target]
             earlier = model.objects.filter(patient=patient, source_system=source["source_system"],
                                            source_order=order, entered_in_error_at__isnull=True)  # fmt: skip
             for old in earlier.order_by("pk"):
+                carried |= _carried(old, target)  # in pk order: a later row's value wins
                 obs.observation_supersede(observation=old, reason=f"Corrected by message {label}", by=by, now=now)
         if not fields:
             continue
         where = {name: (w, seq) for name, (_, w, seq) in fields.items()}
+        first = min(where.values(), key=lambda place: place[1])
+        where |= {name: first for name in carried if name not in where}  # a carried value's error: the correction's
         where["recorded_at"] = time_where
         try:
             row = RECORD[target](
@@ -527,7 +534,7 @@ def observations_record(
                 source=source,
                 by=by,
                 now=now,
-                **{name: value for name, (value, _, _) in fields.items()},
+                **(carried | {name: value for name, (value, _, _) in fields.items()}),
             )
         except Invalid as exc:
             raise _invalid_to_refusal(exc, where) from exc
@@ -541,6 +548,15 @@ def observations_record(
 # A vitals set is charted whole (vitals_record requires these): one of them withdrawn takes back the set.
 VITALS_REQUIRED = ("sbp", "dbp", "heart_rate", "resp_rate", "spo2", "temp_c")
 VITALS_CHOICES = ("rhythm", "other_pressor")
+
+
+def _carried(old: LabResult | VitalSigns, target: str) -> dict:
+    """What an earlier row of the order holds (its values, for vitals its choices too): a correction that does not
+    send a test leaves that test as it was, so the corrected panel stays whole."""
+    kept = {name: getattr(old, name) for name in BOUNDS[target] if getattr(old, name) is not None}
+    if target == CodeMapping.Target.VITALS:
+        kept |= {name: getattr(old, name) for name in VITALS_CHOICES if getattr(old, name)}
+    return kept
 
 
 def _withdraw(*, patient: Patient, target: str, withdrawals: list[Withdrawal], source: dict, by,
