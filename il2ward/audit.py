@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 
 from il2ward import board_version, people
+from il2ward.db import insert
 from il2ward.errors import Invalid
 from il2ward.middleware import current_request_var, request_id_var
 from il2ward.models import AuditEvent, Signature
@@ -143,7 +144,8 @@ def audit_many(entries: Iterable[Entry]) -> list[AuditEvent]:
     # Every audited change may change a ward's board: its poll's ETag moves after the commit.
     board_version.changed_objects(entry.obj for entry in entries)
     # One multi-row INSERT: the ids are drawn in the rows' order, so the chain's order (by id) is the order above.
-    return AuditEvent.objects.bulk_create(rows)
+    insert(rows)
+    return rows
 
 
 _HEAD_SQL: str | None = None

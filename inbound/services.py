@@ -18,7 +18,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Subquery
 
 from il2ward.audit import audit
-from il2ward.db import retry_transaction
+from il2ward.db import insert, retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient, Ward
 from il2ward.services import patient_admit, patient_discharge, patient_transfer, patient_update_demographics
@@ -315,7 +315,7 @@ def _receive_new(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
     except Refusal as refusal:
         raise _NotNew from refusal
     _set_accepted(row, reprocess=False, now=now)
-    row.save(force_insert=True)
+    insert([row])
     return row, None, False
 
 
