@@ -677,19 +677,18 @@ def _oru_patient(parsed: hl7v2.Parsed, context: Context) -> Patient:
     if not mrn:
         raise Refusal("unknown_patient", "PID-3", f"No identifier under the site's MRN system "
                       f"{settings.IL2WARD_HL7_MRN_AUTHORITY!r}.", hl7_error="unknown_patient")  # fmt: skip
-    if connection.vendor == "postgresql":
-        patient = _oru_patient_postgres(mrn)
-    else:
-        patient = _oru_patient_orm(mrn)
-    if patient is None:
+    read = _oru_patient_postgres if connection.vendor == "postgresql" else _oru_patient_orm
+    found = read(mrn)
+    if found is None:
         raise Refusal("unknown_patient", "PID-3", "No patient with this MRN.", hl7_error="unknown_patient")
-    context.known(mapping_pk=patient.mapping_pk, interface_pk=patient.interface_pk)
+    patient, mapping_pk, interface_pk = found
+    context.known(mapping_pk=mapping_pk, interface_pk=interface_pk)
     return patient
 
 
-def _oru_patient_orm(mrn: str) -> Patient | None:
+def _oru_patient_orm(mrn: str) -> tuple[Patient, int | None, int | None] | None:
     User = get_user_model()
-    return (
+    patient = (
         Patient.objects.select_for_update(of=("self",), no_key=True)  # a parent row (il2ward.db)
         .select_related("ward")
         .annotate(
@@ -699,12 +698,13 @@ def _oru_patient_orm(mrn: str) -> Patient | None:
         .filter(mrn=mrn)
         .first()
     )
+    return None if patient is None else (patient, patient.mapping_pk, patient.interface_pk)
 
 
 _patient_sql: str | None = None
 
 
-def _oru_patient_postgres(mrn: str) -> Patient | None:
+def _oru_patient_postgres(mrn: str) -> tuple[Patient, int | None, int | None] | None:
     """The same read as _oru_patient_orm as one statement written once: compiling that queryset (the lock, the join,
     two subqueries) cost more Python than the rest of the patient's part of a message. Neither table has a column
     that needs a converter (from_db_value), so the rows are built from the values as the database gives them."""
@@ -712,16 +712,23 @@ def _oru_patient_postgres(mrn: str) -> Patient | None:
     patient_fields = [f.attname for f in Patient._meta.concrete_fields]
     ward_fields = [f.attname for f in Ward._meta.concrete_fields]
     if _patient_sql is None:
-        qn = connection.ops.quote_name
+        User = get_user_model()
+
+        def qn(name: str | None) -> str:
+            return connection.ops.quote_name(str(name))
+
         columns = [f"p.{qn(f.column)}" for f in Patient._meta.concrete_fields]
         columns += [f"w.{qn(f.column)}" for f in Ward._meta.concrete_fields]
         _patient_sql = (
             f"SELECT {', '.join(columns)}, "
-            f"(SELECT m.id FROM {qn(MappingVersion._meta.db_table)} m ORDER BY m.number DESC LIMIT 1), "
-            f"(SELECT u.{qn(get_user_model()._meta.pk.column)} FROM {qn(get_user_model()._meta.db_table)} u "
-            f"WHERE u.{qn(get_user_model().USERNAME_FIELD)} = %s LIMIT 1) "
-            f"FROM {qn(Patient._meta.db_table)} p INNER JOIN {qn(Ward._meta.db_table)} w ON w.id = p.ward_id "
-            "WHERE p.mrn = %s LIMIT 1 FOR NO KEY UPDATE OF p"  # a parent row (il2ward.db)
+            f"(SELECT m.{qn(MappingVersion._meta.pk.column)} FROM {qn(MappingVersion._meta.db_table)} m "
+            f"ORDER BY m.{qn(MappingVersion._meta.get_field('number').column)} DESC LIMIT 1), "
+            f"(SELECT u.{qn(User._meta.pk.column)} FROM {qn(User._meta.db_table)} u "
+            f"WHERE u.{qn(User._meta.get_field('username').column)} = %s LIMIT 1) "
+            f"FROM {qn(Patient._meta.db_table)} p INNER JOIN {qn(Ward._meta.db_table)} w "
+            f"ON w.{qn(Ward._meta.pk.column)} = p.{qn(Patient._meta.get_field('ward').column)} "
+            f"WHERE p.{qn(Patient._meta.get_field('mrn').column)} = %s "
+            "LIMIT 1 FOR NO KEY UPDATE OF p"  # a parent row (il2ward.db)
         )
     with connection.cursor() as cursor:
         cursor.execute(_patient_sql, [INTERFACE_USERNAME, mrn])
@@ -732,8 +739,7 @@ def _oru_patient_postgres(mrn: str) -> Patient | None:
     patient = Patient.from_db(connection.alias, patient_fields, found[:n])
     ward = Ward.from_db(connection.alias, ward_fields, found[n : n + len(ward_fields)])
     Patient._meta.get_field("ward").set_cached_value(patient, ward)
-    patient.mapping_pk, patient.interface_pk = found[-2], found[-1]
-    return patient
+    return patient, found[-2], found[-1]
 
 
 @dataclass

@@ -11,7 +11,7 @@ from django.db import connection
 
 from il2ward.models import AuditEvent
 from inbound.models import InboundMessage
-from inbound.services import message_receive
+from inbound.services import _oru_patient_orm, _oru_patient_postgres, message_receive
 from monitoring.models import LAB_FIELDS, LabResult, VitalSigns
 from monitoring.selectors import patient_snapshot
 from tests.conftest import NOW
@@ -365,3 +365,18 @@ def test_an_oru_costs_the_same_queries_however_many_tests(patient_a, tests, djan
     assert receive(oru("Q-0", results, at=AT - timedelta(minutes=5), order="Q-0")).code == "AA"  # warm: caches
     with django_assert_num_queries(8 if connection.vendor == "postgresql" else 9):
         assert receive(oru("Q-1", results, at=AT, order="Q-1")).code == "AA"
+
+
+def test_the_written_patient_read_gives_what_the_orm_read_gives(patient_a):
+    """PostgreSQL reads the ORU's patient with one hand-written statement: the same patient, ward and ids."""
+    if connection.vendor != "postgresql":
+        pytest.skip("needs PostgreSQL (the written statement is PostgreSQL's)")
+    assert receive(oru("PR-1", [("2160-0", "1.1", "mg/dL")], at=AT, order="PR-1")).code == "AA"  # the account
+    orm, written = _oru_patient_orm(patient_a.mrn), _oru_patient_postgres(patient_a.mrn)
+    assert orm is not None and written is not None and None not in orm[1:]
+    fields = [f.attname for f in type(patient_a)._meta.concrete_fields]
+    ward_fields = [f.attname for f in type(patient_a.ward)._meta.concrete_fields]
+    assert [getattr(written[0], f) for f in fields] == [getattr(orm[0], f) for f in fields]
+    assert [getattr(written[0].ward, f) for f in ward_fields] == [getattr(orm[0].ward, f) for f in ward_fields]
+    assert written[1:] == orm[1:]
+    assert _oru_patient_postgres("NO-SUCH-MRN") is None
