@@ -24,6 +24,7 @@ from django.db import connection, transaction
 from django.http import HttpRequest
 
 from il2ward import board_version, people
+from il2ward.db import insert
 from il2ward.errors import Invalid
 from il2ward.middleware import current_request_var, request_id_var
 from il2ward.models import AuditEvent, Signature
@@ -120,10 +121,7 @@ def audit_many(entries: Iterable[Entry]) -> list[AuditEvent]:
     if not connection.in_atomic_block:
         with transaction.atomic():
             return audit_many(entries)
-    if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:  # one writer at a time extends the chain, so it never forks
-            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_CHAIN_LOCK_KEY])
-    prev_hash = AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first() or GENESIS
+    prev_hash = _lock_chain_and_read_head() or GENESIS
     key_id, secret = signing_key()
     rows = []
     request_id = request_id_var.get()
@@ -146,7 +144,32 @@ def audit_many(entries: Iterable[Entry]) -> list[AuditEvent]:
     # Every audited change may change a ward's board: its poll's ETag moves after the commit.
     board_version.changed_objects(entry.obj for entry in entries)
     # One multi-row INSERT: the ids are drawn in the rows' order, so the chain's order (by id) is the order above.
-    return AuditEvent.objects.bulk_create(rows)
+    insert(rows)
+    return rows
+
+
+_HEAD_SQL: str | None = None
+
+
+def _lock_chain_and_read_head() -> str | None:
+    """Take the chain's lock (PostgreSQL: one writer at a time extends the chain, so it never forks), then read its
+    head's hash. On PostgreSQL both go in one round trip as two statements of one simple query: each statement of a
+    READ COMMITTED transaction reads with a snapshot taken when it starts, so the head is read after the lock is
+    granted and sees any append committed while this one waited (one statement doing both would read with the
+    snapshot taken before the wait, and fork the chain)."""
+    global _HEAD_SQL
+    if connection.vendor != "postgresql":
+        return AuditEvent.objects.order_by("-pk").values_list("hash", flat=True).first()
+    if _HEAD_SQL is None:
+        table, pk = connection.ops.quote_name(AuditEvent._meta.db_table), AuditEvent._meta.pk.column
+        _HEAD_SQL = (f"SELECT pg_advisory_xact_lock({int(_CHAIN_LOCK_KEY)}); "
+                     f"SELECT hash FROM {table} ORDER BY {connection.ops.quote_name(pk)} DESC LIMIT 1")  # fmt: skip
+    with connection.cursor() as cursor:
+        cursor.execute(_HEAD_SQL)  # no parameters: sent as a simple query, which may hold two statements
+        if not cursor.nextset():
+            raise AssertionError("the chain's head was not read")
+        head = cursor.fetchone()
+    return head[0] if head else None
 
 
 def _row_problem(event: AuditEvent, prev_hash: str, keyed_seen: bool) -> str | None:

@@ -4,11 +4,13 @@ vitals_record, il2ward.services.patient_*), so an arriving result is validated, 
 patient's open slot exactly as a typed one; a refused message stores nothing but its log row.
 """
 
+import inspect
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -16,7 +18,7 @@ from django.db import IntegrityError, connection, models, transaction
 from django.db.models import Subquery
 
 from il2ward.audit import audit
-from il2ward.db import retry_transaction
+from il2ward.db import insert, retry_transaction
 from il2ward.errors import Conflict, Invalid
 from il2ward.models import Patient, Ward
 from il2ward.services import patient_admit, patient_discharge, patient_transfer, patient_update_demographics
@@ -30,16 +32,29 @@ from monitoring.domain.bounds import Bound
 from monitoring.models import LabResult, Observation, VitalSigns
 
 INTERFACE_USERNAME = "interface"
+_R = TypeVar("_R")
 # Keyed by target (CodeMapping.Target, a str: a stored row's target reads back as a plain str).
 BOUNDS: dict[str, dict[str, Bound]] = {CodeMapping.Target.LABS: obs.LAB_BOUNDS,
                                        CodeMapping.Target.VITALS: obs.VITALS_BOUNDS}  # fmt: skip
 MODELS: dict[str, type[LabResult] | type[VitalSigns]] = {CodeMapping.Target.LABS: LabResult,
                                                          CodeMapping.Target.VITALS: VitalSigns}  # fmt: skip
-RECORD: dict[str, Callable[..., LabResult | VitalSigns]] = {CodeMapping.Target.LABS: obs.labs_record,
-                                                            CodeMapping.Target.VITALS: obs.vitals_record}  # fmt: skip
+
+
+def _in_callers_transaction(service: Callable[..., _R]) -> Callable[..., _R]:
+    """`service` without its savepoint. Here a service is only called inside the message's transaction (or the
+    careful path's savepoint around the whole message), and whatever it raises refuses the message and rolls all of
+    it back: its own savepoint (two round trips a result) would never be rolled back to alone. Outside a transaction
+    it still opens one (atomic without a savepoint)."""
+    return transaction.atomic(savepoint=False)(inspect.unwrap(service))
+
+
+RECORD: dict[str, Callable[..., LabResult | VitalSigns]] = {
+    CodeMapping.Target.LABS: _in_callers_transaction(obs.labs_record),
+    CodeMapping.Target.VITALS: _in_callers_transaction(obs.vitals_record),
+}
 ACCEPTED_STATUSES = {"F": "final", "P": "preliminary", "C": "corrected", "A": "amended", "W": "wrong, withdrawn",
                      "D": "deleted"}  # fmt: skip
-CORRECTING = {"C", "A"}  # replaces the earlier results of the order (entered-in-error, kept)
+CORRECTING = {"C", "A"}  # supersedes the order's earlier results (entered-in-error, kept); unsent tests carried over
 WITHDRAWING = {"W", "D"}  # withdraws that test (entered-in-error, kept; nothing is deleted); no new value
 
 
@@ -300,7 +315,7 @@ def _receive_new(parsed: hl7v2.Parsed, raw: str, *, now: datetime):
     except Refusal as refusal:
         raise _NotNew from refusal
     _set_accepted(row, reprocess=False, now=now)
-    row.save(force_insert=True)
+    insert([row])
     return row, None, False
 
 
@@ -488,11 +503,14 @@ def observations_record(
     """Record what one order of a message (or a FHIR transaction) carries: one lab panel and/or one vitals set,
     through the monitoring services. values = {target: {field: (value, where, seq)}}.
 
-    Message order per order (same sender, same OBR-3): a correction (C, A) first marks the earlier results of the
-    order entered-in-error (kept, audited). A withdrawal (W, D) takes back single tests (`withdrawals`, see
-    _withdraw): nothing new is stored for them. A result older than one already stored for the order (its message
-    sent earlier, MSH-7 `sent_at`, but arriving later, e.g. on another connection) never overtakes it: it is stored,
-    for the history, and marked entered-in-error at once."""
+    Message order per order (same sender, same OBR-3): a correction (C, A) marks the earlier current results of the
+    order entered-in-error (kept, audited) and records one new row at the correction's time that holds what it
+    sends and, for the tests it does not send, the earlier rows' values (merged in pk order, the later wins; for
+    vitals the choices too), so a lab that resends only the corrected test leaves the panel's others current. A
+    correction for an order with nothing earlier stores what it sends. A withdrawal (W, D) takes back single tests
+    (`withdrawals`, see _withdraw): nothing new is stored for them. A result older than one already stored for the
+    order (its message sent earlier, MSH-7 `sent_at`, but arriving later, e.g. on another connection) never
+    overtakes it: it is stored, for the history, and marked entered-in-error at once."""
     if not any(values.values()) and not withdrawals:
         return []
     by = by or interface_user()
@@ -510,15 +528,19 @@ def observations_record(
             continue
         if withdrawn and overtaken_by is None:
             stored += _withdraw(patient=patient, target=target, withdrawals=withdrawn, source=source, by=by, now=now)
+        carried: dict = {}
         if correcting and order and overtaken_by is None:
             model = MODELS[target]
             earlier = model.objects.filter(patient=patient, source_system=source["source_system"],
                                            source_order=order, entered_in_error_at__isnull=True)  # fmt: skip
             for old in earlier.order_by("pk"):
+                carried |= _carried(old, target)  # in pk order: a later row's value wins
                 obs.observation_supersede(observation=old, reason=f"Corrected by message {label}", by=by, now=now)
         if not fields:
             continue
         where = {name: (w, seq) for name, (_, w, seq) in fields.items()}
+        first = min(where.values(), key=lambda place: place[1])
+        where |= {name: first for name in carried if name not in where}  # a carried value's error: the correction's
         where["recorded_at"] = time_where
         try:
             row = RECORD[target](
@@ -527,7 +549,7 @@ def observations_record(
                 source=source,
                 by=by,
                 now=now,
-                **{name: value for name, (value, _, _) in fields.items()},
+                **(carried | {name: value for name, (value, _, _) in fields.items()}),
             )
         except Invalid as exc:
             raise _invalid_to_refusal(exc, where) from exc
@@ -541,6 +563,15 @@ def observations_record(
 # A vitals set is charted whole (vitals_record requires these): one of them withdrawn takes back the set.
 VITALS_REQUIRED = ("sbp", "dbp", "heart_rate", "resp_rate", "spo2", "temp_c")
 VITALS_CHOICES = ("rhythm", "other_pressor")
+
+
+def _carried(old: LabResult | VitalSigns, target: str) -> dict:
+    """What an earlier row of the order holds (its values, for vitals its choices too): a correction that does not
+    send a test leaves that test as it was, so the corrected panel stays whole."""
+    kept = {name: getattr(old, name) for name in BOUNDS[target] if getattr(old, name) is not None}
+    if target == CodeMapping.Target.VITALS:
+        kept |= {name: getattr(old, name) for name in VITALS_CHOICES if getattr(old, name)}
+    return kept
 
 
 def _withdraw(*, patient: Patient, target: str, withdrawals: list[Withdrawal], source: dict, by,
@@ -646,6 +677,16 @@ def _oru_patient(parsed: hl7v2.Parsed, context: Context) -> Patient:
     if not mrn:
         raise Refusal("unknown_patient", "PID-3", f"No identifier under the site's MRN system "
                       f"{settings.IL2WARD_HL7_MRN_AUTHORITY!r}.", hl7_error="unknown_patient")  # fmt: skip
+    read = _oru_patient_postgres if connection.vendor == "postgresql" else _oru_patient_orm
+    found = read(mrn)
+    if found is None:
+        raise Refusal("unknown_patient", "PID-3", "No patient with this MRN.", hl7_error="unknown_patient")
+    patient, mapping_pk, interface_pk = found
+    context.known(mapping_pk=mapping_pk, interface_pk=interface_pk)
+    return patient
+
+
+def _oru_patient_orm(mrn: str) -> tuple[Patient, int | None, int | None] | None:
     User = get_user_model()
     patient = (
         Patient.objects.select_for_update(of=("self",), no_key=True)  # a parent row (il2ward.db)
@@ -657,10 +698,48 @@ def _oru_patient(parsed: hl7v2.Parsed, context: Context) -> Patient:
         .filter(mrn=mrn)
         .first()
     )
-    if patient is None:
-        raise Refusal("unknown_patient", "PID-3", "No patient with this MRN.", hl7_error="unknown_patient")
-    context.known(mapping_pk=patient.mapping_pk, interface_pk=patient.interface_pk)
-    return patient
+    return None if patient is None else (patient, patient.mapping_pk, patient.interface_pk)
+
+
+_patient_sql: str | None = None
+
+
+def _oru_patient_postgres(mrn: str) -> tuple[Patient, int | None, int | None] | None:
+    """The same read as _oru_patient_orm as one statement written once: compiling that queryset (the lock, the join,
+    two subqueries) cost more Python than the rest of the patient's part of a message. Neither table has a column
+    that needs a converter (from_db_value), so the rows are built from the values as the database gives them."""
+    global _patient_sql
+    patient_fields = [f.attname for f in Patient._meta.concrete_fields]
+    ward_fields = [f.attname for f in Ward._meta.concrete_fields]
+    if _patient_sql is None:
+        User = get_user_model()
+
+        def qn(name: str | None) -> str:
+            return connection.ops.quote_name(str(name))
+
+        columns = [f"p.{qn(f.column)}" for f in Patient._meta.concrete_fields]
+        columns += [f"w.{qn(f.column)}" for f in Ward._meta.concrete_fields]
+        _patient_sql = (
+            f"SELECT {', '.join(columns)}, "
+            f"(SELECT m.{qn(MappingVersion._meta.pk.column)} FROM {qn(MappingVersion._meta.db_table)} m "
+            f"ORDER BY m.{qn(MappingVersion._meta.get_field('number').column)} DESC LIMIT 1), "
+            f"(SELECT u.{qn(User._meta.pk.column)} FROM {qn(User._meta.db_table)} u "
+            f"WHERE u.{qn(User._meta.get_field('username').column)} = %s LIMIT 1) "
+            f"FROM {qn(Patient._meta.db_table)} p INNER JOIN {qn(Ward._meta.db_table)} w "
+            f"ON w.{qn(Ward._meta.pk.column)} = p.{qn(Patient._meta.get_field('ward').column)} "
+            f"WHERE p.{qn(Patient._meta.get_field('mrn').column)} = %s "
+            "LIMIT 1 FOR NO KEY UPDATE OF p"  # a parent row (il2ward.db)
+        )
+    with connection.cursor() as cursor:
+        cursor.execute(_patient_sql, [INTERFACE_USERNAME, mrn])
+        found = cursor.fetchone()
+    if found is None:
+        return None
+    n = len(patient_fields)
+    patient = Patient.from_db(connection.alias, patient_fields, found[:n])
+    ward = Ward.from_db(connection.alias, ward_fields, found[n : n + len(ward_fields)])
+    Patient._meta.get_field("ward").set_cached_value(patient, ward)
+    return patient, found[-2], found[-1]
 
 
 @dataclass
