@@ -57,6 +57,7 @@ def retry_transaction(func=None, *, attempts: int = 4):
 
 
 _INSERTS: dict[tuple[type, int], tuple[str, list]] = {}
+_CACHED_ROWS = 8  # statements for more rows at once are rare: built each time, so the cache stays small
 
 
 def insert(objs: list) -> None:
@@ -74,19 +75,22 @@ def insert(objs: list) -> None:
         _insert_orm(model, objs)
         return
     key = (model, len(objs))
-    if key not in _INSERTS:
+    built = _INSERTS.get(key)
+    if built is None:
         fields = [f for f in meta.concrete_fields if f is not meta.auto_field]
         if any(f.db_returning or f.has_db_default() or f.generated for f in fields) or meta.auto_field is None:
             _insert_orm(model, objs)
             return
         qn = connection.ops.quote_name
         row = f"({', '.join(['%s'] * len(fields))})"
-        _INSERTS[key] = (
+        built = (
             f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) VALUES "
             f"{', '.join([row] * len(objs))} RETURNING {qn(meta.auto_field.column)}",
             fields,
         )
-    sql, fields = _INSERTS[key]
+        if len(objs) <= _CACHED_ROWS:
+            _INSERTS[key] = built
+    sql, fields = built
     params = []
     for obj in objs:
         if obj.pk is not None:
