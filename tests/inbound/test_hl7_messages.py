@@ -94,6 +94,7 @@ REFUSALS = [
     ("impossible value", dict(results=[("2160-0", "95", "mg/dL")]), "OBX^1^5", "impossible_value"),
     ("not a number", dict(results=[("2160-0", "<0.1", "mg/dL")]), "OBX^1^5", "impossible_value"),
     ("timed in the future", dict(at=NOW + timedelta(hours=1)), "OBR^1^7", "future_time"),
+    ("result status not accepted", dict(status="X"), "OBX^1^11", "unsupported_status"),
     (
         "impossible second result",
         dict(results=[("2823-3", "4", "mmol/L"), ("777-3", "-5", "10*3/uL")]),
