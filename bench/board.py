@@ -3,7 +3,8 @@
     .venv/bin/python -m bench.board
 
 On a throwaway database (bench.common.setup_django) three wards are written in bulk
-(tests/scheduling/mar/builders.py): empty, 30 and 120 patients on IL-2 spread over the board's states. A signed-in
+(tests/scheduling/mar/builders.py): empty, 30 and 120 patients on IL-2 spread over the board's states, then ANALYZEd
+on PostgreSQL (as autovacuum would after such a load). A signed-in
 nurse's GET /wards/{code}/ is timed with Django's test client: warm-up, then interleaved repeats, median of each. The
 empty ward's page is the baseline: the same view, middleware, session and template with no row (a handful of queries).
 
@@ -26,6 +27,7 @@ SIZES = {"bench-empty": 0, "bench-30": 30, "bench-120": 120}
 
 
 def _build():
+    from django.db import connection
     from django.utils import timezone
 
     from il2ward.services import staff_upsert, ward_upsert
@@ -42,6 +44,9 @@ def _build():
     for code, size in SIZES.items():
         if size and not wards[code].patients.exists():
             populate_ward(wards[code], patients=size, now=now, oncologist=oncologist, nurse=nurse)
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE")  # as autovacuum would after the bulk load: the planner sees the rows
     return nurse
 
 

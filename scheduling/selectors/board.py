@@ -12,10 +12,10 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db.models import Case, Count, Exists, F, OuterRef, Prefetch, Subquery, Value, When
-from django.db.models.functions import Coalesce
+from django.db import connections
+from django.db.models import Case, Prefetch, Value, When
 
-from il2ward.models import Patient, Ward
+from il2ward.models import Patient, StaffProfile, Ward
 from monitoring.domain import engine
 from monitoring.domain.panels import capillary_leak_panel
 from monitoring.domain.rulesets import BOARD_MARKS, comparison
@@ -23,7 +23,7 @@ from monitoring.models import RuleSetVersion, VitalSigns
 from monitoring.selectors import latest_vitals_for, observations, patient_snapshot
 from scheduling.domain import window as slot_window
 from scheduling.domain.hold_reasons import rule_title
-from scheduling.models import Administration, Course, Dose, Hold, Override, TeachingRecord
+from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override, TeachingRecord
 from scheduling.selectors import preparation_for
 from scheduling.selectors.courses import HISTORY_BEFORE_FIRST_DOSE, course_version, parsed_rule_set
 
@@ -97,7 +97,7 @@ def age_text(minutes: int) -> str:
 _COMPARE = {"<": operator.lt, "≤": operator.le, ">": operator.gt, "≥": operator.ge}
 
 
-def vitals_marks(vitals: VitalSigns | None, thresholds: dict) -> frozenset[str]:
+def vitals_marks(vitals: "VitalSigns | BoardVitals | None", thresholds: dict) -> frozenset[str]:
     """The fields of a vitals set that are out of range for the course's rule-set version (CV-SBP, CV-HR, RS-SPO2,
     RS-RR, TP-TEMP, CV-PRESSOR, RS-O2, CV-RHYTHM): shown in bold red on the board and the flowsheet. A threshold the
     rule set does not have marks nothing: the marks are the rules', never numbers of their own."""
@@ -202,7 +202,7 @@ def board_state(
     return "upcoming"
 
 
-def course_day(course: Course, *, now: datetime, zone) -> int:
+def course_day(course: "Course | BoardCourse", *, now: datetime, zone) -> int:
     """Day of the course in ward-local dates: day 1 is the first dose's date; cycle 2 starts on day 15 (SCH-CYCLE2)."""
     return (now.astimezone(zone).date() - course.first_dose_at.astimezone(zone).date()).days + 1
 
@@ -216,8 +216,8 @@ def rest_day(last: Dose | Slot | None, *, now: datetime, zone) -> int | None:
 
 @dataclass(frozen=True)
 class BoardRow:
-    patient: Patient
-    course: Course
+    patient: "BoardPatient"
+    course: "BoardCourse"
     state: str
     current: Slot | None  # the open slot: the earliest not charted whose window has not closed
     last: Slot | None  # the latest slot charted given, held or missed
@@ -227,7 +227,7 @@ class BoardRow:
     due_in: str
     rules: list[str]  # rule ids behind a hold (the open slot's evaluation, or the last slot's hold)
     overridden: bool
-    vitals: VitalSigns | None
+    vitals: "BoardVitals | None"
     vitals_minutes: int | None  # age of the latest vitals
     marks: frozenset[str]
     given: int
@@ -308,7 +308,7 @@ def _clock(local: datetime) -> str:
     return f"{local.hour:02d}:{local.minute:02d}"
 
 
-def _vitals_groups(v: VitalSigns, marks: frozenset[str]):
+def _vitals_groups(v: "BoardVitals", marks: frozenset[str]):
     first = ((f"BP {v.sbp}/{v.dbp}", "sbp" in marks), (f"HR {v.heart_rate}", "heart_rate" in marks))
     first += ((f"SpO2 {v.spo2}", "spo2" in marks),)
     second = [(f"RR {v.resp_rate}", "resp_rate" in marks), (f"T {v.temp_c}", "temp_c" in marks)]
@@ -405,86 +405,206 @@ def _thresholds(rule_set_ids) -> dict[int, dict]:
     return {pk: thresholds or {} for pk, thresholds in rows.order_by()}
 
 
-# What the board reads of each model: `.only()` keeps the wide columns (a course's eligibility JSON, an
-# evaluation's observations and measures) out of every row; a field read that is not listed would cost a query per
-# row, which the pinned query counts (tests/scheduling/mar/test_board.py) catch.
-_COURSE_FIELDS = ("status", "first_dose_at", "discontinued_at", "rule_set_id", "patient_id")
-_PATIENT_FIELDS = ("patient__name", "patient__mrn", "patient__assigned_nurse_id")
+@dataclass(frozen=True, slots=True)
+class BoardPatient:
+    pk: int
+    name: str
+    mrn: str
+    assigned_nurse_id: int | None
 
 
-def _slots(*, now: datetime) -> dict:
-    """Per course, the id of its open slot (the earliest not charted whose window has not closed) and of its last
-    charted slot, and its given and held counts: correlated subqueries, each one probe of the (course, status,
-    due_at) index, so the cost follows the number of courses, not of their doses."""
-    w = timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)
-    doses = Dose.objects.filter(course=OuterRef("pk")).order_by()
-
-    def count(status: str):
-        counted = doses.filter(status=status).values("course").annotate(n=Count("pk")).values("n")
-        return Coalesce(Subquery(counted), 0)
-
-    return {
-        "open_id": Subquery(
-            doses.filter(status=Dose.Status.SCHEDULED, due_at__gte=now - w).order_by("due_at").values("pk")[:1]
-        ),
-        "last_id": Subquery(doses.filter(status__in=CHARTED).order_by("-due_at").values("pk")[:1]),
-        "given_count": count(Dose.Status.GIVEN),
-        "held_count": count(Dose.Status.HELD),
-    }
+@dataclass(frozen=True, slots=True)
+class BoardCourse:
+    pk: int
+    status: str
+    first_dose_at: datetime
+    discontinued_at: datetime | None
+    rule_set_id: int
+    patient_id: int
 
 
-# Slot's fields in order, as columns of the dose query.
-_SLOT_COLUMNS = (
-    *(field.name for field in dataclasses.fields(Slot)[:11]),
-    "latest_evaluation__findings",
-    "latest_evaluation__missing",
+@dataclass(frozen=True, slots=True)
+class BoardVitals:
+    """The latest standing vitals set as the board shows and marks it (vitals_marks reads it like a VitalSigns)."""
+
+    recorded_at: datetime
+    sbp: int
+    dbp: int
+    heart_rate: int
+    resp_rate: int
+    spo2: int
+    temp_c: Decimal
+    o2_lpm: Decimal | None
+    fio2_pct: int | None
+    rhythm: str
+    phenylephrine_mcg_kg_min: Decimal | None
+    other_pressor: str
+
+    def get_rhythm_display(self) -> str:
+        return str(dict(VitalSigns.Rhythm.choices).get(self.rhythm, self.rhythm))
+
+
+# The board in one statement, written once (no ORM compiling on every load, no model instances): per open course of
+# the ward, the ids of its open slot (the earliest not charted whose window has not closed), of its last charted slot
+# and of the patient's latest standing vitals, and its given and held counts — each a correlated subquery, one probe
+# of the (course, status, due_at) or (patient, recorded_at) index, so the cost follows the number of courses, not of
+# their doses or history; then those rows by primary key. MATERIALIZED keeps PostgreSQL from inlining the first part
+# into the joins, which would run each subquery once per join condition instead of once per course.
+_SLOT_SQL = """{alias}.id, {alias}.course_id, {alias}.cycle, {alias}.number, {alias}.due_at, {alias}.status,
+  {alias}.flag, EXISTS (SELECT 1 FROM {override} x WHERE x.dose_id = {alias}.id AND x.lapsed_at IS NULL),
+  {alias}a.started_at, {alias}h.reason, {alias}h.rule_ids, {alias}e.findings, {alias}e.missing"""
+# A slot's standing administration and hold are joined: at most one of each per dose (one_administration_per_dose,
+# one_hold_per_dose).
+_SLOT_JOINS = """LEFT JOIN {dose} {alias} ON {alias}.id = b.{alias}_id
+LEFT JOIN {evaluation} {alias}e ON {alias}e.id = {alias}.latest_evaluation_id
+LEFT JOIN {administration} {alias}a ON {alias}a.dose_id = {alias}.id AND {alias}a.entered_in_error_at IS NULL
+LEFT JOIN {hold} {alias}h ON {alias}h.dose_id = {alias}.id AND {alias}h.entered_in_error_at IS NULL"""
+_BOARD_SQL = """WITH b AS {materialized} (
+  SELECT c.id, c.status, c.first_dose_at, c.discontinued_at, c.rule_set_id, c.patient_id,
+    p.name, p.mrn, p.assigned_nurse_id,
+    (SELECT d.id FROM {dose} d WHERE d.course_id = c.id AND d.status = %(scheduled)s AND d.due_at >= %(open_from)s
+     ORDER BY d.due_at LIMIT 1) AS o_id,
+    (SELECT d.id FROM {dose} d WHERE d.course_id = c.id AND d.status IN (%(given)s, %(held)s, %(missed)s)
+     ORDER BY d.due_at DESC LIMIT 1) AS l_id,
+    (SELECT COUNT(*) FROM {dose} d WHERE d.course_id = c.id AND d.status = %(given)s) AS given_count,
+    (SELECT COUNT(*) FROM {dose} d WHERE d.course_id = c.id AND d.status = %(held)s) AS held_count,
+    (SELECT v.id FROM {vitals} v WHERE v.patient_id = c.patient_id AND v.entered_in_error_at IS NULL
+     AND v.recorded_at <= %(now)s ORDER BY v.recorded_at DESC, v.id DESC LIMIT 1) AS vitals_id
+  FROM {course} c JOIN {patient} p ON p.id = c.patient_id
+  WHERE p.ward_id = %(ward)s AND c.status IN ({open_statuses})
 )
+SELECT b.id, b.status, b.first_dose_at, b.discontinued_at, b.rule_set_id, b.patient_id,
+  b.name, b.mrn, b.assigned_nurse_id, sp.printed_name, u.username, b.given_count, b.held_count,
+  {open_slot},
+  {last_slot},
+  v.recorded_at, v.sbp, v.dbp, v.heart_rate, v.resp_rate, v.spo2, v.temp_c, v.o2_lpm, v.fio2_pct, v.rhythm,
+  v.phenylephrine_mcg_kg_min, v.other_pressor
+FROM b
+LEFT JOIN {user} u ON u.id = b.assigned_nurse_id
+LEFT JOIN {profile} sp ON sp.user_id = u.id
+{open_joins}
+{last_joins}
+LEFT JOIN {vitals} v ON v.id = b.vitals_id"""
+
+# The model field behind each column the statement returns, in order (None: a value the database gives as it is):
+# their converters turn what the database sends into what the ORM would give (SQLite sends datetimes as text).
+_SLOT_FIELDS = (
+    *(Dose._meta.get_field(name) for name in ("id", "course", "cycle", "number", "due_at", "status", "flag")),
+    None,  # overridden, a boolean: bool() below
+    Administration._meta.get_field("started_at"),
+    Hold._meta.get_field("reason"),
+    Hold._meta.get_field("rule_ids"),
+    DoseEvaluation._meta.get_field("findings"),
+    DoseEvaluation._meta.get_field("missing"),
+)
+_BOARD_FIELDS = (
+    *(Course._meta.get_field(n) for n in ("id", "status", "first_dose_at", "discontinued_at", "rule_set", "patient")),
+    *(Patient._meta.get_field(n) for n in ("name", "mrn", "assigned_nurse")),
+    StaffProfile._meta.get_field("printed_name"),
+    None,  # the nurse's username
+    None,  # given count
+    None,  # held count
+    *_SLOT_FIELDS,
+    *_SLOT_FIELDS,
+    *(VitalSigns._meta.get_field(field.name) for field in dataclasses.fields(BoardVitals)),
+)
+_SLOT_WIDTH = len(_SLOT_FIELDS)
+_statements: dict[str, tuple[str, list]] = {}
 
 
-def _doses(dose_ids) -> dict[int, Slot]:
-    """The open and last slots by id (one query, see Slot)."""
-    standing = Hold.objects.filter(dose=OuterRef("pk"), entered_in_error_at__isnull=True).order_by("at", "pk")
-    rows = (
-        Dose.objects.filter(pk__in=dose_ids)
-        .annotate(
-            overridden=Exists(Override.objects.filter(dose=OuterRef("pk"), lapsed_at__isnull=True)),
-            given_at=Subquery(
-                Administration.objects.filter(dose=OuterRef("pk"), entered_in_error_at__isnull=True).values(
-                    "started_at"
-                )[:1]
-            ),
-            hold_reason=Subquery(standing.values("reason")[:1]),
-            hold_rule_ids=Subquery(standing.values("rule_ids")[:1]),
+def _statement(alias: str) -> tuple[str, list]:
+    """The board's statement and its columns' converters for one database connection (built once per process)."""
+    if alias not in _statements:
+        connection = connections[alias]
+        quote = connection.ops.quote_name
+        tables = {
+            "dose": Dose,
+            "course": Course,
+            "patient": Patient,
+            "vitals": VitalSigns,
+            "evaluation": DoseEvaluation,
+            "override": Override,
+            "administration": Administration,
+            "hold": Hold,
+            "user": Patient._meta.get_field("assigned_nurse").related_model,
+            "profile": StaffProfile,
+        }
+        names = {key: quote(model._meta.db_table) for key, model in tables.items()}
+        sql = _BOARD_SQL.format(
+            materialized="MATERIALIZED" if connection.vendor == "postgresql" else "",
+            open_statuses=", ".join(f"%(open_{i})s" for i in range(len(Course.OPEN_STATUSES))),
+            open_slot=_SLOT_SQL.format(alias="o", **names),
+            last_slot=_SLOT_SQL.format(alias="l", **names),
+            open_joins=_SLOT_JOINS.format(alias="o", **names),
+            last_joins=_SLOT_JOINS.format(alias="l", **names),
+            **names,
         )
-        .values_list(*_SLOT_COLUMNS)
-        .order_by()
-    )
-    return {row[0]: Slot(*row) for row in rows}
+        converters = []
+        for field in _BOARD_FIELDS:
+            if field is None:
+                converters.append(())
+                continue
+            column = field.get_col(field.model._meta.db_table)
+            found = [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)]
+            converters.append(tuple((converter, column) for converter in found))
+        _statements[alias] = (sql, converters)
+    return _statements[alias]
+
+
+def _board_rows(ward: Ward, *, now: datetime) -> list[tuple]:
+    """One row per open course of the ward (see _BOARD_SQL), each value as the ORM would give it."""
+    alias = Course.objects.db
+    connection = connections[alias]
+    sql, converters = _statement(alias)
+    adapt = connection.ops.adapt_datetimefield_value
+    params = {
+        "ward": ward.pk,
+        "now": adapt(now),
+        "open_from": adapt(now - timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)),
+        "scheduled": Dose.Status.SCHEDULED.value,
+        "given": Dose.Status.GIVEN.value,
+        "held": Dose.Status.HELD.value,
+        "missed": Dose.Status.MISSED.value,
+        **{f"open_{i}": str(status) for i, status in enumerate(Course.OPEN_STATUSES)},
+    }
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        fetched = cursor.fetchall()
+    rows = []
+    for raw in fetched:
+        row = list(raw)
+        for i, pairs in enumerate(converters):
+            for converter, column in pairs:
+                row[i] = converter(row[i], column, connection)
+        rows.append(row)
+    return rows
+
+
+def _slot(values: list) -> Slot | None:
+    if values[0] is None:
+        return None
+    values[7] = bool(values[7])
+    return Slot(*values)
 
 
 def ward_board(ward: Ward, *, now: datetime) -> Board:
-    """One row per patient with an open IL-2 course (4 queries, whatever the number of patients; 1 for a ward with
-    none)."""
-    courses = list(
-        _open_courses(ward)
-        .select_related("patient")
-        .only(*_COURSE_FIELDS, *_PATIENT_FIELDS)
-        .annotate(
-            **_slots(now=now),
-            nurse_printed_name=F("patient__assigned_nurse__profile__printed_name"),
-            nurse_username=F("patient__assigned_nurse__username"),
-        )
-        .order_by("patient__name", "patient_id")
-    )
-    if not courses:
+    """One row per patient with an open IL-2 course (2 queries, whatever the number of patients: the board's
+    statement and the rule sets' thresholds; 1 for a ward with none)."""
+    fetched = _board_rows(ward, now=now)
+    if not fetched:
         return Board(ward=ward, rows=[], now=now)
-    doses = _doses([pk for c in courses for pk in (c.open_id, c.last_id) if pk is not None])
-    vitals = latest_vitals_for([c.patient_id for c in courses], now=now)
-    thresholds = _thresholds(c.rule_set_id for c in courses)
+    thresholds = _thresholds(row[4] for row in fetched)
     zone = ward.zone
+    slots = 13
     rows = []
-    for course in courses:
-        cur, prev = doses.get(course.open_id), doses.get(course.last_id)
+    for row in fetched:
+        course = BoardCourse(*row[0:6])
+        patient = BoardPatient(row[5], *row[6:9])
+        printed_name, username, given, held = row[9:13]
+        cur = _slot(row[slots : slots + _SLOT_WIDTH])
+        prev = _slot(row[slots + _SLOT_WIDTH : slots + 2 * _SLOT_WIDTH])
+        vitals = row[slots + 2 * _SLOT_WIDTH :]
+        latest = BoardVitals(*vitals) if vitals[0] is not None else None
         overridden = bool(cur is not None and cur.overridden)
         state = board_state(
             course_status=course.status,
@@ -500,10 +620,9 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
             rules = list(prev.hold_rule_ids or ()) or [prev.hold_reason]
         else:
             rules = []
-        latest = vitals.get(course.patient_id)
         rows.append(
             BoardRow(
-                patient=course.patient,
+                patient=patient,
                 course=course,
                 state=state,
                 current=cur,
@@ -517,11 +636,9 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
                 vitals=latest,
                 vitals_minutes=None if latest is None else int((now - latest.recorded_at).total_seconds() // 60),
                 marks=vitals_marks(latest, thresholds.get(course.rule_set_id, {})),
-                given=course.given_count,
-                held=course.held_count,
-                nurse_name=(course.nurse_printed_name or course.nurse_username or "")
-                if course.patient.assigned_nurse_id
-                else "",
+                given=given,
+                held=held,
+                nurse_name=(printed_name or username or "") if patient.assigned_nurse_id else "",
             )
         )
     order = list(STATES)

@@ -214,7 +214,7 @@ def test_the_poll_returns_the_board_alone(client, ward_with_states, nurse_a):
 
 # --- Query counts: flat in the number of patients ------------------------------------------------------------------
 
-BOARD_QUERIES = 4  # open courses with their slots' ids and counts; those slots and their holds; vitals; rule sets
+BOARD_QUERIES = 2  # the board statement (courses, their slots and counts, latest vitals); rule sets' thresholds
 
 
 @pytest.mark.parametrize("patients", [5, 30, 120])

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 import time_machine
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
@@ -166,7 +167,7 @@ def test_time_passing_across_the_due_boundary_changes_that_row(screen, ward_30):
     with time_machine.travel(NOW + timedelta(seconds=59), tick=False):
         assert screen.poll().status_code == 304  # the same minute
     with time_machine.travel(NOW + timedelta(minutes=60), tick=False):
-        screen.client.force_login(row.patient.assigned_nurse or screen.client.session.get("_auth_user_id"))
+        screen.client.force_login(get_user_model().objects.get(pk=row.patient.assigned_nurse_id))
         response = screen.poll()
     html = response.content.decode()
     assert response.status_code == 200
