@@ -97,26 +97,38 @@ def age_text(minutes: int) -> str:
 _COMPARE = {"<": operator.lt, "≤": operator.le, ">": operator.gt, "≥": operator.ge}
 
 
-def vitals_marks(vitals: "VitalSigns | BoardVitals | None", thresholds: dict) -> frozenset[str]:
-    """The fields of a vitals set that are out of range for the course's rule-set version (CV-SBP, CV-HR, RS-SPO2,
-    RS-RR, TP-TEMP, CV-PRESSOR, RS-O2, CV-RHYTHM): shown in bold red on the board and the flowsheet. A threshold the
-    rule set does not have marks nothing: the marks are the rules', never numbers of their own."""
+def mark_limits(thresholds: dict) -> tuple:
+    """The rule set's limits for the marks, parsed once: (field, comparison, limit) for each BOARD_MARKS threshold
+    the rule set has."""
+    limits = []
+    for field, key in BOARD_MARKS:
+        limit = thresholds.get(key)
+        if limit is not None:
+            limits.append((field, _COMPARE[comparison(key)], Decimal(str(limit))))
+    return tuple(limits)
+
+
+def marks_beyond(vitals: "VitalSigns | BoardVitals | None", limits: tuple) -> frozenset[str]:
+    """The fields of a vitals set that are out of range (see vitals_marks) for limits from mark_limits."""
     if vitals is None:
         return frozenset()
-
-    def beyond(value, key) -> bool:
-        limit = thresholds.get(key)
-        return value is not None and limit is not None and _COMPARE[comparison(key)](value, Decimal(str(limit)))
-
     marks = set()
-    for field, key in BOARD_MARKS:
-        if beyond(getattr(vitals, field), key):
+    for field, beyond, limit in limits:
+        value = getattr(vitals, field)
+        if value is not None and beyond(value, limit):
             marks.add(field)
     if vitals.phenylephrine_mcg_kg_min or vitals.other_pressor not in ("", "none"):
         marks.add("phenylephrine_mcg_kg_min")  # CV-PRESSOR notifies on any pressor running
     if vitals.rhythm in IRREGULAR:
         marks.add("rhythm")
     return frozenset(marks)
+
+
+def vitals_marks(vitals: "VitalSigns | BoardVitals | None", thresholds: dict) -> frozenset[str]:
+    """The fields of a vitals set that are out of range for the course's rule-set version (CV-SBP, CV-HR, RS-SPO2,
+    RS-RR, TP-TEMP, CV-PRESSOR, RS-O2, CV-RHYTHM): shown in bold red on the board and the flowsheet. A threshold the
+    rule set does not have marks nothing: the marks are the rules', never numbers of their own."""
+    return marks_beyond(vitals, mark_limits(thresholds))
 
 
 def time_to_due(due_at: datetime | None, *, now: datetime) -> str:
@@ -138,30 +150,39 @@ def time_to_due(due_at: datetime | None, *, now: datetime) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Slot:
-    """A course's open or last slot as the board reads it: values (a row of the query), not a model instance, which
-    cost more to build than everything the board does with it."""
+class OpenSlot:
+    """A course's open slot as the board reads it: values (a row of the query), not a model instance, which cost more
+    to build than everything the board does with it."""
 
     pk: int
-    course_id: int
+    cycle: int
+    number: int
+    due_at: datetime
+    flag: str
+    overridden: bool  # a standing override lifts its hold (a lapsed one does not: INV-OVR)
+    findings: list | None  # its latest evaluation's, None without one
+    missing: list | None
+
+
+@dataclass(frozen=True, slots=True)
+class LastSlot:
+    """A course's last charted slot (given, held or missed) as the board reads it."""
+
+    pk: int
     cycle: int
     number: int
     due_at: datetime
     status: str
-    flag: str
-    overridden: bool  # a standing override lifts its hold (a lapsed one does not: INV-OVR)
     given_at: datetime | None  # a given slot is shown with the time it was given, not the time it was due
-    hold_reason: str | None  # its first standing hold's, for a held slot
+    hold_reason: str | None  # its standing hold's, for a held slot
     hold_rule_ids: list | None
-    findings: list | None  # its latest evaluation's, None without one
-    missing: list | None
 
 
 def board_state(
     *,
     course_status: str,
-    current: Dose | Slot | None,
-    last: Dose | Slot | None,
+    current: Dose | OpenSlot | None,
+    last: Dose | LastSlot | None,
     now: datetime,
     overridden: bool = False,
     discontinued: bool = False,
@@ -207,7 +228,7 @@ def course_day(course: "Course | BoardCourse", *, now: datetime, zone) -> int:
     return (now.astimezone(zone).date() - course.first_dose_at.astimezone(zone).date()).days + 1
 
 
-def rest_day(last: Dose | Slot | None, *, now: datetime, zone) -> int | None:
+def rest_day(last: Dose | LastSlot | None, *, now: datetime, zone) -> int | None:
     """Which day of the rest between the cycles today is, in ward-local dates (the course day is not it)."""
     if last is None:
         return None
@@ -219,8 +240,8 @@ class BoardRow:
     patient: "BoardPatient"
     course: "BoardCourse"
     state: str
-    current: Slot | None  # the open slot: the earliest not charted whose window has not closed
-    last: Slot | None  # the latest slot charted given, held or missed
+    current: OpenSlot | None  # the open slot: the earliest not charted whose window has not closed
+    last: LastSlot | None  # the latest slot charted given, held or missed
     cycle: int | None
     day: int
     rest_day: int | None  # in the rest between cycles: day 1 is the day after cycle 1's last slot
@@ -450,22 +471,23 @@ class BoardVitals:
 # of the (course, status, due_at) or (patient, recorded_at) index, so the cost follows the number of courses, not of
 # their doses or history; then those rows by primary key. MATERIALIZED keeps PostgreSQL from inlining the first part
 # into the joins, which would run each subquery once per join condition instead of once per course.
-_SLOT_SQL = """{alias}.id, {alias}.course_id, {alias}.cycle, {alias}.number, {alias}.due_at, {alias}.status,
-  {alias}.flag, EXISTS (SELECT 1 FROM {override} x WHERE x.dose_id = {alias}.id AND x.lapsed_at IS NULL),
-  {alias}a.started_at, {alias}h.reason, {alias}h.rule_ids, {alias}e.findings, {alias}e.missing"""
-# A slot's standing administration and hold are joined: at most one of each per dose (one_administration_per_dose,
-# one_hold_per_dose).
-_SLOT_JOINS = """LEFT JOIN {dose} {alias} ON {alias}.id = b.{alias}_id
-LEFT JOIN {evaluation} {alias}e ON {alias}e.id = {alias}.latest_evaluation_id
-LEFT JOIN {administration} {alias}a ON {alias}a.dose_id = {alias}.id AND {alias}a.entered_in_error_at IS NULL
-LEFT JOIN {hold} {alias}h ON {alias}h.dose_id = {alias}.id AND {alias}h.entered_in_error_at IS NULL"""
+_OPEN_SQL = """o.id, o.cycle, o.number, o.due_at, o.flag,
+  EXISTS (SELECT 1 FROM {override} x WHERE x.dose_id = o.id AND x.lapsed_at IS NULL), oe.findings, oe.missing"""
+_LAST_SQL = "l.id, l.cycle, l.number, l.due_at, l.status, la.started_at, lh.reason, lh.rule_ids"
+# The last slot's standing administration and hold are joined: at most one of each per dose
+# (one_administration_per_dose, one_hold_per_dose).
+_SLOT_JOINS = """LEFT JOIN {dose} o ON o.id = b.open_id
+LEFT JOIN {evaluation} oe ON oe.id = o.latest_evaluation_id
+LEFT JOIN {dose} l ON l.id = b.last_id
+LEFT JOIN {administration} la ON la.dose_id = l.id AND la.entered_in_error_at IS NULL
+LEFT JOIN {hold} lh ON lh.dose_id = l.id AND lh.entered_in_error_at IS NULL"""
 _BOARD_SQL = """WITH b AS {materialized} (
   SELECT c.id, c.status, c.first_dose_at, c.discontinued_at, c.rule_set_id, c.patient_id,
     p.name, p.mrn, p.assigned_nurse_id,
     (SELECT d.id FROM {dose} d WHERE d.course_id = c.id AND d.status = %(scheduled)s AND d.due_at >= %(open_from)s
-     ORDER BY d.due_at LIMIT 1) AS o_id,
+     ORDER BY d.due_at LIMIT 1) AS open_id,
     (SELECT d.id FROM {dose} d WHERE d.course_id = c.id AND d.status IN (%(given)s, %(held)s, %(missed)s)
-     ORDER BY d.due_at DESC LIMIT 1) AS l_id,
+     ORDER BY d.due_at DESC LIMIT 1) AS last_id,
     (SELECT COUNT(*) FROM {dose} d WHERE d.course_id = c.id AND d.status = %(given)s) AS given_count,
     (SELECT COUNT(*) FROM {dose} d WHERE d.course_id = c.id AND d.status = %(held)s) AS held_count,
     (SELECT v.id FROM {vitals} v WHERE v.patient_id = c.patient_id AND v.entered_in_error_at IS NULL
@@ -482,20 +504,22 @@ SELECT b.id, b.status, b.first_dose_at, b.discontinued_at, b.rule_set_id, b.pati
 FROM b
 LEFT JOIN {user} u ON u.id = b.assigned_nurse_id
 LEFT JOIN {profile} sp ON sp.user_id = u.id
-{open_joins}
-{last_joins}
+{slot_joins}
 LEFT JOIN {vitals} v ON v.id = b.vitals_id"""
 
 # The model field behind each column the statement returns, in order (None: a value the database gives as it is):
 # their converters turn what the database sends into what the ORM would give (SQLite sends datetimes as text).
-_SLOT_FIELDS = (
-    *(Dose._meta.get_field(name) for name in ("id", "course", "cycle", "number", "due_at", "status", "flag")),
+_OPEN_FIELDS = (
+    *(Dose._meta.get_field(name) for name in ("id", "cycle", "number", "due_at", "flag")),
     None,  # overridden, a boolean: bool() below
+    DoseEvaluation._meta.get_field("findings"),
+    DoseEvaluation._meta.get_field("missing"),
+)
+_LAST_FIELDS = (
+    *(Dose._meta.get_field(name) for name in ("id", "cycle", "number", "due_at", "status")),
     Administration._meta.get_field("started_at"),
     Hold._meta.get_field("reason"),
     Hold._meta.get_field("rule_ids"),
-    DoseEvaluation._meta.get_field("findings"),
-    DoseEvaluation._meta.get_field("missing"),
 )
 _BOARD_FIELDS = (
     *(Course._meta.get_field(n) for n in ("id", "status", "first_dose_at", "discontinued_at", "rule_set", "patient")),
@@ -504,11 +528,10 @@ _BOARD_FIELDS = (
     None,  # the nurse's username
     None,  # given count
     None,  # held count
-    *_SLOT_FIELDS,
-    *_SLOT_FIELDS,
+    *_OPEN_FIELDS,
+    *_LAST_FIELDS,
     *(VitalSigns._meta.get_field(field.name) for field in dataclasses.fields(BoardVitals)),
 )
-_SLOT_WIDTH = len(_SLOT_FIELDS)
 _statements: dict[str, tuple[str, list]] = {}
 
 
@@ -533,10 +556,9 @@ def _statement(alias: str) -> tuple[str, list]:
         sql = _BOARD_SQL.format(
             materialized="MATERIALIZED" if connection.vendor == "postgresql" else "",
             open_statuses=", ".join(f"%(open_{i})s" for i in range(len(Course.OPEN_STATUSES))),
-            open_slot=_SLOT_SQL.format(alias="o", **names),
-            last_slot=_SLOT_SQL.format(alias="l", **names),
-            open_joins=_SLOT_JOINS.format(alias="o", **names),
-            last_joins=_SLOT_JOINS.format(alias="l", **names),
+            open_slot=_OPEN_SQL.format(**names),
+            last_slot=_LAST_SQL,
+            slot_joins=_SLOT_JOINS.format(**names),
             **names,
         )
         converters = []
@@ -580,13 +602,6 @@ def _board_rows(ward: Ward, *, now: datetime) -> list[tuple]:
     return rows
 
 
-def _slot(values: list) -> Slot | None:
-    if values[0] is None:
-        return None
-    values[7] = bool(values[7])
-    return Slot(*values)
-
-
 def ward_board(ward: Ward, *, now: datetime) -> Board:
     """One row per patient with an open IL-2 course (2 queries, whatever the number of patients: the board's
     statement and the rule sets' thresholds; 1 for a ward with none)."""
@@ -595,16 +610,20 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
         return Board(ward=ward, rows=[], now=now)
     thresholds = _thresholds(row[4] for row in fetched)
     zone = ward.zone
-    slots = 13
+    limits = {pk: mark_limits(values) for pk, values in thresholds.items()}
+    opened, last, seen = 13, 13 + len(_OPEN_FIELDS), 13 + len(_OPEN_FIELDS) + len(_LAST_FIELDS)
     rows = []
     for row in fetched:
         course = BoardCourse(*row[0:6])
         patient = BoardPatient(row[5], *row[6:9])
         printed_name, username, given, held = row[9:13]
-        cur = _slot(row[slots : slots + _SLOT_WIDTH])
-        prev = _slot(row[slots + _SLOT_WIDTH : slots + 2 * _SLOT_WIDTH])
-        vitals = row[slots + 2 * _SLOT_WIDTH :]
-        latest = BoardVitals(*vitals) if vitals[0] is not None else None
+        if row[opened] is not None:
+            row[opened + 5] = bool(row[opened + 5])
+            cur = OpenSlot(*row[opened:last])
+        else:
+            cur = None
+        prev = LastSlot(*row[last:seen]) if row[last] is not None else None
+        latest = BoardVitals(*row[seen:]) if row[seen] is not None else None
         overridden = bool(cur is not None and cur.overridden)
         state = board_state(
             course_status=course.status,
@@ -635,7 +654,7 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
                 overridden=overridden,
                 vitals=latest,
                 vitals_minutes=None if latest is None else int((now - latest.recorded_at).total_seconds() // 60),
-                marks=vitals_marks(latest, thresholds.get(course.rule_set_id, {})),
+                marks=marks_beyond(latest, limits.get(course.rule_set_id, ())),
                 given=given,
                 held=held,
                 nurse_name=(printed_name or username or "") if patient.assigned_nurse_id else "",

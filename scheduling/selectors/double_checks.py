@@ -30,11 +30,30 @@ def checks_to_answer(user, *, now, ward=None) -> list[DoubleCheck]:
     if ward is None:
         checks = _visible(user)
     else:
-        checks = DoubleCheck.objects.filter(dose__course__patient__ward=ward).select_related(
-            "dose__course__patient", "requested_by__profile"
+        # Only the columns the board's list shows: a third of the compiling of every column of six tables.
+        checks = (
+            DoubleCheck.objects.filter(dose__course__patient__ward=ward)
+            .select_related("dose__course__patient", "requested_by__profile")
+            .only(*_BOARD_CHECK_FIELDS)
         )
     pending = checks.filter(status=DoubleCheck.Status.PENDING, expires_at__gte=now, dose__status=Dose.Status.SCHEDULED)
     return list(pending.exclude(requested_by=user).order_by("requested_at", "pk"))
+
+
+# What the ward board shows of a check waiting (scheduling/templates/scheduling/mar/board.html).
+_BOARD_CHECK_FIELDS = (
+    "dose__cycle",
+    "dose__number",
+    "dose__course__patient__name",
+    "requested_by__username",
+    "requested_by__first_name",
+    "requested_by__last_name",
+    "requested_by__profile__printed_name",
+    "started_at",
+    "expires_at",
+    "status",
+    "requested_at",
+)
 
 
 def check_for(user, check_id) -> DoubleCheck:

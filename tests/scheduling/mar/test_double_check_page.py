@@ -88,3 +88,26 @@ def test_a_board_lists_only_the_checks_of_its_own_ward(client, dose_now, nurse_a
     client.force_login(floater)
     assert "Double checks waiting for you" in text(client.get(f"/wards/{ward_a.code}/"))
     assert "Double checks waiting for you" not in text(client.get(f"/wards/{ward_b.code}/"))
+
+
+def test_the_boards_list_of_checks_reads_what_it_shows_in_its_one_query(client, dose_now, nurse_a, nurse_a2):
+    """The checks waiting are read with only the columns the board shows: a column left out would cost a query per
+    check, which this count catches."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    record_assessment(dose_now.course.patient, nurse=nurse_a, now=NOW)
+    board_url = f"/wards/{dose_now.course.patient.ward.code}/"
+    client.force_login(nurse_a2)
+    client.get(board_url)
+    with CaptureQueriesContext(connection) as none_waiting:
+        assert "Double checks waiting for you" not in text(client.get(board_url))
+    client.force_login(nurse_a)
+    ask(client, dose_now)
+    client.force_login(nurse_a2)
+    client.get(board_url)
+    with CaptureQueriesContext(connection) as one_waiting:
+        board = text(client.get(board_url))
+    patient = dose_now.course.patient.name
+    assert f"{patient} · C1 #{dose_now.number}</a> — given by Alice Nurse RN" in board
+    assert len(one_waiting) == len(none_waiting)
