@@ -162,6 +162,10 @@ def test_board_shows_a_given_dose_and_the_counts(client, clock, ward_with_states
     row = rows["A-0003"]
     assert (row.state, row.given, row.held) == ("given", 1, 0)
     assert row.current.number == 2 and row.last.number == 1
+    # The board's own statement gives the times the ORM gives: the same instants, aware UTC.
+    assert (row.last.due_at, row.last.given_at) == (dose.due_at, NOW) and row.last.given_at.utcoffset() == timedelta(0)
+    assert row.current.due_at == dose.course.doses.get(cycle=1, number=2).due_at
+    assert row.vitals.recorded_at.utcoffset() == timedelta(0)
     client.force_login(nurse_a)
     assert 'data-state="given"' in text(client.get(f"/wards/{ward_a.code}/"))
 
