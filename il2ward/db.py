@@ -15,8 +15,10 @@ import functools
 import logging
 import random
 import time
+from collections.abc import Callable, Sequence
+from datetime import datetime
 
-from django.db import OperationalError, connection
+from django.db import OperationalError, connection, connections
 from django.db.models import signals
 
 log = logging.getLogger(__name__)
@@ -115,3 +117,59 @@ def _insert_orm(model, objs: list) -> None:
         objs[0].save(force_insert=True, using=connection.alias)
     else:
         model._default_manager.bulk_create(objs)
+
+
+class Statement:
+    """A read written once in SQL, for a page whose Django query building cost more than the query itself (the ward
+    board: ~8 ms of compiling a page, and as much again building model instances). `build(connection)` returns the
+    SQL — standard SQL for SQLite and PostgreSQL alike, with %(name)s parameters — once per process and database;
+    `fields` names the model field behind each column it returns (None: a value taken as the database gives it), whose
+    converters make each value what the ORM would give (SQLite sends datetimes and JSON as text). Rows come back as
+    lists, in the statement's order."""
+
+    def __init__(self, build: Callable[..., str], fields: Sequence):
+        self._build = build
+        self._fields = tuple(fields)
+        self._built: dict[str, tuple[str, list]] = {}
+
+    def _prepared(self, db) -> tuple[str, list]:
+        if db.alias not in self._built:
+            converters = []
+            for field in self._fields:
+                if field is None:
+                    converters.append(())
+                    continue
+                column = field.get_col(field.model._meta.db_table)
+                found = [*db.ops.get_db_converters(column), *field.get_db_converters(db)]
+                converters.append(tuple((converter, column) for converter in found))
+            self._built[db.alias] = (self._build(db), converters)
+        return self._built[db.alias]
+
+    def rows(self, params: dict, *, using: str = "default") -> list[list]:
+        db = connections[using]
+        sql, converters = self._prepared(db)
+        adapt = db.ops.adapt_datetimefield_value
+        params = {key: adapt(value) if isinstance(value, datetime) else value for key, value in params.items()}
+        with db.cursor() as cursor:
+            if db.vendor == "postgresql":
+                from psycopg.types.datetime import TimestamptzLoader
+
+                # psycopg's compiled timestamptz loader (register_loader picks it) instead of Django's, which is
+                # Python and cost more than half a board's time on the client. The same instants, aware, in the
+                # session's time zone (UTC: Django sets it).
+                cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+            cursor.execute(sql, params)
+            fetched = cursor.fetchall()
+        rows = []
+        for raw in fetched:
+            row = list(raw)
+            for i, pairs in enumerate(converters):
+                for converter, column in pairs:
+                    row[i] = converter(row[i], column, db)
+            rows.append(row)
+        return rows
+
+
+def table_names(db, **models) -> dict[str, str]:
+    """{"dose": '"scheduling_dose"', ...}: the quoted table of each model, to format a Statement's SQL."""
+    return {key: db.ops.quote_name(model._meta.db_table) for key, model in models.items()}

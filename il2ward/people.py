@@ -16,7 +16,12 @@ def printed_name(user) -> str:
         return ""
     profile = getattr(user, "profile", None)
     full_name = user.get_full_name() if hasattr(user, "get_full_name") else ""  # AnonymousUser has none
-    return (profile.printed_name if profile is not None else "") or full_name or user.get_username()
+    return printed_name_of(profile.printed_name if profile is not None else "", full_name, user.get_username())
+
+
+def printed_name_of(printed: str | None, full_name: str, username: str) -> str:
+    """printed_name from the columns a read selected (the profile's printed name, "first last", the username)."""
+    return printed or full_name.strip() or username
 
 
 def initials(name: str) -> str:

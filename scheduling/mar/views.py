@@ -109,7 +109,7 @@ def ward_page(request, code: str):
         return response
     context = {"ward": ward, "board": board.ward_board(ward, now=minute), "now": now, "etag": etag, "wards": wards}
     # The double checks on this ward waiting for this nurse (not her own): refreshed with the board's poll.
-    context["checks"] = double_checks.checks_to_answer(request.user, now=now, ward=ward)
+    context["checks"] = double_checks.waiting_on_ward(request.user, now=now, ward=ward)
     context["can_assign"] = access.has_role(request.user, Role.CHARGE_NURSE, Role.ADMIN)
     if request.htmx:  # the poll: what changed
         known = _known_rows(request.headers.get("X-IL2Ward-Rows", ""))

@@ -12,10 +12,11 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connections
 from django.db.models import Case, Prefetch, Value, When
 
+from il2ward.db import Statement, table_names
 from il2ward.models import Patient, StaffProfile, Ward
+from il2ward.people import printed_name_of
 from monitoring.domain import engine
 from monitoring.domain.panels import capillary_leak_panel
 from monitoring.domain.rulesets import BOARD_MARKS, comparison
@@ -496,7 +497,8 @@ _BOARD_SQL = """WITH b AS {materialized} (
   WHERE p.ward_id = %(ward)s AND c.status IN ({open_statuses})
 )
 SELECT b.id, b.status, b.first_dose_at, b.discontinued_at, b.rule_set_id, b.patient_id,
-  b.name, b.mrn, b.assigned_nurse_id, sp.printed_name, u.username, b.given_count, b.held_count,
+  b.name, b.mrn, b.assigned_nurse_id, sp.printed_name, u.first_name, u.last_name, u.username,
+  b.given_count, b.held_count,
   {open_slot},
   {last_slot},
   v.recorded_at, v.sbp, v.dbp, v.heart_rate, v.resp_rate, v.spo2, v.temp_c, v.o2_lpm, v.fio2_pct, v.rhythm,
@@ -525,88 +527,57 @@ _BOARD_FIELDS = (
     *(Course._meta.get_field(n) for n in ("id", "status", "first_dose_at", "discontinued_at", "rule_set", "patient")),
     *(Patient._meta.get_field(n) for n in ("name", "mrn", "assigned_nurse")),
     StaffProfile._meta.get_field("printed_name"),
-    None,  # the nurse's username
+    None,  # the nurse's first name
+    None,  # last name
+    None,  # username
     None,  # given count
     None,  # held count
     *_OPEN_FIELDS,
     *_LAST_FIELDS,
     *(VitalSigns._meta.get_field(field.name) for field in dataclasses.fields(BoardVitals)),
 )
-_statements: dict[str, tuple[str, list]] = {}
 
 
-def _statement(alias: str) -> tuple[str, list]:
-    """The board's statement and its columns' converters for one database connection (built once per process)."""
-    if alias not in _statements:
-        connection = connections[alias]
-        quote = connection.ops.quote_name
-        tables = {
-            "dose": Dose,
-            "course": Course,
-            "patient": Patient,
-            "vitals": VitalSigns,
-            "evaluation": DoseEvaluation,
-            "override": Override,
-            "administration": Administration,
-            "hold": Hold,
-            "user": Patient._meta.get_field("assigned_nurse").related_model,
-            "profile": StaffProfile,
-        }
-        names = {key: quote(model._meta.db_table) for key, model in tables.items()}
-        sql = _BOARD_SQL.format(
-            materialized="MATERIALIZED" if connection.vendor == "postgresql" else "",
-            open_statuses=", ".join(f"%(open_{i})s" for i in range(len(Course.OPEN_STATUSES))),
-            open_slot=_OPEN_SQL.format(**names),
-            last_slot=_LAST_SQL,
-            slot_joins=_SLOT_JOINS.format(**names),
-            **names,
-        )
-        converters = []
-        for field in _BOARD_FIELDS:
-            if field is None:
-                converters.append(())
-                continue
-            column = field.get_col(field.model._meta.db_table)
-            found = [*connection.ops.get_db_converters(column), *field.get_db_converters(connection)]
-            converters.append(tuple((converter, column) for converter in found))
-        _statements[alias] = (sql, converters)
-    return _statements[alias]
+def _build_board_sql(db) -> str:
+    names = table_names(
+        db,
+        dose=Dose,
+        course=Course,
+        patient=Patient,
+        vitals=VitalSigns,
+        evaluation=DoseEvaluation,
+        override=Override,
+        administration=Administration,
+        hold=Hold,
+        user=Patient._meta.get_field("assigned_nurse").related_model,
+        profile=StaffProfile,
+    )
+    return _BOARD_SQL.format(
+        materialized="MATERIALIZED" if db.vendor == "postgresql" else "",
+        open_statuses=", ".join(f"%(open_{i})s" for i in range(len(Course.OPEN_STATUSES))),
+        open_slot=_OPEN_SQL.format(**names),
+        last_slot=_LAST_SQL,
+        slot_joins=_SLOT_JOINS.format(**names),
+        **names,
+    )
 
 
-def _board_rows(ward: Ward, *, now: datetime) -> list[tuple]:
+_BOARD = Statement(_build_board_sql, _BOARD_FIELDS)
+
+
+def _board_rows(ward: Ward, *, now: datetime) -> list[list]:
     """One row per open course of the ward (see _BOARD_SQL), each value as the ORM would give it."""
-    alias = Course.objects.db
-    connection = connections[alias]
-    sql, converters = _statement(alias)
-    adapt = connection.ops.adapt_datetimefield_value
     params = {
         "ward": ward.pk,
-        "now": adapt(now),
-        "open_from": adapt(now - timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES)),
+        "now": now,
+        "open_from": now - timedelta(minutes=settings.IL2WARD_WINDOW_MINUTES),
         "scheduled": Dose.Status.SCHEDULED.value,
         "given": Dose.Status.GIVEN.value,
         "held": Dose.Status.HELD.value,
         "missed": Dose.Status.MISSED.value,
         **{f"open_{i}": str(status) for i, status in enumerate(Course.OPEN_STATUSES)},
     }
-    with connection.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            from psycopg.types.datetime import TimestamptzLoader
-
-            # psycopg's compiled timestamptz loader (register_loader picks it) instead of Django's, which is Python
-            # and cost more than half the statement's time on the client (~600 times a page). The same instants,
-            # aware, in the session's time zone (UTC: Django sets it).
-            cursor.cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
-        cursor.execute(sql, params)
-        fetched = cursor.fetchall()
-    rows = []
-    for raw in fetched:
-        row = list(raw)
-        for i, pairs in enumerate(converters):
-            for converter, column in pairs:
-                row[i] = converter(row[i], column, connection)
-        rows.append(row)
-    return rows
+    return _BOARD.rows(params, using=Course.objects.db)
 
 
 def ward_board(ward: Ward, *, now: datetime) -> Board:
@@ -618,12 +589,13 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
     thresholds = _thresholds(row[4] for row in fetched)
     zone = ward.zone
     limits = {pk: mark_limits(values) for pk, values in thresholds.items()}
-    opened, last, seen = 13, 13 + len(_OPEN_FIELDS), 13 + len(_OPEN_FIELDS) + len(_LAST_FIELDS)
+    opened = 15
+    last, seen = opened + len(_OPEN_FIELDS), opened + len(_OPEN_FIELDS) + len(_LAST_FIELDS)
     rows = []
     for row in fetched:
         course = BoardCourse(*row[0:6])
         patient = BoardPatient(row[5], *row[6:9])
-        printed_name, username, given, held = row[9:13]
+        printed, first_name, last_name, username, given, held = row[9:opened]
         if row[opened] is not None:
             row[opened + 5] = bool(row[opened + 5])
             cur = OpenSlot(*row[opened:last])
@@ -664,7 +636,9 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
                 marks=marks_beyond(latest, limits.get(course.rule_set_id, ())),
                 given=given,
                 held=held,
-                nurse_name=(printed_name or username or "") if patient.assigned_nurse_id else "",
+                nurse_name=printed_name_of(printed, f"{first_name} {last_name}", username)
+                if patient.assigned_nurse_id
+                else "",
             )
         )
     order = list(STATES)

@@ -91,8 +91,8 @@ def test_a_board_lists_only_the_checks_of_its_own_ward(client, dose_now, nurse_a
 
 
 def test_the_boards_list_of_checks_reads_what_it_shows_in_its_one_query(client, dose_now, nurse_a, nurse_a2):
-    """The checks waiting are read with only the columns the board shows: a column left out would cost a query per
-    check, which this count catches."""
+    """The checks waiting are one read of the columns the board shows (scheduling.selectors.double_checks
+    .waiting_on_ward): a check costs no query of its own, and the list names the patient, the slot and the nurse."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
