@@ -487,8 +487,8 @@ _BOARD_SQL = """WITH b AS {materialized} (
     p.name, p.mrn, p.assigned_nurse_id,
     (SELECT d.id FROM {dose} d WHERE d.course_id = c.id AND d.status = %(scheduled)s AND d.due_at >= %(open_from)s
      ORDER BY d.due_at LIMIT 1) AS open_id,
-    (SELECT d.id FROM {dose} d WHERE d.course_id = c.id AND d.status IN (%(given)s, %(held)s, %(missed)s)
-     ORDER BY d.due_at DESC LIMIT 1) AS last_id,
+    (SELECT d.id FROM {dose} d WHERE d.course_id = c.id AND d.status IN ({charted}) ORDER BY d.due_at DESC LIMIT 1)
+     AS last_id,
     (SELECT COUNT(*) FROM {dose} d WHERE d.course_id = c.id AND d.status = %(given)s) AS given_count,
     (SELECT COUNT(*) FROM {dose} d WHERE d.course_id = c.id AND d.status = %(held)s) AS held_count,
     (SELECT v.id FROM {vitals} v WHERE v.patient_id = c.patient_id AND v.entered_in_error_at IS NULL
@@ -554,7 +554,8 @@ def _build_board_sql(db) -> str:
     )
     return _BOARD_SQL.format(
         materialized="MATERIALIZED" if db.vendor == "postgresql" else "",
-        open_statuses=", ".join(f"%(open_{i})s" for i in range(len(Course.OPEN_STATUSES))),
+        open_statuses=", ".join(f"%({key})s" for key in _listed("open", Course.OPEN_STATUSES)),
+        charted=", ".join(f"%({key})s" for key in _listed("charted", CHARTED)),
         open_slot=_OPEN_SQL.format(**names),
         last_slot=_LAST_SQL,
         slot_joins=_SLOT_JOINS.format(**names),
@@ -563,6 +564,11 @@ def _build_board_sql(db) -> str:
 
 
 _BOARD = Statement(_build_board_sql, _BOARD_FIELDS)
+
+
+def _listed(name: str, values) -> dict[str, str]:
+    """The parameters of an IN list: {"open_0": "scheduling", ...}."""
+    return {f"{name}_{i}": str(value) for i, value in enumerate(values)}
 
 
 def _board_rows(ward: Ward, *, now: datetime) -> list[list]:
@@ -574,8 +580,8 @@ def _board_rows(ward: Ward, *, now: datetime) -> list[list]:
         "scheduled": Dose.Status.SCHEDULED.value,
         "given": Dose.Status.GIVEN.value,
         "held": Dose.Status.HELD.value,
-        "missed": Dose.Status.MISSED.value,
-        **{f"open_{i}": str(status) for i, status in enumerate(Course.OPEN_STATUSES)},
+        **_listed("open", Course.OPEN_STATUSES),
+        **_listed("charted", CHARTED),
     }
     return _BOARD.rows(params, using=Course.objects.db)
 
