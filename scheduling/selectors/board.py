@@ -420,13 +420,6 @@ def _open_courses(ward: Ward):
     return Course.objects.filter(patient__ward=ward, status__in=Course.OPEN_STATUSES)
 
 
-def _thresholds(rule_set_ids) -> dict[int, dict]:
-    """Each rule set's thresholds (one query): the database extracts them, so the whole definition (every rule) is
-    neither sent nor decoded."""
-    rows = RuleSetVersion.objects.filter(pk__in=set(rule_set_ids)).values_list("pk", "definition__thresholds")
-    return {pk: thresholds or {} for pk, thresholds in rows.order_by()}
-
-
 @dataclass(frozen=True, slots=True)
 class BoardPatient:
     pk: int
@@ -566,6 +559,31 @@ def _build_board_sql(db) -> str:
 _BOARD = Statement(_build_board_sql, _BOARD_FIELDS)
 
 
+def _build_thresholds_sql(db) -> str:
+    names = table_names(db, rule_set=RuleSetVersion, course=Course, patient=Patient)
+    # The database extracts the thresholds: the whole definition (every rule) is neither sent nor decoded.
+    if db.vendor == "postgresql":
+        extract = "r.definition -> 'thresholds'"
+    else:
+        extract = "json_extract(r.definition, '$.thresholds')"
+    statuses = ", ".join(f"%({key})s" for key in _listed("open", Course.OPEN_STATUSES))
+    return (
+        f"SELECT r.id, {extract} FROM {names['rule_set']} r WHERE r.id IN (SELECT c.rule_set_id "
+        f"FROM {names['course']} c JOIN {names['patient']} p ON p.id = c.patient_id "
+        f"WHERE p.ward_id = %(ward)s AND c.status IN ({statuses}))"
+    )
+
+
+# The rule sets of the ward's open courses, each with its thresholds (the JSON field's converter decodes them).
+_THRESHOLDS = Statement(_build_thresholds_sql, (None, RuleSetVersion._meta.get_field("definition")))
+
+
+def _thresholds(ward: Ward) -> dict[int, dict]:
+    """The thresholds of each rule set of the ward's open courses (one query)."""
+    params = {"ward": ward.pk, **_listed("open", Course.OPEN_STATUSES)}
+    return {pk: thresholds or {} for pk, thresholds in _THRESHOLDS.rows(params, using=Course.objects.db)}
+
+
 def _listed(name: str, values) -> dict[str, str]:
     """The parameters of an IN list: {"open_0": "scheduling", ...}."""
     return {f"{name}_{i}": str(value) for i, value in enumerate(values)}
@@ -592,9 +610,8 @@ def ward_board(ward: Ward, *, now: datetime) -> Board:
     fetched = _board_rows(ward, now=now)
     if not fetched:
         return Board(ward=ward, rows=[], now=now)
-    thresholds = _thresholds(row[4] for row in fetched)
+    limits = {pk: mark_limits(values) for pk, values in _thresholds(ward).items()}
     zone = ward.zone
-    limits = {pk: mark_limits(values) for pk, values in thresholds.items()}
     opened = 15
     last, seen = opened + len(_OPEN_FIELDS), opened + len(_OPEN_FIELDS) + len(_LAST_FIELDS)
     rows = []
@@ -683,7 +700,7 @@ def downtime_sheet(ward: Ward, *, now: datetime, hours: int = 24) -> list[Downti
     ):
         doses.setdefault(dose.course_id, []).append(dose)
     vitals = latest_vitals_for([c.patient_id for c in courses], now=now)
-    thresholds = _thresholds(c.rule_set_id for c in courses) if courses else {}
+    thresholds = _thresholds(ward) if courses else {}
     return [
         DowntimeEntry(
             patient=c.patient,
