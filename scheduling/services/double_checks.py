@@ -101,6 +101,18 @@ def double_check_request(
                 reconstituted_at=reconstituted_at,
                 early_reason=early_reason,
             )
+            patient = dose.course.patient
+            notify(
+                kind=BELL,
+                recipients=Directory({patient.ward_id}).second_nurses(patient, asked_by=by),
+                dedupe=_bell_topic(check.pk),
+                now=now,
+                patient=patient,
+                course_id=dose.course_id,
+                dose_id=dose.pk,
+                details={"cycle": dose.cycle, "number": dose.number, "double_check": check.pk},
+            )
+            # Audited last: the chain's lock (one for every writer) is held only from here to the commit.
             audit(
                 actor=by,
                 action="double_check.request",
@@ -117,17 +129,6 @@ def double_check_request(
                     "evaluation": evaluation.pk if evaluation else None,
                 },
             )
-            patient = dose.course.patient
-            notify(
-                kind=BELL,
-                recipients=Directory({patient.ward_id}).second_nurses(patient, asked_by=by),
-                dedupe=_bell_topic(check.pk),
-                now=now,
-                patient=patient,
-                course_id=dose.course_id,
-                dose_id=dose.pk,
-                details={"cycle": dose.cycle, "number": dose.number, "double_check": check.pk},
-            )
             return check
     raise Conflict(refusal, _refusal_detail(refusal, evaluation))
 
@@ -142,6 +143,7 @@ def _locked_check(check_id: int) -> tuple[Dose, DoubleCheck]:
     check = (
         DoubleCheck.objects.select_for_update(of=("self",), no_key=True).select_related("requested_by").get(pk=check_id)
     )
+    check.dose = dose  # the row just locked, with its course, patient and ward
     return dose, check
 
 
@@ -194,10 +196,7 @@ def double_check_accept(*, check_id: int, by, verified_dose_iu: int | None, now:
             actor=by,
             check=check,
         )
-        if adm is not None:
-            DoubleCheck.objects.filter(pk=check.pk).update(
-                status=DoubleCheck.Status.ACCEPTED, decided_by=by, decided_at=now, administration=adm
-            )
+        if adm is not None:  # the check accepted with it: adm.double_check
             return adm
         closed = refusal == "double_check_mismatch" and _count_mismatch(check, dose=dose, by=by, now=now)
     if closed:  # after the commit: the count and the closing stand with the refusal
