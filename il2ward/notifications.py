@@ -31,7 +31,7 @@ from django.db.models import F, Q
 from django.http import Http404
 from django.utils import timezone
 
-from il2ward.audit import audit
+from il2ward.audit import Entry, audit, audit_many
 from il2ward.channels import REGISTRY, ChannelError, message_for
 from il2ward.channels.in_app import NAME as IN_APP
 from il2ward.db import retry_transaction
@@ -310,11 +310,14 @@ def notifications_acknowledge_reminders(*, by, now: datetime) -> int:
 
 def notifications_resolve(*, now: datetime, reason: str, kinds, dose_id: int | None = None,
                           course_id: int | None = None, dose_ids=None, patient_id: int | None = None,
-                          where: Q | None = None, by=None) -> int:  # fmt: skip
+                          where: Q | None = None, by=None, audit_into: list[Entry] | None = None) -> int:  # fmt: skip
     """The state change that answers them (a dose given or held, a hold overridden, a course stopped, an assessment
     or vitals charted) resolves the dose's (doses', course's, patient's) open notifications of these kinds, for every
     recipient, with the reason, and cancels their pending e-mail and webhook deliveries. Call inside that state
-    change's transaction. One query when none is open. Returns the rows resolved."""
+    change's transaction. One query when none is open. Returns the rows resolved.
+
+    `audit_into`: the caller's list of entries, appended to the chain with its own in one append (one lock of the
+    chain, taken last); without it the resolution is audited here."""
     if dose_id is not None:
         scope = Q(dose_id=dose_id)
     elif dose_ids is not None:
@@ -330,17 +333,25 @@ def notifications_resolve(*, now: datetime, reason: str, kinds, dose_id: int | N
     open_rows = Notification.objects.filter(
         scope, kind__in=list(kinds), acknowledged_at__isnull=True, resolved_at__isnull=True
     )
-    ids = list(open_rows.values_list("pk", flat=True))
-    if not ids:
+    found = list(open_rows.values_list("pk", "patient_id", "course_id", "dose_id"))
+    if not found:
         return 0
+    ids = [pk for pk, *_ in found]
     Notification.objects.filter(pk__in=ids).update(resolved_at=now, resolved_reason=reason[:64])
     cancelled = Delivery.objects.filter(notification_id__in=ids, status=Delivery.Status.PENDING).update(
         status=Delivery.Status.CANCELLED, last_error=f"done: {reason}"[:200]
     )
-    first = Notification.objects.get(pk=ids[0])
-    audit(actor=by, action="notification.resolve", obj=first, at=now, reason=reason,
-          new={"dose": dose_id, "doses": sorted(dose_ids) if dose_ids is not None else None, "course": course_id,
-               "patient": patient_id, "resolved": ids, "deliveries_cancelled": cancelled})  # fmt: skip
+    # The audited object is the first row: its identity and the ids that map it to its ward, as read above.
+    first_id, first_patient, first_course, first_dose = found[0]
+    first = Notification(pk=first_id, patient_id=first_patient, course_id=first_course, dose_id=first_dose)
+    entry = Entry(by, "notification.resolve", first, now, reason=reason,
+                  new={"dose": dose_id, "doses": sorted(dose_ids) if dose_ids is not None else None,
+                       "course": course_id, "patient": patient_id, "resolved": ids,
+                       "deliveries_cancelled": cancelled})  # fmt: skip
+    if audit_into is not None:
+        audit_into.append(entry)
+    else:
+        audit_many([entry])
     return len(ids)
 
 

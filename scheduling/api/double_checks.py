@@ -98,8 +98,8 @@ class DoseDoubleChecks(APIView):
     @extend_schema(request=RequestSerializer, responses={201: out.DoubleCheckOut})
     def post(self, request, pk: int):
         def act(dose_id, data, now):
-            check = services.double_check_request(dose_id=dose_id, by=request.user, now=now, **data)
-            return checks.check_for(request.user, check.pk)
+            # The check as the service wrote it, with the dose it locked: not read again (charting is the hot path).
+            return services.double_check_request(dose_id=dose_id, by=request.user, now=now, **data)
 
         return _nursing_action(
             request, pk, find=selectors.visible_dose_id, act=act, serializer=RequestSerializer,
@@ -126,19 +126,13 @@ class DoubleCheckAccept(APIView):
 
     @extend_schema(request=AcceptSerializer, responses={201: out.DoubleCheckOut})
     def post(self, request, pk: int):
-        def act(check, data, now):
-            adm = services.double_check_accept(check_id=check.pk, by=request.user, now=now, **data)
-            # The check as the service left it, without reading it again (charting is the hot path).
-            check.status, check.decided_by, check.decided_at, check.administration_id = (
-                "accepted",
-                request.user,
-                now,
-                adm.pk,
-            )
-            return check
+        def act(check_id, data, now):
+            adm = services.double_check_accept(check_id=check_id, by=request.user, now=now, **data)
+            # The check as the service locked and accepted it, not read again (charting is the hot path).
+            return adm.double_check
 
         return _nursing_action(
-            request, pk, find=checks.check_for, act=act, serializer=AcceptSerializer,
+            request, pk, find=checks.visible_check_id, act=act, serializer=AcceptSerializer,
             status_code=status.HTTP_201_CREATED,
         )  # fmt: skip
 

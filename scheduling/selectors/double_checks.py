@@ -114,6 +114,15 @@ def check_for(user, check_id) -> DoubleCheck:
         raise Http404("No such double check") from exc
 
 
+def visible_check_id(user, check_id) -> int:
+    """The check's id when the user may see it (one query, nothing fetched); else 404."""
+    try:
+        found = DoubleCheck.objects.filter(pk=check_id, dose__course__patient__in=access.visible_patients(user))
+        return found.values_list("pk", flat=True).get()
+    except (DoubleCheck.DoesNotExist, ValueError, TypeError) as exc:
+        raise Http404("No such double check") from exc
+
+
 def open_check(dose: Dose, *, now) -> DoubleCheck | None:
     """The dose's pending, unexpired check, if any."""
     return (

@@ -244,8 +244,9 @@ def _chart_given(
     dose, *, by, verifier, started_at, ended_at, vial_lot, reconstituted_at, early_reason, evaluation, now,
     actor=None, check=None,
 ):  # fmt: skip
-    """Write the administration. `check`: the pending double check it answers (accepted with it); any other pending
-    check of the dose is cancelled, since the dose is given."""
+    """Write the administration. `check`: the pending double check it answers (accepted with it, and left as
+    accepted in memory too); any other pending check of the dose is cancelled, since the dose is given. Every audit
+    event goes in one append, last: the chain's lock (one for every writer) is held only from there to the commit."""
     course = dose.course
     adm = Administration.objects.create(
         dose=dose,
@@ -270,7 +271,16 @@ def _chart_given(
         cancelled = list(pending.values_list("pk", flat=True))
         if cancelled:
             pending.update(status=DoubleCheck.Status.CANCELLED, decided_at=now, decided_by=by)
-    notifications_resolve(dose_id=dose.pk, kinds=DOSE_WORK, reason="dose given", by=actor or by, now=now)
+    else:
+        DoubleCheck.objects.filter(pk=check.pk).update(
+            status=DoubleCheck.Status.ACCEPTED, decided_by=verifier, decided_at=now, administration=adm
+        )
+        check.status, check.decided_by, check.decided_at = DoubleCheck.Status.ACCEPTED, verifier, now
+        check.administration = adm  # and adm.double_check is this check (one-to-one)
+    entries: list[Entry] = []
+    notifications_resolve(
+        dose_id=dose.pk, kinds=DOSE_WORK, reason="dose given", by=actor or by, now=now, audit_into=entries
+    )
     administered = Entry(
         actor or by,
         "dose.administer",
@@ -294,8 +304,8 @@ def _chart_given(
             "double_checks_cancelled": cancelled,
         },
     )
-    entries = [administered]
-    if check is not None:  # appended with the administration: one lock of the chain, not two
+    entries.append(administered)
+    if check is not None:
         entries.append(
             Entry(
                 actor or by,

@@ -20,7 +20,15 @@ from il2ward.models import Patient
 from monitoring import selectors
 from monitoring.domain import engine
 from monitoring.domain.rulesets import CONSENSUS_2014
-from monitoring.models import BedsideExam, LabResult, NeuroAssessment, VitalSigns, WeightMeasurement
+from monitoring.models import (
+    BedsideExam,
+    ClinicalEvent,
+    FluidBalance,
+    LabResult,
+    NeuroAssessment,
+    VitalSigns,
+    WeightMeasurement,
+)
 from monitoring.selectors import SnapshotRequest, snapshots_for
 from tests.charting import NORMAL_EXAM
 from tests.conftest import NOW
@@ -114,6 +122,46 @@ def test_the_lateral_reads_pick_the_rows_the_standard_sql_picks(seed, ward_a, nu
         assert a == engine.evaluate(portable[request.patient_id], rule_set=CONSENSUS_2014, now=NOW).to_dict()
     assert any(s.conflicts for s in lateral.values()), "the data should include ties that conflict"
     assert any(s.previous_creatinine for s in lateral.values()) and any(s.troponin_ng_l for s in lateral.values())
+
+
+def _fluids_and_events(patients, user, rng):
+    """Fluid periods q8h and clinical events over four days around the course starts: in error, after now, resolved
+    before, after or not at all, recorded before or during the course."""
+    fluids, events = [], []
+    for p in patients:
+        for i in range(12):
+            end = NOW - i * 8 * H + rng.choice((0 * M, 20 * M, -20 * M))
+            extra = {"entered_in_error_at": NOW} if rng.random() < 0.1 else {}
+            fluids.append(FluidBalance(
+                patient=p, recorded_at=end, recorded_by=user, created_at=NOW, period_start=end - 8 * H,
+                period_end=end, urine_ml=rng.choice((900, 120, 60)), diarrhea_ml=rng.choice((None, 0, 1200)), **extra,
+            ))  # fmt: skip
+        for _ in range(6):
+            at = NOW - rng.randrange(0, 96) * H + rng.choice((0 * M, 10 * M))  # a few after now: never read
+            resolved = rng.choice((None, at + H, NOW + H, NOW - M))
+            extra = {"entered_in_error_at": NOW} if rng.random() < 0.1 else {}
+            events.append(ClinicalEvent(
+                patient=p, recorded_at=at, recorded_by=user, created_at=NOW,
+                kind=rng.choice(("infection", "chest_pain")), resolved_at=resolved and max(resolved, at), **extra,
+            ))  # fmt: skip
+    FluidBalance.objects.bulk_create(fluids)
+    ClinicalEvent.objects.bulk_create(events)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_the_fluid_and_event_reads_in_sql_pick_the_rows_the_orm_picks(seed, ward_a, nurse_a):
+    rng = random.Random(seed)
+    patients = _patients(ward_a, 6)
+    _fluids_and_events(patients, nurse_a, rng)
+    requests = _requests(patients, rng)
+
+    fluids = selectors._fluid_periods(requests, now=NOW)
+    assert fluids == selectors._fluid_periods_portable(requests, now=NOW)
+    events = selectors._events(requests, now=NOW)
+    assert events == selectors._events_portable(requests, now=NOW)
+    assert sum(map(len, fluids.values())) and sum(map(len, events.values()))
+    resolved = [e for found in events.values() for e in found if e.resolved_at is not None and e.resolved_at <= NOW]
+    assert resolved, "the data should include events resolved before now, read because they are in the course"
 
 
 def test_the_standard_sql_reads_are_the_nearest_case_they_grow_with_history(ward_a, nurse_a, monkeypatch):
