@@ -4,7 +4,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from il2ward.errors import Forbidden
-from il2ward.models import NURSING_ROLES, Patient, Role, Ward
+from il2ward.models import NURSING_ROLES, Patient, Role, StaffProfile, Ward
 
 WIDE_ROLES = (Role.ONCOLOGIST, Role.PHARMACIST, Role.ADMIN)  # see every ward
 
@@ -47,7 +47,11 @@ def visible_patients(user) -> QuerySet[Patient]:
         return Patient.objects.all()
     if not user.is_authenticated:
         return Patient.objects.none()
-    return Patient.objects.filter(ward__staff__user=user)
+    # The user's ward ids straight from the profile's ward list: joining the wards themselves cost every gated read
+    # (patients, doses, checks) twice the planning time for no row.
+    return Patient.objects.filter(
+        ward_id__in=StaffProfile.wards.through.objects.filter(staffprofile__user=user).values("ward_id")
+    )
 
 
 def patient_for(user, patient_id) -> Patient:

@@ -41,7 +41,9 @@ class CourseCreateSerializer(serializers.Serializer):
     confirm_reason = serializers.CharField(required=False, default="", allow_blank=True, max_length=500)
 
 
-def dose_representation(dose: Dose, zone) -> dict:
+def dose_representation(dose: Dose, zone, *, administration=None) -> dict:
+    """The dose as the API shows it; `administration`: its standing administration when the caller holds it (read
+    otherwise)."""
     return {
         "id": dose.pk,
         "course": dose.course_id,
@@ -52,7 +54,7 @@ def dose_representation(dose: Dose, zone) -> dict:
         "status": dose.status,
         "flag": dose.flag or None,
         "evaluation": evaluation_representation(dose.latest_evaluation),
-        "administration": administration_representation(selectors.standing_administration(dose)),
+        "administration": administration_representation(administration or selectors.standing_administration(dose)),
     }
 
 
@@ -262,10 +264,10 @@ class AdministerDose(APIView):
     @extend_schema(request=AdministerSerializer, responses={201: out.DoseOut})
     def post(self, request, pk: int):
         access.require_role(request.user, Role.NURSE, Role.CHARGE_NURSE)
-        dose = selectors.dose_for(request.user, pk)
+        dose_id = selectors.visible_dose_id(request.user, pk)
         data = validated(AdministerSerializer, request)
         adm = services.dose_administer(
-            dose_id=dose.pk,
+            dose_id=dose_id,
             by=request.user,
             started_at=data["started_at"],
             ended_at=data.get("ended_at"),
@@ -277,9 +279,10 @@ class AdministerDose(APIView):
             early_reason=data.get("early_reason", ""),
             now=timezone.now(),
         )
-        dose = selectors.dose_for(request.user, pk)
-        body = dose_representation(dose, dose.course.patient.ward.zone)
-        body["administration"] = administration_representation(adm)
+        # The dose as the service locked and charted it, not read again (charting is the hot path).
+        dose = adm.dose
+        dose.latest_evaluation = selectors.latest_evaluation_of(dose)
+        body = dose_representation(dose, dose.course.patient.ward.zone, administration=adm)
         return Response(body, status=status.HTTP_201_CREATED)
 
 

@@ -13,7 +13,7 @@ from monitoring.models import RuleSetVersion
 from scheduling.domain import dosing
 from scheduling.domain.aware import as_utc
 from scheduling.domain.signed_records import local_date
-from scheduling.models import Administration, Course, Dose, Hold, Override
+from scheduling.models import Administration, Course, Dose, DoseEvaluation, Hold, Override
 
 # History read for a slot starts 48 h before the course's first dose (HOLD-RULES §3: observations charted before the
 # course row was created count like any other). SCH-RETREAT keeps a new course at least 7 weeks after the previous
@@ -141,6 +141,13 @@ def dose_for(user, dose_id) -> Dose:
         )
     except (Dose.DoesNotExist, ValueError, TypeError) as exc:
         raise Http404("No such dose") from exc
+
+
+def latest_evaluation_of(dose: Dose) -> DoseEvaluation | None:
+    """The dose's latest evaluation with its rule set (one query; none when it has none)."""
+    if dose.latest_evaluation_id is None:
+        return None
+    return DoseEvaluation.objects.select_related("rule_set").get(pk=dose.latest_evaluation_id)
 
 
 def visible_dose_id(user, dose_id) -> int:

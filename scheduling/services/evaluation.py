@@ -51,9 +51,9 @@ def evaluate_doses(
     time is at or before it, as known now; such an evaluation is stored with the administration and the refusal but
     does not change the dose's flag or raise notifications (the evaluation as of now does that).
 
-    `doses` must come with `course__patient__ward`, `course__rule_set`, `course__oncologist` and
-    `latest_evaluation` selected; a sweep selects DOSE_RELATED, so that telling many newly flagged doses' people reads
-    nobody per dose. Queries: 7 (snapshots) + 2 (insert, update); when doses are newly flagged, 1 more (the nursing
+    `doses` must come with `course__patient__ward` and `course__rule_set` selected; a sweep selects DOSE_RELATED, so
+    that telling many newly flagged doses' people reads nobody per dose (one locked dose reads its oncologist when
+    it is newly flagged). Queries: 7 (snapshots) + 2 (insert, update); when doses are newly flagged, 1 more (the nursing
     staff of their wards), 4 for the notifications and 1 for the overrides still standing (and a transaction when
     the caller has none).
     """

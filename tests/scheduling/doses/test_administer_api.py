@@ -343,3 +343,27 @@ def test_a_start_30_min_before_due_asks_no_reason(api, ready, patient_a, nurse_a
     )
     assert response.status_code == 201, response.content
     assert Administration.objects.get().early_reason == ""
+
+
+def test_the_answer_is_the_dose_as_stored_though_it_is_not_read_again(api, charted, nurse_a):
+    dose = first_dose(charted)
+    api.as_user(nurse_a).post(url(dose, "evaluate"))  # the dose's latest evaluation, shown in both
+    given = api.as_user(nurse_a).post(url(dose), body(), format="json")
+    assert given.status_code == 201, given.content
+    detail = api.as_user(nurse_a).get(f"/api/v1/doses/{dose.pk}/").json()
+    assert given.json()["evaluation"] is not None and given.json()["status"] == "given"
+    assert given.json() == {key: detail[key] for key in given.json()}
+
+
+ADMINISTER_QUERIES = 27  # token and roles; the dose (visibility); the second nurse's lockout (two sums), user and
+# roles; the dose locked with its course, patient, ward and rule set; her ward; the evaluation as of the start (seven
+# snapshot reads, insert); stop history; administration, dose; pending checks; the dose's work; one audit append
+# (head, row); the atomic block's savepoint and release; for the answer, the dose's latest evaluation and nothing more.
+
+
+def test_the_administer_runs_a_pinned_number_of_queries(api, charted, nurse_a, django_assert_num_queries):
+    client, dose = api.as_user(nurse_a), first_dose(charted)
+    client.post(url(dose, "evaluate"))  # as the window's sweep does: the answer shows this latest evaluation
+    with django_assert_num_queries(ADMINISTER_QUERIES):
+        response = client.post(url(dose), body(), format="json")
+    assert response.status_code == 201, response.content
