@@ -12,6 +12,10 @@ tasks published on commit go to the filesystem transport in that temporary direc
 Commits do not wait for the disk (SQLite `synchronous=OFF`, PostgreSQL `synchronous_commit=off`, on the bench's own
 connections only): on a shared machine an fsync took from 1 to 19 ms within one run, which measured the disk rather than
 the code. IL2WARD_BENCH_DURABLE=1 keeps the waits (every figure then includes them, on both sides of each ratio).
+
+The PostgreSQL database is planned as the deployment's server is configured (docker-compose.yml): random_page_cost
+1.1, the PostgreSQL manual's value for solid-state storage, in place of the default 4 that models a spinning disk.
+IL2WARD_BENCH_RANDOM_PAGE_COST sets another value; empty keeps the server's own.
 """
 
 import atexit
@@ -30,6 +34,7 @@ from urllib.parse import urlsplit, urlunsplit
 from scheduling.domain.eligibility import ELIGIBILITY_ITEMS
 
 BENCH_DB = f"il2ward_bench_{os.getpid()}_{secrets.token_hex(3)}"  # one per run
+RANDOM_PAGE_COST = os.environ.get("IL2WARD_BENCH_RANDOM_PAGE_COST", "1.1")  # as docker-compose.yml's PostgreSQL
 PASSWORD = "bench-password-1"
 TRIVIAL_GET = "/api/v1/patients/?ward=none"  # authenticated, one small query, an empty list
 
@@ -160,7 +165,15 @@ def _create_postgres_database(url: str) -> str:
 
     with psycopg.connect(_database_url(url, "postgres"), autocommit=True) as admin:
         admin.execute(f'CREATE DATABASE "{BENCH_DB}"')
+        configure_planner(admin, BENCH_DB)
     return _database_url(url, BENCH_DB)
+
+
+def configure_planner(admin, name: str) -> None:
+    """Plan the bench database `name` as the deployment's server (RANDOM_PAGE_COST), for every session that opens on
+    it: this process's, gunicorn's, the worker's."""
+    if RANDOM_PAGE_COST:
+        admin.execute(f'ALTER DATABASE "{name}" SET random_page_cost = {float(RANDOM_PAGE_COST)}')
 
 
 def _drop_postgres_database(admin_url: str) -> None:

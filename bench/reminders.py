@@ -89,12 +89,15 @@ def _setup() -> dict:
     if url.startswith(("postgres://", "postgresql://")):
         import psycopg
 
+        from bench.common import configure_planner
+
         parts = urlsplit(url)
         name = (parts.path.lstrip("/") or "il2ward") + "_reminders"
         admin = urlunsplit(parts._replace(path="/postgres"))
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
+            configure_planner(conn, name)
         os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
         state.update(admin=admin, name=name)
     else:
