@@ -34,7 +34,8 @@ from urllib.parse import urlsplit, urlunsplit
 from scheduling.domain.eligibility import ELIGIBILITY_ITEMS
 
 BENCH_DB = f"il2ward_bench_{os.getpid()}_{secrets.token_hex(3)}"  # one per run
-RANDOM_PAGE_COST = os.environ.get("IL2WARD_BENCH_RANDOM_PAGE_COST", "1.1")  # as docker-compose.yml's PostgreSQL
+DEPLOYED_RANDOM_PAGE_COST = "1.1"  # docker-compose.yml's PostgreSQL (tests/test_compose.py holds them equal)
+RANDOM_PAGE_COST = os.environ.get("IL2WARD_BENCH_RANDOM_PAGE_COST", DEPLOYED_RANDOM_PAGE_COST)
 PASSWORD = "bench-password-1"
 TRIVIAL_GET = "/api/v1/patients/?ward=none"  # authenticated, one small query, an empty list
 

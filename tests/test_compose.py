@@ -45,6 +45,13 @@ def test_the_architectures_services_are_declared():
     assert SERVICES["redis"]["image"].split(":")[1].startswith("7")
 
 
+def test_postgres_is_planned_for_solid_state_storage_as_the_bench_plans_it():
+    from bench.common import DEPLOYED_RANDOM_PAGE_COST
+
+    command = tokens(SERVICES["postgres"]["command"])
+    assert command[0] == "postgres" and f"random_page_cost={DEPLOYED_RANDOM_PAGE_COST}" in command
+
+
 def test_web_worker_and_beat_run_the_right_processes():
     assert tokens(SERVICES["web"]["command"])[:2] == ["gunicorn", "il2ward.wsgi"]
     assert tokens(SERVICES["worker"]["command"])[:4] == ["celery", "-A", "il2ward", "worker"]
