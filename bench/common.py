@@ -177,18 +177,19 @@ def configure_planner(admin, name: str) -> None:
         admin.execute(f'ALTER DATABASE "{name}" SET random_page_cost = {float(RANDOM_PAGE_COST)}')
 
 
-def _drop_postgres_database(admin_url: str) -> None:
-    """DROP DATABASE without FORCE: a few tries while the last sessions close, then say what was left behind."""
+def drop_database(admin_url: str, name: str) -> None:
+    """DROP DATABASE without FORCE (the caller has stopped every process it started, so nobody else can be
+    connected): a few tries while the last sessions close, then say what was left behind."""
     import psycopg
 
     with psycopg.connect(_database_url(admin_url, "postgres"), autocommit=True) as admin:
         for attempt in range(20):
             try:
-                admin.execute(f'DROP DATABASE IF EXISTS "{BENCH_DB}"')
+                admin.execute(f'DROP DATABASE IF EXISTS "{name}"')
                 return
             except psycopg.errors.ObjectInUse:
                 if attempt == 19:
-                    print(f"bench: database {BENCH_DB} still in use, not dropped: drop it by hand", flush=True)
+                    print(f"bench: database {name} still in use, not dropped: drop it by hand", flush=True)
                     return
                 time.sleep(0.5)
 
@@ -201,7 +202,7 @@ def teardown() -> None:
         connections.close_all()
     admin_url = _state.pop("postgres_admin_url", None)
     if admin_url:
-        _drop_postgres_database(admin_url)
+        drop_database(admin_url, BENCH_DB)
     var_dir = _state.pop("var_dir", None)
     if var_dir:
         shutil.rmtree(var_dir, ignore_errors=True)

@@ -3,10 +3,10 @@
     .venv/bin/python -m bench.reminders
 
 `run()` measures in a child process on its own throwaway database (SQLite in a temporary IL2WARD_VAR_DIR, or
-`<DATABASE_URL's database>_reminders` on the same PostgreSQL server, dropped afterwards) with Celery's filesystem
-transport in that directory (REDIS_URL is ignored unless IL2WARD_BENCH_REDIS_URL names a Redis database to use), so it
-neither disturbs nor is disturbed by the other benches' data. The child starts a real worker and a real beat with
-a 2 s sweep interval (IL2WARD_SWEEP_INTERVAL_SECONDS=2), and a webhook receiver on 127.0.0.1.
+`il2ward_bench_<pid>_<random>_reminders` on DATABASE_URL's server, dropped afterwards without FORCE) with Celery's
+filesystem transport in that directory (REDIS_URL is ignored unless IL2WARD_BENCH_REDIS_URL names a Redis database to
+use), so it neither disturbs nor is disturbed by the other benches' data. The child starts a real worker and a real
+beat with a 2 s sweep interval (IL2WARD_SWEEP_INTERVAL_SECONDS=2), and a webhook receiver on 127.0.0.1.
 
 1. Sweep cost: `scheduling.tasks.sweep_at` (the whole sweep) and `scheduling.reminders.reminders_sweep` (this issue's
    part) with nothing due, median of repeats, at 10 and at 1,000 active courses. Bar: 1,000 ≤ 3 × 10.
@@ -89,13 +89,12 @@ def _setup() -> dict:
     if url.startswith(("postgres://", "postgresql://")):
         import psycopg
 
-        from bench.common import configure_planner
+        from bench.common import BENCH_DB, configure_planner
 
         parts = urlsplit(url)
-        name = (parts.path.lstrip("/") or "il2ward") + "_reminders"
+        name = f"{BENCH_DB}_reminders"  # this child's own: two runs never share or drop each other's
         admin = urlunsplit(parts._replace(path="/postgres"))
         with psycopg.connect(admin, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{name}"')
             configure_planner(conn, name)
         os.environ["DATABASE_URL"] = urlunsplit(parts._replace(path=f"/{name}"))
@@ -128,10 +127,9 @@ def _teardown(state: dict) -> None:
 
     connections.close_all()
     if state.get("admin"):
-        import psycopg
+        from bench.common import drop_database
 
-        with psycopg.connect(state["admin"], autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{state["name"]}" WITH (FORCE)')
+        drop_database(state["admin"], state["name"])  # the worker and beat have stopped
     shutil.rmtree(state["var_dir"], ignore_errors=True)
 
 
